@@ -1,0 +1,214 @@
+"""What each `engram` subcommand does (the argument parsing is in app.cli)."""
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+from dataclasses import asdict
+from typing import Any
+
+from storage import paths
+from storage.keys import KeyVault
+from storage.memory import KINDS, Memory
+from storage.search import SearchOptions
+
+from app.cli_input import CliError, ask_passphrase, config, memory_from_json, parse_when
+
+
+def _open_store() -> Any:
+    from storage.store import MemoryStore
+
+    if not paths.key_file().exists():
+        raise CliError(f"no store at {paths.home()}: create one with `engram init`")
+    return MemoryStore.open(ask_passphrase())
+
+
+def init(args: argparse.Namespace) -> int:
+    from storage.store import MemoryStore
+
+    if paths.key_file().exists():
+        raise CliError(f"a store already exists at {paths.home()}; nothing was changed")
+    passphrase = ask_passphrase("New passphrase: ")
+    if not os.environ.get("ENGRAM_PASSPHRASE") and getpass.getpass("Repeat it: ") != passphrase:
+        raise CliError("the two passphrases differ; nothing was created")
+    if len(passphrase) < 8:
+        print("warning: a passphrase shorter than 8 characters is easy to guess", file=sys.stderr)
+    print("Deriving the key (about a second)...", file=sys.stderr)
+    store, recovery_key = MemoryStore.create(passphrase, kdf_seconds=config().get("security.kdf_target_seconds"))
+    store.close()
+    print(f"Created an encrypted store at {paths.home()}")
+    print("\nRecovery key (shown only now; write it down and keep it apart from this computer):\n")
+    print(f"    {recovery_key}\n")
+    print("It opens your store if you forget the passphrase: `engram passwd --recovery-key`.")
+    return 0
+
+
+def add(args: argparse.Namespace) -> int:
+    memories = _memories_from_args(args)
+    store = _open_store()
+    ids = store.add(memories)
+    for memory_id in ids:
+        print(memory_id)
+    return 0
+
+
+def _memories_from_args(args: argparse.Namespace) -> list[Memory]:
+    if args.json_input:
+        raw_text = sys.stdin.read() if args.json_input == "-" else open(args.json_input, encoding="utf-8").read()
+        try:
+            raw = json.loads(raw_text)
+        except json.JSONDecodeError as exc:
+            raise CliError(f"the JSON input is not valid JSON ({exc}); nothing was stored") from None
+        items = raw if isinstance(raw, list) else [raw]
+        return [memory_from_json({"kind": args.kind, **item}) for item in items]
+    text = sys.stdin.read().strip() if args.text == "-" else args.text
+    if not text:
+        raise CliError(f"what should be remembered? give the {KINDS[args.kind].text_field} as text")
+    fields: dict[str, Any] = {}
+    for pair in args.field:
+        name, sep, value = pair.partition("=")
+        if not sep:
+            raise CliError(f"--field takes NAME=VALUE, got {pair!r}")
+        fields[name] = value.split(";") if name == "steps" else value
+    raw: dict[str, Any] = {"kind": args.kind, "text": text, "fields": fields, "app": args.app,
+                           "title": args.title, "tags": args.tag}
+    if args.time:
+        raw["time"] = args.time
+    if args.ended:
+        raw["ended"] = args.ended
+    if args.kind == "vault":
+        raw["secret_value"] = _read_secret(args)
+    return [memory_from_json(raw)]
+
+
+def _read_secret(args: argparse.Namespace) -> str:
+    if args.secret_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    if not sys.stdin.isatty():
+        raise CliError("vault entries need a secret value: pass --secret-stdin and pipe it in")
+    return getpass.getpass("Secret value (hidden): ")
+
+
+def search(args: argparse.Namespace) -> int:
+    cfg = config()
+    options = SearchOptions(
+        kinds=[t.strip() for t in args.types.split(",")] if args.types else None,
+        since=parse_when(args.since), until=parse_when(args.until, end=True), app=args.app,
+        k=args.k or cfg.get("search.default_k"), mode=args.mode,
+        keyword_weight=cfg.get("search.keyword_weight"), vector_weight=cfg.get("search.vector_weight"),
+        recency_weight=cfg.get("search.recency_weight"),
+        recency_half_life_days=cfg.get("search.recency_half_life_days"),
+    )
+    result = _open_store().search(args.query, options)
+    if args.json:
+        print(json.dumps({
+            "query": result.query_text, "time_phrase": result.time_phrase,
+            "since": _iso(result.since), "until": _iso(result.until),
+            "hits": [{**asdict(h), "time": _iso(h.time)} for h in result.hits],
+        }, ensure_ascii=False, indent=2))
+        return 0
+    if result.time_phrase:
+        print(f"({result.time_phrase}: {_local(result.since)} to {_local(result.until)})")
+    if not result.hits:
+        print("Nothing found.")
+    for hit in result.hits:
+        where = f" · {hit.app}" if hit.app else ""
+        damaged = "  [damaged: failed its integrity check]" if hit.damaged else ""
+        print(f"{hit.id}  {hit.kind:<10} {_local(hit.time)}{where}{damaged}\n    {hit.snippet}")
+    return 0
+
+
+def show(args: argparse.Namespace) -> int:
+    memory = _open_store().get(args.id)
+    if memory is None:
+        raise CliError(f"no memory with id {args.id}")
+    secret = memory.secret if args.reveal else ("••••••" if memory.secret else None)
+    data = {"id": memory.id, "kind": memory.kind, KINDS[memory.kind].text_field: memory.text, **memory.fields,
+            "time": _iso(memory.time), "ended": _iso(memory.ended), "app": memory.app, "title": memory.title,
+            "trust": memory.trust.name.lower(), "source_kind": memory.source_kind, "source_ids": memory.source_ids,
+            "tags": memory.tags, "created": _iso(memory.created), "updated": _iso(memory.updated),
+            "history": memory.history}
+    if memory.kind == "vault":
+        data["secret_value"] = secret
+    if memory.damaged:
+        data["damaged"] = list(memory.damaged)
+    if args.json:
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        for key, value in data.items():
+            if value not in (None, "", [], {}):
+                print(f"{key:>12}: {value}")
+    return 0
+
+
+def delete(args: argparse.Namespace) -> int:
+    if not args.ids and not args.range:
+        raise CliError("say what to forget: one or more ids, or --range SINCE UNTIL")
+    store = _open_store()
+    if args.range:
+        since, until = parse_when(args.range[0]), parse_when(args.range[1], end=True)
+        assert since is not None and until is not None
+        kinds = [t.strip() for t in args.types.split(",")] if args.types else None
+        what = f"everything{' of type ' + ','.join(kinds) if kinds else ''} from {_local(since)} to {_local(until)}"
+        _confirm(args, f"Forget {what}? This cannot be undone.")
+        removed = store.delete_range(since, until, kinds)
+    else:
+        _confirm(args, f"Forget {len(args.ids)} memor{'y' if len(args.ids) == 1 else 'ies'}? This cannot be undone.")
+        removed = store.delete(args.ids)
+    print(f"Forgot {removed} memor{'y' if removed == 1 else 'ies'}; removed from disk.")
+    return 0
+
+
+def _confirm(args: argparse.Namespace, question: str) -> None:
+    if args.yes:
+        return
+    if not sys.stdin.isatty():
+        raise CliError("refusing to delete without confirmation: add --yes")
+    if input(f"{question} [y/N] ").strip().lower() not in ("y", "yes"):
+        raise CliError("nothing was deleted")
+
+
+def stats(args: argparse.Namespace) -> int:
+    store = _open_store()
+    info = store.stats()
+    if args.json:
+        print(json.dumps(asdict(info), indent=2))
+        return 0
+    print(f"Store: {paths.home()}")
+    print(f"Memories: {info.rows}")
+    for kind, count in info.by_kind.items():
+        print(f"  {kind:<11}{count}")
+    print(f"On disk: {info.bytes_on_disk / 1e6:.1f} MB in {info.versions} version(s); indexes: {', '.join(info.indexes) or 'none yet'}")
+    return 0
+
+
+def passwd(args: argparse.Namespace) -> int:
+    vault = KeyVault.load(paths.key_file())
+    if args.recovery_key:
+        vault.unlock_with_recovery_key(getpass.getpass("Recovery key: ") if sys.stdin.isatty() else sys.stdin.readline())
+    else:
+        vault.unlock(ask_passphrase("Current passphrase: "))
+    new = getpass.getpass("New passphrase: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
+    if sys.stdin.isatty() and getpass.getpass("Repeat it: ") != new:
+        raise CliError("the two passphrases differ; nothing was changed")
+    vault.change_passphrase(new, target_seconds=config().get("security.kdf_target_seconds"))
+    vault.lock()
+    print("Passphrase changed. Your recovery key still works.")
+    return 0
+
+
+def reindex(args: argparse.Namespace) -> int:
+    store = _open_store()
+    built = store.build_indexes(config().get("search.vector_index_min_rows"))
+    print(f"Indexes up to date{': built ' + ', '.join(built) if built else ''}.")
+    return 0
+
+
+def _iso(moment: Any) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _local(moment: Any) -> str:
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M") if moment else "?"

@@ -1,0 +1,78 @@
+"""Keyword search over text the database never sees.
+
+Text is normalised into word tokens here (not inside LanceDB), then every
+token is replaced by a keyed HMAC, truncated and written as a short base32
+word. LanceDB's full-text index runs BM25 over those words with its own
+tokenizer reduced to "split on whitespace", so term and document frequencies,
+and therefore the ranking, are exactly those of the plaintext tokens.
+
+Equal words give equal tokens, so frequency analysis of the token column is
+possible for someone holding the files; that is the price of server-side BM25
+and is stated in the README.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import unicodedata
+
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_TOKEN_BITS = 60  # 12 base32 characters; collisions stay negligible at millions of distinct words
+
+
+def words(text: str) -> list[str]:
+    """Lowercased, NFKC-normalised, lightly stemmed word tokens, in order."""
+    normal = unicodedata.normalize("NFKC", text).casefold()
+    return [stem(w) for w in _WORD.findall(normal)]
+
+
+def stem(word: str) -> str:
+    """A deliberately light English stemmer: plurals and the commonest verb endings.
+
+    Aggressive stemming (Porter) merges words users keep apart ("university"
+    and "universe"); this only folds the forms people actually vary between
+    when they search for something they saw.
+    """
+    if len(word) <= 3 or not word.isalpha():
+        return word
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith(("sses", "xes", "ches", "shes")):
+        return word[:-2]
+    if word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
+    for suffix in ("ing", "ed"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            base = word[: -len(suffix)]
+            if any(v in base for v in "aeiouy"):
+                # "stopped" -> "stop", "running" -> "run": undo the doubled consonant
+                if len(base) > 3 and base[-1] == base[-2] and base[-1] not in "lsz":
+                    base = base[:-1]
+                return base
+    return word
+
+
+class BlindIndex:
+    def __init__(self, index_key: bytes) -> None:
+        self._key = index_key
+
+    def token(self, word: str) -> str:
+        digest = hmac.new(self._key, word.encode("utf-8"), hashlib.sha256).digest()
+        value = int.from_bytes(digest[:8], "big") >> (64 - _TOKEN_BITS)
+        return _b32(value)
+
+    def tokens(self, text: str) -> str:
+        """The blind tokens of `text`, space-separated, in word order, repeats kept (BM25 counts them)."""
+        return " ".join(self.token(w) for w in words(text))
+
+
+_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"
+
+
+def _b32(value: int) -> str:
+    chars = []
+    for _ in range(_TOKEN_BITS // 5):
+        chars.append(_ALPHABET[value & 31])
+        value >>= 5
+    return "".join(chars)

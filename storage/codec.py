@@ -1,0 +1,117 @@
+"""Turning a `Memory` into a stored row and back.
+
+The row layout is the privacy boundary of the whole product: only the columns
+in `PLAINTEXT_COLUMNS` are readable on disk, and none of them can hold
+captured words. Everything else is sealed per field by `FieldCipher`.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from storage.blind_index import BlindIndex, words
+from storage.fields import FieldCipher, TamperedField
+from storage.memory import KINDS, Memory, Trust
+
+TABLE = "memories"
+SEALED_COLUMNS = ("text", "app", "title", "body", "secret")
+# id, kind, timestamps, trust (a score), blind tokens and the rotated vector.
+PLAINTEXT_COLUMNS = ("id", "kind", "time_us", "end_us", "created_us", "updated_us", "trust",
+                     "tokens", "app_tag", "vector")
+
+
+def arrow_schema(dim: int) -> pa.Schema:
+    return pa.schema([
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("kind", pa.string(), nullable=False),
+        pa.field("time_us", pa.int64(), nullable=False),
+        pa.field("end_us", pa.int64()),
+        pa.field("created_us", pa.int64(), nullable=False),
+        pa.field("updated_us", pa.int64(), nullable=False),
+        pa.field("trust", pa.int8(), nullable=False),
+        pa.field("tokens", pa.string(), nullable=False),
+        pa.field("app_tag", pa.string(), nullable=False),
+        pa.field("vector", pa.list_(pa.float32(), dim), nullable=False),
+        pa.field("text", pa.binary(), nullable=False),
+        pa.field("app", pa.binary(), nullable=False),
+        pa.field("title", pa.binary(), nullable=False),
+        pa.field("body", pa.binary(), nullable=False),
+        pa.field("secret", pa.binary()),
+    ])
+
+
+def to_us(moment: datetime) -> int:
+    return int(moment.timestamp() * 1_000_000)
+
+
+def from_us(micros: int) -> datetime:
+    return datetime.fromtimestamp(micros / 1_000_000, tz=timezone.utc)
+
+
+class RowCodec:
+    def __init__(self, cipher: FieldCipher, index: BlindIndex) -> None:
+        self.cipher = cipher
+        self.index = index
+
+    def app_tag(self, app: str) -> str:
+        """A blind tag of the app name, so results can be filtered by app without storing it."""
+        normal = " ".join(words(app))
+        return self.index.token("app:" + normal) if normal else ""
+
+    def encode(self, memory: Memory, vector: npt.NDArray[np.float32]) -> dict[str, Any]:
+        seal = self._sealer(memory)
+        body = {"fields": memory.fields, "source_kind": memory.source_kind, "source_ids": memory.source_ids,
+                "tags": memory.tags, "history": memory.history}
+        return {
+            "id": memory.id, "kind": memory.kind,
+            "time_us": to_us(memory.time), "end_us": to_us(memory.ended) if memory.ended else None,
+            "created_us": to_us(memory.created), "updated_us": to_us(memory.updated),
+            "trust": int(memory.trust),
+            "tokens": self.index.tokens(memory.index_text()),
+            "app_tag": self.app_tag(memory.app),
+            "vector": vector,
+            "text": seal("text", memory.text), "app": seal("app", memory.app), "title": seal("title", memory.title),
+            "body": seal("body", json.dumps(body, ensure_ascii=False, default=str)),
+            "secret": seal("secret", memory.secret) if memory.secret is not None else None,
+        }
+
+    def _sealer(self, memory: Memory) -> Any:
+        # The memory's kind is the "table" of the associated data, so a row whose
+        # kind column is edited on disk no longer decrypts either.
+        return lambda column, value: self.cipher.seal(memory.kind, memory.id, column, value)
+
+    def open_field(self, row: dict[str, Any], column: str, damaged: list[str]) -> str | None:
+        sealed = row.get(column)
+        if sealed is None:
+            return None
+        try:
+            return self.cipher.open(row["kind"], row["id"], column, sealed)
+        except TamperedField:
+            damaged.append(column)
+            return None
+
+    def decode(self, row: dict[str, Any]) -> Memory:
+        """Rebuild a memory; columns that fail their integrity check come back empty and are listed in `damaged`."""
+        damaged: list[str] = []
+        text = self.open_field(row, "text", damaged) or ""
+        body_json = self.open_field(row, "body", damaged) if "body" in row else None
+        body = json.loads(body_json) if body_json else {}
+        fields = {k: v for k, v in body.get("fields", {}).items() if k in KINDS[row["kind"]].fields}
+        memory = Memory(
+            kind=row["kind"], text=text, fields=fields, id=row["id"],
+            time=from_us(row["time_us"]), ended=from_us(row["end_us"]) if row.get("end_us") is not None else None,
+            created=from_us(row["created_us"]), updated=from_us(row["updated_us"]),
+            app=(self.open_field(row, "app", damaged) or "") if "app" in row else "",
+            title=(self.open_field(row, "title", damaged) or "") if "title" in row else "",
+            trust=Trust(row["trust"]),
+            source_kind=body.get("source_kind", ""), source_ids=body.get("source_ids", []),
+            tags=body.get("tags", []), history=body.get("history", []),
+            secret=self.open_field(row, "secret", damaged) if "secret" in row else None,
+        )
+        memory.damaged = tuple(damaged)
+        return memory

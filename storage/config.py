@@ -1,0 +1,124 @@
+"""Every user-facing setting, declared once: name, type, default, one line of help.
+
+The settings window, `engram config`, and the code all read this table, so an
+option cannot exist in one place and be missing from another. Values live in
+`config.toml` under the data directory; unknown keys are kept but ignored, a
+value of the wrong type is reported and the default used.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from storage import paths
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str
+    type: type
+    default: Any
+    help: str
+
+
+OPTIONS: tuple[Option, ...] = (
+    # Search
+    Option("search.default_k", int, 10, "How many results a search returns by default."),
+    Option("search.keyword_weight", float, 1.0, "Weight of keyword (BM25) ranks in hybrid fusion."),
+    Option("search.vector_weight", float, 0.5, "Weight of meaning (vector) ranks in hybrid fusion."),
+    Option("search.recency_weight", float, 0.1, "How much newer memories are preferred (0 = not at all)."),
+    Option("search.recency_half_life_days", float, 30.0, "Age at which the recency boost halves."),
+    Option("search.vector_index_min_rows", int, 50_000, "Build an ANN vector index once this many rows exist; below, search is exact."),
+    # Security
+    Option("security.kdf_target_seconds", float, 1.0, "Time the passphrase key derivation is tuned to take."),
+    Option("security.kdf_memory_mib", int, 64, "Memory the passphrase key derivation uses (at least 64)."),
+    Option("security.auto_lock_minutes", int, 15, "Lock after this many idle minutes (0 = never)."),
+    # Capture
+    Option("capture.interval_seconds", float, 3.0, "Seconds between screen grabs."),
+    Option("capture.min_free_disk_mb", int, 1024, "Stop capturing below this much free disk space."),
+    # Retention
+    Option("retention.max_gb", float, 10.0, "Storage budget for captured frames, in GB."),
+    Option("retention.max_age_days", int, 365, "Forget frames older than this many days (0 = never)."),
+    # Model
+    Option("model.gguf_path", str, "", "A GGUF model file to use instead of the packaged default."),
+)
+
+_BY_NAME = {o.name: o for o in OPTIONS}
+
+
+class Config:
+    """Typed read access to settings, with defaults for anything unset."""
+
+    def __init__(self, values: dict[str, Any] | None = None) -> None:
+        self._values: dict[str, Any] = {}
+        for name, value in (values or {}).items():
+            self.set(name, value)
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> "Config":
+        path = path or paths.config_file()
+        if not path.exists():
+            return cls()
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            log.warning("config file %s is unreadable (%s); using defaults", path, exc)
+            return cls()
+        config = cls()
+        for name, value in _flatten(raw).items():
+            try:
+                config.set(name, value)
+            except (KeyError, TypeError) as exc:
+                log.warning("ignoring setting %s: %s", name, exc)
+        return config
+
+    def save(self, path: Path | None = None) -> None:
+        path = path or paths.config_file()
+        paths.ensure(path.parent)
+        sections: dict[str, list[str]] = {}
+        for name, value in sorted(self._values.items()):
+            section, key = name.split(".", 1)
+            sections.setdefault(section, []).append(f"{key} = {_toml_value(value)}")
+        text = "\n\n".join(f"[{s}]\n" + "\n".join(lines) for s, lines in sections.items())
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(text + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+
+    def get(self, name: str) -> Any:
+        option = _BY_NAME[name]
+        return self._values.get(name, option.default)
+
+    def set(self, name: str, value: Any) -> None:
+        option = _BY_NAME.get(name)
+        if option is None:
+            raise KeyError(f"unknown setting {name!r}")
+        if option.type is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, option.type) or isinstance(value, bool) != (option.type is bool):
+            raise TypeError(f"{name} must be {option.type.__name__}, got {value!r}")
+        self._values[name] = value
+
+
+def _flatten(raw: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return repr(value)

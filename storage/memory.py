@@ -1,0 +1,116 @@
+"""What a memory is: the six kinds of DESIGN.md plus captured frames and chat messages.
+
+All kinds share one record shape (`Memory`): the common provenance fields, the
+main `text` that is shown and searched, and `fields` for what is specific to
+the kind (a procedure's steps, a resource's uri, ...). `KINDS` declares, per
+kind, which fields exist and which of them are searchable, so the store, the
+CLI and the UI agree on one definition.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from enum import IntEnum
+from typing import Any
+
+
+class Trust(IntEnum):
+    """Who vouches for a memory. Higher wins when two disagree."""
+
+    IMPORTED = 1   # chat history or web content brought in from elsewhere
+    INFERRED = 2   # an agent's conclusion
+    OBSERVED = 3   # seen on screen or said in a conversation
+    USER = 4       # the user said or edited it themselves
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    text_field: str                     # the field users know as the main text
+    fields: tuple[str, ...]             # kind-specific fields, besides the main text
+    searchable: tuple[str, ...] = ()    # extra fields whose words are indexed
+    secret: str | None = None           # a field that is never indexed, embedded or logged
+    help: str = ""
+
+
+KINDS: dict[str, Kind] = {k.name: k for k in (
+    Kind("core", "text", ("block",), help="who you are and standing preferences (block: human/persona)"),
+    Kind("episodic", "summary", ("actor", "event_type", "details"), ("details",),
+         help="time-stamped events: what happened, when"),
+    Kind("semantic", "summary", ("name", "details"), ("name", "details"),
+         help="facts about people, things and the world"),
+    Kind("procedural", "summary", ("entry_type", "steps"), ("steps",),
+         help="how-tos and workflows (entry_type: workflow/guide/script)"),
+    Kind("resource", "summary", ("title", "resource_type", "uri", "content"), ("title", "uri", "content"),
+         help="documents, files, links and snippets"),
+    Kind("vault", "caption", ("entry_type", "sensitivity"), ("entry_type",), secret="secret_value",
+         help="secrets and identifiers; the value is never indexed"),
+    Kind("frame", "text", ("monitor", "image_id", "url"), ("url",),
+         help="a captured screen: its OCR text"),
+    Kind("message", "text", ("speaker", "conversation"), ("speaker",),
+         help="a chat turn, imported or said to Engram"),
+)}
+
+MEMORY_KINDS = ("core", "episodic", "semantic", "procedural", "resource", "vault")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass
+class Memory:
+    kind: str
+    text: str
+    fields: dict[str, Any] = field(default_factory=dict)
+    id: str = field(default_factory=new_id)
+    time: datetime = field(default_factory=utcnow)      # when it happened (or was seen)
+    ended: datetime | None = None                         # end of an episode
+    created: datetime = field(default_factory=utcnow)
+    updated: datetime = field(default_factory=utcnow)
+    app: str = ""
+    title: str = ""
+    trust: Trust = Trust.USER
+    source_kind: str = "user"                             # user / screen / chat / import / assistant / agent
+    source_ids: list[str] = field(default_factory=list)  # frames or messages it came from
+    tags: list[str] = field(default_factory=list)
+    history: list[dict[str, str]] = field(default_factory=list)
+    secret: str | None = None                             # vault only: the secret value
+    damaged: tuple[str, ...] = ()                         # columns that failed their integrity check
+
+    def __post_init__(self) -> None:
+        kind = KINDS.get(self.kind)
+        if kind is None:
+            raise ValueError(f"unknown memory type {self.kind!r}; one of: {', '.join(KINDS)}")
+        unknown = set(self.fields) - set(kind.fields)
+        if unknown:
+            raise ValueError(f"{self.kind} has no field(s) {', '.join(sorted(unknown))}; "
+                             f"it has: {', '.join(kind.fields) or 'none besides ' + kind.text_field}")
+        if self.secret is not None and kind.secret is None:
+            raise ValueError(f"only vault entries hold a secret value, not {self.kind}")
+        for stamp in ("time", "created", "updated"):
+            if getattr(self, stamp).tzinfo is None:
+                raise ValueError(f"{stamp} must be timezone-aware")
+
+    def index_text(self) -> str:
+        """The words that keyword and meaning search see. Never includes a secret."""
+        kind = KINDS[self.kind]
+        parts = [self.text] + [_as_text(self.fields.get(name)) for name in kind.searchable]
+        return "\n".join(p for p in parts if p)
+
+    def note(self, who: str, what: str) -> None:
+        """Append to the memory's history (who: 'user' or an agent's name)."""
+        self.history.append({"at": utcnow().isoformat(timespec="seconds"), "who": who, "what": what})
+
+
+def _as_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)):
+        return "\n".join(_as_text(v) for v in value)
+    return str(value)

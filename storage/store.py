@@ -1,0 +1,299 @@
+"""The encrypted memory store: one LanceDB table, every text field sealed.
+
+Contract:
+- One writer at a time (a file lock), each write one atomic LanceDB commit:
+  a reader sees a whole batch or none of it, and a crash mid-write leaves only
+  unreferenced files that the next maintenance removes.
+- Deleting is physical: `delete*` rewrites the affected data files and drops
+  old table versions, so the ciphertext is gone from disk, not just hidden.
+- Every method needs the key vault unlocked, except `count` and `stats`.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from storage import paths
+from storage.atomic import write_json_atomically
+from storage.blind_index import BlindIndex
+from storage.codec import TABLE, RowCodec, arrow_schema, to_us
+from storage.embedding import Embedder
+from storage.fields import FieldCipher
+from storage.keys import KeyVault
+from storage.locking import WriterLock
+from storage.memory import KINDS, Memory, utcnow
+from storage.rotation import VectorRotation
+from storage.search import HybridSearch, SearchOptions, SearchResult
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+_META_FILE = "engram-store.json"
+# Re-index once this many rows are not yet in the full-text index: beyond it,
+# the flat scan of unindexed rows starts to show in search latency.
+_FTS_REFRESH_ROWS = 5_000
+
+
+class StoreError(Exception):
+    """A store problem the user can act on (the message says how)."""
+
+
+# Older stores are upgraded by running these in order: version -> function(db_table).
+# Each step must be safe to re-run (a crash between the step and the version bump re-runs it).
+MIGRATIONS: dict[int, Any] = {}
+
+
+@dataclass(frozen=True)
+class Stats:
+    rows: int
+    by_kind: dict[str, int]
+    bytes_on_disk: int
+    versions: int
+    indexes: list[str]
+
+
+class MemoryStore:
+    def __init__(self, root: Path, vault: KeyVault, embedder: Embedder, embedder_name: str) -> None:
+        import lancedb  # imported here: it takes ~2 s, and `engram --help` should not wait for it
+
+        self.root = root
+        self.vault = vault
+        self.embedder = embedder
+        self._lock = WriterLock(root / ".writer.lock")
+        self._check_meta(embedder, embedder_name)
+        # Consistency interval 0: every read sees the latest commit, also one made
+        # by another process (the CLI while the tray app runs).
+        self._db = lancedb.connect(str(root), read_consistency_interval=timedelta(0))
+        with self._lock.held():
+            try:
+                self.table = self._db.open_table(TABLE)
+            except ValueError:  # a new store: no table yet
+                self.table = self._db.create_table(TABLE, schema=arrow_schema(embedder.dim))
+        keys = vault.keys
+        self.codec = RowCodec(FieldCipher(keys.content), BlindIndex(keys.index))
+        self.rotation = VectorRotation(keys.rotation, embedder.dim)
+
+    # -- opening ------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, passphrase: str, *, home: Path | None = None, embedder: Embedder | None = None,
+               embedder_name: str | None = None, kdf_seconds: float = 1.0) -> tuple["MemoryStore", str]:
+        """A new, empty store; returns it and the recovery key to show the user once."""
+        key_file = (home / "keys.json") if home else paths.key_file()
+        vault, recovery_key = KeyVault.create(key_file, passphrase, target_seconds=kdf_seconds)
+        return cls._with(vault, home, embedder, embedder_name), recovery_key
+
+    @classmethod
+    def open(cls, passphrase: str, *, home: Path | None = None, embedder: Embedder | None = None,
+             embedder_name: str | None = None) -> "MemoryStore":
+        vault = KeyVault.load((home / "keys.json") if home else paths.key_file())
+        vault.unlock(passphrase)
+        return cls._with(vault, home, embedder, embedder_name)
+
+    @classmethod
+    def _with(cls, vault: KeyVault, home: Path | None, embedder: Embedder | None,
+              embedder_name: str | None) -> "MemoryStore":
+        if embedder is None:
+            from storage.minilm import MiniLMEmbedder
+            embedder, embedder_name = MiniLMEmbedder(), "all-MiniLM-L6-v2"
+        root = paths.ensure((home / "store") if home else paths.store_dir())
+        return cls(root, vault, embedder, embedder_name or type(embedder).__name__)
+
+    def _check_meta(self, embedder: Embedder, embedder_name: str) -> None:
+        meta_path = self.root / _META_FILE
+        if not meta_path.exists():
+            write_json_atomically(meta_path, {"schema_version": SCHEMA_VERSION, "embedder": embedder_name, "dim": embedder.dim})
+            return
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            version = int(meta["schema_version"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise StoreError(f"{meta_path} is damaged ({exc}); the store was not opened") from None
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"this store was written by a newer Engram (schema {version}, this version "
+                             f"reads up to {SCHEMA_VERSION}); update Engram to open it. Nothing was changed.")
+        if meta.get("embedder") != embedder_name or meta.get("dim") != embedder.dim:
+            raise StoreError(f"this store's vectors come from {meta.get('embedder')} ({meta.get('dim')} dims), "
+                             f"not {embedder_name} ({embedder.dim}); re-index it to switch models")
+        if version < SCHEMA_VERSION:
+            self._migrate(meta_path, meta, version)
+
+    def _migrate(self, meta_path: Path, meta: dict[str, Any], version: int) -> None:
+        import lancedb
+
+        table = lancedb.connect(str(self.root)).open_table(TABLE)
+        with self._lock.held():
+            for step in range(version, SCHEMA_VERSION):
+                log.info("upgrading store schema %d -> %d", step, step + 1)
+                MIGRATIONS[step](table)
+                write_json_atomically(meta_path, {**meta, "schema_version": step + 1})
+
+    # -- writing ------------------------------------------------------------------
+
+    def add(self, memories: Sequence[Memory]) -> list[str]:
+        """Store a batch atomically; returns their ids."""
+        if not memories:
+            return []
+        rows = self._encode(memories)
+        with self._lock.held():
+            self.table.add(rows)
+            self._refresh_indexes()
+        return [m.id for m in memories]
+
+    def update(self, memory: Memory, *, who: str = "user", what: str = "edited") -> None:
+        """Replace a stored memory (same id) atomically, noting the change in its history."""
+        with self._lock.held():
+            if self.get(memory.id) is None:
+                raise StoreError(f"no memory with id {memory.id}")
+            memory.updated = utcnow()
+            memory.note(who, what)
+            rows = self._encode([memory])
+            self.table.merge_insert("id").when_matched_update_all().execute(rows)
+
+    def delete(self, ids: Iterable[str]) -> int:
+        """Delete memories for good (see the module contract). Returns how many were removed."""
+        id_list = [i for i in ids if _is_id(i)]
+        if not id_list:
+            return 0
+        return self._delete_where(f"id IN ({', '.join(repr(i) for i in id_list)})")
+
+    def delete_range(self, since: datetime, until: datetime, kinds: Sequence[str] | None = None) -> int:
+        """Forget everything that happened in [since, until), optionally only some kinds."""
+        where = _time_filter(since, until)
+        if kinds:
+            where += f" AND {_kind_filter(kinds)}"
+        return self._delete_where(where)
+
+    def _delete_where(self, where: str) -> int:
+        with self._lock.held():
+            before = self.table.count_rows()
+            self.table.delete(where)
+            removed = before - self.table.count_rows()
+            if removed:
+                self.purge()
+            return removed
+
+    def purge(self) -> None:
+        """Rewrite data files that still hold deleted rows, then drop every old version.
+
+        LanceDB's own optimize() only rewrites a file once 10% of it is deleted,
+        which would leave a forgotten secret on disk indefinitely, so compaction
+        goes through the lance dataset with the threshold at zero. Dropping all
+        old versions is safe here because we hold the only writer lock.
+        """
+        with self._lock.held():
+            dataset = self.table.to_lance()
+            dataset.optimize.compact_files(materialize_deletions=True, materialize_deletions_threshold=0.0)
+            dataset.cleanup_old_versions(older_than=timedelta(0), delete_unverified=True)
+            self.table.checkout_latest()
+            self.table.optimize()  # fold the rewritten rows back into the indexes
+            self.table.to_lance().cleanup_old_versions(older_than=timedelta(0), delete_unverified=True)
+
+    def _encode(self, memories: Sequence[Memory]) -> list[dict[str, Any]]:
+        vectors = self.rotation.apply(self.embedder.embed([m.index_text() for m in memories]))
+        return [self.codec.encode(m, vectors[i]) for i, m in enumerate(memories)]
+
+    # -- reading ------------------------------------------------------------------
+
+    def get(self, memory_id: str) -> Memory | None:
+        if not _is_id(memory_id):
+            return None
+        rows = self.table.search().where(f"id = '{memory_id}'").limit(1).to_arrow().to_pylist()
+        return self.codec.decode(rows[0]) if rows else None
+
+    def list_range(self, since: datetime | None = None, until: datetime | None = None,
+                   kinds: Sequence[str] | None = None, limit: int = 1000) -> list[Memory]:
+        """Memories that happened in [since, until), oldest first."""
+        clauses = []
+        if since or until:
+            clauses.append(_time_filter(since, until))
+        if kinds:
+            clauses.append(_kind_filter(kinds))
+        query = self.table.search()
+        if clauses:
+            query = query.where(" AND ".join(clauses))
+        rows = query.limit(None).to_arrow().sort_by("time_us").slice(0, limit).to_pylist()
+        return [self.codec.decode(r) for r in rows]
+
+    def search(self, query: str, options: SearchOptions | None = None, now: datetime | None = None) -> SearchResult:
+        """Hybrid search; see storage.search for how results are ranked."""
+        self.vault.keys  # raises VaultLocked before any work is done
+        return HybridSearch(self).search(query, options or SearchOptions(), now)
+
+    def count(self, kind: str | None = None) -> int:
+        return int(self.table.count_rows(_kind_filter([kind]) if kind else None))
+
+    def stats(self) -> Stats:
+        kinds = self.table.search().select(["kind"]).limit(None).to_arrow().column("kind").to_pylist()
+        by_kind = {k: kinds.count(k) for k in KINDS if k in kinds}
+        size = sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file())
+        return Stats(len(kinds), by_kind, size, len(self.table.list_versions()),
+                     [i.name for i in self.table.list_indices()])
+
+    # -- indexes ------------------------------------------------------------------
+
+    def _refresh_indexes(self) -> None:
+        """Build the full-text index on first data; fold new rows into the indexes as they pile up."""
+        from lancedb.index import FTS
+
+        names = {i.name: i for i in self.table.list_indices()}
+        if "tokens_idx" not in names:
+            # The tokens are already normalised and hashed: LanceDB must only split on spaces.
+            self.table.create_index("tokens", config=FTS(
+                base_tokenizer="whitespace", stem=False, remove_stop_words=False, lower_case=False,
+                ascii_folding=False, with_position=False, max_token_length=None))
+            return
+        unindexed = self.table.index_stats("tokens_idx").num_unindexed_rows
+        if unindexed >= _FTS_REFRESH_ROWS:
+            self.table.optimize()
+
+    def build_indexes(self, vector_min_rows: int = 50_000) -> list[str]:
+        """Scalar indexes for filters, and an ANN vector index once the table is big enough
+        that exact search gets slow. Safe to call often; returns what it built."""
+        from lancedb.index import BTree, Bitmap, IvfHnswSq
+
+        built = []
+        with self._lock.held():
+            names = {i.columns[0] for i in self.table.list_indices()}
+            rows = self.table.count_rows()
+            for column, config in (("time_us", BTree()), ("id", BTree()), ("kind", Bitmap()), ("app_tag", BTree())):
+                if column not in names and rows:
+                    self.table.create_index(column, config=config)
+                    built.append(column)
+            if "vector" not in names and rows >= vector_min_rows:
+                partitions = max(1, int(np.sqrt(rows) / 2))
+                self.table.create_index("vector", config=IvfHnswSq(distance_type="l2", num_partitions=partitions))
+                built.append("vector")
+            if not built:
+                self.table.optimize()
+        return built
+
+    def close(self) -> None:
+        self.vault.lock()
+
+
+def _is_id(value: str) -> bool:
+    return len(value) == 32 and all(c in "0123456789abcdef" for c in value)
+
+
+def _kind_filter(kinds: Sequence[str]) -> str:
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown:
+        raise StoreError(f"unknown memory type(s): {', '.join(unknown)}; one of: {', '.join(KINDS)}")
+    return f"kind IN ({', '.join(repr(k) for k in kinds)})"
+
+
+def _time_filter(since: datetime | None, until: datetime | None) -> str:
+    clauses = []
+    if since:
+        clauses.append(f"time_us >= {to_us(since)}")
+    if until:
+        clauses.append(f"time_us < {to_us(until)}")
+    return " AND ".join(clauses) or "true"
