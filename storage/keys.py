@@ -84,7 +84,12 @@ class KdfParams:
     def from_json(cls, raw: dict[str, Any]) -> "KdfParams":
         if raw.get("name") != "argon2id":
             raise KeyFileError(f"unknown key derivation {raw.get('name')!r}")
-        return cls(int(raw["memory_kib"]), int(raw["iterations"]), int(raw["lanes"]), _unb64(raw["salt"]))
+        params = cls(int(raw["memory_kib"]), int(raw["iterations"]), int(raw["lanes"]), _unb64(raw["salt"]))
+        if params.memory_kib < MIN_MEMORY_MIB * 1024 or params.iterations < 1 or params.lanes < 1:
+            # Never derive with parameters someone lowered to make guessing cheap.
+            raise KeyFileError("keys.json asks for a weaker key derivation than Engram allows: "
+                               "the file is damaged or was tampered with")
+        return params
 
     @classmethod
     def tuned(cls, memory_mib: int, target_seconds: float) -> "KdfParams":

@@ -21,7 +21,7 @@ import threading
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -62,9 +62,12 @@ class MiniLMEmbedder:
     After loading, `embed` shares no mutable state, so threads may call it at once.
     """
 
-    def __init__(self, model_zip: Path | None = None, batch_size: int = 32) -> None:
+    def __init__(
+        self, model_zip: Path | None = None, batch_size: int = 32, batch_tokens: int = 512
+    ) -> None:
         self._model_zip = model_zip
         self._batch_size = batch_size
+        self._batch_tokens = batch_tokens
         self._model: _Model | None = None
         self._lock = threading.Lock()
 
@@ -78,10 +81,8 @@ class MiniLMEmbedder:
             return out
         model = self._loaded()
         encodings = model.tokenizer.encode_batch(list(texts))
-        # Similar lengths share a batch, so little compute goes into padding.
-        order = np.argsort([len(e.ids) for e in encodings], kind="stable")
-        for start in range(0, len(order), self._batch_size):
-            rows = order[start : start + self._batch_size]
+        lengths = [len(e.ids) for e in encodings]
+        for rows in _batches(lengths, self._batch_size, self._batch_tokens):
             ids, mask = _pad([encodings[i].ids for i in rows])
             out[rows] = _mean_pool(_encode(model.weights, ids, mask), mask)
         return out
@@ -140,6 +141,20 @@ def _fuse_qkv(weights: dict[str, F32]) -> None:
         for kind in ("weight", "bias"):
             parts = [weights.pop(f"{p}{head}.{kind}") for head in ("query", "key", "value")]
             weights[f"{p}qkv.{kind}"] = np.concatenate(parts)
+
+
+def _batches(lengths: list[int], max_texts: int, max_tokens: int) -> Iterator[list[int]]:
+    # Similar lengths share a batch, so little compute goes into padding. The token
+    # cap keeps activations at a few MB: larger ones come fresh from mmap on every
+    # call, and the page faults (measured) cost more than bigger matmuls gain.
+    batch: list[int] = []
+    for i in sorted(range(len(lengths)), key=lengths.__getitem__):
+        if batch and (len(batch) == max_texts or (len(batch) + 1) * lengths[i] > max_tokens):
+            yield batch
+            batch = []
+        batch.append(i)
+    if batch:
+        yield batch
 
 
 def _pad(seqs: list[list[int]]) -> tuple[Ids, F32]:

@@ -241,14 +241,9 @@ class MemoryStore:
 
     def _refresh_indexes(self) -> None:
         """Build the full-text index on first data; fold new rows into the indexes as they pile up."""
-        from lancedb.index import FTS
-
         names = {i.name: i for i in self.table.list_indices()}
         if "tokens_idx" not in names:
-            # The tokens are already normalised and hashed: LanceDB must only split on spaces.
-            self.table.create_index("tokens", config=FTS(
-                base_tokenizer="whitespace", stem=False, remove_stop_words=False, lower_case=False,
-                ascii_folding=False, with_position=False, max_token_length=None))
+            self.table.create_index("tokens", config=keyword_index_config())
             return
         unindexed = self.table.index_stats("tokens_idx").num_unindexed_rows
         if unindexed >= _FTS_REFRESH_ROWS:
@@ -277,6 +272,15 @@ class MemoryStore:
 
     def close(self) -> None:
         self.vault.lock()
+
+
+def keyword_index_config() -> Any:
+    """LanceDB full-text settings for blind tokens: they are already normalised and
+    hashed, so LanceDB must only split on spaces (no stemming, stop words or folding)."""
+    from lancedb.index import FTS
+
+    return FTS(base_tokenizer="whitespace", stem=False, remove_stop_words=False, lower_case=False,
+               ascii_folding=False, with_position=False, max_token_length=None)
 
 
 def _is_id(value: str) -> bool:

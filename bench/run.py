@@ -1,0 +1,49 @@
+"""Run benchmarks and render BENCHMARKS.md.
+
+    python -m bench.run                                  # all of them
+    python -m bench.run store_latency locomo_retrieval   # these, in this order
+    python -m bench.run store_latency --sizes 10k        # arguments after the names go to each benchmark
+    python -m bench.run --render                         # only re-render from bench/results.json
+
+Each benchmark's metrics are merged into bench/results.json as soon as it
+finishes, so a later failure does not lose an earlier benchmark's figures.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+from types import ModuleType
+
+from bench import results
+
+BENCHMARKS = ("store_latency", "locomo_retrieval")
+
+
+def module_of(name: str) -> ModuleType:
+    return importlib.import_module(f"bench.{name}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv == ["--render"]:
+        results.render(results.collected_methods())
+        print(f"wrote {results.REPORT}")
+        return 0
+    names = [a for a in argv if a in BENCHMARKS]
+    rest = [a for a in argv if a not in BENCHMARKS]
+    unknown = [a for a in rest if not a.startswith("-") and rest.index(a) == 0]
+    if unknown:
+        print(f"unknown benchmark {unknown[0]!r}; known: {', '.join(BENCHMARKS)}", file=sys.stderr)
+        return 2
+    for name in names or BENCHMARKS:
+        print(f"== {name}", flush=True)
+        new = module_of(name).run(rest)
+        results.merge(new)
+        print(f"== {name}: {len(new)} metrics merged into {results.RESULTS}", flush=True)
+    results.render(results.collected_methods())
+    print(f"wrote {results.REPORT}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,50 @@
+"""Shared fixtures: a temp ENGRAM_HOME, a real store on a fast fake embedder, the real model."""
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from fakes import HashEmbedder  # noqa: E402
+
+from storage.store import MemoryStore  # noqa: E402
+
+PASSPHRASE = "correct horse battery staple"
+# Tests still use Argon2id with 64 MiB, just one pass instead of a tuned second.
+FAST_KDF = 0.01
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_dir() -> Path:
+    """../shared beside the checkout (the CI lays it there too)."""
+    path = Path(os.environ.get("ENGRAM_SHARED", REPO.parent / "shared"))
+    if not (path / "data").is_dir():
+        pytest.fail(f"shared data not found at {path}; set ENGRAM_SHARED")
+    return path
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "engram-home"
+    path.mkdir()
+    monkeypatch.setenv("ENGRAM_HOME", str(path))
+    return path
+
+
+@pytest.fixture
+def store(home: Path) -> Iterator[MemoryStore]:
+    created, _ = MemoryStore.create(PASSPHRASE, home=home, embedder=HashEmbedder(), kdf_seconds=FAST_KDF)
+    yield created
+    created.close()
+
+
+@pytest.fixture(scope="session")
+def real_embedder():  # type: ignore[no-untyped-def]
+    from storage.minilm import MiniLMEmbedder
+
+    return MiniLMEmbedder()

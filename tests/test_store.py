@@ -1,0 +1,187 @@
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from storage import store as store_module
+from storage.memory import KINDS, Memory, Trust
+from storage.search import SearchOptions
+from storage.store import MemoryStore, StoreError
+
+from conftest import FAST_KDF, PASSPHRASE
+from fakes import HashEmbedder
+
+NOW = datetime(2026, 11, 25, 15, 30, tzinfo=timezone.utc)
+
+
+def one_of_each() -> list[Memory]:
+    return [
+        Memory("core", "I am vegetarian and live in Lisbon", {"block": "human"}),
+        Memory("episodic", "Edited the quarterly report in Writer", {"actor": "user", "event_type": "editing"},
+               time=NOW - timedelta(hours=2), ended=NOW - timedelta(hours=1), app="LibreOffice Writer"),
+        Memory("semantic", "Anna is the product manager for Atlas", {"name": "Anna"}),
+        Memory("procedural", "Deploy the staging server", {"entry_type": "workflow",
+                                                          "steps": ["git pull", "make deploy"]}),
+        Memory("resource", "Budget spreadsheet for 2027", {"title": "budget.ods", "uri": "file:///home/u/budget.ods",
+                                                           "resource_type": "file"}),
+        Memory("vault", "Passport number", {"entry_type": "identifier", "sensitivity": "high"}, secret="X1234567"),
+        Memory("frame", "Inbox (3) flight confirmation ABC123", {"monitor": 0, "image_id": "img1"},
+               app="Thunderbird", title="Inbox"),
+        Memory("message", "Bob: the offsite moved to Friday", {"speaker": "Bob", "conversation": "team"},
+               trust=Trust.IMPORTED),
+    ]
+
+
+def test_every_kind_round_trips_add_search_show_delete(store: MemoryStore) -> None:
+    memories = one_of_each()
+    assert {m.kind for m in memories} == set(KINDS)
+    store.add(memories)
+    assert store.count() == len(memories)
+    queries = {"core": "vegetarian Lisbon", "episodic": "quarterly report", "semantic": "Anna product manager",
+               "procedural": "deploy staging", "resource": "budget spreadsheet", "vault": "passport",
+               "frame": "flight confirmation", "message": "offsite moved"}
+    for memory in memories:
+        hits = store.search(queries[memory.kind], SearchOptions(k=3), now=NOW).hits
+        assert hits and hits[0].id == memory.id, memory.kind
+        shown = store.get(memory.id)
+        assert shown is not None and not shown.damaged
+        assert (shown.kind, shown.text, shown.fields, shown.app, shown.secret, shown.trust) == \
+               (memory.kind, memory.text, memory.fields, memory.app, memory.secret, memory.trust)
+        assert abs((shown.time - memory.time).total_seconds()) < 1e-3
+    assert store.delete([m.id for m in memories]) == len(memories)
+    assert store.count() == 0 and all(store.get(m.id) is None for m in memories)
+
+
+def test_vault_secret_is_never_indexed_nor_embedded(store: MemoryStore) -> None:
+    embedder = store.embedder
+    assert isinstance(embedder, HashEmbedder)
+    store.add([Memory("vault", "Bank PIN", {"entry_type": "pin"}, secret="TOPSECRET99")])
+    assert all("TOPSECRET99" not in text for call in embedder.calls for text in call)
+    assert not store.search("TOPSECRET99", SearchOptions(mode="keyword")).hits
+    assert store.search("bank pin").hits[0].snippet == "Bank PIN"
+
+
+def test_update_keeps_the_id_and_records_history(store: MemoryStore) -> None:
+    (memory_id,) = store.add([Memory("semantic", "Anna likes coffee", {"name": "Anna"})])
+    memory = store.get(memory_id)
+    assert memory is not None
+    memory.text = "Anna switched to green tea"
+    store.update(memory, who="semantic-manager", what="UPDATE: newer statement")
+    again = store.get(memory_id)
+    assert again is not None and again.text == "Anna switched to green tea"
+    assert again.history[-1]["who"] == "semantic-manager" and "UPDATE" in again.history[-1]["what"]
+    assert store.count() == 1
+    assert store.search("green tea").hits[0].id == memory_id
+    assert not store.search("coffee").hits
+    with pytest.raises(StoreError, match="no memory"):
+        store.update(Memory("semantic", "ghost"))
+
+
+def test_list_range_and_delete_range(store: MemoryStore) -> None:
+    store.add([Memory("frame", f"screen {i}", time=NOW - timedelta(hours=i)) for i in range(10)]
+              + [Memory("semantic", "a fact from 3h ago", time=NOW - timedelta(hours=3, minutes=30))])
+    window = store.list_range(NOW - timedelta(hours=5), NOW - timedelta(hours=2))
+    assert [m.text for m in window] == ["screen 5", "screen 4", "a fact from 3h ago", "screen 3"]
+    assert [m.text for m in store.list_range(kinds=["semantic"])] == ["a fact from 3h ago"]
+    removed = store.delete_range(NOW - timedelta(hours=5), NOW - timedelta(hours=2), kinds=["frame"])
+    assert removed == 3
+    assert store.count("frame") == 7 and store.count("semantic") == 1
+
+
+def test_newer_schema_is_refused_untouched(store: MemoryStore, home: Path) -> None:
+    meta = home / "store" / "engram-store.json"
+    data = json.loads(meta.read_text())
+    meta.write_text(json.dumps({**data, "schema_version": 99}))
+    before = {p: p.read_bytes() for p in home.rglob("*") if p.is_file()}
+    with pytest.raises(StoreError, match="newer Engram"):
+        MemoryStore.open(PASSPHRASE, home=home, embedder=HashEmbedder())
+    assert {p: p.read_bytes() for p in home.rglob("*") if p.is_file()} == before
+
+
+def test_older_schema_is_upgraded_in_place(store: MemoryStore, home: Path, monkeypatch) -> None:
+    (memory_id,) = store.add([Memory("semantic", "survives the upgrade")])
+    meta = home / "store" / "engram-store.json"
+    meta.write_text(json.dumps({**json.loads(meta.read_text()), "schema_version": 0}))
+    ran: list[int] = []
+
+    def upgrade_0_to_1(table) -> None:  # a real step would add or rewrite columns here
+        ran.append(table.count_rows())
+
+    monkeypatch.setitem(store_module.MIGRATIONS, 0, upgrade_0_to_1)
+    reopened = MemoryStore.open(PASSPHRASE, home=home, embedder=HashEmbedder())
+    assert ran == [1]
+    assert json.loads(meta.read_text())["schema_version"] == store_module.SCHEMA_VERSION
+    assert reopened.get(memory_id).text == "survives the upgrade"
+
+
+def test_a_different_embedder_is_refused(store: MemoryStore, home: Path) -> None:
+    with pytest.raises(StoreError, match="re-index"):
+        MemoryStore.open(PASSPHRASE, home=home, embedder=HashEmbedder(dim=16))
+
+
+def test_wrong_passphrase_leaves_the_store_unchanged(store: MemoryStore, home: Path) -> None:
+    from storage.keys import WrongPassphrase
+
+    store.add(one_of_each())
+    before = {p: p.read_bytes() for p in home.rglob("*") if p.is_file()}
+    with pytest.raises(WrongPassphrase):
+        MemoryStore.open("not the passphrase", home=home, embedder=HashEmbedder())
+    assert {p: p.read_bytes() for p in home.rglob("*") if p.is_file()} == before
+
+
+def test_swapped_cells_are_reported_per_record_and_the_rest_reads(store: MemoryStore) -> None:
+    a, b, c = store.add([Memory("semantic", "first"), Memory("semantic", "second"), Memory("semantic", "third")])
+    rows = {r["id"]: r for r in store.table.search().limit(None).to_arrow().to_pylist()}
+    # Someone with the files swaps two rows' text ciphertexts.
+    swapped = [{**rows[a], "text": rows[b]["text"]}, {**rows[b], "text": rows[a]["text"]}]
+    store.table.merge_insert("id").when_matched_update_all().execute(swapped)
+    damaged_a, damaged_b, fine = store.get(a), store.get(b), store.get(c)
+    assert damaged_a.damaged == ("text",) and damaged_a.text == ""
+    assert damaged_b.damaged == ("text",)
+    assert fine.text == "third" and not fine.damaged
+    hits = store.search("first second third").hits
+    assert {h.id for h in hits if h.damaged} == {a, b}
+
+
+def test_a_flipped_byte_in_a_data_file_copy_is_detected(store: MemoryStore, home: Path, tmp_path: Path) -> None:
+    import shutil
+
+    ids = store.add([Memory("semantic", f"record number {i}") for i in range(5)])
+    store.purge()  # one data file, one version
+    target = store.table.search().where(f"id = '{ids[2]}'").to_arrow().to_pylist()[0]["text"]
+    copy = tmp_path / "copy"
+    shutil.copytree(home, copy)
+    data_files = [p for p in (copy / "store").rglob("*.lance") if p.is_file() and target in p.read_bytes()]
+    assert len(data_files) == 1
+    raw = bytearray(data_files[0].read_bytes())
+    raw[raw.index(target) + 20] ^= 0x01
+    data_files[0].write_bytes(bytes(raw))
+    reopened = MemoryStore.open(PASSPHRASE, home=copy, embedder=HashEmbedder())
+    results = {m.id: m for m in reopened.list_range()}
+    assert results[ids[2]].damaged == ("text",)
+    assert all(results[i].text == f"record number {n}" for n, i in enumerate(ids) if n != 2)
+
+
+def test_kind_edited_on_disk_fails_to_decrypt(store: MemoryStore) -> None:
+    (memory_id,) = store.add([Memory("vault", "Card", secret="4111111111111111")])
+    row = store.table.search().where(f"id = '{memory_id}'").to_arrow().to_pylist()[0]
+    store.table.merge_insert("id").when_matched_update_all().execute([{**row, "kind": "semantic"}])
+    assert set(store.get(memory_id).damaged) >= {"text", "secret"}
+
+
+def test_rejects_bad_input_clearly() -> None:
+    with pytest.raises(ValueError, match="unknown memory type"):
+        Memory("diary", "x")
+    with pytest.raises(ValueError, match="has no field"):
+        Memory("semantic", "x", {"colour": "red"})
+    with pytest.raises(ValueError, match="only vault"):
+        Memory("semantic", "x", secret="s")
+
+
+def test_indexes_are_built_when_asked_and_search_still_works(store: MemoryStore) -> None:
+    store.add([Memory("message", f"message {i} about topic {i % 7}") for i in range(300)])
+    built = store.build_indexes(vector_min_rows=256)
+    assert {"time_us", "id", "kind", "vector"} <= set(built)
+    assert store.search("topic 3", SearchOptions(k=5)).hits
+    assert store.build_indexes(vector_min_rows=256) == []
