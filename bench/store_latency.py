@@ -1,0 +1,330 @@
+"""Search latency, insert throughput and disk use of the encrypted store at 10k / 100k / 1M memories.
+
+How: a fresh store per size in a temp dir (`MemoryStore.create(..., kdf_seconds=0.05)`), filled with
+`store.add` in batches of 5,000, then `store.build_indexes(vector_min_rows=50_000)` (so 100k and 1M get the
+IVF_HNSW_SQ index, 10k is searched exactly). Embedding a million texts with the real model is out of reach here
+(tens of sentences per second), so vectors come from a pool: ~4,000 LoCoMo turns embedded once with the real
+all-MiniLM-L6-v2 (cached in bench/.data/), and `PooledEmbedder` returns, for row i, the vector of pool text
+i % pool plus small Gaussian noise (renormalised). Row i's text is that pool text plus a short random suffix
+(a vocabulary word and a random code), so rows are distinct in both vectors and tokens. Queries are 200 LoCoMo
+questions embedded with the real model and served exactly (no noise) by the same embedder, so the measured
+search time excludes query embedding, which is measured separately (`embed.query_ms`).
+
+Per query and mode, `store.search(q, SearchOptions(mode=..., k=10, time_words=False))` is timed three times
+(median kept): it includes the FTS and/or vector search, fusion and decrypting the top 10 for snippets.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import string
+import tempfile
+import time
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from bench import results
+from bench.locomo_retrieval import CachedEmbedder, load_locomo, questions_of, turns_of
+from bench.results import Metrics, metric
+
+SIZES = {"10k": 10_000, "100k": 100_000, "1m": 1_000_000}
+POOL = 4_000
+QUERIES = 200
+BATCH = 5_000
+NOISE = 0.02  # per-dimension sigma: a row's vector keeps cosine ~0.93 with its pool vector
+SUFFIX = " ~"  # pool text + SUFFIX + random words: how PooledEmbedder finds the pool text of a row
+KINDS = ("core", "episodic", "semantic", "procedural", "resource", "vault", "message", "frame")
+APPS = ("Firefox", "Terminal", "Slack", "Visual Studio Code", "Thunderbird", "LibreOffice Writer",
+        "Signal", "Files", "Spotify", "Zoom", "Obsidian", "GIMP")
+MODES = ("hybrid", "vector", "keyword")
+END = datetime(2026, 11, 1, tzinfo=timezone.utc)
+SPAN = timedelta(days=730)
+
+METHODS = {
+    "search": (__doc__ or "").split("How: ", 1)[1].strip() + """
+
+p50/p95 are over the 200 queries (each the median of 3 runs); the machine was shared with other work, so treat
+differences of a few ms as noise. The vector index (IVF_HNSW_SQ, sqrt(rows)/2 partitions, queried with
+nprobes 20, refine_factor 5 as storage/search.py does) exists at 100k and 1M; at 10k search is exact.
+`search.vector.ann_recall_at_10` compares the index's top 10 with an exact numpy search over all stored vectors,
+for the same 200 queries: by id, and by pool text (each pool text has ~250 near-duplicate rows at 1M, whose order
+is decided by the noise alone, so the id figure understates how good the results are).""",
+    "search_parts": """\
+Where a hybrid query's time goes: the pieces of `storage.search.HybridSearch` timed one by one for the same 200
+queries (one run each, p50): `keyword` = `_keyword_ids` (blind tokens + LanceDB FTS, top 30), `vector` =
+`_vector_ids` (pooled embed ~0, rotation, ANN/exact search, top 30), `list_indices` = the `_has_vector_index`
+check that `_vector_ids` makes on every query, `fuse` = RRF, `hits` = `_hits` (fetch the top 10 rows by id and
+decrypt them), `decrypt` = only the decryption part of `hits`.""",
+    "insert": """\
+Rows per second of `store.add` over the whole build (batches of 5,000: encrypting 4 fields, HMAC-ing every word,
+the LanceDB append and the store's own index refresh), with the pooled embedder's time subtracted (it is
+nearly free; real embedding runs at `embed.sentences_per_s` and would dominate any real import).
+`build_indexes_s` is the one `store.build_indexes()` call after the last batch. `last_batches_s` is the
+median time of the last 10 `add` calls, showing how the per-batch cost grows with the table.""",
+    "disk": """\
+Bytes of everything under the store directory divided by rows, right after `build_indexes()` (as the store
+leaves it: LanceDB keeps old versions' files for 7 days unless the store purges), and again after the benchmark
+ran `table.optimize(cleanup_older_than=0)` to drop old versions (`compacted`). `versions` is the number of table
+versions before that cleanup.""",
+    "embed": """\
+The real all-MiniLM-L6-v2 (`storage.minilm.MiniLMEmbedder`, numpy) on this machine: `sentences_per_s` embedding
+256 LoCoMo turns in one call (batches of 32, after a warm-up); `query_ms` the p50 of embedding one question at a
+time (what a search adds before it can run its vector half).""",
+}
+
+
+class PooledEmbedder:
+    """Bench-only `Embedder`: real MiniLM vectors of a text pool, plus noise for the rows derived from it.
+
+    A query text it was given vectors for comes back exactly; any other text must be
+    `pool_text + SUFFIX + ...` and gets that pool vector plus N(0, noise^2) per dimension, renormalised.
+    """
+
+    def __init__(self, pool_texts: Sequence[str], pool_vectors: npt.NDArray[np.float32],
+                 exact: dict[str, npt.NDArray[np.float32]], noise: float = NOISE, seed: int = 0) -> None:
+        self._index = {t: i for i, t in enumerate(pool_texts)}
+        self._pool = pool_vectors.astype(np.float32)
+        self._exact = exact
+        self._noise = noise
+        self._rng = np.random.default_rng(seed)
+        self.seconds = 0.0
+
+    @property
+    def dim(self) -> int:
+        return int(self._pool.shape[1])
+
+    def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        started = time.perf_counter()
+        out = np.empty((len(texts), self.dim), np.float32)
+        noisy = []
+        for row, text in enumerate(texts):
+            if text in self._exact:
+                out[row] = self._exact[text]
+            else:
+                out[row] = self._pool[self._index[text.rpartition(SUFFIX)[0]]]
+                noisy.append(row)
+        if noisy:
+            rows = np.array(noisy)
+            out[rows] += self._rng.normal(0.0, self._noise, (len(rows), self.dim)).astype(np.float32)
+            out[rows] /= np.linalg.norm(out[rows], axis=1, keepdims=True)
+        self.seconds += time.perf_counter() - started
+        return out
+
+
+def _pool_and_queries(embedder: CachedEmbedder) -> tuple[list[str], npt.NDArray[np.float32], list[str]]:
+    """Pool texts with their real vectors, and the query questions (vectors in embedder's cache)."""
+    rng = np.random.default_rng(7)
+    turns, questions = [], []
+    for sample in load_locomo():
+        sample_turns = turns_of(sample)
+        turns += sample_turns
+        questions += [q.text for q in questions_of(sample, {t.dia_id for t in sample_turns})[0]]
+    chosen = sorted(rng.choice(len(turns), POOL, replace=False))
+    pool = [turns[i] for i in chosen]
+    # The cached vector of the turn as locomo_retrieval stores it (its index text: text + speaker line).
+    vectors = embedder.embed([f"{t.text}\n{t.speaker}" for t in pool])
+    queries = [questions[i] for i in sorted(rng.choice(len(questions), QUERIES, replace=False))]
+    embedder.embed(queries)
+    embedder.save()
+    return [t.text for t in pool], vectors, queries
+
+
+def _build(home: Path, size: int, pool: list[str], embedder: PooledEmbedder,
+           log_every: int) -> tuple[Any, dict[str, float], list[str], list[int]]:
+    from storage.memory import Memory
+    from storage.store import MemoryStore
+
+    store, _ = MemoryStore.create("bench passphrase", home=home, embedder=embedder,
+                                  embedder_name="pooled-minilm", kdf_seconds=0.05)
+    rng = np.random.default_rng(size)
+    vocabulary = sorted({w for t in pool[:500] for w in t.split() if w.isalpha() and len(w) > 3})
+    letters = np.array(list(string.ascii_lowercase + string.digits))
+    ids: list[str] = []
+    pool_of: list[int] = []
+    batch_seconds: list[float] = []
+    start = END - SPAN
+    for first in range(0, size, BATCH):
+        count = min(BATCH, size - first)
+        words = rng.choice(vocabulary, count)
+        codes = ["".join(c) for c in rng.choice(letters, (count, 5))]
+        kinds = rng.choice(len(KINDS), count)
+        apps = rng.choice(len(APPS), count)
+        jitter = rng.uniform(0, 1, count)
+        memories = []
+        for j in range(count):
+            i = first + j
+            text = f"{pool[i % len(pool)]}{SUFFIX}{words[j]} {codes[j]}"
+            moment = start + SPAN * ((i + jitter[j]) / size)
+            memories.append(Memory(kind=KINDS[kinds[j]], text=text, time=moment, app=APPS[apps[j]],
+                                   source_kind="screen"))
+        t0 = time.perf_counter()
+        ids += store.add(memories)
+        batch_seconds.append(time.perf_counter() - t0)
+        pool_of += [(first + j) % len(pool) for j in range(count)]
+        if log_every and (first // BATCH + 1) % log_every == 0:
+            print(f"    {first + count:>9,} rows, last batch {batch_seconds[-1]:.2f} s, "
+                  f"{_disk_bytes(store.root) / 2**30:.2f} GiB", flush=True)
+    t0 = time.perf_counter()
+    built = store.build_indexes(vector_min_rows=50_000)
+    timings = {"add_s": sum(batch_seconds), "build_indexes_s": time.perf_counter() - t0,
+               "last_batches_s": statistics.median(batch_seconds[-10:]), "embed_s": embedder.seconds}
+    print(f"    built {built} in {timings['build_indexes_s']:.1f} s", flush=True)
+    return store, timings, ids, pool_of
+
+
+def _disk_bytes(root: Path) -> int:
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+
+
+def _time_searches(store: Any, queries: list[str], repeats: int) -> dict[str, list[float]]:
+    from storage.search import SearchOptions
+
+    options = {m: SearchOptions(mode=m, k=10, time_words=False) for m in MODES}
+    for q in queries[:10]:  # warm-up: caches, index pages
+        for mode in MODES:
+            store.search(q, options[mode])
+    per_query: dict[str, list[list[float]]] = {m: [[] for _ in queries] for m in MODES}
+    for _ in range(repeats):
+        for qi, q in enumerate(queries):
+            for mode in MODES:
+                t0 = time.perf_counter()
+                store.search(q, options[mode])
+                per_query[mode][qi].append((time.perf_counter() - t0) * 1000)
+    return {m: [statistics.median(runs) for runs in per_query[m]] for m in MODES}
+
+
+def _time_parts(store: Any, queries: list[str]) -> dict[str, list[float]]:
+    from storage.search import HybridSearch, SearchOptions, _has_vector_index
+
+    search, options = HybridSearch(store), SearchOptions(k=10, time_words=False)
+    parts: dict[str, list[float]] = {p: [] for p in ("keyword", "vector", "list_indices", "fuse", "hits", "decrypt")}
+
+    def timed(name: str, fn: Any, *args: Any) -> Any:
+        t0 = time.perf_counter()
+        value = fn(*args)
+        parts[name].append((time.perf_counter() - t0) * 1000)
+        return value
+
+    for q in queries:
+        keyword = timed("keyword", search._keyword_ids, q, None, 30)
+        vector = timed("vector", search._vector_ids, q, None, 30, options.min_similarity)
+        timed("list_indices", _has_vector_index, store.table)
+        ranked = timed("fuse", search._fuse, keyword, vector, options, None)[:10]
+        timed("hits", search._hits, ranked, q)
+        if ranked:
+            ids = ", ".join(f"'{rid}'" for rid, _ in ranked)
+            rows = store.table.search().where(f"id IN ({ids})").limit(len(ranked)).to_arrow().to_pylist()
+            timed("decrypt", lambda: [store.codec.decode(r) for r in rows])
+    return parts
+
+
+def _ann_recall(store: Any, queries: list[str], ids: list[str], pool_of: list[int]) -> tuple[float, float]:
+    """Recall@10 of the index (as search.py queries it) against exact search: by id, and by pool text."""
+    table = store.table.to_lance().to_table(columns=["id", "vector"])
+    vectors = table.column("vector").combine_chunks().values.to_numpy().reshape(table.num_rows, -1)
+    row_ids = table.column("id").to_pylist()
+    pool_by_id = dict(zip(ids, pool_of))
+    q = store.rotation.apply(store.embedder.embed(queries))
+    by_id, by_text = [], []
+    for qi, vector in enumerate(q):
+        exact = np.argpartition(-(vectors @ vector), 10)[:10]
+        exact_ids = {row_ids[i] for i in exact}
+        found = store.table.search(vector, vector_column_name="vector").distance_type("l2") \
+            .nprobes(20).refine_factor(5).select(["id"]).limit(10).to_arrow().column("id").to_pylist()
+        by_id.append(len(exact_ids & set(found)) / 10)
+        exact_texts = {pool_by_id[i] for i in exact_ids}
+        by_text.append(sum(pool_by_id[i] in exact_texts for i in found) / 10)
+    return float(np.mean(by_id)), float(np.mean(by_text))
+
+
+def _embed_speed(texts: list[str], queries: list[str]) -> Metrics:
+    from storage.minilm import MiniLMEmbedder
+
+    model = MiniLMEmbedder()
+    model.embed(texts[:8])
+    t0 = time.perf_counter()
+    model.embed(texts[:256])
+    rate = 256 / (time.perf_counter() - t0)
+    single = []
+    for q in queries[:50]:
+        t0 = time.perf_counter()
+        model.embed([q])
+        single.append((time.perf_counter() - t0) * 1000)
+    return {"embed.sentences_per_s": metric(round(rate, 1), "sentences/s", 256, "LoCoMo turns, one call"),
+            "embed.query_ms": metric(round(statistics.median(single), 1), "ms", 50, "p50, one question per call")}
+
+
+def _pct(values: list[float], q: float) -> float:
+    return round(float(np.percentile(values, q)), 2)
+
+
+def run(argv: Sequence[str] = ()) -> Metrics:
+    parser = argparse.ArgumentParser(prog="bench.store_latency")
+    parser.add_argument("--sizes", default="10k,100k,1m", help="comma-separated, of: " + ", ".join(SIZES))
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--tmp", default=None, help="parent directory for the temporary stores")
+    args, _ = parser.parse_known_args(list(argv))
+    sizes = [s.strip().lower() for s in args.sizes.split(",") if s.strip()]
+    unknown = [s for s in sizes if s not in SIZES]
+    if unknown:
+        raise SystemExit(f"unknown size(s) {unknown}; choose from {list(SIZES)}")
+
+    cached = CachedEmbedder()
+    pool, pool_vectors, queries = _pool_and_queries(cached)
+    exact = {q: cached.cache[q] for q in queries}
+    out: Metrics = _embed_speed(pool, queries)
+    results.merge(out)
+    for label in sizes:
+        size = SIZES[label]
+        print(f"  building {label} ({size:,} rows)", flush=True)
+        embedder = PooledEmbedder(pool, pool_vectors, exact, seed=size)
+        home = Path(tempfile.mkdtemp(prefix=f"engram-bench-{label}-", dir=args.tmp))
+        try:
+            store, timings, ids, pool_of = _build(home, size, pool, embedder, log_every=20)
+            new: Metrics = {}
+            rate = size / max(1e-9, timings["add_s"] - timings["embed_s"])
+            new[f"insert.rows_per_s.{label}"] = metric(round(rate), "rows/s", size,
+                                                       f"pooled embedder time ({timings['embed_s']:.1f} s) excluded")
+            new[f"insert.build_indexes_s.{label}"] = metric(round(timings["build_indexes_s"], 1), "s", size)
+            new[f"insert.last_batches_s.{label}"] = metric(round(timings["last_batches_s"], 2), "s", 10,
+                                                           "median of the last 10 add() calls of 5,000 rows")
+            stats = store.stats()
+            new[f"disk.bytes_per_memory.{label}"] = metric(round(stats.bytes_on_disk / stats.rows), "bytes", stats.rows)
+            new[f"disk.versions.{label}"] = metric(stats.versions, "versions", stats.rows)
+            print(f"    {stats.rows:,} rows, {stats.bytes_on_disk / 2**30:.2f} GiB, {stats.versions} versions, "
+                  f"indexes {stats.indexes}", flush=True)
+            latencies = _time_searches(store, queries, args.repeats)
+            for mode, values in latencies.items():
+                new[f"search.{mode}.p50_ms.{label}"] = metric(_pct(values, 50), "ms", len(values))
+                new[f"search.{mode}.p95_ms.{label}"] = metric(_pct(values, 95), "ms", len(values))
+            for part, values in _time_parts(store, queries).items():
+                new[f"search_parts.{part}.p50_ms.{label}"] = metric(_pct(values, 50), "ms", len(values))
+            if size >= 50_000:
+                by_id, by_text = _ann_recall(store, queries, ids, pool_of)
+                new[f"search.vector.ann_recall_at_10.{label}"] = metric(round(by_id, 3), "recall", len(queries),
+                                                                        "ids vs exact search")
+                new[f"search.vector.ann_recall_at_10_text.{label}"] = metric(
+                    round(by_text, 3), "recall", len(queries), "same pool text as an exact top-10 row")
+            store.table.optimize(cleanup_older_than=timedelta(0))
+            new[f"disk.bytes_per_memory_compacted.{label}"] = metric(
+                round(_disk_bytes(store.root) / stats.rows), "bytes", stats.rows, "after dropping old versions")
+            store.close()
+            print("    " + ", ".join(f"{k.split('.', 1)[1]}={v['value']}" for k, v in new.items()), flush=True)
+            results.merge(new)
+            out.update(new)
+        finally:
+            shutil.rmtree(home, ignore_errors=True)
+    return out
+
+
+if __name__ == "__main__":
+    import sys
+
+    results.merge(run(sys.argv[1:]))
+    results.render(results.collected_methods())
