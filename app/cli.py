@@ -23,10 +23,11 @@ log = logging.getLogger("engram")
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    _setup_logging()
     if args.command is None:
         return _welcome(parser)
+    log_handler = _open_log()
     try:
+        log.info("command %s", args.command)
         return int(args.func(args) or 0)
     except (CliError, VaultError, KeyFileError, ValueError) as exc:
         print(f"engram: {exc}", file=sys.stderr)
@@ -40,7 +41,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, (StoreError, OSError)):
             print(f"engram: {exc}", file=sys.stderr)
             return 1
+        # Type only: an exception message may quote captured text, and logs must not hold any.
+        log.error("unexpected %s in %s", type(exc).__name__, args.command)
         raise
+    finally:
+        _close_log(log_handler)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -110,17 +115,23 @@ def _welcome(parser: argparse.ArgumentParser) -> int:
     return 0
 
 
-def _setup_logging() -> None:
+def _open_log() -> logging.Handler | None:
     """Events and errors only; never content. The log lives beside the data it describes."""
     try:
-        handler: logging.Handler = logging.FileHandler(paths.ensure(paths.log_dir()) / "engram.log", encoding="utf-8")
+        handler = logging.FileHandler(paths.ensure(paths.log_dir()) / "engram.log", encoding="utf-8")
     except OSError:
-        handler = logging.NullHandler()
+        return None  # a read-only or full disk must not stop a search
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
-    if not root.handlers:
-        root.addHandler(handler)
-        root.setLevel(logging.INFO)
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    return handler
+
+
+def _close_log(handler: logging.Handler | None) -> None:
+    if handler is not None:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
 
 
 if __name__ == "__main__":

@@ -55,20 +55,22 @@ def metric(value: float, unit: str, n: int | None = None, note: str = "") -> dic
     return {"value": value, "unit": unit, "n": n, "date": date.today().isoformat(), "note": note}
 
 
-def load(path: Path = RESULTS) -> Metrics:
+def load(path: Path | None = None) -> Metrics:
+    path = path or RESULTS
     if not path.exists():
         return {}
     data: Metrics = json.loads(path.read_text(encoding="utf-8"))
     return data
 
 
-def save(metrics: Metrics, path: Path = RESULTS) -> None:
+def save(metrics: Metrics, path: Path | None = None) -> None:
+    path = path or RESULTS
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(metrics, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, path)
 
 
-def merge(new: Metrics, path: Path = RESULTS) -> Metrics:
+def merge(new: Metrics, path: Path | None = None) -> Metrics:
     """Add or replace `new` in results.json (keeping everything else) and return the whole."""
     metrics = load(path)
     metrics.update(new)
@@ -145,9 +147,14 @@ def _tables(names: list[str], metrics: Metrics) -> list[str]:
                 units = {str(e.get("unit", "")) for e in entries}
                 ns = {e.get("n") for e in entries}
                 values = [_fmt(metrics[cells[c]]["value"]) if c in cells else "" for c in columns]
-                lines.append(f"| {row} | " + " | ".join(values) + f" | {' / '.join(sorted(units))} | "
-                             + (_fmt(ns.pop()) if len(ns) == 1 and None not in ns else "varies") + " |")
-                notes += [metrics[n]["note"] for n in cells.values() if metrics[n].get("note")]
+                n_text = (_fmt(ns.pop()) if len(ns) == 1 and None not in ns
+                          else " / ".join("" if e.get("n") is None else _fmt(e["n"]) for e in entries))
+                lines.append(f"| {row} | " + " | ".join(values) + f" | {' / '.join(sorted(units))} | {n_text} |")
+                row_notes = {c: metrics[n]["note"] for c, n in cells.items() if metrics[n].get("note")}
+                if len(set(row_notes.values())) == 1 and len(row_notes) == len(cells):
+                    notes.append(next(iter(row_notes.values())))
+                else:
+                    notes += [f"{c}: {note}" for c, note in row_notes.items()]
         else:
             lines.append("| metric | value | unit | n |")
             lines.append("|---|---|---|---|")
@@ -165,8 +172,9 @@ def _tables(names: list[str], metrics: Metrics) -> list[str]:
 
 
 def render(methods: dict[str, str] | None = None, metrics: Metrics | None = None,
-           path: Path = REPORT) -> str:
+           path: Path | None = None) -> str:
     """Write BENCHMARKS.md from results.json (or `metrics`); returns the text."""
+    path = path or REPORT
     metrics = load() if metrics is None else metrics
     methods = methods or {}
     groups: dict[str, list[str]] = {}

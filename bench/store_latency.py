@@ -47,7 +47,7 @@ END = datetime(2026, 11, 1, tzinfo=timezone.utc)
 SPAN = timedelta(days=730)
 
 METHODS = {
-    "search": (__doc__ or "").split("How: ", 1)[1].strip() + """
+    "search": "How: " + (__doc__ or "").split("How: ", 1)[1].strip() + """
 
 p50/p95 are over the 200 queries (each the median of 3 runs); the machine was shared with other work, so treat
 differences of a few ms as noise. The vector index (IVF_HNSW_SQ, sqrt(rows)/2 partitions, queried with

@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import pyarrow as pa
 
 from storage.blind_index import BlindIndex, words
 from storage.fields import FieldCipher, TamperedField
@@ -25,7 +24,9 @@ PLAINTEXT_COLUMNS = ("id", "kind", "time_us", "end_us", "created_us", "updated_u
                      "tokens", "app_tag", "vector")
 
 
-def arrow_schema(dim: int) -> pa.Schema:
+def arrow_schema(dim: int) -> Any:
+    import pyarrow as pa  # lazily: `engram --help` should not pay for it
+
     return pa.schema([
         pa.field("id", pa.string(), nullable=False),
         pa.field("kind", pa.string(), nullable=False),

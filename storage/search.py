@@ -24,6 +24,9 @@ from storage.timewords import parse_time_words
 
 _WORD = re.compile(r"[^\W_]+")
 _RRF_K = 60
+# Words that carry no topic: a query of only these plus a time phrase lists that time range.
+_FILLER = frozenset(words("what did i do see was were is are am the a an my me show happen happened "
+                          "work worked working on at in during with everything anything all"))
 _SNIPPET_CHARS = 160
 # Everything but the vector, the tokens and the secret: search never decrypts a vault value.
 _SUMMARY_COLUMNS = ["id", "kind", "time_us", "end_us", "created_us", "updated_us", "trust", "text", "app", "title", "body"]
@@ -86,7 +89,7 @@ class HybridSearch:
         depth = max(options.k * 3, 30)  # fuse over more than we show, so agreement can lift a hit
         keyword = self._keyword_ids(text, where, depth) if options.mode in ("hybrid", "keyword") else []
         vector = self._vector_ids(text, where, depth, options.min_similarity) if options.mode in ("hybrid", "vector") and text.strip() else []
-        if not text.strip() and (since or until):
+        if (since or until) and not set(words(text)) - _FILLER:
             keyword = self._recent_ids(where, depth)  # "what did I do yesterday": everything in range
         ranked = self._fuse(keyword, vector, options, now)
         hits = self._hits(ranked[: options.k], text)

@@ -1,0 +1,101 @@
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from storage.memory import Memory
+from storage.search import SearchOptions, make_snippet
+from storage.store import MemoryStore
+
+from conftest import FAST_KDF, PASSPHRASE
+
+NOW = datetime(2026, 11, 25, 15, 30, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def seeded(store: MemoryStore) -> MemoryStore:
+    store.add([
+        Memory("frame", "quarterly budget spreadsheet totals", time=NOW - timedelta(days=1, hours=2), app="LibreOffice Calc"),
+        Memory("frame", "budget meeting notes with Anna", time=NOW - timedelta(days=9), app="Firefox"),
+        Memory("semantic", "the budget is owned by finance", {"name": "budget"}, time=NOW - timedelta(days=40)),
+        Memory("message", "Anna: lunch at noon?", {"speaker": "Anna"}, time=NOW - timedelta(hours=1)),
+    ])
+    return store
+
+
+def texts(result) -> list[str]:
+    return [h.snippet for h in result.hits]
+
+
+def test_keyword_search_finds_stemmed_forms(seeded: MemoryStore) -> None:
+    result = seeded.search("budgets", SearchOptions(mode="keyword"), now=NOW)
+    assert len(result.hits) == 3 and all("budget" in t for t in texts(result))
+
+
+def test_type_app_and_time_filters(seeded: MemoryStore) -> None:
+    assert texts(seeded.search("budget", SearchOptions(kinds=["semantic"]), now=NOW)) == ["the budget is owned by finance"]
+    assert texts(seeded.search("budget", SearchOptions(app="firefox"), now=NOW)) == ["budget meeting notes with Anna"]
+    assert texts(seeded.search("budget", SearchOptions(app="LIBREOFFICE  calc"), now=NOW)) == \
+        ["quarterly budget spreadsheet totals"]
+    window = SearchOptions(since=NOW - timedelta(days=10), until=NOW - timedelta(days=2))
+    assert texts(seeded.search("budget", window, now=NOW)) == ["budget meeting notes with Anna"]
+
+
+def test_time_words_become_a_filter_and_leave_the_query(seeded: MemoryStore) -> None:
+    result = seeded.search("budget yesterday", now=NOW)
+    assert result.time_phrase == "yesterday" and result.query_text == "budget"
+    assert texts(result) == ["quarterly budget spreadsheet totals"]
+    assert result.since is not None and result.until is not None and result.until - result.since == timedelta(days=1)
+    everything_last_week = seeded.search("what did I see last week", SearchOptions(mode="keyword"), now=NOW)
+    assert texts(everything_last_week) == ["budget meeting notes with Anna"]
+    literal = seeded.search("budget yesterday", SearchOptions(time_words=False), now=NOW)
+    assert literal.time_phrase is None and len(literal.hits) == 3
+
+
+def test_recency_prior_breaks_ties_towards_newer(store: MemoryStore) -> None:
+    store.add([Memory("message", "standup notes", time=NOW - timedelta(days=d)) for d in (300, 1, 60)])
+    hits = store.search("standup notes", SearchOptions(mode="keyword", recency_weight=1.0), now=NOW).hits
+    assert [round((NOW - h.time).days) for h in hits] == [1, 60, 300]
+
+
+def test_results_carry_what_the_ui_needs(seeded: MemoryStore) -> None:
+    hit = seeded.search("spreadsheet", now=NOW).hits[0]
+    assert hit.kind == "frame" and hit.app == "LibreOffice Calc" and hit.frame_id == hit.id
+    assert hit.matched == ["spreadsheet"] and hit.score > 0
+    assert hit.time == NOW - timedelta(days=1, hours=2)
+
+
+def test_snippet_centres_on_the_first_match() -> None:
+    text = "lorem ipsum " * 40 + "the FLIGHT confirmation is ABC123 " + "dolor sit " * 40
+    snippet, matched = make_snippet(text, {"flight", "abc123"})
+    assert "FLIGHT confirmation is ABC123" in snippet and snippet.startswith("…") and snippet.endswith("…")
+    assert matched == ["ABC123", "FLIGHT"] and len(snippet) < 200
+
+
+def test_nothing_relevant_gives_no_hits(seeded: MemoryStore) -> None:
+    assert seeded.search("xylophone", now=NOW).hits == []
+
+
+def test_locked_store_refuses_to_search(seeded: MemoryStore) -> None:
+    from storage.keys import VaultLocked
+
+    seeded.close()
+    with pytest.raises(VaultLocked):
+        seeded.search("budget")
+
+
+@pytest.mark.slow
+def test_search_by_meaning_with_the_real_model(home, real_embedder) -> None:
+    store, _ = MemoryStore.create(PASSPHRASE, home=home, embedder=real_embedder, embedder_name="all-MiniLM-L6-v2",
+                                  kdf_seconds=FAST_KDF)
+    store.add([
+        Memory("semantic", "Anna prefers green tea over coffee", {"name": "Anna"}),
+        Memory("procedural", "How to make pancakes: mix flour, eggs and milk, then fry", {"entry_type": "guide"}),
+        Memory("episodic", "Renewed the car insurance policy online"),
+        Memory("resource", "Kubernetes deployment manual", {"uri": "https://example.org/k8s"}),
+    ])
+    cases = {"what does Anna like to drink": "green tea", "breakfast recipe": "pancakes",
+             "vehicle coverage": "insurance", "container orchestration docs": "Kubernetes"}
+    for query, expected in cases.items():
+        vector_hits = store.search(query, SearchOptions(mode="vector", k=1)).hits
+        assert vector_hits and expected in vector_hits[0].snippet, query
+        assert expected in store.search(query, SearchOptions(k=1)).hits[0].snippet, query
