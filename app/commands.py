@@ -201,7 +201,7 @@ def passwd(args: argparse.Namespace) -> int:
 
 def reindex(args: argparse.Namespace) -> int:
     store = _open_store()
-    built = store.build_indexes(config().get("search.vector_index_min_rows"))
+    built = store.build_indexes()
     print(f"Indexes up to date{': built ' + ', '.join(built) if built else ''}.")
     return 0
 

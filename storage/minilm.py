@@ -184,7 +184,9 @@ def _encode(w: dict[str, F32], ids: Ids, mask: F32) -> F32:
 def _attention(w: dict[str, F32], p: str, h: F32, bias: F32) -> F32:
     b, n = bias.shape[0], bias.shape[-1]
     qkv = _linear(h, w, p + "attention.self.qkv").reshape(b, n, 3, _HEADS, _HEAD_DIM)
-    q, k, v = qkv.transpose(2, 0, 3, 1, 4)  # each (batch, heads, tokens, head_dim)
+    # The copy matters: numpy's matmul only hands these strided head views to BLAS
+    # when contiguous; otherwise it falls back to a naive loop ~100x slower.
+    q, k, v = np.ascontiguousarray(qkv.transpose(2, 0, 3, 1, 4))  # (batch, heads, tokens, 32)
     scores = q @ k.transpose(0, 1, 3, 2)
     scores *= np.float32(1.0 / math.sqrt(_HEAD_DIM))
     scores += bias

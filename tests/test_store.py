@@ -179,9 +179,12 @@ def test_rejects_bad_input_clearly() -> None:
         Memory("semantic", "x", secret="s")
 
 
-def test_indexes_are_built_when_asked_and_search_still_works(store: MemoryStore) -> None:
-    store.add([Memory("message", f"message {i} about topic {i % 7}") for i in range(300)])
-    built = store.build_indexes(vector_min_rows=256)
-    assert {"time_us", "id", "kind", "vector"} <= set(built)
-    assert store.search("topic 3", SearchOptions(k=5)).hits
-    assert store.build_indexes(vector_min_rows=256) == []
+def test_indexes_appear_as_the_table_grows_and_search_still_works(store: MemoryStore) -> None:
+    store.vector_index_min_rows = 256
+    store.add([Memory("message", f"message {i} about topic {i % 7}") for i in range(200)])
+    assert [i.columns for i in store.table.list_indices()] == [["tokens"]]  # small: exact search
+    store.add([Memory("message", f"message {i} about topic {i % 7}") for i in range(200, 300)])
+    assert {"tokens", "time_us", "id", "kind", "vector"} <= {i.columns[0] for i in store.table.list_indices()}
+    hits = store.search("topic 3", SearchOptions(k=5, kinds=["message"])).hits
+    assert len(hits) == 5 and all("topic 3" in h.snippet for h in hits)
+    assert store.build_indexes() == []
