@@ -226,7 +226,7 @@ class KeyVault:
     def _write_wraps(self, data_key: bytes, passphrase: str, kdf: KdfParams, *,
                      recovery_key: str | None = None, recovery_wrap: dict[str, Any] | None = None) -> None:
         header = {"format": FORMAT_VERSION, "kdf": kdf.to_json()}
-        wraps = {"passphrase": _wrap(kdf.derive(passphrase), data_key, _aad(header, b"passphrase"))}
+        wraps: dict[str, Any] = {"passphrase": _wrap(kdf.derive(passphrase), data_key, _aad(header, b"passphrase"))}
         if recovery_key is not None:
             salt = _b64(os.urandom(16))
             rkey = _hkdf(_recovery_secret(recovery_key), _unb64(salt), b"engram/recovery-wrap/v1")

@@ -199,7 +199,7 @@ class MemoryStore:
             dataset = self.table.to_lance()
             dataset.optimize.compact_files(materialize_deletions=True, materialize_deletions_threshold=0.0)
             dataset.cleanup_old_versions(older_than=timedelta(0), delete_unverified=True)
-            self.table.checkout_latest()
+            self.table.checkout_latest()  # type: ignore[no-untyped-call]
             self.table.optimize()  # fold the rewritten rows back into the indexes
             self.table.to_lance().cleanup_old_versions(older_than=timedelta(0), delete_unverified=True)
 
@@ -262,7 +262,7 @@ class MemoryStore:
         wants_vector = rows >= self.vector_index_min_rows and "vector" not in indexed
         if wants_scalar or wants_vector:
             self.build_indexes()
-        elif any(self.table.index_stats(name).num_unindexed_rows >= _REFRESH_ROWS for name in indexed.values()):
+        elif any(_unindexed(self.table, name) >= _REFRESH_ROWS for name in indexed.values()):
             self.table.optimize()
 
     def build_indexes(self, vector_min_rows: int | None = None) -> list[str]:
@@ -290,6 +290,11 @@ class MemoryStore:
 
     def close(self) -> None:
         self.vault.lock()
+
+
+def _unindexed(table: Any, index_name: str) -> int:
+    stats = table.index_stats(index_name)
+    return int(stats.num_unindexed_rows) if stats is not None else 0
 
 
 def keyword_index_config() -> Any:

@@ -33,3 +33,8 @@ def test_engram_help_is_fast_because_heavy_imports_are_lazy() -> None:
             "print(','.join(heavy))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert done.stdout.strip() == ""
+
+
+def test_core_packages_are_strictly_typed() -> None:
+    done = subprocess.run([sys.executable, "-m", "mypy", "storage", "agents"], capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 0, done.stdout + done.stderr
