@@ -5,6 +5,7 @@ import argparse
 import getpass
 import json
 import os
+import re
 import sys
 from dataclasses import asdict
 from typing import Any
@@ -116,7 +117,7 @@ def search(args: argparse.Namespace) -> int:
     for hit in result.hits:
         where = f" · {hit.app}" if hit.app else ""
         damaged = "  [damaged: failed its integrity check]" if hit.damaged else ""
-        print(f"{hit.id}  {hit.kind:<10} {_local(hit.time)}{where}{damaged}\n    {hit.snippet}")
+        print(f"{hit.id}  {hit.kind:<10} {_local(hit.time)}{where}{damaged}\n    {_highlight(hit.snippet, hit.matched)}")
     return 0
 
 
@@ -204,6 +205,14 @@ def reindex(args: argparse.Namespace) -> int:
     built = store.build_indexes()
     print(f"Indexes up to date{': built ' + ', '.join(built) if built else ''}.")
     return 0
+
+
+def _highlight(snippet: str, matched: list[str]) -> str:
+    """Bold the matched words, on a terminal only (pipes and files get plain text)."""
+    if not matched or not sys.stdout.isatty():
+        return snippet
+    pattern = re.compile(r"\b(" + "|".join(re.escape(w) for w in matched) + r")\b")
+    return pattern.sub("\033[1m\\1\033[0m", snippet)
 
 
 def _iso(moment: Any) -> str | None:

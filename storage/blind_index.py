@@ -12,13 +12,14 @@ and is stated in the README.
 """
 from __future__ import annotations
 
-import hashlib
+import base64
 import hmac
 import re
 import unicodedata
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
-_TOKEN_BITS = 60  # 12 base32 characters; collisions stay negligible at millions of distinct words
+_TOKEN_CHARS = 12  # 60 bits: collisions stay negligible at millions of distinct words
+_CACHE_WORDS = 200_000
 
 
 def words(text: str) -> list[str]:
@@ -56,23 +57,21 @@ def stem(word: str) -> str:
 class BlindIndex:
     def __init__(self, index_key: bytes) -> None:
         self._key = index_key
+        # Words repeat endlessly (on screens above all), and HMAC dominates the cost
+        # of a write: remember recent ones. This is process memory, like any decrypted text.
+        self._cache: dict[str, str] = {}
 
     def token(self, word: str) -> str:
-        digest = hmac.new(self._key, word.encode("utf-8"), hashlib.sha256).digest()
-        value = int.from_bytes(digest[:8], "big") >> (64 - _TOKEN_BITS)
-        return _b32(value)
+        cached = self._cache.get(word)
+        if cached is None:
+            digest = hmac.digest(self._key, word.encode("utf-8"), "sha256")
+            # The first 60 bits as 12 base32 letters/digits.
+            cached = base64.b32encode(digest[:8]).decode("ascii")[:_TOKEN_CHARS].lower()
+            if len(self._cache) >= _CACHE_WORDS:
+                self._cache.clear()
+            self._cache[word] = cached
+        return cached
 
     def tokens(self, text: str) -> str:
         """The blind tokens of `text`, space-separated, in word order, repeats kept (BM25 counts them)."""
-        return " ".join(self.token(w) for w in words(text))
-
-
-_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"
-
-
-def _b32(value: int) -> str:
-    chars = []
-    for _ in range(_TOKEN_BITS // 5):
-        chars.append(_ALPHABET[value & 31])
-        value >>= 5
-    return "".join(chars)
+        return " ".join([self.token(w) for w in words(text)])

@@ -40,6 +40,8 @@ _META_FILE = "engram-store.json"
 # Fold new rows into the indexes once this many are not yet in one: beyond it,
 # the flat scan of unindexed rows starts to show in search latency.
 _REFRESH_ROWS = 5_000
+# Merge data files once a table has more than this many (each add makes one).
+_MAX_FRAGMENTS = 64
 # Filters on time, id, type and app get B-tree/bitmap indexes from this size on.
 _SCALAR_INDEX_ROWS = 10_000
 
@@ -263,7 +265,17 @@ class MemoryStore:
         if wants_scalar or wants_vector:
             self.build_indexes()
         elif any(_unindexed(self.table, name) >= _REFRESH_ROWS for name in indexed.values()):
+            self._fold_new_rows_into_indexes()
+
+    def _fold_new_rows_into_indexes(self) -> None:
+        """Index just the new rows (cheap), and merge small data files only now and then:
+        a full optimize() here would rewrite the table on every batch."""
+        dataset = self.table.to_lance()
+        dataset.optimize.optimize_indices(num_indices_to_merge=0)  # a new small delta; merged at compaction
+        if len(dataset.get_fragments()) > _MAX_FRAGMENTS:
+            self.table.checkout_latest()  # type: ignore[no-untyped-call]
             self.table.optimize()
+        self.table.checkout_latest()  # type: ignore[no-untyped-call]
 
     def build_indexes(self, vector_min_rows: int | None = None) -> list[str]:
         """Scalar indexes for the filters, and the ANN vector index once the table is big
