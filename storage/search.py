@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -24,6 +25,7 @@ from storage.timewords import parse_time_words
 
 _WORD = re.compile(r"[^\W_]+")
 _RRF_K = 60
+_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engram-vector-search")
 # Words that carry no topic: a query of only these plus a time phrase lists that time range.
 _FILLER = frozenset(words("what did i do see was were is are am the a an my me show happen happened "
                           "work worked working on at in during with everything anything all"))
@@ -87,81 +89,88 @@ class HybridSearch:
                 until = min(filter(None, (until, parsed.until)), default=None)
         where = self._filter(options, since, until)
         depth = max(options.k * 3, 30)  # fuse over more than we show, so agreement can lift a hit
-        keyword = self._keyword_ids(text, where, depth) if options.mode in ("hybrid", "keyword") else []
-        vector = self._vector_ids(text, where, depth, options.min_similarity) if options.mode in ("hybrid", "vector") and text.strip() else []
         if (since or until) and not set(words(text)) - _FILLER:
-            keyword = self._recent_ids(where, depth)  # "what did I do yesterday": everything in range
-        ranked = self._fuse(keyword, vector, options, now)
-        hits = self._hits(ranked[: options.k], text)
-        return SearchResult(hits, text, since, until, phrase)
+            keyword, vector = self._recent(where, depth), list[dict[str, Any]]()  # "what did I do yesterday"
+        else:
+            keyword, vector = self._retrieve(text, where, depth, options)
+        ranked = self._fuse(keyword, vector, options, now)[: options.k]
+        query_words = set(words(text))
+        return SearchResult([self._hit(row, score, query_words) for row, score in ranked], text, since, until, phrase)
 
     # -- the two retrievers -----------------------------------------------------
 
-    def _keyword_ids(self, text: str, where: str | None, depth: int) -> list[tuple[str, int]]:
+    def _retrieve(self, text: str, where: str | None, depth: int,
+                  options: SearchOptions) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Keyword and vector search at the same time: LanceDB and numpy release the GIL,
+        so on two cores a hybrid query costs about as much as its slower half."""
+        want_keyword = options.mode in ("hybrid", "keyword")
+        want_vector = options.mode in ("hybrid", "vector") and bool(text.strip())
+        if want_keyword and want_vector:
+            vector_future = _POOL.submit(self._vector, text, where, depth, options.min_similarity)
+            keyword = self._keyword(text, where, depth)
+            return keyword, vector_future.result()
+        if want_vector:
+            return [], self._vector(text, where, depth, options.min_similarity)
+        return (self._keyword(text, where, depth) if want_keyword else []), []
+
+    def _keyword(self, text: str, where: str | None, depth: int) -> list[dict[str, Any]]:
         tokens = self._store.codec.index.tokens(text)
         if not tokens:
             return []
         query = self._store.table.search(tokens, query_type="fts", fts_columns="tokens")
         if where:
             query = query.where(where, prefilter=True)
-        rows = query.select(["id", "time_us", "_score"]).limit(depth).to_arrow().to_pylist()
-        return [(r["id"], r["time_us"]) for r in rows]
+        rows: list[dict[str, Any]] = query.select(_SUMMARY_COLUMNS + ["_score"]).limit(depth).to_arrow().to_pylist()
+        return rows
 
-    def _vector_ids(self, text: str, where: str | None, depth: int, min_similarity: float) -> list[tuple[str, int]]:
+    def _vector(self, text: str, where: str | None, depth: int, min_similarity: float) -> list[dict[str, Any]]:
         store = self._store
         vector = store.rotation.apply(store.embedder.embed([text]))[0]
         query = store.table.search(vector, vector_column_name="vector").distance_type("l2")
         if where:
             query = query.where(where, prefilter=True)
-        query = query.nprobes(20).refine_factor(5) if _has_vector_index(store.table) else query
-        rows = query.select(["id", "time_us", "_distance"]).limit(depth).to_arrow().to_pylist()
+        query = query.nprobes(20).refine_factor(5) if store.has_vector_index() else query
+        rows = query.select(_SUMMARY_COLUMNS + ["_distance"]).limit(depth).to_arrow().to_pylist()
         # Unit vectors: squared L2 distance = 2 - 2 * cosine.
-        return [(r["id"], r["time_us"]) for r in rows if 1.0 - r["_distance"] / 2.0 >= min_similarity]
+        return [r for r in rows if 1.0 - r["_distance"] / 2.0 >= min_similarity]
 
-    def _recent_ids(self, where: str | None, depth: int) -> list[tuple[str, int]]:
+    def _recent(self, where: str | None, depth: int) -> list[dict[str, Any]]:
         query = self._store.table.search()
         if where:
             query = query.where(where)
-        table = query.select(["id", "time_us"]).limit(None).to_arrow().sort_by([("time_us", "descending")])
-        return [(r["id"], r["time_us"]) for r in table.slice(0, depth).to_pylist()]
+        newest = query.select(["id", "time_us"]).limit(None).to_arrow() \
+            .sort_by([("time_us", "descending")]).slice(0, depth).column("id").to_pylist()
+        if not newest:
+            return []
+        ids = ", ".join(f"'{rid}'" for rid in newest)
+        rows = self._store.table.search().where(f"id IN ({ids})").select(_SUMMARY_COLUMNS).limit(depth) \
+            .to_arrow().to_pylist()
+        return sorted(rows, key=lambda r: r["time_us"], reverse=True)
 
     # -- fusion ---------------------------------------------------------------------
 
-    def _fuse(self, keyword: list[tuple[str, int]], vector: list[tuple[str, int]],
-              options: SearchOptions, now: datetime | None) -> list[tuple[str, float]]:
+    def _fuse(self, keyword: list[dict[str, Any]], vector: list[dict[str, Any]],
+              options: SearchOptions, now: datetime | None) -> list[tuple[dict[str, Any], float]]:
         scores: dict[str, float] = {}
-        times: dict[str, int] = {}
+        rows: dict[str, dict[str, Any]] = {}
         for weight, ranked in ((options.keyword_weight, keyword), (options.vector_weight, vector)):
-            for rank, (rid, time_us) in enumerate(ranked):
-                scores[rid] = scores.get(rid, 0.0) + weight / (_RRF_K + rank + 1)
-                times[rid] = time_us
+            for rank, row in enumerate(ranked):
+                scores[row["id"]] = scores.get(row["id"], 0.0) + weight / (_RRF_K + rank + 1)
+                rows[row["id"]] = row
         if options.recency_weight:
             now_us = to_us(now or datetime.now(timezone.utc))
             half_life_us = options.recency_half_life_days * 86_400e6
             for rid in scores:
-                age = max(0, now_us - times[rid])
+                age = max(0, now_us - rows[rid]["time_us"])
                 # On the RRF scale: at most what the top rank of one retriever is worth, times the weight.
                 scores[rid] += options.recency_weight / (_RRF_K + 1) * math.pow(0.5, age / half_life_us)
-        return sorted(scores.items(), key=lambda item: item[1], reverse=True)
+        order = sorted(scores, key=lambda rid: scores[rid], reverse=True)
+        return [(rows[rid], scores[rid]) for rid in order]
 
     # -- results ----------------------------------------------------------------
 
-    def _hits(self, ranked: list[tuple[str, float]], text: str) -> list[Hit]:
-        if not ranked:
-            return []
-        ids = ", ".join(f"'{rid}'" for rid, _ in ranked)
-        rows = self._store.table.search().where(f"id IN ({ids})").select(_SUMMARY_COLUMNS) \
-            .limit(len(ranked)).to_arrow().to_pylist()
-        by_id = {r["id"]: r for r in rows}
-        query_words = set(words(text))
-        hits = []
-        for rid, score in ranked:
-            row = by_id.get(rid)
-            if row is not None:
-                hits.append(self._hit(row, score, query_words))
-        return hits
-
     def _hit(self, row: dict[str, Any], score: float, query_words: set[str]) -> Hit:
+        """Decrypt one result; only the top k ever are."""
         memory = self._store.codec.decode(row)
         snippet, matched = make_snippet(memory.text, query_words)
         frame_id = memory.id if memory.kind == "frame" else next(
@@ -205,7 +214,3 @@ def make_snippet(text: str, query_words: set[str]) -> tuple[str, list[str]]:
 
 def _word_positions(text: str) -> list[tuple[int, str]]:
     return [(m.start(), m.group()) for m in _WORD.finditer(text)]
-
-
-def _has_vector_index(table: Any) -> bool:
-    return any(i.columns == ["vector"] for i in table.list_indices())

@@ -72,6 +72,7 @@ class MemoryStore:
         self.root = root
         self.vault = vault
         self.vector_index_min_rows = vector_index_min_rows
+        self._vector_index_at, self._vector_indexed = -1, False
         self.embedder = embedder
         self._lock = WriterLock(root / ".writer.lock")
         self._check_meta(embedder, embedder_name)
@@ -236,6 +237,14 @@ class MemoryStore:
         self.vault.keys  # raises VaultLocked before any work is done
         return HybridSearch(self).search(query, options or SearchOptions(), now)
 
+    def has_vector_index(self) -> bool:
+        """Cached per table version: search asks on every query."""
+        version = self.table.version
+        if self._vector_index_at != version:
+            self._vector_index_at = version
+            self._vector_indexed = any(i.columns == ["vector"] for i in self.table.list_indices())
+        return self._vector_indexed
+
     def count(self, kind: str | None = None) -> int:
         return int(self.table.count_rows(_kind_filter([kind]) if kind else None))
 
@@ -271,7 +280,8 @@ class MemoryStore:
         """Index just the new rows (cheap), and merge small data files only now and then:
         a full optimize() here would rewrite the table on every batch."""
         dataset = self.table.to_lance()
-        dataset.optimize.optimize_indices(num_indices_to_merge=0)  # a new small delta; merged at compaction
+        # A new small delta per refresh; the deltas are merged when the table is compacted.
+        dataset.optimize.optimize_indices(num_indices_to_merge=0)  # type: ignore[no-untyped-call]
         if len(dataset.get_fragments()) > _MAX_FRAGMENTS:
             self.table.checkout_latest()  # type: ignore[no-untyped-call]
             self.table.optimize()
