@@ -96,6 +96,11 @@ class RowCodec:
             damaged.append(column)
             return None
 
+    def decode_body(self, row: dict[str, Any]) -> dict[str, Any]:
+        """Only the sealed JSON body (fields, provenance); {} if it fails its check."""
+        body = self.open_field(row, "body", [])
+        return json.loads(body) if body else {}
+
     def decode(self, row: dict[str, Any]) -> Memory:
         """Rebuild a memory; columns that fail their integrity check come back empty and are listed in `damaged`."""
         damaged: list[str] = []

@@ -23,6 +23,7 @@ import numpy as np
 from storage import paths
 from storage.atomic import write_json_atomically
 from storage.blind_index import BlindIndex
+from storage.blobs import BlobStore
 from storage.codec import TABLE, RowCodec, arrow_schema, to_us
 from storage.config import Config
 from storage.embedding import Embedder
@@ -85,6 +86,7 @@ class MemoryStore:
             except ValueError:  # a new store: no table yet
                 self.table = self._db.create_table(TABLE, schema=arrow_schema(embedder.dim))
         keys = vault.keys
+        self.blobs = BlobStore(root.parent / "blobs", keys.blobs)
         self.codec = RowCodec(FieldCipher(keys.content), BlindIndex(keys.index))
         self.rotation = VectorRotation(keys.rotation, embedder.dim)
 
@@ -183,12 +185,29 @@ class MemoryStore:
 
     def _delete_where(self, where: str) -> int:
         with self._lock.held():
+            blob_ids = self._blob_ids(f"({where}) AND kind = 'frame'")
             before = self.table.count_rows()
             self.table.delete(where)
             removed = before - self.table.count_rows()
             if removed:
                 self.purge()
+            # After the rows: a crash in between leaves unreferenced images, which
+            # sweep_orphan_blobs() removes, never rows pointing at missing images.
+            self.blobs.delete(blob_ids)
             return removed
+
+    def _blob_ids(self, where: str) -> list[str]:
+        rows = self.table.search().where(where).select(["id", "kind", "body"]).limit(None).to_arrow().to_pylist()
+        ids = []
+        for row in rows:
+            fields = self.codec.decode_body(row).get("fields", {})
+            ids += [fields[k] for k in ("image_id", "thumb_id") if fields.get(k)]
+        return ids
+
+    def sweep_orphan_blobs(self) -> int:
+        """Remove image files no frame refers to (left by a crash between a delete's two steps)."""
+        with self._lock.held():
+            return self.blobs.delete(self.blobs.ids() - set(self._blob_ids("kind = 'frame'")))
 
     def purge(self) -> None:
         """Rewrite data files that still hold deleted rows, then drop every old version.

@@ -188,3 +188,23 @@ def test_indexes_appear_as_the_table_grows_and_search_still_works(store: MemoryS
     hits = store.search("topic 3", SearchOptions(k=5, kinds=["message"])).hits
     assert len(hits) == 5 and all("topic 3" in h.snippet for h in hits)
     assert store.build_indexes() == []
+
+
+def test_frame_images_are_encrypted_files_removed_with_their_frame(store: MemoryStore, home: Path) -> None:
+    from storage.blobs import TamperedBlob
+
+    png = b"\x89PNG\r\n\x1a\n" + b"pixels of a secret screen" * 50
+    image_id, thumb_id = store.blobs.put(png), store.blobs.put(png[:100])
+    (frame_id,) = store.add([Memory("frame", "secret screen", {"image_id": image_id, "thumb_id": thumb_id})])
+    assert store.blobs.get(image_id) == png
+    assert not any(b"pixels of a secret screen" in p.read_bytes() for p in home.rglob("*") if p.is_file())
+    blob_file = next(p for p in (home / "blobs").rglob(image_id))
+    other = store.blobs.put(b"another")
+    next(p for p in (home / "blobs").rglob(other)).write_bytes(blob_file.read_bytes())  # moved onto another id
+    with pytest.raises(TamperedBlob):
+        store.blobs.get(other)
+    orphan = store.blobs.put(b"left behind by a crash")
+    store.delete([frame_id])
+    assert not blob_file.exists() and image_id not in store.blobs.ids() and thumb_id not in store.blobs.ids()
+    assert store.sweep_orphan_blobs() == 2  # `other` and `orphan`: no frame refers to them
+    assert store.blobs.ids() == set() and orphan
