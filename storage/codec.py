@@ -20,7 +20,7 @@ from storage.memory import KINDS, Memory, Trust
 TABLE = "memories"
 SEALED_COLUMNS = ("text", "app", "title", "body", "secret")
 # id, kind, timestamps, trust (a score), blind tokens and the rotated vector.
-PLAINTEXT_COLUMNS = ("id", "kind", "time_us", "end_us", "created_us", "updated_us", "trust",
+PLAINTEXT_COLUMNS = ("id", "kind", "time_us", "end_us", "created_us", "updated_us", "text_ready_us", "digested_us", "trust",
                      "tokens", "app_tag", "vector")
 
 
@@ -34,6 +34,10 @@ def arrow_schema(dim: int) -> Any:
         pa.field("end_us", pa.int64()),
         pa.field("created_us", pa.int64(), nullable=False),
         pa.field("updated_us", pa.int64(), nullable=False),
+        # Work queues as timestamps: null = the screen text is still to be read (OCR
+        # backlog), null = the agents have not taken it in yet. Both survive restarts.
+        pa.field("text_ready_us", pa.int64()),
+        pa.field("digested_us", pa.int64()),
         pa.field("trust", pa.int8(), nullable=False),
         pa.field("tokens", pa.string(), nullable=False),
         pa.field("app_tag", pa.string(), nullable=False),
@@ -72,6 +76,8 @@ class RowCodec:
             "id": memory.id, "kind": memory.kind,
             "time_us": to_us(memory.time), "end_us": to_us(memory.ended) if memory.ended else None,
             "created_us": to_us(memory.created), "updated_us": to_us(memory.updated),
+            "text_ready_us": None if memory.text_pending else to_us(memory.updated),
+            "digested_us": to_us(memory.digested) if memory.digested else None,
             "trust": int(memory.trust),
             "tokens": self.index.tokens(memory.index_text()),
             "app_tag": self.app_tag(memory.app),
@@ -114,7 +120,8 @@ class RowCodec:
             created=from_us(row["created_us"]), updated=from_us(row["updated_us"]),
             app=(self.open_field(row, "app", damaged) or "") if "app" in row else "",
             title=(self.open_field(row, "title", damaged) or "") if "title" in row else "",
-            trust=Trust(row["trust"]),
+            trust=Trust(row["trust"]), text_pending=row.get("text_ready_us", 0) is None,
+            digested=from_us(row["digested_us"]) if row.get("digested_us") is not None else None,
             source_kind=body.get("source_kind", ""), source_ids=body.get("source_ids", []),
             tags=body.get("tags", []), history=body.get("history", []),
             secret=self.open_field(row, "secret", damaged) if "secret" in row else None,

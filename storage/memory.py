@@ -81,6 +81,8 @@ class Memory:
     tags: list[str] = field(default_factory=list)
     history: list[dict[str, str]] = field(default_factory=list)
     secret: str | None = None                             # vault only: the secret value
+    text_pending: bool = False                            # a frame whose screen text is not read yet
+    digested: datetime | None = None                      # when the memory agents took it in
     damaged: tuple[str, ...] = ()                         # columns that failed their integrity check
 
     def __post_init__(self) -> None:

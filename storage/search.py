@@ -31,7 +31,8 @@ _FILLER = frozenset(words("what did i do see was were is are am the a an my me s
                           "work worked working on at in during with everything anything all"))
 _SNIPPET_CHARS = 160
 # Everything but the vector, the tokens and the secret: search never decrypts a vault value.
-_SUMMARY_COLUMNS = ["id", "kind", "time_us", "end_us", "created_us", "updated_us", "trust", "text", "app", "title", "body"]
+_SUMMARY_COLUMNS = ["id", "kind", "time_us", "end_us", "created_us", "updated_us", "text_ready_us", "digested_us",
+                    "trust", "text", "app", "title", "body"]
 
 
 @dataclass(frozen=True)

@@ -238,18 +238,30 @@ class MemoryStore:
         return self.codec.decode(rows[0]) if rows else None
 
     def list_range(self, since: datetime | None = None, until: datetime | None = None,
-                   kinds: Sequence[str] | None = None, limit: int = 1000) -> list[Memory]:
+                   kinds: Sequence[str] | None = None, limit: int = 1000, where: str | None = None) -> list[Memory]:
         """Memories that happened in [since, until), oldest first."""
-        clauses = []
+        clauses = [where] if where else []
         if since or until:
             clauses.append(_time_filter(since, until))
         if kinds:
             clauses.append(_kind_filter(kinds))
+        return self._fetch_in_order(self._oldest_ids(" AND ".join(clauses) or None, limit))
+
+    def _oldest_ids(self, where: str | None, limit: int) -> list[str]:
+        """Sort on the two small plaintext columns first; decrypt only the rows asked for."""
         query = self.table.search()
-        if clauses:
-            query = query.where(" AND ".join(clauses))
-        rows = query.limit(None).to_arrow().sort_by("time_us").slice(0, limit).to_pylist()
-        return [self.codec.decode(r) for r in rows]
+        if where:
+            query = query.where(where)
+        table = query.select(["id", "time_us"]).limit(None).to_arrow().sort_by("time_us")
+        ids: list[str] = table.slice(0, limit).column("id").to_pylist()
+        return ids
+
+    def _fetch_in_order(self, ids: list[str]) -> list[Memory]:
+        if not ids:
+            return []
+        rows = self.table.search().where(f"id IN ({', '.join(repr(i) for i in ids)})").limit(None).to_arrow().to_pylist()
+        by_id = {r["id"]: r for r in rows}
+        return [self.codec.decode(by_id[i]) for i in ids if i in by_id]
 
     def search(self, query: str, options: SearchOptions | None = None, now: datetime | None = None) -> SearchResult:
         """Hybrid search; see storage.search for how results are ranked."""
@@ -263,6 +275,22 @@ class MemoryStore:
             self._vector_index_at = version
             self._vector_indexed = any(i.columns == ["vector"] for i in self.table.list_indices())
         return self._vector_indexed
+
+    def pending_text(self, limit: int = 100) -> list[Memory]:
+        """Frames whose screen text is still to be read, oldest first (the OCR backlog)."""
+        return self._fetch_in_order(self._oldest_ids("text_ready_us IS NULL", limit))
+
+    def undigested(self, kinds: Sequence[str] = ("frame", "message"), limit: int = 100) -> list[Memory]:
+        """What the memory agents have not taken in yet, oldest first; frames only once their text is read."""
+        where = f"digested_us IS NULL AND text_ready_us IS NOT NULL AND {_kind_filter(kinds)}"
+        return self.list_range(kinds=kinds, limit=limit, where=where)
+
+    def mark_digested(self, ids: Sequence[str]) -> None:
+        id_list = [i for i in ids if _is_id(i)]
+        if id_list:
+            with self._lock.held():
+                self.table.update(where=f"id IN ({', '.join(repr(i) for i in id_list)})",
+                                  values={"digested_us": to_us(utcnow())})
 
     def count(self, kind: str | None = None) -> int:
         return int(self.table.count_rows(_kind_filter([kind]) if kind else None))

@@ -208,3 +208,21 @@ def test_frame_images_are_encrypted_files_removed_with_their_frame(store: Memory
     assert not blob_file.exists() and image_id not in store.blobs.ids() and thumb_id not in store.blobs.ids()
     assert store.sweep_orphan_blobs() == 2  # `other` and `orphan`: no frame refers to them
     assert store.blobs.ids() == set() and orphan
+
+
+def test_ocr_backlog_and_agent_queue_survive_a_reopen(store: MemoryStore, home: Path) -> None:
+    frames = [Memory("frame", "", {"monitor": 0}, time=NOW - timedelta(minutes=m), text_pending=True) for m in (5, 9, 1)]
+    store.add(frames + [Memory("message", "Bob: hi", time=NOW - timedelta(minutes=3))])
+    reopened = MemoryStore.open(PASSPHRASE, home=home, embedder=HashEmbedder())
+    backlog = reopened.pending_text()
+    assert [m.id for m in backlog] == [frames[1].id, frames[0].id, frames[2].id]  # oldest first
+    assert [m.kind for m in reopened.undigested()] == ["message"]  # frames wait for their text
+    oldest = backlog[0]
+    oldest.text, oldest.text_pending = "Quarterly numbers on screen", False
+    reopened.update(oldest, who="ocr", what="screen text read")
+    assert [m.id for m in reopened.pending_text()] == [frames[0].id, frames[2].id]
+    assert reopened.search("quarterly numbers").hits[0].id == oldest.id
+    queue = reopened.undigested()
+    assert [m.id for m in queue] == [oldest.id, store.list_range(kinds=["message"])[0].id]
+    reopened.mark_digested([m.id for m in queue])
+    assert reopened.undigested() == [] and reopened.get(oldest.id).digested is not None
