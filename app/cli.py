@@ -49,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from app import commands
+    from app import capture_commands, commands
 
     parser = argparse.ArgumentParser(prog="engram", description="Engram: a private memory of your desktop.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -101,6 +101,8 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("passwd", help="change the passphrase (or reset it with the recovery key)")
     p.add_argument("--recovery-key", action="store_true", help="unlock with the recovery key instead")
     p.set_defaults(func=commands.passwd)
+
+    capture_commands.add_parsers(sub)
 
     p = sub.add_parser("reindex", help="build search indexes now (normally automatic)")
     p.set_defaults(func=commands.reindex)

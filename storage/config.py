@@ -42,9 +42,17 @@ OPTIONS: tuple[Option, ...] = (
     # Capture
     Option("capture.interval_seconds", float, 3.0, "Seconds between screen grabs."),
     Option("capture.min_free_disk_mb", int, 1024, "Stop capturing below this much free disk space."),
+    Option("capture.idle_after_seconds", float, 300.0, "Capture nothing after this long without keyboard or mouse input."),
+    Option("capture.image_scale", float, 1.0, "Scale of stored screenshots (0.5 = half width and height)."),
+    Option("capture.webp_quality", int, 60, "WebP quality of stored screenshots (1-100)."),
+    Option("capture.excluded_apps", list, ["keepassxc", "keepass", "keepass2", "1password", "bitwarden", "enpass",
+                                            "seahorse", "kwalletmanager5"],
+           "Apps never captured (process names); their windows are blacked out when visible."),
+    Option("capture.excluded_title_keywords", list, [], "Windows whose title contains one of these are never captured."),
     # Retention
     Option("retention.max_gb", float, 10.0, "Storage budget for captured frames, in GB."),
     Option("retention.max_age_days", int, 365, "Forget frames older than this many days (0 = never)."),
+    Option("retention.text_only_after_days", int, 0, "Drop screenshots but keep their text after this many days (0 = never)."),
     # Model
     Option("model.gguf_path", str, "", "A GGUF model file to use instead of the packaged default."),
 )
@@ -121,4 +129,6 @@ def _toml_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     return repr(value)

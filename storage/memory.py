@@ -46,7 +46,7 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
          help="documents, files, links and snippets"),
     Kind("vault", "caption", ("entry_type", "sensitivity"), ("entry_type",), secret="secret_value",
          help="secrets and identifiers; the value is never indexed"),
-    Kind("frame", "text", ("monitor", "image_id", "thumb_id", "boxes", "url"), ("url",),
+    Kind("frame", "text", ("monitor", "image_id", "thumb_id", "boxes", "url", "changed", "previous"), ("url",),
          help="a captured screen: its OCR text (image and thumbnail are encrypted files)"),
     Kind("message", "text", ("speaker", "conversation"), ("speaker",),
          help="a chat turn, imported or said to Engram"),

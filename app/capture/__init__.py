@@ -1,0 +1,1 @@
+"""Screen capture: grabbing monitors, knowing which windows are on them, and deciding which grabs to keep."""

@@ -1,0 +1,217 @@
+"""Deciding, per grab, whether a frame is kept, skipped as a near-duplicate, or not taken at all.
+
+Order of the decision (`FrameFilter.decide`):
+1. The focused window is excluded (a password manager, a private browser window, Engram itself, a
+   title keyword): EXCLUDED, no image at all.
+2. Excluded windows that are merely visible are blacked out by their geometry (frame included) in a
+   copy of the grab; everything after this step sees only the blacked-out image.
+3. Near-duplicate test against the last *kept* frame of the same monitor on a 64x36 grayscale
+   thumbnail: the summed absolute difference, scaled to "pixel-equivalents" (how many pixels would
+   have to flip from black to white to change the screen that much). Below `CHANGE_THRESHOLD` the
+   grab is SKIP_DUPLICATE; comparing with the last kept frame (not the last grab) lets slow changes
+   add up until they count.
+4. KEEP, with the bounding box of the changed thumbnail cells and, finer, the separate groups of
+   changed cells (a typed word and the clock tick in the corner are two small regions, not one box
+   spanning the screen), so OCR reads only what changed.
+
+Why not a hash (bench/dedup_bench.py, 247 labelled pairs of consecutive ScreenAgent screenshots): 64-
+and 256-bit difference hashes and a 64-bit perceptual hash stay at 0-2 bits for most real changes (a
+typed word, a calculator result, a dialog filling in): an 8x8 summary of the screen cannot see a change
+of a few hundred pixels. The thumbnail difference sees it: clock ticks stay under 20 pixel-equivalents,
+caret blinks under 50, pointer moves (when the pointer is in the grab, which mss leaves out by default)
+under 128 but one with a hover highlight; 146 of 148 real changes score 129 or more. The two missed (a
+one-digit edit, two counters ticking) are not lost for good: the comparison is with the last kept
+frame, so the next changes add to them.
+"""
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+from app.capture.screen import Box, Monitor
+from app.capture.windows import WindowInfo
+
+THUMB = (64, 36)  # 30x30-pixel cells on a 1920x1080 monitor
+# Pixel-equivalents. On the ScreenAgent pairs pointer moves reach 127 and all but two real changes score
+# 129 or more (bench/dedup_bench.py): the boundary is thin, which is why the reference is the last kept frame.
+CHANGE_THRESHOLD = 128.0
+CELL_THRESHOLD = 0.5  # a cell whose rounded mean gray moved at all: at 2, changes beside the clock tick went unread (bench)
+DEFAULT_EXCLUDED_APPS = frozenset({"keepassxc", "keepass", "keepass2", "1password", "bitwarden", "enpass",
+                                   "seahorse", "kwalletmanager5"})
+
+Thumbnail = npt.NDArray[np.float32]
+
+
+class Decision(enum.Enum):
+    KEEP = "keep"
+    SKIP_DUPLICATE = "skip_duplicate"
+    EXCLUDED = "excluded"
+
+
+@dataclass(frozen=True)
+class CaptureRules:
+    """What must never be stored. App names and title keywords match case-insensitively."""
+
+    excluded_apps: frozenset[str] = DEFAULT_EXCLUDED_APPS
+    excluded_title_keywords: tuple[str, ...] = ()
+    own_name: str = "Engram"
+
+    def exclusion(self, window: WindowInfo) -> str | None:
+        """Which rule excludes the window, or None. Names the rule only: the title stays out of logs."""
+        names = {window.app.lower(), window.wm_class.lower()} - {""}
+        if window.is_private:
+            return "private window"
+        if names & {app.lower() for app in self.excluded_apps}:
+            return "excluded app"
+        own = self.own_name.lower()
+        if any(name.startswith(own) for name in names) or window.title.lower().startswith(own):
+            return "Engram window"
+        title = window.title.lower()
+        if any(keyword.lower() in title for keyword in self.excluded_title_keywords if keyword.strip()):
+            return "title keyword"
+        return None
+
+
+@dataclass(frozen=True)
+class FilterResult:
+    decision: Decision
+    image: Image.Image | None = None  # the image to store (exclusions blacked out); only when KEEP
+    changed: Box | None = None  # in image pixels, vs the previous kept frame (all of it for the first)
+    regions: tuple[Box, ...] = ()  # the separate changed areas inside `changed`
+    change_area: float = 0.0  # pixel-equivalents of change vs the last kept frame
+    hidden: int = 0  # visible excluded windows blacked out
+    reason: str = ""  # the rule that excluded the frame
+
+
+@dataclass
+class FrameFilter:
+    """Stateful per monitor: remembers the last kept thumbnail of each. Not thread-safe; one capture loop owns it."""
+
+    rules: CaptureRules = field(default_factory=CaptureRules)
+    threshold: float = CHANGE_THRESHOLD
+    cell_threshold: float = CELL_THRESHOLD
+    _last: dict[int, tuple[tuple[int, int], Thumbnail]] = field(default_factory=dict, repr=False)
+
+    def decide(self, monitor: Monitor, image: Image.Image, focused: WindowInfo | None = None,
+               visible: Sequence[WindowInfo] = ()) -> FilterResult:
+        if focused is not None and (why := self.rules.exclusion(focused)):
+            return FilterResult(Decision.EXCLUDED, reason=why)
+        hide = [w.geometry for w in visible if self.rules.exclusion(w)]
+        image, hidden = black_out(image, monitor, hide)
+        thumb = gray_thumbnail(image)
+        last = self._last.get(monitor.index)
+        if last is None or last[0] != image.size:
+            self._last[monitor.index] = (image.size, thumb)
+            whole = (0, 0, *image.size)
+            return FilterResult(Decision.KEEP, image, whole, (whole,), float(image.width * image.height), hidden)
+        diff = np.abs(thumb - last[1])
+        area = change_area(diff, image.size)
+        if area < self.threshold:
+            return FilterResult(Decision.SKIP_DUPLICATE, change_area=area, hidden=hidden)
+        self._last[monitor.index] = (image.size, thumb)
+        cells = diff > self.cell_threshold
+        return FilterResult(Decision.KEEP, image, changed_box(cells, image.size), changed_regions(cells, image.size),
+                            area, hidden)
+
+    def forget(self, monitor_index: int | None = None) -> None:
+        """Drop the reference frame(s), so the next grab is kept (after a pause, unlock, monitor change)."""
+        if monitor_index is None:
+            self._last.clear()
+        else:
+            self._last.pop(monitor_index, None)
+
+
+def black_out(image: Image.Image, monitor: Monitor, geometries: Sequence[Box]) -> tuple[Image.Image, int]:
+    """A copy of `image` with each geometry (virtual-desktop coordinates) painted black where it overlaps
+    the monitor, and how many did; `image` itself when none does. Edges round outwards."""
+    sx, sy = image.width / monitor.width, image.height / monitor.height  # HiDPI: points to pixels
+    boxes = []
+    for x, y, w, h in geometries:
+        x0 = max(0, math.floor((x - monitor.left) * sx))
+        y0 = max(0, math.floor((y - monitor.top) * sy))
+        x1 = min(image.width, math.ceil((x + w - monitor.left) * sx))
+        y1 = min(image.height, math.ceil((y + h - monitor.top) * sy))
+        if x1 > x0 and y1 > y0:
+            boxes.append((x0, y0, x1, y1))
+    if not boxes:
+        return image, 0
+    out = image.copy()
+    for box in boxes:
+        out.paste((0, 0, 0), box)
+    return out, len(boxes)
+
+
+def gray_thumbnail(image: Image.Image, size: tuple[int, int] = THUMB) -> Thumbnail:
+    """Area-averaged grayscale thumbnail. An integer `reduce` first: box-filtering the full RGB frame
+    directly costs about twice as much on 1080p."""
+    factor = max(1, min(image.width // (size[0] * 4), image.height // (size[1] * 4)))
+    small = image.reduce(factor) if factor > 1 else image
+    return np.asarray(small.convert("L").resize(size, Image.Resampling.BOX), dtype=np.float32)
+
+
+def change_area(diff: Thumbnail, image_size: tuple[int, int]) -> float:
+    """Summed per-cell change in pixel-equivalents: independent of the thumbnail and screen size, so a
+    caret or a pointer (a fixed number of pixels) weighs the same on any monitor."""
+    cell_pixels = image_size[0] * image_size[1] / diff.size
+    return float(diff.sum()) * cell_pixels / 255.0
+
+
+def changed_box(cells: npt.NDArray[np.bool_], image_size: tuple[int, int]) -> Box:
+    """Bounding box (x, y, w, h) in image pixels of the changed cells, padded by one cell: a glyph that
+    straddles a cell edge may move the neighbour cell too little to count, and OCR must not cut it."""
+    rows, cols = np.nonzero(cells)
+    if rows.size == 0:  # a diffuse change (brightness, a fade): no cell stands out
+        return (0, 0, *image_size)
+    return _cell_box(cells.shape, image_size, rows.min(), cols.min(), rows.max(), cols.max())
+
+
+def changed_regions(cells: npt.NDArray[np.bool_], image_size: tuple[int, int]) -> tuple[Box, ...]:
+    """One padded box per group of changed cells (cells one cell apart count as touching), largest first."""
+    pending = set(zip(*(a.tolist() for a in np.nonzero(cells))))
+    if not pending:
+        return ((0, 0, *image_size),)
+    groups = []
+    while pending:
+        stack = [pending.pop()]
+        rows, cols = [stack[0][0]], [stack[0][1]]
+        while stack:
+            r, c = stack.pop()
+            for near in [(r + dr, c + dc) for dr in (-2, -1, 0, 1, 2) for dc in (-2, -1, 0, 1, 2)]:
+                if near in pending:
+                    pending.remove(near)
+                    stack.append(near)
+                    rows.append(near[0])
+                    cols.append(near[1])
+        groups.append(_cell_box(cells.shape, image_size, min(rows), min(cols), max(rows), max(cols)))
+    return tuple(sorted(groups, key=lambda box: -box[2] * box[3]))
+
+
+def _cell_box(shape: tuple[int, ...], image_size: tuple[int, int], r0: int, c0: int, r1: int, c1: int) -> Box:
+    th, tw = shape
+    width, height = image_size
+    x0 = math.floor(max(0, c0 - 1) * width / tw)
+    y0 = math.floor(max(0, r0 - 1) * height / th)
+    x1 = math.ceil(min(tw, c1 + 2) * width / tw)
+    y1 = math.ceil(min(th, r1 + 2) * height / th)
+    return (x0, y0, x1 - x0, y1 - y0)
+
+
+def dhash(image: Image.Image | Thumbnail, size: int = 8) -> npt.NDArray[np.bool_]:
+    """Difference hash: size x size bits, "is this pixel darker than its right neighbour" on a
+    (size+1) x size grayscale reduction. Kept for comparison (bench/dedup_bench.py); not used to decide."""
+    if isinstance(image, Image.Image):
+        gray = gray_thumbnail(image, (size + 1, size))
+    else:
+        gray = np.asarray(Image.fromarray(image.astype(np.uint8)).resize((size + 1, size), Image.Resampling.BOX),
+                          dtype=np.float32)
+    return (gray[:, 1:] > gray[:, :-1]).ravel()
+
+
+def hamming(a: npt.NDArray[np.bool_], b: npt.NDArray[np.bool_]) -> int:
+    return int(np.count_nonzero(a != b))

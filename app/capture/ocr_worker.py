@@ -1,0 +1,95 @@
+"""Reads the text of captured frames, oldest first, off the capture tick.
+
+Full-frame OCR costs seconds per 1080p frame on two cores (STACK.md), more
+than the 3 s capture interval, so a frame is read only where it changed since
+the previous frame of its monitor; the words outside that region are carried
+over from the previous frame, whose text is ready because the backlog is
+worked oldest first. The backlog lives in the store, so it survives restarts.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from app.capture.encode import decode_image
+from app.ocr import OCR, OcrWord
+
+log = logging.getLogger(__name__)
+
+# Above this share of the screen changed, reading it all is as cheap as the pieces.
+_FULL_READ_SHARE = 0.6
+_MARGIN = 12
+
+
+class OcrWorker:
+    def __init__(self, store: Any, ocr: OCR) -> None:
+        self.store = store
+        self.ocr = ocr
+        self.read = 0
+
+    def drain(self, limit: int | None = None, should_stop: Callable[[], bool] = lambda: False) -> int:
+        """Read pending frames until none is left, `limit` is reached or `should_stop()`; returns how many."""
+        done = 0
+        while not should_stop() and (limit is None or done < limit):
+            batch = self.store.pending_text(limit=4 if limit is None else min(4, limit - done))
+            if not batch:
+                break
+            for frame in batch:
+                if should_stop():
+                    break
+                self.read_frame(frame)
+                done += 1
+        self.read += done
+        return done
+
+    def read_frame(self, frame: Any) -> None:
+        fields = frame.fields
+        try:
+            image = decode_image(self.store.blobs.get(fields["image_id"]))
+        except (KeyError, ValueError, OSError) as exc:
+            # The image is gone (retention, forget) or unreadable: nothing to read, don't retry forever.
+            log.warning("frame image unreadable (%s); marking its text as empty", type(exc).__name__)
+            words: list[OcrWord] = []
+        else:
+            words = self._words(image, fields)
+        frame.text = assemble_text(words)
+        frame.fields = {**fields, "boxes": [[w.text, *w.box] for w in words]}
+        frame.text_pending = False
+        self.store.update(frame, who="ocr", what="screen text read")
+
+    def _words(self, image: Any, fields: dict[str, Any]) -> list[OcrWord]:
+        changed = fields.get("changed")
+        previous = self.store.get(fields["previous"]) if fields.get("previous") else None
+        if (not changed or previous is None or previous.text_pending
+                or changed[2] * changed[3] >= _FULL_READ_SHARE * image.width * image.height):
+            return list(self.ocr.read(image).words)
+        # Read whole rows: text runs horizontally, and a region cut mid-line garbles the
+        # words on its edges. A margin catches words whose pixels barely changed.
+        y = max(0, changed[1] - _MARGIN)
+        h = min(image.height, changed[1] + changed[3] + _MARGIN) - y
+        x, w = 0, image.width
+        changed = [x, y, w, h]
+        kept = [OcrWord(t, (bx, by, bw, bh), 1.0) for t, bx, by, bw, bh in previous.fields.get("boxes", [])
+                if not _overlaps((bx, by, bw, bh), changed)]
+        region = self.ocr.read(image.crop((x, y, x + w, y + h))).words if w and h else []
+        fresh = [OcrWord(wd.text, (wd.box[0] + x, wd.box[1] + y, wd.box[2], wd.box[3]), wd.confidence) for wd in region]
+        return kept + fresh
+
+
+def _overlaps(a: tuple[int, int, int, int] | list[int], b: tuple[int, int, int, int] | list[int]) -> bool:
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+
+def assemble_text(words: list[OcrWord]) -> str:
+    """Words back into lines: top to bottom, and left to right within a line."""
+    lines: list[list[OcrWord]] = []
+    for word in sorted(words, key=lambda wd: wd.box[1] + wd.box[3] / 2):
+        centre = word.box[1] + word.box[3] / 2
+        if lines:
+            last = lines[-1][0]
+            if abs(centre - (last.box[1] + last.box[3] / 2)) <= max(last.box[3], word.box[3]) / 2:
+                lines[-1].append(word)
+                continue
+        lines.append([word])
+    return "\n".join(" ".join(wd.text for wd in sorted(line, key=lambda wd: wd.box[0])) for line in lines)

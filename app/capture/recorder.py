@@ -1,0 +1,108 @@
+"""The capture tick: grab every monitor, decide, store what is worth keeping.
+
+A tick must stay cheap, because it runs every few seconds all day: an
+unchanged screen costs a grab, a window query and a thumbnail comparison.
+Reading the text (OCR) happens later on the OCR worker; a kept frame is
+stored at once with its text pending, so nothing is lost if Engram stops.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from storage.memory import Memory, Trust
+
+from app.capture import pause
+from app.capture.encode import encode_frame
+from app.capture.frame_filter import Decision, FrameFilter
+from app.capture.screen import ScreenSource
+from app.capture.windows import WindowProvider
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CaptureSettings:
+    idle_after_seconds: float = 300.0     # no input for this long: the user is away, capture nothing
+    min_free_disk_mb: int = 1024
+    image_scale: float = 1.0
+    webp_quality: int = 60
+
+
+class Recorder:
+    """Owns the per-monitor reference frames; call `tick()` from one thread only."""
+
+    def __init__(self, store: Any, screen: ScreenSource, windows: WindowProvider,
+                 frame_filter: FrameFilter | None = None, settings: CaptureSettings | None = None) -> None:
+        self.store = store
+        self.screen = screen
+        self.windows = windows
+        self.filter = frame_filter or FrameFilter()
+        self.settings = settings or CaptureSettings()
+        self.counts: Counter[str] = Counter()
+        self._last_frame: dict[int, str] = {}
+        self.stopped_reason: str | None = None  # set when capture cannot go on (the tray shows it)
+
+    def tick(self, now: datetime | None = None) -> str:
+        """One capture round; returns what happened ('kept', 'duplicate', 'excluded', 'paused', ...)."""
+        now = now or datetime.now(timezone.utc)
+        why_not = self._why_not_capture(now)
+        if why_not:
+            self.counts[why_not] += 1
+            self.filter.forget()  # after a break, the first grab is kept whatever it shows
+            self._last_frame.clear()
+            return why_not
+        focused = self.windows.focused()
+        visible = self.windows.visible()
+        outcome = "duplicate"
+        for monitor in self.screen.monitors():
+            result = self.filter.decide(monitor, self.screen.grab(monitor), focused, visible)
+            if result.decision is Decision.EXCLUDED:
+                outcome = "excluded"
+                break
+            if result.decision is Decision.KEEP and result.image is not None:
+                self._store_frame(monitor.index, result.image, result.changed, focused, now)
+                outcome = "kept"
+        self.counts[outcome] += 1
+        return outcome
+
+    def _why_not_capture(self, now: datetime) -> str | None:
+        if pause.paused_until(now) is not None:
+            return "paused"
+        if self.windows.screen_locked():
+            return "locked"
+        idle = self.windows.idle_seconds()
+        if idle is not None and idle >= self.settings.idle_after_seconds:
+            return "idle"
+        free_mb = shutil.disk_usage(self.store.root).free / 1e6
+        if free_mb < self.settings.min_free_disk_mb:
+            if self.stopped_reason is None:
+                log.warning("capture stopped: %.0f MB free, below the %d MB floor", free_mb,
+                            self.settings.min_free_disk_mb)
+            self.stopped_reason = f"disk almost full ({free_mb:.0f} MB free)"
+            return "low disk"
+        self.stopped_reason = None
+        return None
+
+    def _store_frame(self, monitor: int, image: Any, changed: Any, focused: Any, now: datetime) -> None:
+        encoded = encode_frame(image, scale=self.settings.image_scale, quality=self.settings.webp_quality)
+        scale = encoded.size[0] / image.width
+        fields: dict[str, Any] = {
+            "monitor": monitor,
+            "image_id": self.store.blobs.put(encoded.image),
+            "thumb_id": self.store.blobs.put(encoded.thumbnail),
+            # For the OCR worker: read only what changed since the previous frame of this monitor.
+            "changed": [round(v * scale) for v in changed] if changed else None,
+            "previous": self._last_frame.get(monitor),
+        }
+        if focused is not None and focused.url:
+            fields["url"] = focused.url
+        frame = Memory("frame", "", fields, time=now, app=focused.app if focused else "",
+                       title=focused.title if focused else "", trust=Trust.OBSERVED, source_kind="screen",
+                       text_pending=True)
+        self.store.add([frame])
+        self._last_frame[monitor] = frame.id

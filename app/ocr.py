@@ -1,0 +1,280 @@
+"""OCR: the text on a screen image and where each word sits, read on this machine only.
+
+`OCR` is the seam perception uses (tests pass fakes). `RapidOcrEngine` is the default: PP-OCR models
+shipped inside the `rapidocr` wheel, run by onnxruntime, nothing fetched or written at run time.
+`TesseractEngine` (Debian's `tesseract-ocr`, via a pipe) is the fallback. Both return words with
+boxes in the caller's pixel coordinates, so the timeline can highlight search hits on the frame.
+"""
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from PIL import Image
+
+# onnxruntime phones home ~20 s after a session starts unless this is set before it is first
+# imported (its own disable_telemetry_events() does not stop it; STACK.md). So it is set when this
+# module is imported, and rapidocr/onnxruntime are imported only inside RapidOcrEngine._load.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
+Box = tuple[int, int, int, int]  # x, y, w, h in the image's pixels
+
+MIN_SIDE = 6  # below this no glyph is legible: an empty result, not an error
+MAX_PIXELS = 36_000_000  # an 8K screen (33 MP) is read as is; anything larger is scaled down first
+
+
+@dataclass(frozen=True)
+class OcrWord:
+    text: str
+    box: Box
+    confidence: float  # 0..1
+
+
+@dataclass(frozen=True)
+class OcrResult:
+    text: str  # one line per row of text, top-to-bottom, left-to-right within a row
+    words: list[OcrWord] = field(default_factory=list)
+
+
+class OCR(Protocol):
+    def read(self, image: Image.Image) -> OcrResult: ...
+
+
+class OcrUnavailable(RuntimeError):
+    """The engine cannot run here; the message says what to install."""
+
+
+@dataclass(frozen=True)
+class _Line:
+    text: str
+    box: Box
+    confidence: float
+    words: list[OcrWord]
+
+
+def prepare(image: Image.Image) -> tuple[Image.Image, float] | None:
+    """An 8-bit RGB copy the engines can read and the factor back to the caller's pixels, or None
+    when the image is too small to hold text. Raises ValueError for what cannot be decoded."""
+    if not isinstance(image, Image.Image):
+        raise TypeError(f"OCR reads PIL images, not {type(image).__name__}")
+    try:
+        image.load()
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ValueError(f"image could not be decoded: {exc}") from exc
+    if min(image.size) < MIN_SIDE:
+        return None
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        # Deep grey images: PIL's convert would clip at 255 instead of scaling, so stretch instead.
+        a = np.nan_to_num(np.asarray(image, dtype=np.float32))
+        lo, hi = float(a.min()), float(a.max())
+        a = (a - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(a)
+        image = Image.fromarray(a.astype(np.uint8), "L")
+    elif image.mode in ("P", "PA"):
+        image = image.convert("RGBA")  # palette transparency must pass through RGBA
+    if image.mode != "RGB":
+        try:
+            # Alpha is dropped, not composited: screen grabbers often leave it at 0 on opaque pixels.
+            image = image.convert("RGB")
+        except ValueError as exc:
+            raise ValueError(f"cannot OCR an image in mode {image.mode!r}: {exc}") from exc
+    scale = 1.0
+    if image.width * image.height > MAX_PIXELS:
+        scale = (image.width * image.height / MAX_PIXELS) ** 0.5
+        image = image.resize((max(1, round(image.width / scale)), max(1, round(image.height / scale))),
+                             Image.Resampling.LANCZOS)
+    return image, scale
+
+
+def assemble(lines: list[_Line], scale: float = 1.0) -> OcrResult:
+    """Order lines into rows (top-to-bottom, then left-to-right) and map boxes back by `scale`."""
+    rows: list[list[_Line]] = []
+    for line in sorted(lines, key=lambda ln: ln.box[1] + ln.box[3] / 2):
+        centre, height = line.box[1] + line.box[3] / 2, line.box[3]
+        if rows:
+            first = rows[-1][0]
+            # Same row when the centres are closer than half the smaller height: table cells and
+            # menu items share a row, the next line of a paragraph does not.
+            if abs(centre - (first.box[1] + first.box[3] / 2)) < min(height, first.box[3]) / 2:
+                rows[-1].append(line)
+                continue
+        rows.append([line])
+    text_rows: list[str] = []
+    words: list[OcrWord] = []
+    for row in rows:
+        row.sort(key=lambda ln: ln.box[0])
+        text_rows.append(" ".join(ln.text for ln in row))
+        words += [OcrWord(w.text, _scaled(w.box, scale), w.confidence) for ln in row for w in ln.words]
+    return OcrResult("\n".join(text_rows), words)
+
+
+def _scaled(box: Box, scale: float) -> Box:
+    if scale == 1.0:
+        return box
+    return (round(box[0] * scale), round(box[1] * scale), round(box[2] * scale), round(box[3] * scale))
+
+
+def split_words(text: str, box: Box, confidence: float) -> list[OcrWord]:
+    """Word boxes from a line box, each word's share of the width proportional to its character
+    offsets in the line: an approximation (glyphs differ in width) used when the engine has no
+    better boxes; good enough to place a highlight on the right word."""
+    x, y, w, h = box
+    words, n, pos = [], max(len(text), 1), 0
+    for part in text.split():
+        start = text.index(part, pos)
+        pos = start + len(part)
+        x0, x1 = x + round(w * start / n), x + round(w * pos / n)
+        words.append(OcrWord(part, (x0, y, max(x1 - x0, 1), h), confidence))
+    return words
+
+
+def _centre_inside(inner: Box, outer: Box) -> bool:
+    cx, cy = inner[0] + inner[2] / 2, inner[1] + inner[3] / 2
+    return outer[0] <= cx <= outer[0] + outer[2] and outer[1] <= cy <= outer[1] + outer[3]
+
+
+def _bounds(points: Any) -> Box:
+    """The axis-aligned rectangle around a detector quadrilateral."""
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    x0, y0 = np.floor(pts.min(axis=0)).astype(int)
+    x1, y1 = np.ceil(pts.max(axis=0)).astype(int)
+    return int(x0), int(y0), int(max(x1 - x0, 1)), int(max(y1 - y0, 1))
+
+
+class RapidOcrEngine:
+    """PP-OCR (detection + recognition) from the rapidocr wheel on onnxruntime.
+
+    `det_max_side` caps the detector's input (the recogniser still reads full-resolution crops):
+    960 px read a 1080p screen as well as full size in ~60% of the time (bench/ocr_bench.py).
+    """
+
+    def __init__(self, det_max_side: int = 960, threads: int = 2, min_confidence: float = 0.5) -> None:
+        self.det_max_side = det_max_side
+        self.threads = threads
+        self.min_confidence = min_confidence
+        self._engine: Any = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> Any:
+        try:
+            import onnxruntime  # noqa: F401  (imported for its error message; rapidocr uses it)
+            import rapidocr
+        except ImportError as exc:
+            raise OcrUnavailable("RapidOCR needs the Python packages rapidocr and onnxruntime: "
+                                 "pip install 'rapidocr>=3.10,<4' 'onnxruntime>=1.20,<2'") from exc
+        models = Path(rapidocr.__file__).parent / "models"
+        det, rec = models / "PP-OCRv6_det_small.onnx", models / "PP-OCRv6_rec_small.onnx"
+        if not (det.is_file() and rec.is_file()):
+            # Without explicit model paths rapidocr would download them: never at run time.
+            raise OcrUnavailable(f"the PP-OCR models are missing from {models}: "
+                                 "reinstall rapidocr (pip install --force-reinstall 'rapidocr>=3.10,<4')")
+        params = {
+            "Global.text_score": self.min_confidence,
+            "Global.log_level": "error",  # its logger prints to stderr; keep it quiet (it never logs text)
+            "Global.use_cls": False,  # screens are upright: the 180-degree classifier only costs time
+            "Global.max_side_len": 100_000,  # never shrink the image itself; the detector limit below does
+            "Det.model_path": str(det),
+            "Rec.model_path": str(rec),
+            "Det.limit_type": "max",
+            "Det.limit_side_len": self.det_max_side,
+            "EngineConfig.onnxruntime.intra_op_num_threads": self.threads,
+            "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+        }
+        try:
+            return rapidocr.RapidOCR(params=params)
+        except Exception as exc:  # a broken wheel or model: say so instead of a stack from its internals
+            raise OcrUnavailable(f"RapidOCR could not start ({exc}); reinstall rapidocr and onnxruntime") from exc
+
+    def read(self, image: Image.Image) -> OcrResult:
+        prepared = prepare(image)
+        if prepared is None:
+            return OcrResult("")
+        rgb, scale = prepared
+        # One read at a time: on two cores a second concurrent read only slows both down.
+        with self._lock:
+            if self._engine is None:
+                self._engine = self._load()
+            out = self._engine(rgb, return_word_box=True)
+        if getattr(out, "txts", None) is None or getattr(out, "boxes", None) is None:
+            return OcrResult("")
+        lines = []
+        for i, (text, quad, score) in enumerate(zip(out.txts, out.boxes, out.scores)):
+            if not text.strip():
+                continue
+            box = _bounds(quad)
+            lines.append(_Line(text, box, float(score), self._words(text, box, float(score), out, i)))
+        return assemble(lines, scale)
+
+    @staticmethod
+    def _words(text: str, box: Box, score: float, out: Any, i: int) -> list[OcrWord]:
+        """rapidocr's own word boxes (from where the recogniser placed each character) when they
+        account for the whole line; otherwise the proportional split."""
+        raw = out.word_results[i] if i < len(out.word_results or ()) else ()
+        words = [OcrWord(str(t), _bounds(b), float(s)) for t, s, b in raw if b is not None and str(t).strip()]
+        # rapidocr drops empty entries from word_results, which can shift it against the lines:
+        # accept its words only if they spell this line and sit inside its box.
+        if all(_centre_inside(wd.box, box) for wd in words) and "".join(wd.text for wd in words) == "".join(text.split()):
+            return words
+        return split_words(text, box, score)
+
+
+class TesseractEngine:
+    """Tesseract 5 through its command line: the image goes in on stdin as PNG, TSV comes back on
+    stdout, so no file ever holds the screen's content."""
+
+    def __init__(self, lang: str = "eng", psm: int = 3, timeout: float = 120.0, binary: str = "tesseract") -> None:
+        self.lang, self.psm, self.timeout, self.binary = lang, psm, timeout, binary
+        self._checked = False
+
+    def _check(self) -> None:
+        path = shutil.which(self.binary)
+        if path is None:
+            raise OcrUnavailable("tesseract is not installed: apt-get install tesseract-ocr")
+        langs = subprocess.run([path, "--list-langs"], capture_output=True, text=True, timeout=30).stdout.split()
+        if self.lang not in langs:
+            raise OcrUnavailable(f"tesseract has no {self.lang!r} language data: "
+                                 f"apt-get install tesseract-ocr-{self.lang}")
+        self.binary, self._checked = path, True
+
+    def read(self, image: Image.Image) -> OcrResult:
+        prepared = prepare(image)
+        if prepared is None:
+            return OcrResult("")
+        rgb, scale = prepared
+        if not self._checked:
+            self._check()
+        png = io.BytesIO()
+        rgb.save(png, "PNG", compress_level=1)
+        try:
+            done = subprocess.run([self.binary, "stdin", "stdout", "-l", self.lang, "--psm", str(self.psm), "tsv"],
+                                  input=png.getvalue(), capture_output=True, timeout=self.timeout)
+        except subprocess.TimeoutExpired as exc:
+            raise RuntimeError(f"tesseract took longer than {self.timeout:.0f} s") from exc
+        if done.returncode != 0:
+            raise RuntimeError(f"tesseract failed ({done.returncode}): {done.stderr.decode(errors='replace')[-300:]}")
+        return assemble(self._lines(done.stdout.decode("utf-8", errors="replace")), scale)
+
+    @staticmethod
+    def _lines(tsv: str) -> list[_Line]:
+        grouped: dict[tuple[str, ...], list[OcrWord]] = {}
+        for row in tsv.splitlines()[1:]:
+            cols = row.split("\t")
+            if len(cols) < 12 or cols[0] != "5" or not cols[11].strip():
+                continue
+            x, y, w, h = (int(c) for c in cols[6:10])
+            grouped.setdefault(tuple(cols[1:5]), []).append(
+                OcrWord(cols[11].strip(), (x, y, w, h), max(float(cols[10]), 0.0) / 100))
+        lines = []
+        for words in grouped.values():
+            x0, y0 = min(w.box[0] for w in words), min(w.box[1] for w in words)
+            x1 = max(w.box[0] + w.box[2] for w in words)
+            y1 = max(w.box[1] + w.box[3] for w in words)
+            conf = sum(w.confidence for w in words) / len(words)
+            lines.append(_Line(" ".join(w.text for w in words), (x0, y0, x1 - x0, y1 - y0), conf, words))
+        return lines

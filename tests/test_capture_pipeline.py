@@ -1,0 +1,192 @@
+"""The capture pipeline's logic: tick -> filter -> encrypted frame -> OCR backlog -> searchable.
+
+A real store, real image encoding and the real frame filter; the screen is replayed and the OCR is
+a scripted fake here (the real engine is exercised in test_capture_e2e.py and test_ocr.py).
+"""
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from app.capture import pause
+from app.capture.frame_filter import CaptureRules, FrameFilter
+from app.capture.ocr_worker import OcrWorker, assemble_text
+from app.capture.recorder import CaptureSettings, Recorder
+from app.capture.retention import RetentionPolicy, enforce
+from app.capture.screen import ReplayScreen
+from app.capture.windows import NullWindows, WindowInfo
+from app.ocr import OcrResult, OcrWord
+from storage.search import SearchOptions
+from storage.store import MemoryStore
+
+NOW = datetime(2026, 11, 25, 15, 30, tzinfo=timezone.utc)
+
+
+def screen_with(lines: list[str], size=(800, 600)) -> Image.Image:
+    image = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(image)
+    for i, line in enumerate(lines):
+        draw.text((20, 20 + 40 * i), line, fill="black")
+    return image
+
+
+class ScriptedOcr:
+    """Knows which lines screen_with() drew where, finds where the image it is given sits on that
+    screen (a crop, and lossy WebP, so by least difference) and 'reads' the lines inside it."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, int]] = []
+        self.lines: list[str] = []
+
+    def read(self, image: Image.Image) -> OcrResult:
+        self.calls.append(image.size)
+        full = np.asarray(screen_with(self.lines).convert("L"), dtype=np.float32)
+        crop = np.asarray(image.convert("L"), dtype=np.float32)
+        height = crop.shape[0]
+        offset = min(range(full.shape[0] - height + 1), key=lambda d: float(np.abs(full[d:d + height] - crop).mean()))
+        words = []
+        for i, line in enumerate(self.lines):
+            y = 20 + 40 * i - offset
+            if 0 <= y and y + 10 <= height:
+                x = 20
+                for word in line.split():
+                    words.append(OcrWord(word, (x, y, 8 * len(word), 12), 0.99))
+                    x += 8 * len(word) + 8
+        return OcrResult(assemble_text(words), words)
+
+
+class FakeWindows(NullWindows):
+    def __init__(self) -> None:
+        self.focus: WindowInfo | None = None
+        self.others: list[WindowInfo] = []
+        self.idle: float | None = 0.0
+        self.locked = False
+
+    def focused(self):
+        return self.focus
+
+    def visible(self):
+        return ([self.focus] if self.focus else []) + self.others
+
+    def idle_seconds(self):
+        return self.idle
+
+    def screen_locked(self):
+        return self.locked
+
+
+@pytest.fixture
+def windows() -> FakeWindows:
+    return FakeWindows()
+
+
+def recorder_for(store: MemoryStore, images, windows) -> Recorder:
+    return Recorder(store, ReplayScreen(images), windows, FrameFilter(CaptureRules()),
+                    CaptureSettings(min_free_disk_mb=1))
+
+
+def test_unchanged_screen_for_20_ticks_keeps_one_frame(store: MemoryStore, windows: FakeWindows) -> None:
+    image = screen_with(["quarterly report draft"])
+    recorder = recorder_for(store, [image] * 20, windows)
+    outcomes = [recorder.tick(NOW) for _ in range(20)]
+    assert outcomes.count("kept") == 1 and outcomes.count("duplicate") == 19
+    assert store.count("frame") == 1
+
+
+def test_kept_frame_is_encrypted_and_findable_after_ocr(store: MemoryStore, windows: FakeWindows, home: Path) -> None:
+    lines = ["Flight confirmation ZXQ77", "Gate B12 boarding 14:05"]
+    windows.focus = WindowInfo("thunderbird", "Inbox - Thunderbird", (0, 0, 800, 600))
+    recorder_for(store, [screen_with(lines)], windows).tick(NOW)
+    (frame,) = store.pending_text()
+    assert frame.app == "thunderbird" and frame.title == "Inbox - Thunderbird" and frame.text_pending
+    assert all(b"Thunderbird" not in p.read_bytes() for p in home.rglob("*") if p.is_file())
+    ocr = ScriptedOcr()
+    ocr.lines = lines
+    assert OcrWorker(store, ocr).drain() == 1
+    hit = store.search("flight confirmation", SearchOptions(k=1)).hits[0]
+    assert hit.id == frame.id and hit.frame_id == frame.id and "ZXQ77" in store.get(frame.id).text
+    assert store.get(frame.id).fields["boxes"][0][0] == "Flight"
+
+
+def test_only_the_changed_rows_are_read_again(store: MemoryStore, windows: FakeWindows) -> None:
+    before = ["first line stays", "", "", "", "", "", "", "", "", "", "a line that will change"]
+    after = before[:-1] + ["another, much longer line of text took its place entirely"]
+    ocr = ScriptedOcr()
+    recorder = recorder_for(store, [screen_with(before), screen_with(after)], windows)
+    recorder.tick(NOW)
+    ocr.lines = before
+    OcrWorker(store, ocr).drain()
+    recorder.tick(NOW + timedelta(seconds=3))
+    ocr.lines = after
+    OcrWorker(store, ocr).drain()
+    assert ocr.calls[0] == (800, 600) and ocr.calls[1][1] < 200  # a band, not the whole screen
+    latest = store.list_range(kinds=["frame"])[-1]
+    assert latest.text == "first line stays\nanother, much longer line of text took its place entirely"
+
+
+def test_focused_private_window_stores_nothing(store: MemoryStore, windows: FakeWindows, home: Path) -> None:
+    windows.focus = WindowInfo("firefox", "Secret Canary Page — Mozilla Firefox Private Browsing", (0, 0, 800, 600))
+    recorder = recorder_for(store, [screen_with(["Canary42 secret"])], windows)
+    assert recorder.tick(NOW) == "excluded"
+    assert store.count() == 0 and not (home / "blobs").exists() or not any((home / "blobs").rglob("*"))
+
+
+def test_visible_excluded_window_is_blacked_out_in_the_stored_image(store: MemoryStore, windows: FakeWindows) -> None:
+    from app.capture.encode import decode_image
+
+    windows.focus = WindowInfo("gedit", "notes.txt", (0, 0, 400, 600))
+    windows.others = [WindowInfo("keepassxc", "Passwords.kdbx - KeePassXC", (400, 0, 400, 300))]
+    recorder_for(store, [screen_with(["left side text"] * 12)], windows).tick(NOW)
+    (frame,) = store.list_range(kinds=["frame"])
+    stored = decode_image(store.blobs.get(frame.fields["image_id"])).convert("L")
+    assert stored.crop((405, 5, 795, 295)).getextrema() == (0, 0) or stored.crop((405, 5, 795, 295)).getextrema()[1] < 8
+    assert stored.crop((405, 305, 795, 595)).getextrema()[1] > 200  # below it: untouched
+
+
+@pytest.mark.parametrize("state, expected", [("idle", "idle"), ("locked", "locked"), ("paused", "paused")])
+def test_no_capture_when_away_locked_or_paused(store: MemoryStore, windows: FakeWindows, home: Path,
+                                               state: str, expected: str) -> None:
+    windows.idle = 3600.0 if state == "idle" else 1.0
+    windows.locked = state == "locked"
+    if state == "paused":
+        pause.pause(15)
+    recorder = recorder_for(store, [screen_with(["x"])] * 2, windows)
+    assert recorder.tick() == expected and store.count() == 0
+    pause.resume()
+    windows.idle, windows.locked = 0.0, False
+    assert recorder.tick() == "kept"
+
+
+def test_pause_expires_and_survives_in_a_file(home: Path) -> None:
+    pause.pause(15)
+    assert isinstance(pause.paused_until(), datetime)
+    assert pause.paused_until(datetime.now(timezone.utc) + timedelta(minutes=16)) is None
+    pause.pause(None)
+    assert pause.paused_until() == pause.FOREVER
+    pause.resume()
+    assert pause.paused_until() is None
+
+
+def test_low_disk_stops_capture_with_a_reason(store: MemoryStore, windows: FakeWindows) -> None:
+    recorder = Recorder(store, ReplayScreen([screen_with(["x"])]), windows,
+                        settings=CaptureSettings(min_free_disk_mb=10**12))
+    assert recorder.tick() == "low disk" and "disk almost full" in recorder.stopped_reason
+    assert store.count() == 0
+
+
+def test_retention_removes_oldest_frames_first_and_their_files(store: MemoryStore, windows: FakeWindows,
+                                                               home: Path) -> None:
+    images = [screen_with([f"screen {i} " + "lorem ipsum " * (2 * i + 1)] * 12) for i in range(6)]
+    recorder = recorder_for(store, images, windows)
+    assert [recorder.tick(NOW - timedelta(days=10 - i)) for i in range(6)] == ["kept"] * 6
+    newest = store.list_range(kinds=["frame"])[3:]
+    budget = sum(next(home.rglob(f.fields[k])).stat().st_size for f in newest for k in ("image_id", "thumb_id"))
+    report = enforce(store, RetentionPolicy(max_bytes=budget, max_age_days=0), now=NOW, batch=1)
+    assert report.frames_removed == 3
+    remaining = store.list_range(kinds=["frame"])
+    assert [round((NOW - f.time).days) for f in remaining] == [7, 6, 5]
+    assert len(store.blobs.ids()) == 6  # image + thumbnail of the 3 newest
+    assert enforce(store, RetentionPolicy(max_age_days=6), now=NOW).frames_removed == 1  # exactly 6 days old stays
+    assert [round((NOW - f.time).days) for f in store.list_range(kinds=["frame"])] == [6, 5]
