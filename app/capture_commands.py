@@ -48,12 +48,15 @@ def capture(args: argparse.Namespace) -> int:
         return 0
     store = _open_store()
     recorder, worker, policy = build_capture(store)
-    if args.once:
-        outcome = recorder.tick()
-        read = worker.drain()
-        print(f"{outcome}; {read} frame(s) read; frames stored: {store.count('frame')}")
-        return 0
-    return _capture_for(parse_duration(args.duration or "10m"), recorder, worker, policy)
+    try:
+        if args.once:
+            outcome = recorder.tick()
+            read = worker.drain()
+            print(f"{outcome}; {read} frame(s) read; frames stored: {store.count('frame')}")
+            return 0
+        return _capture_for(parse_duration(args.duration or "10m"), recorder, worker, policy)
+    finally:
+        recorder.close()
 
 
 def _capture_for(seconds: float, recorder: Any, worker: Any, policy: Any) -> int:

@@ -70,6 +70,13 @@ class Recorder:
         self.counts[outcome] += 1
         return outcome
 
+    def close(self) -> None:
+        """Release the X connection and screen grabber (both hold sockets)."""
+        for part in (self.screen, self.windows):
+            closer = getattr(part, "close", None)
+            if closer is not None:
+                closer()
+
     def _why_not_capture(self, now: datetime) -> str | None:
         if pause.paused_until(now) is not None:
             return "paused"

@@ -1,0 +1,104 @@
+"""Screen capture for real: Xvfb, a real Qt window with known text, mss, X11 metadata, RapidOCR,
+the encrypted store, and `engram search` by a word on the screen and by meaning."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from app.cli import main
+
+from conftest import PASSPHRASE
+
+pytestmark = [pytest.mark.slow]
+
+WINDOW = textwrap.dedent("""
+    import sys
+    from PySide6.QtWidgets import QApplication, QLabel
+    app = QApplication(sys.argv)
+    label = QLabel(sys.argv[2])
+    label.setStyleSheet("background: white; color: black; font-size: 22px; padding: 30px")
+    label.setWindowTitle(sys.argv[1])
+    label.setGeometry(0, 0, 1280, 800)
+    label.show()
+    label.activateWindow()
+    print("ready", flush=True)
+    app.exec()
+""")
+
+
+@pytest.fixture
+def desktop(monkeypatch):
+    if not shutil.which("Xvfb"):
+        pytest.fail("Xvfb is missing: run installer/setup.sh --test")
+    read, write = os.pipe()
+    server = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+                              pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(write)
+    with os.fdopen(read) as numbers:
+        display = ":" + numbers.readline().strip()
+    monkeypatch.setenv("DISPLAY", display)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    windows: list[subprocess.Popen] = []
+
+    def open_window(title: str, text: str) -> None:
+        env = dict(os.environ, QT_QPA_PLATFORM="xcb")
+        window = subprocess.Popen([sys.executable, "-c", WINDOW, title, text], env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.DEVNULL, text=True)
+        windows.append(window)
+        assert window.stdout.readline().strip() == "ready"
+        time.sleep(1.0)  # let it paint
+
+    yield open_window
+    for window in windows:
+        window.terminate()
+        window.wait(10)
+        window.stdout.close()
+    server.terminate()
+    server.wait(10)
+
+
+@pytest.fixture
+def cli(home: Path, monkeypatch, capsys):
+    (home / "config.toml").write_text("[security]\nkdf_target_seconds = 0.01\n[capture]\nmin_free_disk_mb = 1\n")
+    monkeypatch.setenv("ENGRAM_PASSPHRASE", PASSPHRASE)
+
+    def run(*args: str) -> str:
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        return out
+
+    run("init")
+    return run
+
+
+def test_capture_ocr_and_search_a_real_window(desktop, cli, home: Path) -> None:
+    desktop("Meeting notes - Editor", "Invoice ZEBRA4521 is due on Friday\nThe lighthouse keeper paints the tower every spring")
+    assert cli("capture", "--once").startswith("kept; 1 frame(s) read")
+    hits = json.loads(cli("search", "zebra4521", "--json"))["hits"]
+    assert len(hits) == 1 and hits[0]["kind"] == "frame" and "ZEBRA4521" in hits[0]["snippet"]
+    assert hits[0]["title"] == "Meeting notes - Editor" and hits[0]["app"].startswith("python")
+    by_meaning = json.loads(cli("search", "a person painting a lighthouse", "--mode", "vector", "--json"))
+    assert by_meaning["hits"] and by_meaning["hits"][0]["id"] == hits[0]["id"]
+    assert "lighthouse" in cli("frames").lower()
+    out = home / "exported.png"
+    cli("frame", hits[0]["id"], "--export", str(out))
+    from PIL import Image
+    with Image.open(out) as exported:
+        assert exported.size == (1280, 800)
+
+
+def test_a_private_window_never_reaches_disk(desktop, cli, home: Path) -> None:
+    desktop("Canary page — Mozilla Firefox Private Browsing", "Quokka7731 private canary")
+    assert cli("capture", "--once").startswith("excluded")
+    assert json.loads(cli("search", "quokka7731", "--json"))["hits"] == []
+    for path in home.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert b"Quokka7731" not in data and b"Canary page" not in data, path
