@@ -26,7 +26,9 @@ system_packages=(
   libxcb1 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0
   libxcb-shape0 libxcb-xinerama0 libxcb-randr0 libxcb-xfixes0 libxcb-xkb1 libx11-xcb1
 )
-[ "$want_tests" = 1 ] && system_packages+=(xvfb xauth)
+# Tests run real windows on a virtual screen (Xvfb), some under a real window
+# manager (openbox), and compare OCR engines (tesseract, the runner-up).
+[ "$want_tests" = 1 ] && system_packages+=(xvfb xauth openbox tesseract-ocr tesseract-ocr-eng fonts-dejavu-core)
 
 missing=()
 for pkg in "${system_packages[@]}"; do
