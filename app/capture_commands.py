@@ -27,7 +27,8 @@ def build_capture(store: Any, screen: Any = None, windows: Any = None, ocr: Any 
                          excluded_title_keywords=tuple(cfg.get("capture.excluded_title_keywords")))
     settings = CaptureSettings(idle_after_seconds=cfg.get("capture.idle_after_seconds"),
                                min_free_disk_mb=cfg.get("capture.min_free_disk_mb"),
-                               image_scale=cfg.get("capture.image_scale"), webp_quality=cfg.get("capture.webp_quality"))
+                               image_scale=cfg.get("capture.image_scale"), webp_quality=cfg.get("capture.webp_quality"),
+                               allow_without_window_info=cfg.get("capture.allow_without_window_info"))
     recorder = Recorder(store, screen or MssScreen(), windows or window_provider(), FrameFilter(rules), settings)
     policy = RetentionPolicy(max_bytes=int(cfg.get("retention.max_gb") * 1e9), max_age_days=cfg.get("retention.max_age_days"),
                              text_only_after_days=cfg.get("retention.text_only_after_days"))
@@ -53,6 +54,8 @@ def capture(args: argparse.Namespace) -> int:
             outcome = recorder.tick()
             read = worker.drain()
             print(f"{outcome}; {read} frame(s) read; frames stored: {store.count('frame')}")
+            if recorder.stopped_reason:
+                print(f"Capture is off: {recorder.stopped_reason}", file=sys.stderr)
             return 0
         return _capture_for(parse_duration(args.duration or "10m"), recorder, worker, policy)
     finally:

@@ -48,6 +48,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("capture.excluded_apps", list, ["keepassxc", "keepass", "keepass2", "1password", "bitwarden", "enpass",
                                             "seahorse", "kwalletmanager5"],
            "Apps never captured (process names); their windows are blacked out when visible."),
+    Option("capture.allow_without_window_info", bool, False,
+           "Capture even where window titles can't be read (Wayland): exclusions then cannot work."),
     Option("capture.excluded_title_keywords", list, [], "Windows whose title contains one of these are never captured."),
     # Retention
     Option("retention.max_gb", float, 10.0, "Storage budget for captured frames, in GB."),

@@ -57,7 +57,7 @@ class ScriptedOcr:
         return OcrResult(assemble_text(words), words)
 
 
-class FakeWindows(NullWindows):
+class FakeWindows:
     def __init__(self) -> None:
         self.focus: WindowInfo | None = None
         self.others: list[WindowInfo] = []
@@ -167,6 +167,16 @@ def test_pause_expires_and_survives_in_a_file(home: Path) -> None:
     assert pause.paused_until() == pause.FOREVER
     pause.resume()
     assert pause.paused_until() is None
+
+
+def test_without_window_information_nothing_is_captured_unless_allowed(store: MemoryStore) -> None:
+    image = screen_with(["a private window could be on this screen"])
+    refusing = Recorder(store, ReplayScreen([image]), NullWindows(), settings=CaptureSettings(min_free_disk_mb=1))
+    assert refusing.tick() == "no window info" and "exclusions" in refusing.stopped_reason
+    assert store.count() == 0
+    allowed = Recorder(store, ReplayScreen([image]), NullWindows(),
+                       settings=CaptureSettings(min_free_disk_mb=1, allow_without_window_info=True))
+    assert allowed.tick() == "kept"
 
 
 def test_low_disk_stops_capture_with_a_reason(store: MemoryStore, windows: FakeWindows) -> None:

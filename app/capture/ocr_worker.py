@@ -59,22 +59,34 @@ class OcrWorker:
         self.store.update(frame, who="ocr", what="screen text read")
 
     def _words(self, image: Any, fields: dict[str, Any]) -> list[OcrWord]:
-        changed = fields.get("changed")
         previous = self.store.get(fields["previous"]) if fields.get("previous") else None
-        if (not changed or previous is None or previous.text_pending
-                or changed[2] * changed[3] >= _FULL_READ_SHARE * image.width * image.height):
+        bands = _bands(fields.get("changed") or [], image.width, image.height)
+        if (not bands or previous is None or previous.text_pending
+                or sum(b[3] for b in bands) * image.width >= _FULL_READ_SHARE * image.width * image.height):
             return list(self.ocr.read(image).words)
-        # Read whole rows: text runs horizontally, and a region cut mid-line garbles the
-        # words on its edges. A margin catches words whose pixels barely changed.
-        y = max(0, changed[1] - _MARGIN)
-        h = min(image.height, changed[1] + changed[3] + _MARGIN) - y
-        x, w = 0, image.width
-        changed = [x, y, w, h]
-        kept = [OcrWord(t, (bx, by, bw, bh), 1.0) for t, bx, by, bw, bh in previous.fields.get("boxes", [])
-                if not _overlaps((bx, by, bw, bh), changed)]
-        region = self.ocr.read(image.crop((x, y, x + w, y + h))).words if w and h else []
-        fresh = [OcrWord(wd.text, (wd.box[0] + x, wd.box[1] + y, wd.box[2], wd.box[3]), wd.confidence) for wd in region]
-        return kept + fresh
+        words = [OcrWord(t, (bx, by, bw, bh), 1.0) for t, bx, by, bw, bh in previous.fields.get("boxes", [])
+                 if not any(_overlaps((bx, by, bw, bh), band) for band in bands)]
+        for x, y, w, h in bands:
+            for word in self.ocr.read(image.crop((x, y, x + w, y + h))).words:
+                words.append(OcrWord(word.text, (word.box[0] + x, word.box[1] + y, word.box[2], word.box[3]),
+                                     word.confidence))
+        return words
+
+
+def _bands(regions: list[list[int]], width: int, height: int) -> list[tuple[int, int, int, int]]:
+    """Changed regions widened to full rows and merged where they meet.
+
+    Text runs horizontally, and a region cut mid-line garbles the words on its
+    edges; the margin catches words whose pixels barely changed.
+    """
+    spans = sorted((max(0, y - _MARGIN), min(height, y + h + _MARGIN)) for _x, y, _w, h in regions if h > 0)
+    merged: list[list[int]] = []
+    for top, bottom in spans:
+        if merged and top <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], bottom)
+        else:
+            merged.append([top, bottom])
+    return [(0, top, width, bottom - top) for top, bottom in merged]
 
 
 def _overlaps(a: tuple[int, int, int, int] | list[int], b: tuple[int, int, int, int] | list[int]) -> bool:

@@ -20,7 +20,7 @@ from app.capture import pause
 from app.capture.encode import encode_frame
 from app.capture.frame_filter import Decision, FrameFilter
 from app.capture.screen import ScreenSource
-from app.capture.windows import WindowProvider
+from app.capture.windows import NullWindows, WindowProvider
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,7 @@ class CaptureSettings:
     min_free_disk_mb: int = 1024
     image_scale: float = 1.0
     webp_quality: int = 60
+    allow_without_window_info: bool = False
 
 
 class Recorder:
@@ -65,7 +66,7 @@ class Recorder:
                 outcome = "excluded"
                 break
             if result.decision is Decision.KEEP and result.image is not None:
-                self._store_frame(monitor.index, result.image, result.changed, focused, now)
+                self._store_frame(monitor.index, result.image, result.regions or (result.changed,), focused, now)
                 outcome = "kept"
         self.counts[outcome] += 1
         return outcome
@@ -80,6 +81,12 @@ class Recorder:
     def _why_not_capture(self, now: datetime) -> str | None:
         if pause.paused_until(now) is not None:
             return "paused"
+        if isinstance(self.windows, NullWindows) and not self.settings.allow_without_window_info:
+            # Without window information no exclusion can be enforced: a private window or a
+            # password manager would be recorded. Privacy first: don't capture.
+            self.stopped_reason = ("no window information here (Wayland, or no X display), so exclusions "
+                                   "cannot be enforced; capture is off (capture.allow_without_window_info)")
+            return "no window info"
         if self.windows.screen_locked():
             return "locked"
         idle = self.windows.idle_seconds()
@@ -95,7 +102,7 @@ class Recorder:
         self.stopped_reason = None
         return None
 
-    def _store_frame(self, monitor: int, image: Any, changed: Any, focused: Any, now: datetime) -> None:
+    def _store_frame(self, monitor: int, image: Any, regions: Any, focused: Any, now: datetime) -> None:
         encoded = encode_frame(image, scale=self.settings.image_scale, quality=self.settings.webp_quality)
         scale = encoded.size[0] / image.width
         fields: dict[str, Any] = {
@@ -103,7 +110,7 @@ class Recorder:
             "image_id": self.store.blobs.put(encoded.image),
             "thumb_id": self.store.blobs.put(encoded.thumbnail),
             # For the OCR worker: read only what changed since the previous frame of this monitor.
-            "changed": [round(v * scale) for v in changed] if changed else None,
+            "changed": [[round(v * scale) for v in box] for box in regions if box],
             "previous": self._last_frame.get(monitor),
         }
         if focused is not None and focused.url:

@@ -59,7 +59,7 @@ def is_private_title(title: str, app: str = "") -> bool:
 class WindowInfo:
     """One top-level window as the user sees it."""
 
-    app: str        # process name ("firefox", "keepassxc"); the WM_CLASS class when the pid is unknown
+    app: str        # process name ("firefox", "keepassxc"); on X11 the WM_CLASS instance when the pid is unknown
     title: str
     geometry: Box   # including the window manager's frame, so a hidden window's title bar is hidden too
     pid: int | None = None
@@ -80,12 +80,14 @@ class WindowInfo:
 
 
 class WindowProvider(Protocol):
+    """Window metadata of the desktop. Implementations answer "unknown" (None, []) instead of raising."""
+
     def focused(self) -> WindowInfo | None:
         """The window with keyboard focus, or None when unknown or nothing is focused."""
         ...
 
     def visible(self) -> list[WindowInfo]:
-        """Mapped top-level windows, in stacking order from bottom to top."""
+        """Mapped top-level windows, in stacking order from bottom to top, geometry in desktop coordinates."""
         ...
 
     def idle_seconds(self) -> float | None:

@@ -35,11 +35,14 @@ class Win32Windows:
         u.GetForegroundWindow.restype = w.HWND
         u.OpenInputDesktop.restype = w.HANDLE
         k.OpenProcess.restype = w.HANDLE
-        for function, args in ((u.IsWindowVisible, [w.HWND]), (u.IsIconic, [w.HWND]), (u.CloseDesktop, [w.HANDLE]),
-                               (u.GetWindowTextLengthW, [w.HWND]), (u.GetWindowTextW, [w.HWND, w.LPWSTR, ctypes.c_int]),
-                               (u.GetWindowRect, [w.HWND, P(w.RECT)]), (u.GetWindowThreadProcessId, [w.HWND, P(w.DWORD)]),
-                               (k.CloseHandle, [w.HANDLE]), (k.QueryFullProcessImageNameW, [w.HANDLE, w.DWORD, w.LPWSTR, P(w.DWORD)]),
-                               (self._dwm.DwmGetWindowAttribute, [w.HWND, w.DWORD, ctypes.c_void_p, w.DWORD])):
+        signatures = (
+            (u.IsWindowVisible, [w.HWND]), (u.IsIconic, [w.HWND]), (u.CloseDesktop, [w.HANDLE]),
+            (u.GetWindowTextLengthW, [w.HWND]), (u.GetWindowTextW, [w.HWND, w.LPWSTR, ctypes.c_int]),
+            (u.GetWindowRect, [w.HWND, P(w.RECT)]), (u.GetWindowThreadProcessId, [w.HWND, P(w.DWORD)]),
+            (k.CloseHandle, [w.HANDLE]), (k.QueryFullProcessImageNameW, [w.HANDLE, w.DWORD, w.LPWSTR, P(w.DWORD)]),
+            (self._dwm.DwmGetWindowAttribute, [w.HWND, w.DWORD, ctypes.c_void_p, w.DWORD]),
+        )
+        for function, args in signatures:
             function.argtypes = args
         self._enum_proc = ctypes.WINFUNCTYPE(w.BOOL, w.HWND, w.LPARAM)  # type: ignore[attr-defined]
 

@@ -21,7 +21,8 @@ import subprocess
 import threading
 import time
 import warnings
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from app.capture.windows import WindowInfo, process_name
 
@@ -31,6 +32,7 @@ LOCKERS = frozenset({
     "sflock", "alock", "xss-lock",
 })
 LOGIND_CACHE_SECONDS = 10.0  # loginctl costs a process start: ask at most this often
+T = TypeVar("T")
 _ATOMS = ("_NET_ACTIVE_WINDOW", "_NET_CLIENT_LIST_STACKING", "_NET_WM_NAME", "UTF8_STRING", "_NET_WM_PID",
           "WM_STATE", "_NET_WM_STATE", "_NET_WM_STATE_HIDDEN", "WM_CLIENT_MACHINE")
 
@@ -70,47 +72,66 @@ class X11Windows:
     # -- the WindowProvider surface ------------------------------------------------------------------
 
     def focused(self) -> WindowInfo | None:
-        from Xlib.error import XError
-
-        with self._lock:
-            try:
-                client = self._active_client()
-                return None if client is None else self._info(client)
-            except XError:  # the window went away between two requests
-                return None
+        return self._guarded(self._focused, None)
 
     def visible(self) -> list[WindowInfo]:
-        from Xlib import X
-        from Xlib.error import XError
-
-        with self._lock:
-            d, root = self._conn(), self._conn().screen().root
-            stacking = self._window_ids(root, "_NET_CLIENT_LIST_STACKING")
-            managed = stacking is not None
-            if stacking is not None:
-                windows = [d.create_resource_object("window", i) for i in stacking]
-            else:  # no window manager: the root's children, which X lists bottom to top
-                windows = root.query_tree().children
-            found = []
-            for window in windows:
-                try:
-                    attrs = self._top(window).get_attributes()
-                    if attrs.map_state != X.IsViewable or (not managed and attrs.override_redirect):
-                        continue
-                    if managed and self._atom("_NET_WM_STATE_HIDDEN") in (self._window_ids(window, "_NET_WM_STATE") or []):
-                        continue
-                    info = self._info(window)
-                    if info.geometry[2] > 1 and info.geometry[3] > 1:  # toolkits' 1x1 helper windows
-                        found.append(info)
-                except XError:
-                    continue
-            return found
+        return self._guarded(self._visible, [])
 
     def idle_seconds(self) -> float | None:
-        info = self._saver_info()
+        info = self._guarded(self._saver_info, None)
         return None if info is None else info.idle / 1000.0
 
     def screen_locked(self) -> bool | None:
+        return self._guarded(self._locked, None)
+
+    def _guarded(self, call: Callable[[], T], default: T) -> T:
+        """Run one query; the default when a window vanished mid-way or the X server is gone. After
+        losing the server (logout, crash) each later call tries to reconnect once, quietly."""
+        from Xlib.error import ConnectionClosedError, DisplayError, XError
+
+        with self._lock:
+            try:
+                if self._display is None:
+                    self.check()
+                return call()
+            except XError:  # a window went away between two requests
+                return default
+            except (ConnectionClosedError, DisplayError, ConnectionError, OSError):
+                self._display = None
+                return default
+
+    def _focused(self) -> WindowInfo | None:
+        client = self._active_client()
+        return None if client is None else self._info(client)
+
+    def _visible(self) -> list[WindowInfo]:
+        from Xlib import X
+        from Xlib.error import XError
+
+        d, root = self._conn(), self._conn().screen().root
+        stacking = self._window_ids(root, "_NET_CLIENT_LIST_STACKING")
+        managed = stacking is not None
+        if stacking is not None:
+            windows = [d.create_resource_object("window", i) for i in stacking]
+        else:  # no window manager: the root's children, which X lists bottom to top
+            windows = root.query_tree().children
+        found = []
+        for window in windows:
+            try:
+                frame = self._top(window)
+                attrs = frame.get_attributes()
+                if attrs.map_state != X.IsViewable or (not managed and attrs.override_redirect):
+                    continue
+                if managed and self._minimized(window):
+                    continue
+                info = self._info(window, frame)
+            except XError:  # this window went away: the others still count
+                continue
+            if info.geometry[2] > 1 and info.geometry[3] > 1:  # toolkits' 1x1 helper windows
+                found.append(info)
+        return found
+
+    def _locked(self) -> bool:
         from Xlib.ext import screensaver
 
         info = self._saver_info()
@@ -162,12 +183,12 @@ class X11Windows:
 
     # -- properties --------------------------------------------------------------------------------------
 
-    def _info(self, client: Any) -> WindowInfo:
+    def _info(self, client: Any, frame: Any = None) -> WindowInfo:
         wm_class = client.get_wm_class() or ("", "")
         pid = self._pid(client)
         app = (process_name(pid) if pid else None) or wm_class[0] or wm_class[1]
-        return WindowInfo(app=app, title=self._title(client), geometry=self._geometry(self._top(client)),
-                          pid=pid, wm_class=wm_class[1])
+        geometry = self._geometry(frame or self._top(client))
+        return WindowInfo(app=app, title=self._title(client), geometry=geometry, pid=pid, wm_class=wm_class[1])
 
     def _title(self, window: Any) -> str:
         prop = window.get_full_property(self._atom("_NET_WM_NAME"), self._atom("UTF8_STRING"))
@@ -191,6 +212,9 @@ class X11Windows:
         border = geometry.border_width
         return (origin.x - border, origin.y - border, geometry.width + 2 * border, geometry.height + 2 * border)
 
+    def _minimized(self, window: Any) -> bool:
+        return self._atom("_NET_WM_STATE_HIDDEN") in (self._window_ids(window, "_NET_WM_STATE") or [])
+
     def _window_ids(self, window: Any, name: str) -> list[int] | None:
         """A 32-bit list property (windows, cardinals, atoms); None when the property is absent."""
         prop = window.get_full_property(self._atom(name), 0)  # 0: AnyPropertyType
@@ -199,26 +223,24 @@ class X11Windows:
     # -- idle and lock -------------------------------------------------------------------------------------
 
     def _saver_info(self) -> Any:
-        with self._lock:
-            d = self._conn()
-            if not d.has_extension("MIT-SCREEN-SAVER"):
-                return None
-            return d.screen().root.screensaver_query_info()
+        d = self._conn()
+        if not d.has_extension("MIT-SCREEN-SAVER"):
+            return None
+        return d.screen().root.screensaver_query_info()
 
     def _locker_window_mapped(self) -> bool:
         from Xlib import X
         from Xlib.error import XError
 
-        with self._lock:
-            for window in self._conn().screen().root.query_tree().children:
-                try:  # lockers use override-redirect windows: look at every mapped top-level
-                    if window.get_attributes().map_state != X.IsViewable:
-                        continue
-                    names = {n.lower() for n in (window.get_wm_class() or ())} | {self._title(window).lower()}
-                except XError:
+        for window in self._conn().screen().root.query_tree().children:
+            try:  # lockers use override-redirect windows: look at every mapped top-level
+                if window.get_attributes().map_state != X.IsViewable:
                     continue
-                if names & LOCKERS:
-                    return True
+                names = {n.lower() for n in (window.get_wm_class() or ())} | {self._title(window).lower()}
+            except XError:
+                continue
+            if names & LOCKERS:
+                return True
         return False
 
     def _logind_locked(self) -> bool | None:

@@ -1,0 +1,191 @@
+"""FrameFilter on real screenshots (ScreenAgent) and synthetic ones: de-duplication, blackout, exclusion,
+and what window titles reveal (URLs, private browsing). No display needed."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import shared_dir
+from PIL import Image
+
+from app.capture.frame_filter import CaptureRules, Decision, FrameFilter, black_out, changed_regions
+from app.capture.screen import Monitor, ReplayScreen
+from app.capture.windows import NullWindows, WindowInfo, is_private_title, url_in_title, window_provider
+
+VAULT = WindowInfo("keepassxc", "Passwords.kdbx [Locked] - KeePassXC", (0, 0, 10, 10), wm_class="KeePassXC")
+EDITOR = WindowInfo("gedit", "notes.txt - gedit", (0, 0, 10, 10))
+
+
+def session(prefix: str) -> list[Path]:
+    [folder] = (shared_dir() / "data" / "screens" / "screenagent").glob(f"{prefix}*")
+    return sorted((folder / "images").glob("*.jpg"))
+
+
+def gray(path: Path | Image.Image) -> np.ndarray:
+    image = path if isinstance(path, Image.Image) else Image.open(path)
+    return np.asarray(image.convert("L"), dtype=np.int16)
+
+
+def replay(frames: list[Path] | list[Image.Image], frame_filter: FrameFilter | None = None) -> list[Decision]:
+    screen, frame_filter = ReplayScreen(frames), frame_filter or FrameFilter()
+    monitor = screen.monitors()[0]
+    return [frame_filter.decide(monitor, screen.grab(monitor)).decision for _ in range(len(frames))]
+
+
+def test_twenty_identical_ticks_keep_exactly_one_frame() -> None:
+    decisions = replay([session("2fdc27")[0]] * 20)
+    assert decisions == [Decision.KEEP] + [Decision.SKIP_DUPLICATE] * 19
+
+
+@pytest.mark.parametrize("prefix", ["2fdc27", "c5e28b", "125d44"])
+def test_replayed_session_keeps_real_changes_and_skips_clock_ticks(prefix: str) -> None:
+    """These sessions' consecutive screens are pixel-identical, a clock tick or caret (< 100 changed pixels),
+    or a new screen (> 4,000): so the expected decisions follow from the pixels, whatever the threshold's
+    exact value, as long as it separates those two (bench/dedup_bench.py measures where it lies)."""
+    frames = session(prefix)
+    expected, last_kept = [Decision.KEEP], gray(frames[0])
+    for path in frames[1:]:
+        changed = int((np.abs(gray(path) - last_kept) > 48).sum())
+        assert changed < 100 or changed > 4000, f"{path.name}: {changed} pixels is neither a tick nor a new screen"
+        if changed > 4000:
+            last_kept = gray(path)
+        expected.append(Decision.KEEP if changed > 4000 else Decision.SKIP_DUPLICATE)
+    decisions = replay(frames)
+    assert decisions == expected
+    assert 1 < decisions.count(Decision.KEEP) < len(frames)  # the session really exercises both
+
+
+def test_small_changes_add_up_against_the_last_kept_frame() -> None:
+    base = Image.open(session("2fdc27")[0]).convert("RGB")
+    frames = [base]
+    for step in range(1, 9):  # a word typed one letter per tick: each tick is small, together they are not
+        frame = frames[-1].copy()
+        frame.paste((0, 0, 0), (200 + 12 * step, 300, 208 + 12 * step, 316))
+        frames.append(frame)
+    decisions = replay(frames)
+    assert decisions[1] is Decision.SKIP_DUPLICATE
+    assert Decision.KEEP in decisions[2:]
+
+
+def test_kept_frame_reports_where_it_changed() -> None:
+    base = Image.new("RGB", (1920, 1080), (240, 240, 240))
+    typed = base.copy()
+    typed.paste((20, 20, 20), (700, 400, 760, 420))  # a word
+    typed.paste((20, 20, 20), (1850, 1050, 1870, 1070))  # the clock in the corner
+    frame_filter, monitor = FrameFilter(), Monitor(0, 0, 0, 1920, 1080)
+    assert frame_filter.decide(monitor, base).changed == (0, 0, 1920, 1080)
+    result = frame_filter.decide(monitor, typed)
+    assert result.decision is Decision.KEEP and result.changed is not None
+    x, y, w, h = result.changed
+    assert x <= 700 and y <= 400 and x + w >= 1870 and y + h >= 1070
+    word, clock = result.regions
+    assert word[0] <= 700 and word[1] <= 400 and word[0] + word[2] >= 760 and word[1] + word[3] >= 420
+    assert word[2] * word[3] < 200 * 100 and clock[0] <= 1850 and clock[0] + clock[2] >= 1870
+
+
+def test_no_changed_cell_means_the_whole_frame() -> None:
+    assert changed_regions(np.zeros((36, 64), dtype=bool), (1920, 1080)) == ((0, 0, 1920, 1080),)
+
+
+def test_visible_excluded_window_is_black_exactly_within_its_clipped_geometry() -> None:
+    monitor = Monitor(1, 1920, 0, 400, 300)  # a second monitor right of a 1920-wide first one
+    rng = np.random.default_rng(7)
+    grab = Image.fromarray(rng.integers(1, 256, (300, 400, 3), dtype=np.uint8))  # no pixel is black
+    vault = WindowInfo("KeePassXC", "Database - KeePassXC", (1920 + 300, -20, 200, 100))  # off the top and right
+    editor = WindowInfo("gedit", "notes.txt - gedit", (1920 + 20, 50, 250, 200))
+    result = FrameFilter().decide(monitor, grab, focused=editor, visible=[editor, vault])
+    assert result.decision is Decision.KEEP and result.hidden == 1
+    out, before = np.asarray(result.image), np.asarray(grab)
+    inside = np.zeros((300, 400), dtype=bool)
+    inside[0:80, 300:400] = True
+    assert (out[inside] == 0).all()
+    assert (out[~inside] == before[~inside]).all()
+    assert (np.asarray(grab) == before).all()  # the grab itself is left alone
+
+
+def test_blackout_scales_points_to_pixels_on_hidpi() -> None:
+    monitor = Monitor(0, 0, 0, 200, 150)  # points; the grab has twice as many pixels
+    out, hidden = black_out(Image.new("RGB", (400, 300), "white"), monitor, [(10, 20, 30, 40)])
+    pixels = np.asarray(out)
+    assert hidden == 1 and (pixels[40:120, 20:80] == 0).all() and pixels[:40].min() == 255 and pixels[120:].min() == 255
+
+
+def test_window_off_the_monitor_changes_nothing() -> None:
+    grab = Image.new("RGB", (100, 100), "white")
+    out, hidden = black_out(grab, Monitor(0, 0, 0, 100, 100), [(100, 0, 50, 50), (-60, -60, 60, 60)])
+    assert out is grab and hidden == 0
+
+
+@pytest.mark.parametrize("focused", [
+    WindowInfo("firefox", "Bank login — Mozilla Firefox Private Browsing", (0, 0, 800, 600)),
+    WindowInfo("chrome", "New Tab - Google Chrome (Incognito)", (0, 0, 800, 600)),
+    VAULT,
+    WindowInfo("python3", "Engram — Recall", (0, 0, 600, 80)),
+])
+def test_focused_excluded_window_takes_no_frame_and_keeps_the_reference(focused: WindowInfo) -> None:
+    frame_filter, monitor = FrameFilter(), Monitor(0, 0, 0, 64, 36)
+    screen = Image.new("RGB", (64, 36), "white")
+    assert frame_filter.decide(monitor, screen, focused=EDITOR).decision is Decision.KEEP
+    result = frame_filter.decide(monitor, Image.new("RGB", (64, 36), "black"), focused=focused)
+    assert result.decision is Decision.EXCLUDED and result.image is None and result.reason
+    assert focused.title not in result.reason
+    assert frame_filter.decide(monitor, screen, focused=EDITOR).decision is Decision.SKIP_DUPLICATE
+
+
+def test_rules_match_app_class_and_title_keywords_case_insensitively() -> None:
+    rules = CaptureRules(excluded_apps=frozenset({"Signal"}), excluded_title_keywords=("salary", " "))
+    assert rules.exclusion(WindowInfo("signal-desktop", "Signal", (0, 0, 1, 1), wm_class="signal")) == "excluded app"
+    sheet = WindowInfo("libreoffice", "SALARY 2026.ods - LibreOffice Calc", (0, 0, 1, 1))
+    assert rules.exclusion(sheet) == "title keyword"
+    assert rules.exclusion(EDITOR) is None  # a blank keyword matches nothing
+    assert CaptureRules().exclusion(VAULT) == "excluded app"
+
+
+TITLES = [  # title, app, private, url
+    ("GitHub - torvalds/linux — Mozilla Firefox Private Browsing", "firefox", True, None),
+    ("Mozilla Firefox Private Browsing", "firefox", True, None),
+    ("Inbox (3) - anna@example.com - Mail — Mozilla Firefox", "firefox", False, None),
+    ("New Tab - Google Chrome (Incognito)", "chrome", True, None),
+    ("Example Domain - Brave (Private)", "brave", True, None),
+    ("New InPrivate tab - [InPrivate] - Microsoft Edge", "msedge", True, None),
+    ("Start Page — Private", "Safari", True, None),
+    ("Private Equity - Wikipedia — Mozilla Firefox", "firefox", False, None),
+    ("Private notes.txt - gedit", "gedit", False, None),
+    ("Example Domain - https://example.com/ - Mozilla Firefox", "firefox", False, "https://example.com/"),
+    ("https://docs.python.org/3/library/re.html?highlight=x#re.search - qutebrowser", "qutebrowser", False,
+     "https://docs.python.org/3/library/re.html?highlight=x#re.search"),
+    ("(see http://intranet.local:8080/wiki/Budget).", "firefox", False, "http://intranet.local:8080/wiki/Budget"),
+    ("example.com/pricing - Google Chrome", "chrome", False, None),  # a bare host: the scheme is unknown
+    ("~/src/engram - vim", "vim", False, None),
+]
+
+
+@pytest.mark.parametrize(("title", "app", "private", "url"), TITLES)
+def test_title_reveals_private_windows_and_urls(title: str, app: str, private: bool, url: str | None) -> None:
+    window = WindowInfo(app, title, (0, 0, 1, 1))
+    assert window.is_private is private == is_private_title(title, app)
+    assert window.url == url == url_in_title(title)
+
+
+def test_explicit_url_wins_over_the_title() -> None:
+    assert WindowInfo("firefox", "Example", (0, 0, 1, 1), url="https://example.com/").url == "https://example.com/"
+
+
+@pytest.mark.parametrize("environ", [{}, {"XDG_SESSION_TYPE": "wayland", "DISPLAY": ":0"},
+                                     {"WAYLAND_DISPLAY": "wayland-0"}, {"DISPLAY": ":999"}])
+def test_window_provider_degrades_to_null_without_a_usable_x_display(environ: dict[str, str]) -> None:
+    provider = window_provider("linux", environ)
+    assert isinstance(provider, NullWindows)
+    assert provider.focused() is None and provider.visible() == [] and provider.idle_seconds() is None
+
+
+def test_replay_screen_is_one_monitor_of_the_first_image_size() -> None:
+    frames = session("2fdc27")[:2]
+    screen = ReplayScreen(frames, left=1920)
+    [monitor] = screen.monitors()
+    assert (monitor.left, monitor.width, monitor.height) == (1920, 1024, 768)
+    assert screen.grab(monitor).mode == "RGB" and screen.remaining == 1
+    screen.grab(monitor)
+    with pytest.raises(IndexError):
+        screen.grab(monitor)
