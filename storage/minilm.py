@@ -79,8 +79,21 @@ class MiniLMEmbedder:
         if self._model is None:
             with self._lock:
                 if self._model is None:  # another thread may have loaded it while we waited
-                    self._model = _load(self._model_zip or _packaged_zip())
+                    self._model = _shared_model(self._model_zip or _packaged_zip())
         return self._model
+
+
+_models: dict[Path, tuple[Tokenizer, Weights]] = {}
+_models_lock = threading.Lock()
+
+
+def _shared_model(path: Path) -> tuple[Tokenizer, Weights]:
+    """One copy per process: the app re-opens the store after every unlock, and the weights
+    (read-only once loaded) need not be read and parsed again each time."""
+    with _models_lock:
+        if path not in _models:
+            _models[path] = _load(path)
+        return _models[path]
 
 
 def _packaged_zip() -> Path:
