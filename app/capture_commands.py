@@ -8,31 +8,9 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
+from app.capture.factory import build_capture
 from app.cli_input import CliError, config
 from app.commands import _local, _open_store
-
-
-def build_capture(store: Any, screen: Any = None, windows: Any = None, ocr: Any = None) -> tuple[Any, Any, Any]:
-    """The recorder, OCR worker and retention policy, from the user's settings."""
-    from app.capture.frame_filter import CaptureRules, FrameFilter
-    from app.capture.ocr_worker import OcrWorker
-    from app.capture.recorder import CaptureSettings, Recorder
-    from app.capture.retention import RetentionPolicy
-    from app.capture.screen import MssScreen
-    from app.capture.windows import window_provider
-    from app.ocr import RapidOcrEngine
-
-    cfg = config()
-    rules = CaptureRules(excluded_apps=frozenset(cfg.get("capture.excluded_apps")),
-                         excluded_title_keywords=tuple(cfg.get("capture.excluded_title_keywords")))
-    settings = CaptureSettings(idle_after_seconds=cfg.get("capture.idle_after_seconds"),
-                               min_free_disk_mb=cfg.get("capture.min_free_disk_mb"),
-                               image_scale=cfg.get("capture.image_scale"), webp_quality=cfg.get("capture.webp_quality"),
-                               allow_without_window_info=cfg.get("capture.allow_without_window_info"))
-    recorder = Recorder(store, screen or MssScreen(), windows or window_provider(), FrameFilter(rules), settings)
-    policy = RetentionPolicy(max_bytes=int(cfg.get("retention.max_gb") * 1e9), max_age_days=cfg.get("retention.max_age_days"),
-                             text_only_after_days=cfg.get("retention.text_only_after_days"))
-    return recorder, OcrWorker(store, ocr or RapidOcrEngine()), policy
 
 
 def capture(args: argparse.Namespace) -> int:

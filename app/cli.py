@@ -104,15 +104,32 @@ def _parser() -> argparse.ArgumentParser:
 
     capture_commands.add_parsers(sub)
 
+    p = sub.add_parser("recall", help="open the search box of the running Engram (bind this to a shortcut)")
+    p.set_defaults(func=_recall)
+
     p = sub.add_parser("reindex", help="build search indexes now (normally automatic)")
     p.set_defaults(func=commands.reindex)
     return parser
 
 
+def _recall(_args: argparse.Namespace) -> int:
+    from app.desktop.main import recall
+
+    return recall()
+
+
 def _welcome(parser: argparse.ArgumentParser) -> int:
+    """No command: start the desktop app where there is a screen, else explain the commands."""
+    import os
+
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or sys.platform in ("win32", "darwin"):
+        from app.desktop.main import run
+
+        return run()
     if not paths.key_file().exists():
         print("Welcome to Engram. No store yet at", paths.home())
         print("Create one with:  engram init\n")
+    print("(No display found: the desktop app needs one. The commands below work anywhere.)\n")
     parser.print_help()
     return 0
 

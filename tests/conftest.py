@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+# Qt windows in tests render offscreen (tests that need a real X server start Xvfb themselves).
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from fakes import HashEmbedder  # noqa: E402
 

@@ -1,0 +1,1 @@
+"""The desktop app: tray, unlock, recall popup. Qt comes from app.qt only."""

@@ -1,0 +1,48 @@
+"""What opens when a search result is chosen: the memory in full, with its screenshot for a frame.
+
+(The timeline and memory browser will take this over; until then this is where Enter leads.)
+"""
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from app.desktop.ops import run_in_background
+from app.qt import QDialog, QLabel, QPixmap, QPlainTextEdit, Qt, QVBoxLayout
+from storage.search import Hit
+
+
+class MemoryDetail(QDialog):
+    def __init__(self, store: Any, hit: Hit) -> None:
+        super().__init__()
+        self.setWindowTitle(f"Engram — {hit.kind} from {hit.time.astimezone():%d %b %Y %H:%M}")
+        self.resize(900, 640)
+        layout = QVBoxLayout(self)
+        header = QLabel(f"<b>{html.escape(hit.title or hit.kind)}</b><br><span style='color:gray'>"
+                        f"{html.escape(hit.app or '')} · {hit.time.astimezone():%A %d %B %Y, %H:%M}</span>")
+        layout.addWidget(header)
+        self.image = QLabel("Loading the screenshot…" if hit.kind == "frame" else "")
+        self.image.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        layout.addWidget(self.image, stretch=3)
+        self.text = QPlainTextEdit()
+        self.text.setReadOnly(True)
+        layout.addWidget(self.text, stretch=2)
+        run_in_background(lambda: _load(store, hit.id), self._loaded, lambda exc: self.text.setPlainText(str(exc)),
+                          owner=self)
+
+    def _loaded(self, loaded: tuple[Any, bytes | None]) -> None:
+        memory, image = loaded
+        self.text.setPlainText(memory.text if memory else "This memory no longer exists.")
+        if image:
+            pixmap = QPixmap()
+            pixmap.loadFromData(image)
+            self.image.setPixmap(pixmap.scaled(860, 400, Qt.AspectRatioMode.KeepAspectRatio,
+                                               Qt.TransformationMode.SmoothTransformation))
+        elif memory is not None and memory.kind == "frame":
+            self.image.setText("The screenshot was dropped by retention; its text is kept.")
+
+
+def _load(store: Any, memory_id: str) -> tuple[Any, bytes | None]:
+    memory = store.get(memory_id)
+    image_id = memory.fields.get("image_id") if memory is not None and memory.kind == "frame" else None
+    return memory, store.blobs.get(image_id) if image_id else None

@@ -1,0 +1,193 @@
+"""`engram` with no arguments: the desktop app, one instance per user.
+
+A second `engram` (or `engram recall`, which users on Wayland or any desktop
+bind to a shortcut) only tells the running instance what to show.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import sys
+from typing import Any
+
+from app.desktop.detail import MemoryDetail
+from app.desktop.ops import wait_for_background
+from app.desktop.recall import RecallPopup
+from app.desktop.tray import Tray
+from app.desktop.unlock import FirstRunDialog, UnlockDialog
+from app.qt import QApplication, QDialog, QLocalServer, QLocalSocket, QSystemTrayIcon
+from storage import paths
+
+log = logging.getLogger(__name__)
+HOTKEY_HINT = "Ctrl+Shift+Space"
+
+
+def instance_name() -> str:
+    """One name per data directory, so two users (or a test's ENGRAM_HOME) never collide."""
+    return "engram-" + hashlib.sha256(str(paths.home().resolve()).encode()).hexdigest()[:16]
+
+
+def tell_running_instance(message: str, timeout_ms: int = 1000) -> bool:
+    """Send `message` ('show', 'recall') to a running Engram; False if none runs."""
+    socket = QLocalSocket()
+    socket.connectToServer(instance_name())
+    if not socket.waitForConnected(timeout_ms):
+        return False
+    socket.write(message.encode() + b"\n")
+    socket.flush()
+    socket.waitForBytesWritten(timeout_ms)
+    socket.disconnectFromServer()
+    return True
+
+
+class DesktopApp:
+    def __init__(self, app: QApplication, open_store: Any = None, create_store: Any = None,
+                 start_capture: Any = None) -> None:
+        from app.desktop.services import create_store as default_create
+        from app.desktop.services import open_store as default_open
+        from app.desktop.services import start_capture as default_capture
+
+        self.app = app
+        self.open_store = open_store or default_open
+        self.create_store = create_store or default_create
+        self.start_capture = start_capture or default_capture
+        self.store: Any = None
+        self.capture: Any = None
+        self.details: list[MemoryDetail] = []
+        self.popup = RecallPopup(self._search, self._open_hit)
+        self.tray = Tray({"search": self.show_recall, "pause_15": lambda: self.pause(15),
+                          "pause_60": lambda: self.pause(60), "pause_forever": lambda: self.pause(None),
+                          "resume": self.resume, "lock": self.lock, "unlock": self.unlock, "quit": self.quit},
+                         HOTKEY_HINT)
+        self.server = QLocalServer()
+        QLocalServer.removeServer(instance_name())  # a stale socket left by a crash
+        self.server.listen(instance_name())
+        self.server.newConnection.connect(self._message)
+
+    # -- lifecycle --------------------------------------------------------------
+
+    def start(self) -> bool:
+        if QSystemTrayIcon.isSystemTrayAvailable():
+            self.tray.show()
+        return self.unlock()
+
+    def unlock(self) -> bool:
+        first_run = not paths.key_file().exists()
+        dialog: Any = FirstRunDialog(self.create_store) if first_run else UnlockDialog(self.open_store)
+        if dialog.exec() != QDialog.DialogCode.Accepted or dialog.store is None:
+            return False
+        self.store = dialog.store
+        self.capture = self.start_capture(self.store)
+        self._refresh_state()
+        if not QSystemTrayIcon.isSystemTrayAvailable():
+            self.show_recall()  # no tray to live in: at least show something useful
+        return True
+
+    def lock(self) -> None:
+        """Keys dropped, capture stopped, every window showing memory closed."""
+        self.popup.hide()
+        for detail in self.details:
+            detail.close()
+        self.details.clear()
+        if self.capture is not None:
+            self.capture.stop()
+            self.capture = None
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+        self.tray.show_state("locked", "locked")
+
+    def quit(self) -> None:
+        self.lock()
+        wait_for_background()
+        self.server.close()
+        self.tray.hide()
+        self.app.quit()
+
+    # -- actions --------------------------------------------------------------
+
+    def show_recall(self) -> None:
+        if self.store is None:
+            if not self.unlock():
+                return
+        self.popup.popup()
+
+    def pause(self, minutes: float | None) -> None:
+        from app.capture import pause
+
+        pause.pause(minutes)
+        self._refresh_state()
+
+    def resume(self) -> None:
+        from app.capture import pause
+
+        pause.resume()
+        self._refresh_state()
+
+    def _refresh_state(self) -> None:
+        from app.capture import pause
+
+        if self.store is None:
+            self.tray.show_state("locked", "locked")
+            return
+        until = pause.paused_until()
+        reason = self.capture.recorder.stopped_reason if self.capture is not None else "capture is off"
+        if until is not None:
+            self.tray.show_state("paused", "paused " + (until if isinstance(until, str)
+                                                         else f"until {until.astimezone():%H:%M}"))
+        elif reason:
+            self.tray.show_state("error", reason)
+            self.tray.showMessage("Engram stopped capturing", reason)
+        else:
+            self.tray.show_state("capturing", "capturing")
+
+    def _search(self, query: str, options: Any) -> Any:
+        store = self.store
+        if store is None:
+            raise RuntimeError("Engram is locked")
+        return store.search(query, options)
+
+    def _open_hit(self, hit: Any) -> None:
+        if self.store is None:
+            return
+        detail = MemoryDetail(self.store, hit)
+        self.details.append(detail)
+        detail.show()
+
+    def _message(self) -> None:
+        connection = self.server.nextPendingConnection()
+        if connection is None:
+            return
+        connection.waitForReadyRead(500)
+        message = bytes(connection.readAll().data()).decode(errors="replace").strip()
+        connection.disconnectFromServer()
+        if message in ("show", "recall"):
+            self.show_recall()
+
+
+def run(argv: list[str] | None = None) -> int:
+    app = QApplication.instance() or QApplication(argv or sys.argv)
+    app.setApplicationName("Engram")
+    app.setQuitOnLastWindowClosed(False)
+    if tell_running_instance("show"):
+        print("Engram is already running: showing it.")
+        return 0
+    from app.desktop.style import apply_style
+
+    apply_style(app)
+    desktop = DesktopApp(app)
+    if not desktop.start():
+        desktop.quit()
+        return 0
+    app.aboutToQuit.connect(desktop.lock)
+    return int(app.exec())
+
+
+def recall() -> int:
+    """`engram recall`: open the running instance's search box (bind it to a shortcut anywhere)."""
+    app = QApplication.instance() or QApplication(sys.argv)
+    del app
+    if tell_running_instance("recall"):
+        return 0
+    print("Engram is not running: start it with `engram`.", file=sys.stderr)
+    return 1

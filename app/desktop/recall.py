@@ -1,0 +1,170 @@
+"""The recall popup: a Spotlight-like search box over everything Engram remembers.
+
+Results come as you type: a short debounce, the search on a worker thread, and
+results of an older query dropped if a newer one was typed meanwhile.
+"""
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from app.desktop.ops import run_in_background
+from app.qt import (QApplication, QHBoxLayout, QKeySequence, QLabel, QLineEdit, QListWidget, QListWidgetItem,
+                    QPushButton, Qt, QTimer, QVBoxLayout, QWidget)
+from storage.search import Hit, SearchOptions
+
+DEBOUNCE_MS = 150
+# A coloured tag per kind: readable on any font (emoji fonts are often missing on Linux).
+KIND_TAGS = {"frame": ("SCREEN", "#3567d6"), "message": ("CHAT", "#7c4dcc"), "core": ("ABOUT YOU", "#c2410c"),
+             "episodic": ("EVENT", "#0f766e"), "semantic": ("FACT", "#2f7d32"), "procedural": ("HOW-TO", "#a16207"),
+             "resource": ("FILE", "#475569"), "vault": ("VAULT", "#b91c1c")}
+CHIPS = (("Everything", None, None), ("Screens", ("frame",), None), ("Memories", ("core", "episodic", "semantic",
+         "procedural", "resource", "vault", "message"), None), ("Today", None, "today"), ("This week", None, "week"))
+
+
+def relative_time(moment: datetime, now: datetime | None = None) -> str:
+    seconds = ((now or datetime.now(timezone.utc)) - moment).total_seconds()
+    for limit, unit, size in ((90, "just now", 0), (5400, "min ago", 60), (129600, "h ago", 3600)):
+        if seconds < limit:
+            return unit if not size else f"{round(seconds / size)} {unit}"
+    return moment.astimezone().strftime("%d %b %Y")
+
+
+def highlighted(snippet: str, matched: list[str]) -> str:
+    """The snippet as rich text with the matched words in bold (everything else escaped)."""
+    text = html.escape(snippet)
+    for word in sorted(set(matched), key=len, reverse=True):
+        text = re.sub(rf"\b({re.escape(html.escape(word))})\b", r"<b>\1</b>", text)
+    return text
+
+
+class RecallPopup(QWidget):
+    """`search(query, options) -> SearchResult` runs off the GUI thread; `open_hit(hit)` on Enter."""
+
+    def __init__(self, search: Callable[[str, SearchOptions], Any], open_hit: Callable[[Hit], None]) -> None:
+        super().__init__(None, Qt.WindowType.FramelessWindowHint | Qt.WindowType.WindowStaysOnTopHint
+                         | Qt.WindowType.Tool)
+        self.setObjectName("recall")
+        self.setWindowTitle("Engram recall")
+        self._search, self._open_hit = search, open_hit
+        self._generation = 0
+        self._chip = 0
+        self.hits: list[Hit] = []
+        layout = QVBoxLayout(self)
+        self.query = QLineEdit()
+        self.query.setPlaceholderText("Search everything you have seen…   (Esc closes)")
+        self.query.textChanged.connect(lambda _text: self._debounce.start())
+        self.query.installEventFilter(self)
+        layout.addWidget(self.query)
+        chips = QHBoxLayout()
+        self.chip_buttons: list[QPushButton] = []
+        for index, (label, _kinds, _when) in enumerate(CHIPS):
+            button = QPushButton(label)
+            button.setCheckable(True)
+            button.setChecked(index == 0)
+            button.clicked.connect(lambda _checked, i=index: self.choose_chip(i))
+            chips.addWidget(button)
+            self.chip_buttons.append(button)
+        chips.addStretch()
+        layout.addLayout(chips)
+        self.results = QListWidget()
+        self.results.itemActivated.connect(lambda _item: self.open_current())
+        layout.addWidget(self.results)
+        self.status = QLabel("Type to search.")
+        self.status.setObjectName("status")
+        layout.addWidget(self.status)
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(DEBOUNCE_MS)
+        self._debounce.timeout.connect(self.run_search)
+        self.resize(720, 460)
+
+    def popup(self) -> None:
+        screen = QApplication.primaryScreen().availableGeometry()
+        self.move(screen.center().x() - self.width() // 2, screen.top() + screen.height() // 5)
+        self.show()
+        self.raise_()
+        self.activateWindow()
+        self.query.setFocus()
+        self.query.selectAll()
+
+    def choose_chip(self, index: int) -> None:
+        self._chip = index
+        for i, button in enumerate(self.chip_buttons):
+            button.setChecked(i == index)
+        self.run_search()
+
+    def options(self) -> SearchOptions:
+        _label, kinds, when = CHIPS[self._chip]
+        now = datetime.now().astimezone()
+        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        since = {"today": midnight, "week": midnight - timedelta(days=now.weekday())}.get(when or "")
+        return SearchOptions(kinds=kinds, since=since, k=20)
+
+    def run_search(self) -> None:
+        query = self.query.text().strip()
+        self._generation += 1
+        generation = self._generation
+        if not query:
+            self._show([], "Type to search.")
+            return
+        self.status.setText("Searching…")
+        options = self.options()
+        run_in_background(lambda: self._search(query, options),
+                          lambda result: self._arrived(generation, result),
+                          lambda exc: self._arrived(generation, exc), owner=self)
+
+    def _arrived(self, generation: int, result: Any) -> None:
+        if generation != self._generation:
+            return  # a newer query was typed meanwhile
+        if isinstance(result, Exception):
+            self._show([], f"Search failed: {result}")
+            return
+        note = f"{len(result.hits)} result(s)" + (f" · {result.time_phrase}" if result.time_phrase else "")
+        self._show(result.hits, note if result.hits else "Nothing found.")
+
+    def _show(self, hits: list[Hit], status: str) -> None:
+        self.hits = hits
+        self.results.clear()
+        for hit in hits:
+            item = QListWidgetItem()
+            tag, colour = KIND_TAGS.get(hit.kind, (hit.kind.upper(), "#475569"))
+            row = QLabel(f"{highlighted(hit.snippet, hit.matched)}<br><small><span style='color:{colour}'>"
+                         f"<b>{tag}</b></span><span style='color:gray'>"
+                         f"{' · ' + html.escape(hit.app) if hit.app else ''} · {relative_time(hit.time)}</span></small>")
+            row.setTextFormat(Qt.TextFormat.RichText)
+            row.setWordWrap(True)
+            item.setSizeHint(row.sizeHint())
+            self.results.addItem(item)
+            self.results.setItemWidget(item, row)
+        if hits:
+            self.results.setCurrentRow(0)
+        self.status.setText(status)
+
+    def open_current(self) -> None:
+        row = self.results.currentRow()
+        if 0 <= row < len(self.hits):
+            self.hide()
+            self._open_hit(self.hits[row])
+
+    def eventFilter(self, watched: Any, event: Any) -> bool:  # noqa: N802 (Qt's name)
+        if watched is self.query and event.type() == event.Type.KeyPress:
+            key = event.key()
+            if key in (Qt.Key.Key_Down, Qt.Key.Key_Up) and self.hits:
+                step = 1 if key == Qt.Key.Key_Down else -1
+                self.results.setCurrentRow(max(0, min(len(self.hits) - 1, self.results.currentRow() + step)))
+                return True
+            if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+                self.open_current()
+                return True
+            if key == Qt.Key.Key_Escape:
+                self.hide()
+                return True
+            if event.matches(QKeySequence.StandardKey.Copy) and not self.query.hasSelectedText() and self.hits:
+                QApplication.clipboard().setText(self.hits[max(0, self.results.currentRow())].snippet)
+                self.status.setText("Copied.")
+                return True
+        return super().eventFilter(watched, event)

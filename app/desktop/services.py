@@ -1,0 +1,24 @@
+"""What the desktop app asks of the rest of Engram; run on worker threads (see ops.py)."""
+from __future__ import annotations
+
+from typing import Any
+
+from storage.config import Config
+
+
+def open_store(passphrase: str) -> Any:
+    from storage.store import MemoryStore
+
+    return MemoryStore.open(passphrase)
+
+
+def create_store(passphrase: str) -> tuple[Any, str]:
+    from storage.store import MemoryStore
+
+    return MemoryStore.create(passphrase, kdf_seconds=Config.load().get("security.kdf_target_seconds"))
+
+
+def start_capture(store: Any) -> Any:
+    from app.capture.factory import start_capture_service
+
+    return start_capture_service(store)

@@ -1,0 +1,40 @@
+"""One stylesheet for every window, in light or dark after the system's palette."""
+from __future__ import annotations
+
+from app.qt import QApplication, Qt
+
+_BASE = """
+QWidget {{ font-size: 14px; }}
+QDialog, QWidget#recall {{ background: {bg}; color: {fg}; }}
+QWidget#recall {{ border: 1px solid {line}; border-radius: 12px; }}
+QLineEdit {{ padding: 9px 12px; border: 1px solid {line}; border-radius: 8px; background: {field}; color: {fg};
+             font-size: 17px; selection-background-color: {accent}; }}
+QLineEdit:focus {{ border-color: {accent}; }}
+QPushButton {{ padding: 6px 14px; border: 1px solid {line}; border-radius: 14px; background: {field}; color: {fg}; }}
+QPushButton:checked, QPushButton:default {{ background: {accent}; color: white; border-color: {accent}; }}
+QPushButton:disabled {{ color: {muted}; }}
+QListWidget {{ border: none; background: transparent; color: {fg}; }}
+QListWidget::item {{ padding: 6px; border-radius: 8px; }}
+QListWidget::item:selected {{ background: {select}; }}
+QLabel#status {{ color: {muted}; font-size: 12px; }}
+QLabel#error {{ color: #e0483e; }}
+QLabel#recoveryKey {{ font-family: monospace; font-size: 20px; padding: 12px; border: 1px dashed {line};
+                      border-radius: 8px; background: {field}; }}
+QPlainTextEdit {{ background: {field}; color: {fg}; border: 1px solid {line}; border-radius: 8px; }}
+"""
+
+LIGHT = dict(bg="#f7f8fa", fg="#1d2330", field="#ffffff", line="#d5d9e0", accent="#3567d6", select="#dce6fb",
+             muted="#6b7280")
+DARK = dict(bg="#1f232b", fg="#e6e9ef", field="#2a2f39", line="#3a404c", accent="#5b8cf0", select="#2f4370",
+            muted="#9aa3b2")
+
+
+def is_dark(app: QApplication) -> bool:
+    scheme = app.styleHints().colorScheme()
+    if scheme != Qt.ColorScheme.Unknown:
+        return bool(scheme == Qt.ColorScheme.Dark)
+    return bool(app.palette().window().color().lightness() < 128)
+
+
+def apply_style(app: QApplication) -> None:
+    app.setStyleSheet(_BASE.format(**(DARK if is_dark(app) else LIGHT)))

@@ -1,0 +1,60 @@
+"""The tray icon: what Engram is doing at a glance, and the menu to control it."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from app.qt import QAction, QColor, QIcon, QMenu, QPainter, QPixmap, QSystemTrayIcon, Qt
+
+ICON = Path(__file__).resolve().parents[2] / "assets" / "engram.svg"
+STATE_COLOURS = {"capturing": "#3cb371", "paused": "#f0b429", "locked": "#8a8f98", "error": "#e0483e"}
+
+
+def state_icon(state: str) -> QIcon:
+    """The app icon with a coloured dot for the state, drawn so no extra image files are needed."""
+    pixmap = QIcon(str(ICON)).pixmap(64, 64)
+    if pixmap.isNull():
+        pixmap = QPixmap(64, 64)
+        pixmap.fill(QColor("#2f3a56"))
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setPen(QColor("white"))
+    painter.setBrush(QColor(STATE_COLOURS.get(state, "#8a8f98")))
+    painter.drawEllipse(38, 38, 24, 24)
+    painter.end()
+    return QIcon(pixmap)
+
+
+class Tray(QSystemTrayIcon):
+    def __init__(self, actions: dict[str, Callable[[], None]], hotkey_hint: str = "") -> None:
+        super().__init__()
+        self.menu = QMenu()
+        self.items: dict[str, QAction] = {}
+        entries = [("search", f"Search…{'  ' + hotkey_hint if hotkey_hint else ''}"), None,
+                   ("pause_15", "Pause for 15 minutes"), ("pause_60", "Pause for 1 hour"),
+                   ("pause_forever", "Pause until resumed"), ("resume", "Resume capture"), None,
+                   ("lock", "Lock"), ("unlock", "Unlock…"), None, ("quit", "Quit Engram")]
+        for entry in entries:
+            if entry is None:
+                self.menu.addSeparator()
+                continue
+            name, label = entry
+            action = self.menu.addAction(label)
+            action.triggered.connect(actions[name])
+            self.items[name] = action
+        self.setContextMenu(self.menu)
+        self.activated.connect(lambda reason: actions["search"]()
+                               if reason == QSystemTrayIcon.ActivationReason.Trigger else None)
+        self.show_state("locked", "Engram is locked")
+
+    def show_state(self, state: str, detail: str) -> None:
+        self.state = state
+        self.setIcon(state_icon(state))
+        self.setToolTip(f"Engram — {detail}")
+        unlocked = state != "locked"
+        for name in ("search", "pause_15", "pause_60", "pause_forever", "lock"):
+            self.items[name].setVisible(unlocked)
+        self.items["unlock"].setVisible(not unlocked)
+        self.items["resume"].setVisible(state == "paused")
+        for name in ("pause_15", "pause_60", "pause_forever"):
+            self.items[name].setVisible(state == "capturing" or state == "error")

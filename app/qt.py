@@ -1,0 +1,21 @@
+"""The one place Qt is imported from: app code says `from app.qt import ...`.
+
+Keeping every Qt name behind one module means a Qt upgrade or binding change
+touches one file, and a grep shows the core packages never reach Qt.
+"""
+from PySide6.QtCore import (QByteArray, QEvent, QObject, QRunnable, QSize, Qt, QThreadPool, QTimer, Signal,
+                            Slot)
+from PySide6.QtGui import QAction, QColor, QFont, QGuiApplication, QIcon, QKeySequence, QPainter, QPixmap
+from PySide6.QtNetwork import QLocalServer, QLocalSocket
+from shiboken6 import isValid
+from PySide6.QtWidgets import (QApplication, QDialog, QDialogButtonBox, QFrame, QHBoxLayout, QLabel, QLineEdit,
+                               QListWidget, QListWidgetItem, QMenu, QMessageBox, QPlainTextEdit, QPushButton,
+                               QSystemTrayIcon, QVBoxLayout, QWidget)
+
+__all__ = [
+    "QAction", "QApplication", "QByteArray", "QColor", "QDialog", "QDialogButtonBox", "QEvent", "QFont", "QFrame",
+    "QGuiApplication", "QHBoxLayout", "QIcon", "QKeySequence", "QLabel", "QLineEdit", "QListWidget",
+    "QListWidgetItem", "QLocalServer", "QLocalSocket", "QMenu", "QMessageBox", "QObject", "QPainter",
+    "QPixmap", "QPlainTextEdit", "QPushButton", "QRunnable", "QSize", "QSystemTrayIcon", "QThreadPool", "QTimer",
+    "QVBoxLayout", "QWidget", "Qt", "Signal", "Slot", "isValid",
+]

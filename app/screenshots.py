@@ -1,0 +1,80 @@
+"""Pictures of every window on a seeded demo store: `python -m app.screenshots OUTDIR`.
+
+For looking at what we build (run it under Xvfb or offscreen) and for the README.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+DEMO_PASSPHRASE = "demo passphrase for screenshots"
+
+
+def seed(store: object) -> None:
+    from storage.memory import Memory, Trust
+
+    now = datetime.now(timezone.utc)
+    store.add([  # type: ignore[attr-defined]
+        Memory("frame", "Flight confirmation ZXQ77 — Lisbon to Berlin, gate B12, boarding 14:05",
+               {"monitor": 0}, time=now - timedelta(hours=2), app="thunderbird", title="Inbox — Thunderbird",
+               trust=Trust.OBSERVED, source_kind="screen"),
+        Memory("semantic", "Anna leads the Atlas project and prefers green tea", {"name": "Anna"},
+               time=now - timedelta(days=3)),
+        Memory("episodic", "Edited the Q3 budget report with Anna", {"event_type": "editing"},
+               time=now - timedelta(days=1, hours=3), app="LibreOffice Calc"),
+        Memory("message", "Anna: the budget review moved to Friday at 10", {"speaker": "Anna"},
+               time=now - timedelta(minutes=40), trust=Trust.IMPORTED),
+        Memory("procedural", "Deploy the staging server", {"steps": ["git pull", "make deploy"]},
+               time=now - timedelta(days=8)),
+    ])
+
+
+def main(outdir: str) -> int:
+    os.environ.setdefault("ENGRAM_HOME", tempfile.mkdtemp(prefix="engram-demo-"))
+    from app.desktop.ops import wait_for_background
+    from app.desktop.recall import RecallPopup
+    from app.desktop.style import apply_style
+    from app.desktop.unlock import FirstRunDialog, RecoveryKeyDialog, UnlockDialog
+    from app.qt import QApplication
+    from storage.store import MemoryStore
+
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    app = QApplication.instance() or QApplication(sys.argv)
+    apply_style(app)
+    store, recovery = MemoryStore.create(DEMO_PASSPHRASE, kdf_seconds=0.05)
+    seed(store)
+
+    def shoot(widget: object, name: str) -> None:
+        widget.show()  # type: ignore[attr-defined]
+        for _ in range(5):
+            app.processEvents()
+        widget.grab().save(str(out / f"{name}.png"))  # type: ignore[attr-defined]
+        widget.hide()  # type: ignore[attr-defined]
+
+    first = FirstRunDialog(lambda p: (store, recovery))
+    first.passphrase.setText("correct horse battery")
+    first.repeat.setText("correct horse battery")
+    shoot(first, "first-run")
+    shoot(RecoveryKeyDialog(recovery), "recovery-key")
+    unlock = UnlockDialog(lambda p: store)
+    unlock.show_error("Wrong passphrase (or recovery key). Nothing was changed.")
+    shoot(unlock, "unlock-wrong-passphrase")
+    popup = RecallPopup(lambda q, o: store.search(q, o), lambda hit: None)
+    popup.query.setText("budget anna")
+    popup._debounce.stop()
+    popup.run_search()
+    wait_for_background()
+    for _ in range(10):
+        app.processEvents()
+    shoot(popup, "recall")
+    store.close()
+    print(f"screenshots in {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1] if len(sys.argv) > 1 else "screenshots"))

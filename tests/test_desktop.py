@@ -1,0 +1,163 @@
+"""The desktop windows' logic, with a real Qt app (offscreen) and a real store."""
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from app.desktop.main import DesktopApp, instance_name, tell_running_instance
+from app.desktop.ops import wait_for_background
+from app.desktop.recall import RecallPopup, highlighted, relative_time
+from app.desktop.unlock import FirstRunDialog, UnlockDialog, strength_hint
+from app.qt import QApplication, Qt
+from storage.memory import Memory
+from storage.store import MemoryStore
+
+from conftest import FAST_KDF, PASSPHRASE
+from fakes import HashEmbedder
+
+
+def open_with_fake(passphrase: str) -> MemoryStore:
+    return MemoryStore.open(passphrase, embedder=HashEmbedder())
+
+
+@pytest.mark.parametrize("passphrase, hint", [
+    ("", ""), ("short", "Too short"), ("password1", "Weak"), ("Tr0ub4dor&3x", "Good"),
+    ("correct horse battery staple", "Strong"),
+])
+def test_strength_hint(passphrase: str, hint: str) -> None:
+    assert strength_hint(passphrase).startswith(hint)
+
+
+def test_unlock_with_wrong_then_right_passphrase(qtbot, store: MemoryStore) -> None:
+    store.close()
+    dialog = UnlockDialog(open_with_fake)
+    qtbot.addWidget(dialog)
+    dialog.passphrase.setText("not it")
+    dialog.submit()
+    qtbot.waitUntil(lambda: not dialog.error.isHidden() and dialog.button.isEnabled(), timeout=20_000)
+    assert "Wrong passphrase" in dialog.error.text() and dialog.passphrase.text() == ""
+    dialog.passphrase.setText(PASSPHRASE)
+    with qtbot.waitSignal(dialog.accepted, timeout=20_000):
+        dialog.submit()
+    assert dialog.store is not None and dialog.store.vault.is_unlocked
+
+
+def test_first_run_checks_the_passphrase_then_creates_the_store(qtbot, home: Path, monkeypatch) -> None:
+    shown: list[str] = []
+    monkeypatch.setattr("app.desktop.unlock.RecoveryKeyDialog.exec", lambda self: shown.append("shown") or 1)
+    dialog = FirstRunDialog(lambda p: MemoryStore.create(p, embedder=HashEmbedder(), kdf_seconds=FAST_KDF))
+    qtbot.addWidget(dialog)
+    dialog.passphrase.setText("short")
+    dialog.submit()
+    assert "8 characters" in dialog.error.text()
+    dialog.passphrase.setText("a long enough passphrase")
+    dialog.repeat.setText("a different one entirely")
+    dialog.submit()
+    assert "differ" in dialog.error.text() and not (home / "keys.json").exists()
+    dialog.repeat.setText("a long enough passphrase")
+    with qtbot.waitSignal(dialog.accepted, timeout=20_000):
+        dialog.submit()
+    assert (home / "keys.json").exists() and shown == ["shown"] and len(dialog.recovery_key) == 39
+
+
+@pytest.fixture
+def seeded(store: MemoryStore) -> MemoryStore:
+    now = datetime.now(timezone.utc)
+    store.add([Memory("message", f"budget note number {i}", time=now - timedelta(hours=i)) for i in range(5)]
+              + [Memory("frame", "budget spreadsheet on screen", time=now - timedelta(days=9), app="calc")])
+    return store
+
+
+def test_recall_types_navigates_opens_and_closes(qtbot, seeded: MemoryStore) -> None:
+    opened = []
+    popup = RecallPopup(lambda q, o: seeded.search(q, o), opened.append)
+    qtbot.addWidget(popup)
+    popup.popup()
+    qtbot.keyClicks(popup.query, "budget")
+    qtbot.waitUntil(lambda: len(popup.hits) == 6, timeout=10_000)
+    assert popup.results.currentRow() == 0
+    qtbot.keyClick(popup.query, Qt.Key.Key_Down)
+    qtbot.keyClick(popup.query, Qt.Key.Key_Down)
+    qtbot.keyClick(popup.query, Qt.Key.Key_Up)
+    assert popup.results.currentRow() == 1
+    qtbot.keyClick(popup.query, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    assert QApplication.clipboard().text() == popup.hits[1].snippet
+    qtbot.keyClick(popup.query, Qt.Key.Key_Return)
+    assert opened == [popup.hits[1]] and not popup.isVisible()
+    popup.popup()
+    qtbot.keyClick(popup.query, Qt.Key.Key_Escape)
+    assert not popup.isVisible()
+
+
+def test_recall_filter_chips(qtbot, seeded: MemoryStore) -> None:
+    popup = RecallPopup(lambda q, o: seeded.search(q, o), lambda hit: None)
+    qtbot.addWidget(popup)
+    popup.query.setText("budget")
+    popup.choose_chip(1)  # Screens
+    qtbot.waitUntil(lambda: bool(popup.hits) and popup.status.text() != "Searching…", timeout=10_000)
+    assert [h.kind for h in popup.hits] == ["frame"]
+    popup.choose_chip(4)  # This week: the 9-day-old frame is out
+    qtbot.waitUntil(lambda: popup.status.text() != "Searching…", timeout=10_000)
+    assert popup.hits and all(h.kind == "message" for h in popup.hits)
+
+
+def test_recall_drops_results_of_an_older_query(qtbot, seeded: MemoryStore) -> None:
+    import threading
+
+    release = threading.Event()
+
+    def slow_then_fast(query, options):
+        if query == "slow":
+            release.wait(10)
+        return seeded.search("budget" if query == "slow" else query, options)
+
+    popup = RecallPopup(slow_then_fast, lambda hit: None)
+    qtbot.addWidget(popup)
+    popup.query.setText("slow")
+    popup.run_search()
+    popup.query.setText("spreadsheet")
+    popup.run_search()
+    qtbot.waitUntil(lambda: len(popup.hits) == 1, timeout=10_000)
+    release.set()
+    wait_for_background()
+    QApplication.processEvents()
+    assert [h.snippet for h in popup.hits] == ["budget spreadsheet on screen"]
+
+
+def test_highlighting_and_relative_times() -> None:
+    assert highlighted("Anna <b> budget", ["budget"]) == "Anna &lt;b&gt; <b>budget</b>"
+    now = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+    assert relative_time(now - timedelta(seconds=30), now) == "just now"
+    assert relative_time(now - timedelta(minutes=12), now) == "12 min ago"
+    assert relative_time(now - timedelta(hours=5), now) == "5 h ago"
+
+
+class StubCapture:
+    def __init__(self) -> None:
+        self.stopped = False
+        self.recorder = type("R", (), {"stopped_reason": None})()
+
+    def stop(self) -> None:
+        self.stopped = True
+
+
+def test_single_instance_handoff_and_lock(qtbot, store: MemoryStore, monkeypatch) -> None:
+    store.close()
+    capture = StubCapture()
+    desktop = DesktopApp(QApplication.instance(), open_store=open_with_fake, start_capture=lambda s: capture)
+    monkeypatch.setattr(UnlockDialog, "exec", lambda self: (self.passphrase.setText(PASSPHRASE), self.submit(),
+                                                            qtbot.waitUntil(lambda: self.store is not None,
+                                                                            timeout=20_000), 1)[-1])
+    assert desktop.unlock() and desktop.tray.state == "capturing"
+    assert instance_name().startswith("engram-")
+    assert tell_running_instance("recall")
+    qtbot.waitUntil(desktop.popup.isVisible, timeout=5_000)
+    desktop.pause(15)
+    assert desktop.tray.state == "paused" and desktop.tray.items["resume"].isVisible()
+    desktop.resume()
+    assert desktop.tray.state == "capturing"
+    vault = desktop.store.vault
+    desktop.lock()
+    assert capture.stopped and not vault.is_unlocked and not desktop.popup.isVisible()
+    assert desktop.tray.state == "locked" and desktop.tray.items["unlock"].isVisible()
+    desktop.server.close()
