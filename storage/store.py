@@ -168,6 +168,7 @@ class MemoryStore:
             memory.note(who, what)
             rows = self._encode([memory])
             self.table.merge_insert("id").when_matched_update_all().execute(rows)
+            self._refresh_indexes()  # each update leaves a small file behind; merge them now and then
 
     def delete(self, ids: Iterable[str]) -> int:
         """Delete memories for good (see the module contract). Returns how many were removed."""
