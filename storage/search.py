@@ -128,8 +128,8 @@ class HybridSearch:
         store = self._store
         vector = store.rotation.apply(store.embedder.embed([text]))[0]
         query = store.table.search(vector, vector_column_name="vector").distance_type("l2")
-        if where:
-            query = query.where(where, prefilter=True)
+        # A record without words (a blank screen, a frame not read yet) has no meaning to match.
+        query = query.where(f"({where}) AND tokens != ''" if where else "tokens != ''", prefilter=True)
         query = query.nprobes(20).refine_factor(5) if store.has_vector_index() else query
         rows = query.select(_SUMMARY_COLUMNS + ["_distance"]).limit(depth).to_arrow().to_pylist()
         # Unit vectors: squared L2 distance = 2 - 2 * cosine.

@@ -99,3 +99,8 @@ def test_search_by_meaning_with_the_real_model(home, real_embedder) -> None:
         vector_hits = store.search(query, SearchOptions(mode="vector", k=1)).hits
         assert vector_hits and expected in vector_hits[0].snippet, query
         assert expected in store.search(query, SearchOptions(k=1)).hits[0].snippet, query
+
+
+def test_records_without_words_never_match_by_meaning(store: MemoryStore) -> None:
+    store.add([Memory("frame", "", {"monitor": 0}), Memory("frame", "", {"monitor": 0}, text_pending=True)])
+    assert store.search("porto offsite", SearchOptions(min_similarity=-1.0)).hits == []
