@@ -75,7 +75,7 @@ def frames(args: argparse.Namespace) -> int:
     if not listed:
         print(f"No frames on {start:%Y-%m-%d}.")
     for frame in listed:
-        text = " ".join(frame.text.split())[:60] if not frame.text_pending else "(text not read yet)"
+        text = "(text not read yet)" if frame.text_pending else " ".join(frame.text.split())[:60] or "(no text)"
         print(f"{frame.id}  {_local(frame.time)}  {frame.app or '?':<14} {text}")
     return 0
 
