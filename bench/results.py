@@ -3,10 +3,11 @@
 results.json is one flat JSON object: metric name -> {"value", "unit", "n",
 "date", "note"}. A benchmark run merges its metrics in (new names are appended,
 re-measured ones replaced in place), so running one benchmark keeps the others'
-figures. `render()` groups metrics by their first dotted component and, inside
-a group, by how many components they have; a set of names that differ only in
-their last component (sizes, modes, categories) becomes one table with those
-as columns. Method text per group comes from the benchmark modules' `METHODS`.
+figures. `render()` groups metrics by their first dotted component (a section
+each); inside a section, names that differ only in their last component (a
+size, a mode, a category) become rows of one table with those as columns, and
+the rest are listed. Method text per section comes from the benchmark modules'
+`METHODS` dicts (section prefix -> text), so a new benchmark needs no change here.
 
 `python -m bench.results` re-renders BENCHMARKS.md without measuring anything.
 """
@@ -29,9 +30,12 @@ DATA_DIR = BENCH_DIR / ".data"  # caches (embeddings), gitignored
 Metrics = dict[str, dict[str, Any]]
 
 GROUP_TITLES = {
-    "search": "Search latency", "insert": "Insert throughput", "disk": "Disk use",
+    "search": "Search latency", "search_parts": "Where a hybrid query's time goes",
+    "index": "Index state after the build", "insert": "Insert throughput", "disk": "Disk use",
     "embed": "Embedding (all-MiniLM-L6-v2, numpy)", "locomo": "Retrieval quality on LoCoMo",
     "locomo_sweep": "Hybrid fusion sweep on LoCoMo (in-sample)",
+    "capture": "Screen capture: CPU, disk, time to searchable", "dedup": "Near-duplicate detection",
+    "ocr": "OCR engines",
 }
 
 BASELINES = """\
@@ -126,29 +130,45 @@ def _fmt(value: Any) -> str:
 
 
 def _tables(names: list[str], metrics: Metrics) -> list[str]:
-    """Markdown for one group: pivot tables where names share all but their last part, else a list."""
+    """Markdown for one group. A name splits into row (all but the last dotted part) and column (the
+    last part: a size, a mode, a category); rows with the same columns (or a subset of an earlier
+    table's) share a pivot table. Rows with a single column are listed plainly."""
     lines: list[str] = []
-    by_depth: dict[int, list[str]] = {}
+    rows: dict[str, dict[str, str]] = {}
     for name in names:
-        by_depth.setdefault(name.count("."), []).append(name)
-    for depth_names in by_depth.values():
-        rows: dict[str, dict[str, str]] = {}
-        for name in depth_names:
-            row, _, column = name.rpartition(".")
-            rows.setdefault(row, {})[column] = name
-        columns = list(dict.fromkeys(c for cells in rows.values() for c in cells))
-        pivot = len(columns) > 1 and any(len(cells) > 1 for cells in rows.values())
+        row, _, column = name.rpartition(".")
+        rows.setdefault(row, {})[column] = name
+    tables: list[tuple[list[str], list[str]]] = []  # (columns, rows)
+    plain: list[str] = []
+    for row, cells in rows.items():
+        if len(cells) == 1 or len({metrics[n].get("unit") for n in cells.values()}) > 1:
+            plain += cells.values()  # one figure, or figures of different quantities: no pivot
+            continue
+        home = next((t for t in tables if set(cells) <= set(t[0]) or set(t[0]) <= set(cells)), None)
+        if home is None:
+            tables.append((list(cells), [row]))
+        else:
+            home[0].extend(c for c in cells if c not in home[0])
+            home[1].append(row)
+    blocks: list[tuple[list[str], list[str]]] = tables + ([([], plain)] if plain else [])
+    for columns, table_rows in blocks:
+        pivot = bool(columns)
+        rows_here = {r: rows[r] for r in table_rows} if pivot else {}
         notes: list[str] = []
         if pivot:
             lines.append("| metric | " + " | ".join(columns) + " | unit | n |")
             lines.append("|---" * (len(columns) + 3) + "|")
-            for row, cells in rows.items():
+            for row, cells in rows_here.items():
                 entries = [metrics[n] for n in cells.values()]
                 units = {str(e.get("unit", "")) for e in entries}
                 ns = {e.get("n") for e in entries}
                 values = [_fmt(metrics[cells[c]]["value"]) if c in cells else "" for c in columns]
-                n_text = (_fmt(ns.pop()) if len(ns) == 1 and None not in ns
-                          else " / ".join("" if e.get("n") is None else _fmt(e["n"]) for e in entries))
+                if ns == {None}:
+                    n_text = ""
+                elif len(ns) == 1:
+                    n_text = _fmt(ns.pop())
+                else:
+                    n_text = " / ".join("" if e.get("n") is None else _fmt(e["n"]) for e in entries)
                 lines.append(f"| {row} | " + " | ".join(values) + f" | {' / '.join(sorted(units))} | {n_text} |")
                 row_notes = {c: metrics[n]["note"] for c, n in cells.items() if metrics[n].get("note")}
                 if len(set(row_notes.values())) == 1 and len(row_notes) == len(cells):
@@ -158,7 +178,7 @@ def _tables(names: list[str], metrics: Metrics) -> list[str]:
         else:
             lines.append("| metric | value | unit | n |")
             lines.append("|---|---|---|---|")
-            for name in depth_names:
+            for name in table_rows:
                 m = metrics[name]
                 lines.append(f"| {name} | {_fmt(m['value'])} | {m.get('unit', '')} | "
                              f"{'' if m.get('n') is None else _fmt(m['n'])} |")
@@ -177,9 +197,10 @@ def render(methods: dict[str, str] | None = None, metrics: Metrics | None = None
     path = path or REPORT
     metrics = load() if metrics is None else metrics
     methods = methods or {}
-    groups: dict[str, list[str]] = {}
+    groups: dict[str, list[str]] = {g: [] for g in GROUP_TITLES}  # known groups first, in this order
     for name in metrics:
         groups.setdefault(name.split(".", 1)[0], []).append(name)
+    groups = {g: names for g, names in groups.items() if names}
     dates = sorted({m.get("date", "") for m in metrics.values() if m.get("date")})
     lines = ["# Benchmarks", "",
              "Generated by `python -m bench.run` from `bench/results.json`; do not edit by hand. "

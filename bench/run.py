@@ -16,7 +16,7 @@ from types import ModuleType
 
 from bench import results
 
-BENCHMARKS = ("store_latency", "locomo_retrieval")
+BENCHMARKS = ("store_latency", "locomo_retrieval", "dedup_bench", "ocr_bench", "capture_bench")
 
 
 def module_of(name: str) -> ModuleType:
@@ -31,9 +31,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     names = [a for a in argv if a in BENCHMARKS]
     rest = [a for a in argv if a not in BENCHMARKS]
-    unknown = [a for a in rest if not a.startswith("-") and rest.index(a) == 0]
-    if unknown:
-        print(f"unknown benchmark {unknown[0]!r}; known: {', '.join(BENCHMARKS)}", file=sys.stderr)
+    if rest and not rest[0].startswith("-"):
+        print(f"unknown benchmark {rest[0]!r}; known: {', '.join(BENCHMARKS)}", file=sys.stderr)
         return 2
     for name in names or BENCHMARKS:
         print(f"== {name}", flush=True)

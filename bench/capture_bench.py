@@ -1,0 +1,190 @@
+"""What screen capture costs: CPU per tick, disk per hour, time until a frame is searchable.
+
+METHODS["capture"] says how; run with `python -m bench.run capture_bench`.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from bench.results import metric
+
+SCREENS = Path(__file__).resolve().parents[2] / "shared" / "data" / "screens" / "screenagent"
+INTERVAL_S = 3.0
+
+METHODS = {"capture": textwrap.dedent("""\
+    **Unchanged screen** (`capture.unchanged.*`): a real X server (Xvfb, 1920x1080) showing a real Qt
+    window; `Recorder.tick()` with `MssScreen`, `X11Windows` and the `FrameFilter`, 100 ticks after the first
+    kept one. CPU is Engram's process time plus the X server's (it does the copying of a grab), per tick,
+    median; `core_share` = that CPU / the 3 s default interval. **Kept frame** (`capture.kept_frame.*`): the
+    35 ScreenAgent sessions (real 1024x768 desktops) replayed in order through the real pipeline (filter,
+    WebP encode, encrypted blobs, store add, RapidOCR reading only the changed rows, MiniLM embedding of
+    the text, store update); process CPU per kept frame, median over sessions. `keep_share` is the share of
+    grabs the filter kept in that replay: ScreenAgent screenshots were taken at the agent's actions, not
+    every 3 s, so this overstates how often a real screen changes; `avg_core_share` combines both costs at
+    that (pessimistic) change rate. **Disk** (`capture.mb_per_hour.*`): bytes of encrypted images,
+    thumbnails and table rows per kept frame (after compaction) x 1,200 ticks per hour x `keep_share`;
+    `text_only` counts the table rows alone. **To searchable** (`capture.to_searchable.*`): the
+    `CaptureService` (APScheduler, 3 s interval) over a replayed session; for every kept frame, the time from
+    its capture to its OCR text being stored (then keyword search finds it)."""),
+}
+
+
+class PresentUser:
+    """Window metadata for replayed screens: someone at the keyboard, no window excluded."""
+
+    def focused(self) -> None:
+        return None
+
+    def visible(self) -> list[Any]:
+        return []
+
+    def idle_seconds(self) -> float:
+        return 0.0
+
+    def screen_locked(self) -> bool:
+        return False
+
+
+def _cpu_of(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _store(home: Path, embedder: Any = None) -> Any:
+    from storage.store import MemoryStore
+
+    store, _ = MemoryStore.create("bench", home=home, embedder=embedder, kdf_seconds=0.01)
+    return store
+
+
+def unchanged_tick(home: Path) -> dict[str, Any]:
+    from app.capture.recorder import CaptureSettings, Recorder
+    from app.capture.screen import MssScreen
+    from app.capture.windows_x11 import X11Windows
+
+    read, write = os.pipe()
+    xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1920x1080x24", "-nolisten", "tcp"],
+                            pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(write)
+    with os.fdopen(read) as numbers:
+        display = ":" + numbers.readline().strip()
+    window_code = ("import sys\nfrom PySide6.QtWidgets import QApplication, QLabel\napp = QApplication(sys.argv)\n"
+                   "w = QLabel('An unchanged document\\n' * 20)\nw.setWindowTitle('notes.txt - Editor')\n"
+                   "w.setGeometry(0, 0, 1200, 900)\nw.show()\nprint('ready', flush=True)\napp.exec()\n")
+    env = dict(os.environ, DISPLAY=display, QT_QPA_PLATFORM="xcb")
+    window = subprocess.Popen([sys.executable, "-c", window_code], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert window.stdout is not None and window.stdout.readline().strip() == "ready"
+        time.sleep(1.0)
+        os.environ["DISPLAY"] = display
+        from tests.fakes import HashEmbedder
+
+        recorder = Recorder(_store(home, HashEmbedder()), MssScreen(), X11Windows(display),
+                            settings=CaptureSettings(min_free_disk_mb=1))
+        assert recorder.tick() == "kept"
+        costs = []
+        for _ in range(100):
+            own, server = time.process_time(), _cpu_of(xvfb.pid)
+            outcome = recorder.tick()
+            costs.append((time.process_time() - own + _cpu_of(xvfb.pid) - server) * 1000)
+            assert outcome == "duplicate", outcome
+        recorder.close()
+    finally:
+        window.terminate()
+        window.wait(10)
+        xvfb.terminate()
+        xvfb.wait(10)
+    tick_ms = statistics.median(costs)
+    return {"capture.unchanged.cpu_ms_per_tick": metric(round(tick_ms, 2), "ms CPU", len(costs), "Engram + X server"),
+            "capture.unchanged.core_share": metric(round(tick_ms / (INTERVAL_S * 1000), 5), "of one core",
+                                                   len(costs), "at the 3 s default interval")}
+
+
+def replay_sessions(home: Path) -> tuple[dict[str, Any], Any]:
+    from app.capture.ocr_worker import OcrWorker
+    from app.capture.recorder import CaptureSettings, Recorder
+    from app.capture.screen import ReplayScreen
+    from app.ocr import RapidOcrEngine
+
+    store = _store(home)
+    ocr = RapidOcrEngine()
+    sessions = sorted(p for p in SCREENS.iterdir() if p.is_dir())
+    per_frame, grabs, kept = [], 0, 0
+    for session in sessions:
+        images = sorted(glob.glob(str(session / "images" / "*.jpg")))
+        recorder = Recorder(store, ReplayScreen(images), PresentUser(), settings=CaptureSettings(min_free_disk_mb=1))
+        worker = OcrWorker(store, ocr)
+        started, session_kept = time.process_time(), 0
+        for _ in images:
+            session_kept += recorder.tick() == "kept"
+        worker.drain()
+        grabs += len(images)
+        kept += session_kept
+        if session_kept:
+            per_frame.append((time.process_time() - started) * 1000 / session_kept)
+    store.purge()
+    frames = store.count("frame")
+    blob_bytes = store.blobs.bytes_on_disk()
+    table_bytes = sum(p.stat().st_size for p in store.root.rglob("*") if p.is_file())
+    share = kept / grabs
+    per_hour = 3600 / INTERVAL_S * share
+    kept_ms = statistics.median(per_frame)
+    return {
+        "capture.kept_frame.ms": metric(round(kept_ms), "ms CPU", len(per_frame), "median over sessions"),
+        "capture.keep_share": metric(round(share, 3), "of grabs", grabs, "ScreenAgent replay (pessimistic)"),
+        "capture.mb_per_hour.images": metric(round((blob_bytes + table_bytes) / frames * per_hour / 1e6, 2), "MB/h",
+                                             frames, f"{(blob_bytes + table_bytes) / frames / 1e3:.0f} kB per kept frame"),
+        "capture.mb_per_hour.text_only": metric(round(table_bytes / frames * per_hour / 1e6, 3), "MB/h", frames,
+                                                "table rows only"),
+    }, kept_ms
+
+
+def to_searchable(home: Path) -> dict[str, Any]:
+    from app.capture.ocr_worker import OcrWorker
+    from app.capture.recorder import CaptureSettings, Recorder
+    from app.capture.retention import RetentionPolicy
+    from app.capture.screen import ReplayScreen
+    from app.capture.service import CaptureService
+    from app.ocr import RapidOcrEngine
+
+    store = _store(home)
+    session = sorted(p for p in SCREENS.iterdir() if p.is_dir())[0]
+    images = sorted(glob.glob(str(session / "images" / "*.jpg")))[:15]
+    recorder = Recorder(store, ReplayScreen(images), PresentUser(), settings=CaptureSettings(min_free_disk_mb=1))
+    service = CaptureService(recorder, OcrWorker(store, RapidOcrEngine()), RetentionPolicy(), INTERVAL_S)
+    service.start()
+    time.sleep(INTERVAL_S * len(images) + 1)
+    deadline = time.monotonic() + 120
+    while store.pending_text() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    service.stop()
+    delays = sorted((f.updated - f.time).total_seconds() for f in store.list_range(kinds=["frame"]))
+    p95 = delays[min(len(delays) - 1, round(0.95 * (len(delays) - 1)))]
+    return {"capture.to_searchable.p50_s": metric(round(statistics.median(delays), 2), "s", len(delays)),
+            "capture.to_searchable.p95_s": metric(round(p95, 2), "s", len(delays))}
+
+
+def run(argv: list[str] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        out.update(unchanged_tick(Path(tmp) / "a"))
+        replay, kept_ms = replay_sessions(Path(tmp) / "b")
+        out.update(replay)
+        share = out["capture.keep_share"]["value"]
+        tick_ms = out["capture.unchanged.cpu_ms_per_tick"]["value"]
+        avg = ((1 - share) * tick_ms + share * kept_ms) / (INTERVAL_S * 1000)
+        out["capture.avg_core_share"] = metric(round(avg, 3), "of one core", None,
+                                               "at the replay's keep share; OCR included")
+        out.update(to_searchable(Path(tmp) / "c"))
+    print(f"captured at {datetime.now(timezone.utc):%H:%M}")
+    return out
