@@ -48,7 +48,9 @@ with `k=20, time_words=False, recency_weight=0` and the other options at their d
 questions with an evidence turn among the top k. Questions without any evidence id that names an existing turn
 are skipped (the same 1,531-question set as the STACK.md baselines). Keyword mode is the store's BM25 over
 HMAC'd tokens with its light stemmer; it differs from the STACK.md BM25 (no stemming, and no speaker/caption
-handling), so compare the modes with each other first and with the baselines second.""",
+handling), so compare the modes with each other first and with the baselines second. Vector mode is far above
+the STACK.md MiniLM baseline; a likely (unverified) reason is that each embedded text here carries the speaker's
+name, which most questions contain.""",
     "locomo_sweep": """\
 Hybrid fusion weights tried on **the same questions** as above (so the best row is chosen in-sample and its
 margin is optimistic): `keyword_weight` kw fixed at 1.0, `vector_weight` vw, and `min_similarity` ms (vector hits
