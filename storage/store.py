@@ -72,6 +72,7 @@ class MemoryStore:
                  vector_index_min_rows: int = 50_000) -> None:
         import lancedb  # imported here: it takes ~2 s, and `engram --help` should not wait for it
 
+        _raise_open_file_limit()
         self.root = root
         self.vault = vault
         self.vector_index_min_rows = vector_index_min_rows
@@ -375,6 +376,23 @@ class MemoryStore:
 
     def close(self) -> None:
         self.vault.lock()
+
+
+def _raise_open_file_limit() -> None:
+    """LanceDB keeps index files open per table version (a known leak, see the closing
+    notes): allow this process as many open files as the system permits (soft limit up to
+    the hard one), which moves the failure far past any real store's lifetime per process."""
+    try:
+        import resource
+    except ImportError:  # Windows: no such limit to raise
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 16)
+    if soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):
+            pass
 
 
 def _index_count(table: Any, index_name: str) -> int:
