@@ -22,7 +22,8 @@ from PIL import Image
 # onnxruntime phones home ~20 s after a session starts unless this is set before it is first
 # imported (its own disable_telemetry_events() does not stop it; STACK.md). So it is set when this
 # module is imported, and rapidocr/onnxruntime are imported only inside RapidOcrEngine._load.
-os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+# Forced, not a default: Engram makes no network calls, whatever the environment says.
+os.environ["ORT_DISABLE_TELEMETRY"] = "1"
 
 Box = tuple[int, int, int, int]  # x, y, w, h in the image's pixels
 
@@ -44,7 +45,10 @@ class OcrResult:
 
 
 class OCR(Protocol):
-    def read(self, image: Image.Image) -> OcrResult: ...
+    def read(self, image: Image.Image) -> OcrResult:
+        """The text and word boxes of `image` (any PIL mode or size). Too small to hold text: an
+        empty result. Undecodable: ValueError. Engine cannot run here: OcrUnavailable. Thread-safe."""
+        ...
 
 
 class OcrUnavailable(RuntimeError):
@@ -52,7 +56,9 @@ class OcrUnavailable(RuntimeError):
 
 
 @dataclass(frozen=True)
-class _Line:
+class OcrLine:
+    """One line as an engine found it, before lines are put in reading order."""
+
     text: str
     box: Box
     confidence: float
@@ -60,7 +66,7 @@ class _Line:
 
 
 def prepare(image: Image.Image) -> tuple[Image.Image, float] | None:
-    """An 8-bit RGB copy the engines can read and the factor back to the caller's pixels, or None
+    """An 8-bit RGB version the engines can read and the factor back to the caller's pixels, or None
     when the image is too small to hold text. Raises ValueError for what cannot be decoded."""
     if not isinstance(image, Image.Image):
         raise TypeError(f"OCR reads PIL images, not {type(image).__name__}")
@@ -75,7 +81,7 @@ def prepare(image: Image.Image) -> tuple[Image.Image, float] | None:
         a = np.nan_to_num(np.asarray(image, dtype=np.float32))
         lo, hi = float(a.min()), float(a.max())
         a = (a - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(a)
-        image = Image.fromarray(a.astype(np.uint8), "L")
+        image = Image.fromarray(a.astype(np.uint8))
     elif image.mode in ("P", "PA"):
         image = image.convert("RGBA")  # palette transparency must pass through RGBA
     if image.mode != "RGB":
@@ -92,9 +98,9 @@ def prepare(image: Image.Image) -> tuple[Image.Image, float] | None:
     return image, scale
 
 
-def assemble(lines: list[_Line], scale: float = 1.0) -> OcrResult:
+def assemble(lines: list[OcrLine], scale: float = 1.0) -> OcrResult:
     """Order lines into rows (top-to-bottom, then left-to-right) and map boxes back by `scale`."""
-    rows: list[list[_Line]] = []
+    rows: list[list[OcrLine]] = []
     for line in sorted(lines, key=lambda ln: ln.box[1] + ln.box[3] / 2):
         centre, height = line.box[1] + line.box[3] / 2, line.box[3]
         if rows:
@@ -115,9 +121,8 @@ def assemble(lines: list[_Line], scale: float = 1.0) -> OcrResult:
 
 
 def _scaled(box: Box, scale: float) -> Box:
-    if scale == 1.0:
-        return box
-    return (round(box[0] * scale), round(box[1] * scale), round(box[2] * scale), round(box[3] * scale))
+    return box if scale == 1.0 else (round(box[0] * scale), round(box[1] * scale), round(box[2] * scale),
+                                     round(box[3] * scale))
 
 
 def split_words(text: str, box: Box, confidence: float) -> list[OcrWord]:
@@ -134,30 +139,24 @@ def split_words(text: str, box: Box, confidence: float) -> list[OcrWord]:
     return words
 
 
-def _centre_inside(inner: Box, outer: Box) -> bool:
-    cx, cy = inner[0] + inner[2] / 2, inner[1] + inner[3] / 2
-    return outer[0] <= cx <= outer[0] + outer[2] and outer[1] <= cy <= outer[1] + outer[3]
-
-
 def _bounds(points: Any) -> Box:
     """The axis-aligned rectangle around a detector quadrilateral."""
     pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-    x0, y0 = np.floor(pts.min(axis=0)).astype(int)
-    x1, y1 = np.ceil(pts.max(axis=0)).astype(int)
+    (x0, y0), (x1, y1) = np.floor(pts.min(axis=0)).astype(int), np.ceil(pts.max(axis=0)).astype(int)
     return int(x0), int(y0), int(max(x1 - x0, 1)), int(max(y1 - y0, 1))
 
 
 class RapidOcrEngine:
     """PP-OCR (detection + recognition) from the rapidocr wheel on onnxruntime.
 
-    `det_max_side` caps the detector's input (the recogniser still reads full-resolution crops):
-    960 px read a 1080p screen as well as full size in ~60% of the time (bench/ocr_bench.py).
+    `det_max_side` caps the detector's input (the recogniser still reads full-resolution crops). On
+    1080p screens (bench/ocr_bench.py) 1280 px was nearly as accurate as full size (CER 0.16% vs
+    0.11%) at about a quarter of the detector's cost; 960 px missed whole lines of small
+    light-on-dark text (CER 4.8%). Recognition, not detection, dominates on text-dense screens.
     """
 
-    def __init__(self, det_max_side: int = 960, threads: int = 2, min_confidence: float = 0.5) -> None:
-        self.det_max_side = det_max_side
-        self.threads = threads
-        self.min_confidence = min_confidence
+    def __init__(self, det_max_side: int = 1280, threads: int = 2, min_confidence: float = 0.5) -> None:
+        self.det_max_side, self.threads, self.min_confidence = det_max_side, threads, min_confidence
         self._engine: Any = None
         self._lock = threading.Lock()
 
@@ -167,7 +166,7 @@ class RapidOcrEngine:
             import rapidocr
         except ImportError as exc:
             raise OcrUnavailable("RapidOCR needs the Python packages rapidocr and onnxruntime: "
-                                 "pip install 'rapidocr>=3.10,<4' 'onnxruntime>=1.20,<2'") from exc
+                                 "pip install 'rapidocr>=3.10,<4' 'onnxruntime>=1.32,<2'") from exc
         models = Path(rapidocr.__file__).parent / "models"
         det, rec = models / "PP-OCRv6_det_small.onnx", models / "PP-OCRv6_rec_small.onnx"
         if not (det.is_file() and rec.is_file()):
@@ -179,15 +178,16 @@ class RapidOcrEngine:
             "Global.log_level": "error",  # its logger prints to stderr; keep it quiet (it never logs text)
             "Global.use_cls": False,  # screens are upright: the 180-degree classifier only costs time
             "Global.max_side_len": 100_000,  # never shrink the image itself; the detector limit below does
-            "Det.model_path": str(det),
-            "Rec.model_path": str(rec),
-            "Det.limit_type": "max",
-            "Det.limit_side_len": self.det_max_side,
+            "Det.model_path": str(det), "Rec.model_path": str(rec),
+            "Det.limit_type": "max", "Det.limit_side_len": self.det_max_side,
             "EngineConfig.onnxruntime.intra_op_num_threads": self.threads,
             "EngineConfig.onnxruntime.inter_op_num_threads": 1,
         }
         try:
-            return rapidocr.RapidOCR(params=params)
+            engine = rapidocr.RapidOCR(params=params)
+            for load in ("_load_det_model", "_load_rec_model"):  # it loads lazily: fail here, not mid-read
+                getattr(engine, load, lambda: None)()
+            return engine
         except Exception as exc:  # a broken wheel or model: say so instead of a stack from its internals
             raise OcrUnavailable(f"RapidOCR could not start ({exc}); reinstall rapidocr and onnxruntime") from exc
 
@@ -203,23 +203,21 @@ class RapidOcrEngine:
             out = self._engine(rgb, return_word_box=True)
         if getattr(out, "txts", None) is None or getattr(out, "boxes", None) is None:
             return OcrResult("")
-        lines = []
-        for i, (text, quad, score) in enumerate(zip(out.txts, out.boxes, out.scores)):
-            if not text.strip():
-                continue
-            box = _bounds(quad)
-            lines.append(_Line(text, box, float(score), self._words(text, box, float(score), out, i)))
-        return assemble(lines, scale)
+        found = enumerate(zip(out.txts, map(_bounds, out.boxes), map(float, out.scores)))
+        return assemble([OcrLine(text, box, score, self._words(text, box, score, out, i))
+                         for i, (text, box, score) in found if text.strip()], scale)
 
     @staticmethod
     def _words(text: str, box: Box, score: float, out: Any, i: int) -> list[OcrWord]:
-        """rapidocr's own word boxes (from where the recogniser placed each character) when they
-        account for the whole line; otherwise the proportional split."""
+        """rapidocr's own word boxes (from where the recogniser placed each character), if they spell
+        this line and sit inside its box (it drops empty entries from word_results, which can shift
+        them against the lines); otherwise the proportional split."""
         raw = out.word_results[i] if i < len(out.word_results or ()) else ()
         words = [OcrWord(str(t), _bounds(b), float(s)) for t, s, b in raw if b is not None and str(t).strip()]
-        # rapidocr drops empty entries from word_results, which can shift it against the lines:
-        # accept its words only if they spell this line and sit inside its box.
-        if all(_centre_inside(wd.box, box) for wd in words) and "".join(wd.text for wd in words) == "".join(text.split()):
+        x, y, w, h = box
+        centres = [(t.box[0] + t.box[2] / 2, t.box[1] + t.box[3] / 2) for t in words]
+        inside = all(x <= cx <= x + w and y <= cy <= y + h for cx, cy in centres)
+        if inside and "".join(wd.text for wd in words) == "".join(text.split()):
             return words
         return split_words(text, box, score)
 
@@ -251,9 +249,11 @@ class TesseractEngine:
             self._check()
         png = io.BytesIO()
         rgb.save(png, "PNG", compress_level=1)
+        # One OpenMP thread: with other work on the cores, its spinning threads made a read 4x slower.
+        env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
         try:
             done = subprocess.run([self.binary, "stdin", "stdout", "-l", self.lang, "--psm", str(self.psm), "tsv"],
-                                  input=png.getvalue(), capture_output=True, timeout=self.timeout)
+                                  input=png.getvalue(), capture_output=True, timeout=self.timeout, env=env)
         except subprocess.TimeoutExpired as exc:
             raise RuntimeError(f"tesseract took longer than {self.timeout:.0f} s") from exc
         if done.returncode != 0:
@@ -261,7 +261,7 @@ class TesseractEngine:
         return assemble(self._lines(done.stdout.decode("utf-8", errors="replace")), scale)
 
     @staticmethod
-    def _lines(tsv: str) -> list[_Line]:
+    def _lines(tsv: str) -> list[OcrLine]:
         grouped: dict[tuple[str, ...], list[OcrWord]] = {}
         for row in tsv.splitlines()[1:]:
             cols = row.split("\t")
@@ -270,11 +270,10 @@ class TesseractEngine:
             x, y, w, h = (int(c) for c in cols[6:10])
             grouped.setdefault(tuple(cols[1:5]), []).append(
                 OcrWord(cols[11].strip(), (x, y, w, h), max(float(cols[10]), 0.0) / 100))
-        lines = []
-        for words in grouped.values():
-            x0, y0 = min(w.box[0] for w in words), min(w.box[1] for w in words)
-            x1 = max(w.box[0] + w.box[2] for w in words)
-            y1 = max(w.box[1] + w.box[3] for w in words)
-            conf = sum(w.confidence for w in words) / len(words)
-            lines.append(_Line(" ".join(w.text for w in words), (x0, y0, x1 - x0, y1 - y0), conf, words))
-        return lines
+        return [OcrLine(" ".join(w.text for w in words), _union([w.box for w in words]),
+                        sum(w.confidence for w in words) / len(words), words) for words in grouped.values()]
+
+
+def _union(boxes: list[Box]) -> Box:
+    x0, y0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
+    return x0, y0, max(b[0] + b[2] for b in boxes) - x0, max(b[1] + b[3] for b in boxes) - y0
