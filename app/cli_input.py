@@ -4,7 +4,7 @@ from __future__ import annotations
 import getpass
 import os
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from storage.config import Config
@@ -30,9 +30,12 @@ def parse_when(text: str | None, *, end: bool = False) -> datetime | None:
         return None
     try:
         moment = datetime.fromisoformat(text)
-        return moment if moment.tzinfo else moment.astimezone()
     except ValueError:
         pass
+    else:
+        moment = moment if moment.tzinfo else moment.astimezone()
+        # "--until 2026-11-24" means through the end of that day, not its first instant.
+        return moment + timedelta(days=1) if end and len(text.strip()) == 10 else moment
     from storage.timewords import parse_time_words
 
     parsed = parse_time_words(text, datetime.now().astimezone())

@@ -76,7 +76,7 @@ def test_add_search_show_delete_for_every_kind(cli) -> None:
 
     code, _, err = cli("delete", ids["frame"])
     assert code == 1 and "--yes" in err
-    code, out, _ = cli("delete", "--range", "2026-11-24", "2026-11-24T23:59", "--yes")
+    code, out, _ = cli("delete", "--range", "2026-11-24", "2026-11-24", "--yes")  # the whole day
     assert code == 0 and "Forgot 1 memory" in out
     code, out, _ = cli("delete", *ids.values(), "--yes")
     assert "Forgot 7 memories" in out
