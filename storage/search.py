@@ -128,12 +128,14 @@ class HybridSearch:
         store = self._store
         vector = store.rotation.apply(store.embedder.embed([text]))[0]
         query = store.table.search(vector, vector_column_name="vector").distance_type("l2")
-        # A record without words (a blank screen, a frame not read yet) has no meaning to match.
-        query = query.where(f"({where}) AND tokens != ''" if where else "tokens != ''", prefilter=True)
+        if where:
+            query = query.where(where, prefilter=True)
         query = query.nprobes(20).refine_factor(5) if store.has_vector_index() else query
-        rows = query.select(_SUMMARY_COLUMNS + ["_distance"]).limit(depth).to_arrow().to_pylist()
-        # Unit vectors: squared L2 distance = 2 - 2 * cosine.
-        return [r for r in rows if 1.0 - r["_distance"] / 2.0 >= min_similarity]
+        rows = query.select(_SUMMARY_COLUMNS + ["tokens", "_distance"]).limit(depth).to_arrow().to_pylist()
+        # Unit vectors: squared L2 distance = 2 - 2 * cosine. A record without words (a blank
+        # screen, a frame not read yet) has no meaning to match. (Checked here, not as a
+        # prefilter: a filter on the tokens column made every vector query scan the table.)
+        return [r for r in rows if r["tokens"] and 1.0 - r["_distance"] / 2.0 >= min_similarity]
 
     def _recent(self, where: str | None, depth: int) -> list[dict[str, Any]]:
         query = self._store.table.search()
