@@ -59,8 +59,9 @@ those 50k rows, sqrt(rows)/2 = 111 partitions); later rows are folded in as delt
 single index of **one** partition (`index.vector_partitions`), which is what the 100k and 1M figures were measured
 on. It is queried with nprobes 20, refine_factor 5 (storage/search.py); at 10k search is exact.
 **Since measured:** the store no longer calls `table.optimize()`; deltas are merged with Lance's
-`optimize_indices`, which keeps the partitions (a 60k-row check: 100 partitions kept, recall@10 0.998). The 100k
-and 1M rows here predate that change and should be re-measured on a quiet machine.
+`optimize_indices`, which keeps the partitions (a 60k-row check: 100 partitions kept, recall@10 0.998). The 10k
+and 100k figures were re-measured after that change on a quiet machine (111 partitions, recall 0.986, hybrid p95
+28.5 ms at 100k); **the 1M figures predate it** (one collapsed partition, busy machine) and must be re-measured.
 `search.vector.ann_recall_at_10` compares that index's top 10 (asked for 10, so refine re-ranks 50 candidates;
 search.py asks for 30, which re-ranks 150 and does better) with an exact numpy search over all stored vectors for
 the same 200 queries: by id, and by pool text (each pool text has ~250 near-duplicate rows at 1M,
