@@ -72,12 +72,9 @@ def unchanged_tick(home: Path) -> dict[str, Any]:
     from app.capture.screen import MssScreen
     from app.capture.windows_x11 import X11Windows
 
-    read, write = os.pipe()
-    xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1920x1080x24", "-nolisten", "tcp"],
-                            pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(write)
-    with os.fdopen(read) as numbers:
-        display = ":" + numbers.readline().strip()
+    from tests.xvfb import start_xvfb
+
+    xvfb, display = start_xvfb("1920x1080x24")
     window_code = ("import sys\nfrom PySide6.QtWidgets import QApplication, QLabel\napp = QApplication(sys.argv)\n"
                    "w = QLabel('An unchanged document\\n' * 20)\nw.setWindowTitle('notes.txt - Editor')\n"
                    "w.setGeometry(0, 0, 1200, 900)\nw.show()\nprint('ready', flush=True)\napp.exec()\n")

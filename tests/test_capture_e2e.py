@@ -14,6 +14,7 @@ import pytest
 from app.cli import main
 
 from conftest import PASSPHRASE
+from xvfb import start_xvfb
 
 pytestmark = [pytest.mark.slow]
 
@@ -36,12 +37,7 @@ WINDOW = textwrap.dedent("""
 def desktop(monkeypatch):
     if not shutil.which("Xvfb"):
         pytest.fail("Xvfb is missing: run installer/setup.sh --test")
-    read, write = os.pipe()
-    server = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-                              pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(write)
-    with os.fdopen(read) as numbers:
-        display = ":" + numbers.readline().strip()
+    server, display = start_xvfb()
     monkeypatch.setenv("DISPLAY", display)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     windows: list[subprocess.Popen] = []

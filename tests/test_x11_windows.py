@@ -15,6 +15,7 @@ import pytest
 from app.capture.screen import MssScreen
 from app.capture.windows import NullWindows, WindowInfo, window_provider
 from app.capture.windows_x11 import X11Windows
+from xvfb import start_xvfb
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not shutil.which("Xvfb"), reason="needs Xvfb (apt-get install xvfb)")]
@@ -49,15 +50,9 @@ def wait_for(condition: Callable[[], object], timeout: float = 10.0) -> object:
 @pytest.fixture
 def xvfb() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """A fresh Xvfb; -displayfd lets the server pick a free display number (no races with other runs)."""
-    read, write = os.pipe()
-    server = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-                              pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(write)
+    server, display = start_xvfb()
     try:
-        with os.fdopen(read) as numbers:
-            number = numbers.readline().strip()
-        assert number, "Xvfb did not start"
-        yield f":{number}", server
+        yield display, server
     finally:
         server.terminate()
         server.wait(10)

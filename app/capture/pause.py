@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 from storage import paths
 from storage.atomic import write_json_atomically
@@ -14,7 +15,7 @@ from storage.atomic import write_json_atomically
 FOREVER = "until resumed"
 
 
-def _file():  # type: ignore[no-untyped-def]
+def _file() -> Path:
     return paths.home() / "capture-pause.json"
 
 
