@@ -71,7 +71,7 @@ class RowCodec:
     def encode(self, memory: Memory, vector: npt.NDArray[np.float32]) -> dict[str, Any]:
         seal = self._sealer(memory)
         body = {"fields": memory.fields, "source_kind": memory.source_kind, "source_ids": memory.source_ids,
-                "tags": memory.tags, "history": memory.history}
+                "tags": memory.tags, "links": memory.links, "history": memory.history}
         return {
             "id": memory.id, "kind": memory.kind,
             "time_us": to_us(memory.time), "end_us": to_us(memory.ended) if memory.ended else None,
@@ -123,7 +123,7 @@ class RowCodec:
             trust=Trust(row["trust"]), text_pending=row.get("text_ready_us", 0) is None,
             digested=from_us(row["digested_us"]) if row.get("digested_us") is not None else None,
             source_kind=body.get("source_kind", ""), source_ids=body.get("source_ids", []),
-            tags=body.get("tags", []), history=body.get("history", []),
+            tags=body.get("tags", []), links=body.get("links", []), history=body.get("history", []),
             secret=self.open_field(row, "secret", damaged) if "secret" in row else None,
         )
         memory.damaged = tuple(damaged)

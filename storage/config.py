@@ -57,6 +57,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("retention.text_only_after_days", int, 0, "Drop screenshots but keep their text after this many days (0 = never)."),
     # Model
     Option("model.gguf_path", str, "", "A GGUF model file to use instead of the packaged default."),
+    Option("model.context_tokens", int, 4096, "The model's context window (larger costs memory and time)."),
+    # Memory agents
+    Option("agents.user_names", list, [], "Your names as they appear in imported chats (their lines can become core memory)."),
+    Option("agents.digest_every_seconds", float, 30.0, "How often new frames and messages are sorted into memories."),
+    Option("agents.consolidate_at", str, "03:30", "When the nightly consolidation runs (local time, HH:MM)."),
 )
 
 _BY_NAME = {o.name: o for o in OPTIONS}

@@ -35,8 +35,8 @@ class Kind:
 
 
 KINDS: dict[str, Kind] = {k.name: k for k in (
-    Kind("core", "text", ("block",), help="who you are and standing preferences (block: human/persona)"),
-    Kind("episodic", "summary", ("actor", "event_type", "details"), ("details",),
+    Kind("core", "text", ("block", "facts"), help="who you are and standing preferences (block: human/persona)"),
+    Kind("episodic", "summary", ("actor", "event_type", "details", "key_phrases"), ("details", "key_phrases"),
          help="time-stamped events: what happened, when"),
     Kind("semantic", "summary", ("name", "details"), ("name", "details"),
          help="facts about people, things and the world"),
@@ -79,6 +79,7 @@ class Memory:
     source_kind: str = "user"                             # user / screen / chat / import / assistant / agent
     source_ids: list[str] = field(default_factory=list)  # frames or messages it came from
     tags: list[str] = field(default_factory=list)
+    links: list[str] = field(default_factory=list)       # ids of related memories (consolidation links them)
     history: list[dict[str, str]] = field(default_factory=list)
     secret: str | None = None                             # vault only: the secret value
     text_pending: bool = False                            # a frame whose screen text is not read yet

@@ -173,6 +173,19 @@ class MemoryStore:
             self.table.merge_insert("id").when_matched_update_all().execute(rows)
             self._refresh_indexes()  # each update leaves a small file behind; merge them now and then
 
+    def save(self, memories: Sequence[Memory]) -> None:
+        """Insert new memories and replace changed ones (by id) in one atomic commit.
+
+        The agents write a whole batch's decisions this way: a crash leaves all of
+        them or none, and replaying a batch rewrites the same ids instead of adding twice.
+        History notes are the caller's (each decision records its own reason)."""
+        if not memories:
+            return
+        rows = self._encode(memories)
+        with self._lock.held():
+            self.table.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(rows)
+            self._refresh_indexes()
+
     def delete(self, ids: Iterable[str]) -> int:
         """Delete memories for good (see the module contract). Returns how many were removed."""
         id_list = [i for i in ids if _is_id(i)]
@@ -269,6 +282,30 @@ class MemoryStore:
         """Hybrid search; see storage.search for how results are ranked."""
         self.vault.keys  # raises VaultLocked before any work is done
         return HybridSearch(self).search(query, options or SearchOptions(), now)
+
+    def similar(self, text: str, kinds: Sequence[str], k: int = 5,
+                min_similarity: float = 0.0) -> list[tuple[Memory, float]]:
+        """The memories of these kinds nearest in meaning to `text`, with their cosine similarity.
+
+        The rotation is orthogonal, so distances between stored vectors are the model's own."""
+        self.vault.keys
+        vector = self.rotation.apply(self.embedder.embed([text]))[0]
+        query: Any = self.table.search(vector, vector_column_name="vector")
+        query = query.distance_type("l2").where(_kind_filter(kinds), prefilter=True)
+        query = query.nprobes(20).refine_factor(5) if self.has_vector_index() else query
+        rows = query.limit(k).to_arrow().to_pylist()
+        found = [(self.codec.decode(r), 1.0 - r["_distance"] / 2.0) for r in rows if r["tokens"]]
+        return [(m, sim) for m, sim in found if sim >= min_similarity]
+
+    def existing(self, ids: Sequence[str]) -> set[str]:
+        """Which of these ids are stored (for idempotent imports and replays)."""
+        wanted = [i for i in dict.fromkeys(ids) if _is_id(i)]
+        found: set[str] = set()
+        for start in range(0, len(wanted), 500):
+            chunk = ", ".join(repr(i) for i in wanted[start:start + 500])
+            found.update(self.table.search().where(f"id IN ({chunk})").select(["id"]).limit(None)
+                         .to_arrow().column("id").to_pylist())
+        return found
 
     def has_vector_index(self) -> bool:
         """Cached per table version: search asks on every query."""

@@ -1,0 +1,92 @@
+"""Nightly consolidation: fold near-duplicate facts together and link related memories.
+
+During the day the managers compare each candidate with its single nearest
+neighbour; facts learnt from different sources in different words still pile
+up. At night there is time to look wider:
+- semantic facts that say the same thing (cosine >= MERGE_AT) are merged into
+  the most trusted (then oldest) of them; the others are deleted, their sources
+  and wording kept in the survivor's details and history;
+- memories that are related but distinct (cosine in [LINK_AT, MERGE_AT)) get
+  links to each other (A-MEM), which the memory browser and answers follow.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from agents.managers.base import MERGE, join_sources
+from storage.memory import Memory, utcnow
+from storage.store import MemoryStore
+
+MERGE_AT = 0.93
+LINK_AT = 0.75
+MAX_LINKS = 10
+LINKED_KINDS = ("semantic", "episodic", "procedural", "resource")
+
+
+@dataclass
+class ConsolidationReport:
+    merged: int = 0
+    linked: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.merged} near-duplicate facts merged, {self.linked} links added"
+
+
+class Consolidator:
+    def __init__(self, store: MemoryStore, limit: int = 20_000) -> None:
+        self.store, self.limit = store, limit
+
+    def run(self, should_stop: Callable[[], bool] = lambda: False) -> ConsolidationReport:
+        report = ConsolidationReport()
+        report.merged = self._merge_duplicates(should_stop)
+        report.linked = self._link_related(should_stop)
+        return report
+
+    def _merge_duplicates(self, should_stop: Callable[[], bool]) -> int:
+        gone: set[str] = set()
+        merged = 0
+        for memory in self.store.list_range(kinds=["semantic"], limit=self.limit):
+            if should_stop():
+                break
+            if memory.id in gone:
+                continue
+            twins = [m for m, sim in self.store.similar(memory.text, ["semantic"], k=6, min_similarity=MERGE_AT)
+                     if m.id != memory.id and m.id not in gone]
+            if not twins:
+                continue
+            group = sorted([memory, *twins], key=lambda m: (-int(m.trust), m.created))
+            keeper, rest = group[0], group[1:]
+            for twin in rest:
+                details = str(keeper.fields.get("details") or "")
+                if twin.text != keeper.text and twin.text not in details:
+                    keeper.fields["details"] = (details + "\n" + twin.text).strip()
+                keeper.source_ids = join_sources(keeper.source_ids, twin.source_ids)
+                keeper.links = [link for link in dict.fromkeys(keeper.links + twin.links) if link not in gone]
+            keeper.updated = utcnow()
+            keeper.note("consolidation", f"{MERGE}: {len(rest)} near-duplicate fact(s) folded in")
+            # The survivor first: a crash between the two writes leaves a duplicate, never a loss.
+            self.store.save([keeper])
+            self.store.delete([t.id for t in rest])
+            gone.update(t.id for t in rest)
+            merged += len(rest)
+        return merged
+
+    def _link_related(self, should_stop: Callable[[], bool]) -> int:
+        changed: dict[str, Memory] = {}
+        added = 0
+        for memory in self.store.list_range(kinds=list(LINKED_KINDS), limit=self.limit):
+            if should_stop():
+                break
+            memory = changed.get(memory.id, memory)
+            for other, sim in self.store.similar(memory.index_text(), LINKED_KINDS, k=4, min_similarity=LINK_AT):
+                if other.id == memory.id or sim >= MERGE_AT and other.kind == memory.kind == "semantic":
+                    continue
+                other = changed.get(other.id, other)
+                for a, b in ((memory, other), (other, memory)):
+                    if b.id not in a.links and len(a.links) < MAX_LINKS:
+                        a.links.append(b.id)
+                        changed[a.id] = a
+                        added += 1
+        self.store.save(list(changed.values()))
+        return added

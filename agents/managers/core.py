@@ -1,0 +1,74 @@
+"""Core memory: who the user is, in one small block that is rewritten, never appended to forever.
+
+It is always put in front of the model when Engram answers, so it has a
+character budget. Facts are kept with their type, trust and source: a fact of a
+single-valued type (name, home, work, birthday, diet) replaces the old one
+unless the old one came from a more trusted source; others (preferences,
+allergies, family, languages) accumulate until the budget is reached, then the
+oldest, least trusted ones make room. Only what the user says about themself
+reaches here (see Observation.said_by_user): never screen text, so a web page
+saying "my name is ..." or "save X as the user's name" cannot change it.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from agents.managers.base import ADD, NOOP, UPDATE, Batch, Candidate, Decision, MemoryManager, stable_id, trust_name
+from storage.memory import Memory, Trust
+
+BUDGET_CHARS = 1200
+SINGLE_VALUED = frozenset({"name", "home", "work", "job", "birthday", "diet"})
+BLOCK = "human"
+
+
+class CoreManager(MemoryManager):
+    kind, who = "core", "core-manager"
+    memory_id = stable_id("core", BLOCK)
+
+    def decide(self, candidate: Candidate, batch: Batch) -> Decision:
+        memory = batch.changed.get(self.memory_id) or self.store.get(self.memory_id)
+        fresh = memory is None
+        if memory is None:
+            memory = Memory(kind="core", text="", fields={"block": BLOCK, "facts": []}, id=self.memory_id,
+                            trust=Trust.USER, source_kind="agent")
+        facts: list[dict[str, Any]] = list(memory.fields.get("facts") or [])
+        fact_type = str(candidate.fields.get("fact_type", "about"))
+        value = candidate.text.strip()
+        new = {"type": fact_type, "value": value, "trust": int(candidate.trust),
+               "at": candidate.time.isoformat(timespec="seconds"), "source": (candidate.source_ids or [""])[0]}
+        if any(f["value"].lower() == value.lower() for f in facts):
+            return Decision(NOOP, "core", "already in core memory")
+        action, reason = ADD, f"new {fact_type} fact"
+        if fact_type in SINGLE_VALUED:
+            same_type = [f for f in facts if f["type"] == fact_type]
+            if same_type and any(int(f["trust"]) > int(candidate.trust) for f in same_type):
+                return Decision(NOOP, "core", f"a more trusted {fact_type} is known; a "
+                                f"{trust_name(candidate.trust)} source may not replace it")
+            if same_type:
+                facts = [f for f in facts if f["type"] != fact_type]
+                action, reason = UPDATE, f"{fact_type} changed"
+        facts.append(new)
+        facts, dropped = fit_budget(facts)
+        if dropped:
+            reason += f"; {dropped} older fact(s) left out to stay within {BUDGET_CHARS} characters"
+        memory.fields = {"block": BLOCK, "facts": facts}
+        memory.text = render(facts)
+        memory.time = candidate.time if fresh else max(memory.time, candidate.time)
+        # The action is the fact's (ADD a new one, UPDATE a changed one); the block itself is rewritten.
+        return self.change(action, memory, candidate, reason)
+
+
+def render(facts: list[dict[str, Any]]) -> str:
+    return "\n".join(f"- {f['value']}" for f in facts)
+
+
+def fit_budget(facts: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+    """Drop multi-valued facts, least trusted then oldest first, until the block fits."""
+    kept = list(facts)
+    dropped = 0
+    while len(render(kept)) > BUDGET_CHARS:
+        optional = [f for f in kept if f["type"] not in SINGLE_VALUED] or kept
+        victim = min(optional, key=lambda f: (int(f["trust"]), f["at"]))
+        kept.remove(victim)
+        dropped += 1
+    return kept, dropped

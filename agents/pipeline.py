@@ -1,0 +1,77 @@
+"""The digester: takes frames and messages the agents have not seen yet, batch by batch.
+
+The scheduler calls `run_once` on a timer (app/agent_service.py); `engram import`
+and `engram digest` call `run` to clear the backlog with progress. A batch's
+memories and its masked observations are written in one commit, then the batch
+is marked as taken in; a crash between the two replays the batch, and because
+every new memory has an id derived from its source, the replay rewrites the
+same records instead of adding twins. Nothing is lost and nothing repeats.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from agents.meta import BatchReport, MetaMemoryManager
+from storage.memory import utcnow
+from storage.store import MemoryStore
+
+log = logging.getLogger(__name__)
+
+BATCH = 64
+
+
+@dataclass
+class DigestSummary:
+    observations: int = 0
+    batches: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def add(self, report: BatchReport) -> None:
+        self.observations += report.observations
+        self.batches += 1
+        for key, n in report.counts().items():
+            self.counts[key] = self.counts.get(key, 0) + n
+
+    def made(self, kind: str) -> int:
+        return sum(n for key, n in self.counts.items() if key.startswith(kind + " ") and not key.endswith("NOOP"))
+
+
+class Digester:
+    def __init__(self, store: MemoryStore, meta: MetaMemoryManager, batch: int = BATCH) -> None:
+        self.store, self.meta, self.batch = store, meta, batch
+
+    def backlog(self) -> int:
+        return int(self.store.table.count_rows(
+            "digested_us IS NULL AND text_ready_us IS NOT NULL AND kind IN ('frame', 'message')"))
+
+    def run_once(self) -> BatchReport | None:
+        """Digest one batch, oldest first; None when there is nothing to do."""
+        memories = self.store.undigested(limit=self.batch)
+        if not memories:
+            return None
+        report, to_write = self.meta.digest(memories)
+        now = utcnow()
+        written = {m.id for m in to_write}
+        for memory in memories:
+            if memory.id in written:
+                memory.digested = now   # masked observations are marked in the same commit
+        self.store.save(to_write)
+        self.store.mark_digested([m.id for m in memories if m.id not in written])
+        log.info("digested %d observations: %s", report.observations, report.counts())
+        return report
+
+    def run(self, progress: Callable[[int, int], None] | None = None,
+            should_stop: Callable[[], bool] = lambda: False) -> DigestSummary:
+        """Clear the backlog (or stop between batches when asked)."""
+        summary = DigestSummary()
+        total = self.backlog()
+        while not should_stop():
+            report = self.run_once()
+            if report is None:
+                break
+            summary.add(report)
+            if progress:
+                progress(summary.observations, max(total, summary.observations))
+        return summary

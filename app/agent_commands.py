@@ -1,0 +1,78 @@
+"""`engram digest` and `engram model`: the memory agents from the command line."""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from app.cli_input import CliError, config
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("digest", help="sort new frames and messages into memories now (the app does it by itself)")
+    p.set_defaults(func=digest)
+    p = sub.add_parser("consolidate", help="merge near-duplicate facts and link related memories now "
+                                           "(the app does it nightly)")
+    p.set_defaults(func=consolidate)
+    p = sub.add_parser("model", help="show which language model is active and what it is trusted with")
+    p.add_argument("--test", action="store_true", help="load it and run one structured call")
+    p.set_defaults(func=model)
+
+
+def digest(args: argparse.Namespace) -> int:
+    from app.agent_service import build_digester
+    from app.commands import _open_store
+
+    store = _open_store()
+    summary = run_digest(build_digester(store))
+    print(describe_digest(summary))
+    return 0
+
+
+def run_digest(digester: Any) -> Any:
+    from app.progress import ProgressBar
+
+    bar = ProgressBar("Sorting into memories") if sys.stderr.isatty() else None
+    try:
+        return digester.run(progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def describe_digest(summary: Any) -> str:
+    if not summary.observations:
+        return "Nothing new to sort into memories."
+    made = ", ".join(f"{summary.made(kind)} {kind}" for kind in
+                     ("core", "episodic", "semantic", "procedural", "resource", "vault") if summary.made(kind))
+    return f"Sorted {summary.observations:,} frames and messages: {made or 'nothing new to remember'}."
+
+
+def consolidate(args: argparse.Namespace) -> int:
+    from agents.consolidate import Consolidator
+    from app.commands import _open_store
+
+    print(f"Consolidated: {Consolidator(_open_store()).run()}.")
+    return 0
+
+
+def model(args: argparse.Namespace) -> int:
+    from agents.llm import LocalLLM, ModelError, route_with_llm
+
+    cfg = config()
+    llm = LocalLLM(configured=cfg.get("model.gguf_path"), context_tokens=cfg.get("model.context_tokens"))
+    try:
+        info = llm.load()
+        print(f"Model: {info.describe()}")
+        print(f"File:  {info.path}")
+        if info.tier == "small":
+            print("Memories are sorted by the deterministic extractors and the meaning router; answers are "
+                  "extractive.\nChoose a 1.5-4B instruct GGUF (setting model.gguf_path) for summaries and "
+                  "written answers.")
+        if args.test:
+            print(f"Test: 'My passport number is X1234567' -> {route_with_llm(llm, 'My passport number is X1234567')}")
+    except ModelError as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        llm.close()
+    return 0

@@ -1,0 +1,82 @@
+"""The memory agents running by themselves, and how they are built from the user's settings.
+
+APScheduler owns their time (DESIGN.md): the digester wakes every
+`agents.digest_every_seconds` and clears the backlog batch by batch, the
+consolidation runs nightly. Stopping waits for the batch in flight, which is
+written in one commit either way.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from storage.config import Config
+
+log = logging.getLogger(__name__)
+
+
+def build_digester(store: Any, cfg: Config | None = None, llm: Any = None) -> Any:
+    """The digester over `store`. The model is only handed in when one was chosen: the packaged
+    270M one is not trusted with judgement, so loading it here would cost memory for nothing."""
+    from agents.meta import MetaMemoryManager
+    from agents.pipeline import Digester
+    from agents.router import EmbeddingRouter
+
+    cfg = cfg or Config.load()
+    if llm is None and cfg.get("model.gguf_path"):
+        from agents.llm import LocalLLM
+
+        llm = LocalLLM(configured=cfg.get("model.gguf_path"), context_tokens=cfg.get("model.context_tokens"))
+    meta = MetaMemoryManager(store, EmbeddingRouter(store.embedder), llm, user_names=cfg.get("agents.user_names"))
+    return Digester(store, meta)
+
+
+class AgentService:
+    def __init__(self, digester: Any, consolidator: Any = None, every_seconds: float = 30.0,
+                 consolidate_at: str = "03:30") -> None:
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        self.digester = digester
+        self.consolidator = consolidator
+        self.last_error = ""
+        self._stopping = threading.Event()
+        self._scheduler = BackgroundScheduler(job_defaults={"max_instances": 1, "coalesce": True})
+        self._scheduler.add_job(self._digest, "interval", seconds=every_seconds, id="digest")
+        if consolidator is not None:
+            hour, minute = (int(part) for part in consolidate_at.split(":"))
+            self._scheduler.add_job(self._consolidate, "cron", hour=hour, minute=minute, id="consolidate")
+
+    def start(self) -> None:
+        self._stopping.clear()
+        self._scheduler.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=True)
+
+    def _digest(self) -> None:
+        try:
+            self.digester.run(should_stop=self._stopping.is_set)
+            self.last_error = ""
+        except Exception as exc:  # type only: an exception message may quote captured text
+            self.last_error = f"memory agents: {type(exc).__name__}"
+            log.error("digest failed: %s", type(exc).__name__)
+
+    def _consolidate(self) -> None:
+        try:
+            report = self.consolidator.run(should_stop=self._stopping.is_set)
+            log.info("consolidation: %s", report)
+        except Exception as exc:
+            log.error("consolidation failed: %s", type(exc).__name__)
+
+
+def start_agent_service(store: Any) -> AgentService:
+    from agents.consolidate import Consolidator
+
+    cfg = Config.load()
+    service = AgentService(build_digester(store, cfg), Consolidator(store), cfg.get("agents.digest_every_seconds"),
+                           cfg.get("agents.consolidate_at"))
+    service.start()
+    return service
