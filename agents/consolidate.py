@@ -19,7 +19,7 @@ from storage.memory import Memory, utcnow
 from storage.store import MemoryStore
 
 MERGE_AT = 0.93
-LINK_AT = 0.75
+LINK_AT = 0.7
 MAX_LINKS = 10
 LINKED_KINDS = ("semantic", "episodic", "procedural", "resource")
 

@@ -59,6 +59,7 @@ _LLM_FACTS_INSTRUCTION = (
 @dataclass
 class BatchReport:
     observations: int = 0
+    sources: dict[str, int] = field(default_factory=dict)     # "frame"/"message" -> how many
     decisions: list[Decision] = field(default_factory=list)
     masked: int = 0
 
@@ -86,7 +87,7 @@ class MetaMemoryManager:
 
     def digest(self, memories: Sequence[Memory]) -> tuple[BatchReport, list[Memory]]:
         """Decide what a batch of frames and messages means; returns the report and every memory to write."""
-        report = BatchReport(observations=len(memories))
+        report = BatchReport(observations=len(memories), sources=dict(Counter(m.kind for m in memories)))
         candidates: list[Candidate] = []
         rewritten: list[Memory] = []
         for memory in memories:

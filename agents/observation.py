@@ -11,8 +11,8 @@ from datetime import datetime
 
 from storage.memory import Memory, Trust
 
-# Speakers that are the user themself in any import format (ChatGPT's role, our own chat).
-USER_SPEAKERS = frozenset({"user", "me", "you (engram user)"})
+# Speakers that are the user themself whatever the format (ChatGPT exports say "You", our own chat "user").
+USER_SPEAKERS = frozenset({"user", "you", "me"})
 
 
 @dataclass(frozen=True)

@@ -27,12 +27,19 @@ class DigestSummary:
     observations: int = 0
     batches: int = 0
     counts: dict[str, int] = field(default_factory=dict)
+    sources: dict[str, int] = field(default_factory=dict)     # "frame"/"message" -> how many
 
     def add(self, report: BatchReport) -> None:
         self.observations += report.observations
+        for kind, n in report.sources.items():
+            self.sources[kind] = self.sources.get(kind, 0) + n
         self.batches += 1
         for key, n in report.counts().items():
             self.counts[key] = self.counts.get(key, 0) + n
+
+    def describe_sources(self) -> str:
+        parts = [f"{n:,} new {kind}{'' if n == 1 else 's'}" for kind, n in sorted(self.sources.items())]
+        return " and ".join(parts) or "nothing"
 
     def made(self, kind: str) -> int:
         return sum(n for key, n in self.counts.items() if key.startswith(kind + " ") and not key.endswith("NOOP"))
@@ -57,7 +64,9 @@ class Digester:
         for memory in memories:
             if memory.id in written:
                 memory.digested = now   # masked observations are marked in the same commit
-        self.store.save(to_write)
+        # Observations and known memories are only replaced, never brought back if deleted meanwhile.
+        new = {d.memory.id for d in report.decisions if d.new and d.memory is not None}
+        self.store.save(to_write, replace_only=[m.id for m in to_write if m.id not in new])
         self.store.mark_digested([m.id for m in memories if m.id not in written])
         log.info("digested %d observations: %s", report.observations, report.counts())
         return report

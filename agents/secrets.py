@@ -14,10 +14,21 @@ from typing import Any
 
 from agents.extract_vault import find_vault_items
 from agents.findings import Finding
-from agents.managers.base import Candidate
-from agents.managers.by_key import vault_key
+from agents.managers.base import Batch, Candidate, Store
+from agents.managers.by_key import VaultManager, vault_key
 from agents.redaction import mask
 from storage.memory import Memory
+
+
+def keep_secrets(store: Store, memories: Sequence[Memory]) -> list[Memory]:
+    """Mask the memories' secrets and file them in the vault, before the memories are first stored.
+
+    Returns everything to write in one commit: the (masked) memories and the vault's changes."""
+    batch, vault = Batch(), VaultManager(store)
+    for memory in memories:
+        for candidate in take_secrets(memory)[1]:
+            batch.record(vault.decide(candidate, batch))
+    return [*memories, *batch.changed.values()]
 
 
 def take_secrets(memory: Memory) -> tuple[bool, list[Candidate]]:

@@ -45,7 +45,7 @@ def describe_digest(summary: Any) -> str:
         return "Nothing new to sort into memories."
     made = ", ".join(f"{summary.made(kind)} {kind}" for kind in
                      ("core", "episodic", "semantic", "procedural", "resource", "vault") if summary.made(kind))
-    return f"Sorted {summary.observations:,} frames and messages: {made or 'nothing new to remember'}."
+    return f"Sorted {summary.describe_sources()} into memories: {made or 'nothing new to remember'}."
 
 
 def consolidate(args: argparse.Namespace) -> int:

@@ -173,18 +173,23 @@ class MemoryStore:
             self.table.merge_insert("id").when_matched_update_all().execute(rows)
             self._refresh_indexes()  # each update leaves a small file behind; merge them now and then
 
-    def save(self, memories: Sequence[Memory]) -> None:
+    def save(self, memories: Sequence[Memory], replace_only: Iterable[str] = ()) -> list[str]:
         """Insert new memories and replace changed ones (by id) in one atomic commit.
 
         The agents write a whole batch's decisions this way: a crash leaves all of
         them or none, and replaying a batch rewrites the same ids instead of adding twice.
+        Ids in `replace_only` are written only if still stored: what the user deleted
+        meanwhile (forget, retention) is not brought back. Returns the ids written.
         History notes are the caller's (each decision records its own reason)."""
-        if not memories:
-            return
-        rows = self._encode(memories)
         with self._lock.held():
-            self.table.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(rows)
-            self._refresh_indexes()
+            guarded = set(replace_only)
+            gone = guarded - self.existing(list(guarded)) if guarded else set()
+            memories = [m for m in memories if m.id not in gone]
+            if memories:
+                rows = self._encode(memories)
+                self.table.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(rows)
+                self._refresh_indexes()
+        return [m.id for m in memories]
 
     def delete(self, ids: Iterable[str]) -> int:
         """Delete memories for good (see the module contract). Returns how many were removed."""

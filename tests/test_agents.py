@@ -18,6 +18,7 @@ from agents.meta import MetaMemoryManager
 from agents.pipeline import Digester
 from agents.router import EmbeddingRouter
 from storage.memory import Memory, Trust
+from storage.search import SearchOptions
 from storage.store import MemoryStore
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
@@ -100,7 +101,8 @@ def test_secrets_are_masked_in_the_message_and_kept_only_in_the_vault(real_store
     stored = real_store.get(msg_id)
     assert stored is not None and "tr0ub4dor" not in stored.text and "6467" in stored.text
     assert "4539 1488" not in stored.text
-    assert all(h.kind != "message" for h in real_store.search("tr0ub4dor").hits)
+    # The password's words are not in the message's index any more.
+    assert real_store.search("tr0ub4dor", SearchOptions(mode="keyword")).hits == []
     secrets = {v.secret for v in of_kind(real_store, "vault")}
     assert "tr0ub4dor&3" in secrets
 
@@ -239,3 +241,14 @@ def test_steps_are_split_from_running_text() -> None:
         ["First unplug it", "wait ten seconds", "plug it back in"]
     assert split_steps("1. Open settings 2. Choose Wi-Fi 3. Forget the network") == \
         ["Open settings", "Choose Wi-Fi", "Forget the network"]
+
+
+def test_what_the_user_forgets_during_a_batch_is_not_brought_back(real_store: MemoryStore) -> None:
+    [msg_id] = real_store.add([message("My card is 4539 1488 0343 6467, Rui.")])
+    digest = digester(real_store)
+    memories = real_store.undigested()
+    report, to_write = digest.meta.digest(memories)
+    real_store.delete([msg_id])          # the user forgets it while the agents think
+    new = {d.memory.id for d in report.decisions if d.new and d.memory is not None}
+    real_store.save(to_write, replace_only=[m.id for m in to_write if m.id not in new])
+    assert real_store.get(msg_id) is None

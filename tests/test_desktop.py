@@ -148,7 +148,7 @@ def test_single_instance_handoff_and_lock(qtbot, store: MemoryStore, monkeypatch
     monkeypatch.setattr(UnlockDialog, "exec", lambda self: (self.passphrase.setText(PASSPHRASE), self.submit(),
                                                             qtbot.waitUntil(lambda: self.store is not None,
                                                                             timeout=20_000), 1)[-1])
-    assert desktop.unlock() and desktop.tray.state == "capturing"
+    assert desktop.unlock() and desktop.tray.state == "capturing" and desktop.agents is not None
     assert instance_name().startswith("engram-")
     assert tell_running_instance("recall")
     qtbot.waitUntil(desktop.popup.isVisible, timeout=5_000)
@@ -158,6 +158,6 @@ def test_single_instance_handoff_and_lock(qtbot, store: MemoryStore, monkeypatch
     assert desktop.tray.state == "capturing"
     vault = desktop.store.vault
     desktop.lock()
-    assert capture.stopped and not vault.is_unlocked and not desktop.popup.isVisible()
+    assert capture.stopped and desktop.agents is None and not vault.is_unlocked and not desktop.popup.isVisible()
     assert desktop.tray.state == "locked" and desktop.tray.items["unlock"].isVisible()
     desktop.server.close()

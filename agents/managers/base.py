@@ -48,6 +48,7 @@ class Decision:
     kind: str
     reason: str
     memory: Memory | None = None   # what to write (None for a NOOP that changes nothing)
+    new: bool = False              # the memory is not stored yet (everything else only replaces)
 
 
 class Store(Protocol):
@@ -103,7 +104,7 @@ class MemoryManager:
         for name, value in overrides.items():
             setattr(memory, name, value)
         memory.note(self.who, f"{ADD}: {reason}")
-        return Decision(ADD, self.kind, reason, memory)
+        return Decision(ADD, self.kind, reason, memory, new=True)
 
     def change(self, action: str, memory: Memory, candidate: Candidate, reason: str) -> Decision:
         """UPDATE or MERGE an existing memory (already modified by the caller); sources joined, noted."""

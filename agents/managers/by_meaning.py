@@ -1,10 +1,11 @@
 """Managers whose memories are told apart by meaning: semantic facts, procedures, chat events.
 
-Thresholds are on MiniLM cosine similarity. At 0.93 and above two sentences say
-the same thing in nearly the same words (NOOP: the new source is recorded). From
-0.82, they are about the same thing: when the new one contains the old one's
-words it is the more complete version (UPDATE), otherwise it adds to it (MERGE
-into details). Below that it is something else (ADD).
+Thresholds are on MiniLM cosine similarity. Below 0.82 the candidate is about
+something else (ADD). Above it, it is about the same thing: when it contains
+all of the known memory's words and more, it is the more complete version
+(UPDATE); at 0.93 and above without new words, or in other words, it is
+already known (NOOP, the new source is recorded); otherwise it adds to the
+known memory (MERGE into its details).
 """
 from __future__ import annotations
 
@@ -25,19 +26,20 @@ class MeaningManager(MemoryManager):
 
     def decide(self, candidate: Candidate, batch: Batch) -> Decision:
         nearest = self._nearest(candidate, batch)
-        if nearest is None:
+        if nearest is None or nearest[1] < RELATED:
             return self.add(candidate, candidate.why or "nothing similar known")
         memory, similarity = nearest
-        if similarity >= SAME:
+        old_words, new_words = set(words(memory.text)), set(words(candidate.text))
+        if similarity >= SAME and new_words <= old_words:
             return self.noop(f"already known (similarity {similarity:.2f})", memory, candidate)
         if self.outranked(memory, candidate):
-            return self.add(candidate, f"differs from a {trust_name(memory.trust)} memory it may not change") \
-                if similarity < RELATED else self.noop("a more trusted memory says this already")
-        if similarity < RELATED:
-            return self.add(candidate, candidate.why or "nothing similar known")
-        if set(words(memory.text)) <= set(words(candidate.text)):
+            return self.noop(f"a {trust_name(memory.trust)} memory says this; "
+                             f"a {trust_name(candidate.trust)} source may not change it")
+        if old_words <= new_words:
             self._supersede(memory, candidate)
             return self.change(UPDATE, memory, candidate, f"more complete version (similarity {similarity:.2f})")
+        if similarity >= SAME:
+            return self.noop(f"already known in other words (similarity {similarity:.2f})", memory, candidate)
         self._merge(memory, candidate)
         return self.change(MERGE, memory, candidate, f"adds to a related memory (similarity {similarity:.2f})")
 

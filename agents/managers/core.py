@@ -55,7 +55,9 @@ class CoreManager(MemoryManager):
         memory.text = render(facts)
         memory.time = candidate.time if fresh else max(memory.time, candidate.time)
         # The action is the fact's (ADD a new one, UPDATE a changed one); the block itself is rewritten.
-        return self.change(action, memory, candidate, reason)
+        decision = self.change(action, memory, candidate, reason)
+        decision.new = fresh
+        return decision
 
 
 def render(facts: list[dict[str, Any]]) -> str:

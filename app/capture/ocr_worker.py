@@ -12,6 +12,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from agents.secrets import keep_secrets
+from storage.memory import utcnow
+
 from app.capture.encode import decode_image
 from app.ocr import OCR, OcrWord
 
@@ -56,7 +59,10 @@ class OcrWorker:
         frame.text = assemble_text(words)
         frame.fields = {**fields, "boxes": [[w.text, *w.box] for w in words]}
         frame.text_pending = False
-        self.store.update(frame, who="ocr", what="screen text read")
+        frame.updated = utcnow()
+        frame.note("ocr", "screen text read")
+        # Secrets on screen are masked before the text is first stored, and filed in the vault with it.
+        self.store.save(keep_secrets(self.store, [frame]), replace_only=[frame.id])
 
     def _words(self, image: Any, fields: dict[str, Any]) -> list[OcrWord]:
         previous = self.store.get(fields["previous"]) if fields.get("previous") else None

@@ -42,17 +42,20 @@ def tell_running_instance(message: str, timeout_ms: int = 1000) -> bool:
 
 class DesktopApp:
     def __init__(self, app: QApplication, open_store: Any = None, create_store: Any = None,
-                 start_capture: Any = None) -> None:
+                 start_capture: Any = None, start_agents: Any = None) -> None:
         from app.desktop.services import create_store as default_create
         from app.desktop.services import open_store as default_open
+        from app.desktop.services import start_agents as default_agents
         from app.desktop.services import start_capture as default_capture
 
         self.app = app
         self.open_store = open_store or default_open
         self.create_store = create_store or default_create
         self.start_capture = start_capture or default_capture
+        self.start_agents = start_agents or default_agents
         self.store: Any = None
         self.capture: Any = None
+        self.agents: Any = None
         self.details: list[MemoryDetail] = []
         self.popup = RecallPopup(self._search, self._open_hit)
         self.tray = Tray({"search": self.show_recall, "pause_15": lambda: self.pause(15),
@@ -78,6 +81,7 @@ class DesktopApp:
             return False
         self.store = dialog.store
         self.capture = self.start_capture(self.store)
+        self.agents = self.start_agents(self.store)
         self._refresh_state()
         if not QSystemTrayIcon.isSystemTrayAvailable():
             self.show_recall()  # no tray to live in: at least show something useful
@@ -89,9 +93,10 @@ class DesktopApp:
         for detail in self.details:
             detail.close()
         self.details.clear()
-        if self.capture is not None:
-            self.capture.stop()
-            self.capture = None
+        for service in (self.capture, self.agents):
+            if service is not None:
+                service.stop()
+        self.capture = self.agents = None
         if self.store is not None:
             self.store.close()
             self.store = None

@@ -22,3 +22,9 @@ def start_capture(store: Any) -> Any:
     from app.capture.factory import start_capture_service
 
     return start_capture_service(store)
+
+
+def start_agents(store: Any) -> Any:
+    from app.agent_service import start_agent_service
+
+    return start_agent_service(store)

@@ -1,0 +1,92 @@
+"""Importing chat histories (ChatGPT, WhatsApp, Telegram, JSON Lines, LoCoMo) as `message` memories.
+
+Each format is a module with a pure `parse(path, tz) -> list[Memory]` (oldest
+first). `import_file` stores what a file holds that the store does not hold
+yet, in one atomic write: a file is imported whole or not at all, and
+importing it again adds nothing.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from storage.memory import Memory
+
+from agents.importers import chatgpt, jsonl, locomo, telegram, whatsapp
+from agents.importers.files import ImportFailed
+from agents.importers.progress import Progress, reporting
+from agents.secrets import keep_secrets
+
+if TYPE_CHECKING:
+    from storage.store import MemoryStore
+
+__all__ = ["FORMATS", "Format", "ImportFailed", "ImportSummary", "Progress", "import_file"]
+
+# Ids per existence query: keeps the IN (...) filter a modest size.
+_ID_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class Format:
+    parse: Callable[[Path, tzinfo | None], list[Memory]]
+    help: str
+
+
+FORMATS: dict[str, Format] = {
+    "chatgpt": Format(chatgpt.parse, chatgpt.HELP),
+    "whatsapp": Format(whatsapp.parse, whatsapp.HELP),
+    "telegram": Format(telegram.parse, telegram.HELP),
+    "jsonl": Format(jsonl.parse, jsonl.HELP),
+    "locomo": Format(locomo.parse, locomo.HELP),
+}
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    read: int                   # messages found in the file
+    new: int                    # of them, stored now
+    already_present: int        # of them, in the store from an earlier import
+    conversations: int
+    first: datetime
+    last: datetime
+
+
+def import_file(store: MemoryStore, fmt: str, path: Path, progress: Progress | None = None,
+                tz: tzinfo | None = None) -> ImportSummary:
+    """Parse `path` as `fmt` and add the messages the store lacks, all in one commit.
+
+    `tz` is the zone of exports that write wall-clock times (None: this machine's).
+    `progress(done, total)` is called as the new messages are embedded.
+    """
+    if fmt not in FORMATS:
+        raise ImportFailed(path, f"unknown format {fmt!r}; one of: {', '.join(FORMATS)}")
+    memories = _unique(FORMATS[fmt].parse(path, tz))
+    present = _existing_ids(store, [m.id for m in memories])
+    new = [m for m in memories if m.id not in present]
+    if progress is not None:
+        progress(0, len(new))
+    with reporting(store, progress, len(new)):
+        # Secrets in the chat are masked before the messages are first stored, and filed in the vault.
+        store.add(keep_secrets(store, new))
+    return ImportSummary(read=len(memories), new=len(new), already_present=len(memories) - len(new),
+                         conversations=len({m.fields["conversation"] for m in memories}),
+                         first=min(m.time for m in memories), last=max(m.time for m in memories))
+
+
+def _unique(memories: list[Memory]) -> list[Memory]:
+    """One memory per id (a full Telegram export may list a chat twice); order kept."""
+    return list({m.id: m for m in reversed(memories)}.values())[::-1]
+
+
+def _existing_ids(store: MemoryStore, ids: Sequence[str]) -> set[str]:
+    """Which of `ids` the store holds, reading only the plaintext id column."""
+    found: set[str] = set()
+    for start in range(0, len(ids), _ID_CHUNK):
+        chunk = ids[start:start + _ID_CHUNK]
+        # Ids come from turn_id (hex only), so quoting them into the filter is safe.
+        query = store.table.search().where(f"id IN ({', '.join(repr(i) for i in chunk)})").select(["id"])
+        found.update(query.limit(None).to_arrow().column("id").to_pylist())
+    return found

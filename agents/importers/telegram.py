@@ -1,0 +1,73 @@
+"""Telegram Desktop export: `result.json` (machine-readable JSON).
+
+Either one chat (`{name, type, id, messages}`) or the full account export
+(`{chats: {list: [...]}, left_chats: {list: [...]}}`). A message's `text` is a
+string or a list of strings and entity objects (`{type: "bold", text}`).
+Service messages (joins, calls, pins) are not part of the talk and are skipped.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone, tzinfo
+from pathlib import Path
+from typing import Any
+
+from storage.memory import Memory
+
+from agents.importers.files import ImportFailed, looks_like, read_json
+from agents.importers.turns import Messages, local_time
+
+HELP = "Telegram Desktop export: result.json, one chat or the whole account (JSON format)"
+
+
+def parse(path: Path, tz: tzinfo | None = None) -> list[Memory]:
+    """tz is only for old exports without `date_unixtime`, whose dates are local wall-clock times."""
+    data = read_json(path)
+    chats = _chats(data)
+    if chats is None:
+        raise ImportFailed(path, "not a Telegram result.json: expected a chat with 'messages' "
+                                 "or an export with 'chats'" + looks_like(data))
+    messages = Messages(path, "telegram", "Telegram")
+    for number, chat in enumerate(chats, 1):
+        try:
+            _add_chat(messages, path, number, chat, tz)
+        except (AttributeError, TypeError, KeyError, ValueError):  # a field of an unexpected type or form
+            raise ImportFailed(path, f"chat {number}: not in the Telegram export layout") from None
+    return messages.result()
+
+
+def _chats(data: Any) -> list[Any] | None:
+    if not isinstance(data, dict):
+        return None
+    if isinstance(data.get("messages"), list):
+        return [data]
+    if isinstance(data.get("chats"), dict):
+        lists = [data.get(k, {}).get("list") for k in ("chats", "left_chats")]
+        return [chat for found in lists if isinstance(found, list) for chat in found]
+    return None
+
+
+def _add_chat(messages: Messages, path: Path, number: int, chat: dict[str, Any], tz: tzinfo | None) -> None:
+    key = str(chat.get("id", f"#{number}"))
+    title = str(chat.get("name") or ("Saved Messages" if chat.get("type") == "saved_messages" else ""))
+    for message in chat.get("messages", []):
+        if message.get("type") != "message":
+            continue  # "service": someone joined, a call, a pinned message
+        text = _text(message.get("text", "")).strip()
+        if not text:
+            continue  # a sticker, a photo without a caption, ...
+        messages.add(conversation=key, title=title, key=str(message.get("id")),
+                     speaker=str(message.get("from") or "Deleted Account"), text=text, time=_time(message, tz))
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "".join(part if isinstance(part, str) else str(part.get("text", "")) for part in value)
+    raise TypeError("message text is neither a string nor a list")
+
+
+def _time(message: dict[str, Any], tz: tzinfo | None) -> datetime:
+    if "date_unixtime" in message:
+        return datetime.fromtimestamp(int(message["date_unixtime"]), tz=timezone.utc)
+    return local_time(datetime.fromisoformat(message["date"]), tz)

@@ -1,0 +1,152 @@
+"""WhatsApp "Export chat" text files, as Android and iOS phones write them.
+
+    Android: 12/31/23, 9:41 PM - Name: text
+    iOS:     [31/12/2023, 21:41:07] Name: text
+
+Both come in 12- and 24-hour clocks and with the day or the month first,
+following the phone's locale, and the file does not say which. It is decided
+per file from all of its dates:
+1. a four-digit first field: year first (2023-12-31);
+2. any first field above 12: day first; else any second field above 12: month first;
+3. else the reading under which the dates run forward more often (a chat is in
+   time order), and on a tie day first, the order of most locales.
+Times are wall-clock times of the exporting phone, read in the zone given.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from pathlib import Path
+
+from storage.memory import Memory
+
+from agents.importers.files import ImportFailed, read_text
+from agents.importers.turns import Messages, local_time
+
+HELP = "WhatsApp 'Export chat' .txt (Android or iOS; --tz for the phone's time zone)"
+
+_HEADER = re.compile(
+    r"(?P<open>\[)?(?P<a>\d{1,4})[./-](?P<b>\d{1,2})[./-](?P<c>\d{1,4}),?[ \u00a0]"
+    r"(?P<h>\d{1,2})[:.](?P<m>\d{2})(?:[:.](?P<s>\d{2}))?"
+    r"(?:[ \u00a0\u202f]?(?P<ampm>[AaPp])\.?[ \u00a0]?[Mm]\.?)?"
+    r"(?(open)\] | - )(?P<rest>.*)")
+_MARKS = "\u200e\u200f"  # direction marks WhatsApp puts around names, media and notices
+# Android's stand-in for a photo or file, in the phone's language: "<Media omitted>".
+_PLACEHOLDER = re.compile(r"<[^<>\n]+>")
+_DELETED = ("This message was deleted", "You deleted this message", "null")
+_EDITED = "<This message was edited>"
+
+
+@dataclass
+class _Entry:
+    line: int
+    date: tuple[int, int, int]    # the three numbers as written; their order is decided per file
+    clock: tuple[int, int, int]   # 24-hour
+    speaker: str | None           # None: a notice from WhatsApp itself
+    lines: list[str] = field(default_factory=list)
+
+
+def parse(path: Path, tz: tzinfo | None = None) -> list[Memory]:
+    entries = _entries(path, read_text(path))
+    order = _date_order([e.date for e in entries])
+    title = _title(path)
+    messages = Messages(path, "whatsapp", "WhatsApp")
+    for entry in entries:
+        text = _message_text(entry)
+        if entry.speaker is None or text is None:
+            continue
+        naive = _naive_time(path, entry, order)
+        messages.add(conversation=title, title=title, key=naive.isoformat(), speaker=entry.speaker,
+                     text=text, time=local_time(naive, tz))
+    return messages.result(sort=False)  # file order: within a minute it is the only order there is
+
+
+def _entries(path: Path, text: str) -> list[_Entry]:
+    entries: list[_Entry] = []
+    for number, line in enumerate(text.replace("\r\n", "\n").split("\n"), 1):
+        match = _HEADER.fullmatch(line.lstrip(_MARKS))
+        if match:
+            speaker, body = _split_speaker(match["rest"])
+            entries.append(_Entry(number, (int(match["a"]), int(match["b"]), int(match["c"])),
+                                  _clock(path, number, match), speaker, [body]))
+        elif entries:
+            entries[-1].lines.append(line)  # a message that spans several lines
+        elif line.strip(_MARKS + " \t"):
+            raise ImportFailed(path, "no date at the start (is this a WhatsApp chat export?)", line=number)
+    return entries
+
+
+def _split_speaker(rest: str) -> tuple[str | None, str]:
+    name, sep, body = rest.partition(": ")
+    name = name.strip(_MARKS + " ")
+    # Notices have no "Name: " part, but some hold a colon inside quotes:
+    # 'Anna changed the subject to "Trip: Rome"'. Names never hold quotes.
+    if not sep or not name or any(q in name for q in '"“”'):
+        return None, rest
+    return name, body
+
+
+def _clock(path: Path, number: int, match: re.Match[str]) -> tuple[int, int, int]:
+    hour, minute, second = int(match["h"]), int(match["m"]), int(match["s"] or 0)
+    if match["ampm"]:
+        if not 1 <= hour <= 12:
+            raise ImportFailed(path, "not a valid 12-hour time", line=number)
+        hour = hour % 12 + (12 if match["ampm"] in "Pp" else 0)
+    if hour > 23 or minute > 59 or second > 59:
+        raise ImportFailed(path, "not a valid time", line=number)
+    return hour, minute, second
+
+
+def _date_order(dates: list[tuple[int, int, int]]) -> str:
+    if any(a > 999 for a, _, _ in dates):
+        return "ymd"
+    if any(a > 12 for a, _, _ in dates):
+        return "dmy"
+    if any(b > 12 for _, b, _ in dates):
+        return "mdy"
+    backwards = {order: _steps_back([_ymd(d, order) for d in dates]) for order in ("dmy", "mdy")}
+    return "mdy" if backwards["mdy"] < backwards["dmy"] else "dmy"
+
+
+def _steps_back(dates: list[tuple[int, int, int]]) -> int:
+    return sum(later < earlier for earlier, later in zip(dates, dates[1:]))
+
+
+def _ymd(date: tuple[int, int, int], order: str) -> tuple[int, int, int]:
+    a, b, c = date
+    if order == "ymd":
+        return a, b, c
+    year = c + 2000 if c < 100 else c
+    return (year, b, a) if order == "dmy" else (year, a, b)
+
+
+def _naive_time(path: Path, entry: _Entry, order: str) -> datetime:
+    try:
+        return datetime(*_ymd(entry.date, order), *entry.clock)
+    except ValueError:
+        raise ImportFailed(path, f"not a valid date (read as {'/'.join(order.upper())})", line=entry.line) from None
+
+
+def _message_text(entry: _Entry) -> str | None:
+    """The words of a message, or None for media, deleted messages and iOS notices."""
+    first = entry.lines[0]
+    # iOS writes notices ("Messages and calls are end-to-end encrypted") and
+    # attachments ("image omitted") under a name, marked by a leading U+200E.
+    if first.startswith("\u200e"):
+        return None
+    text = "\n".join(entry.lines).replace("\u200e", "").strip()
+    if text.endswith(_EDITED):
+        text = text[: -len(_EDITED)].rstrip()
+    if not text or _PLACEHOLDER.fullmatch(text) or text in _DELETED:
+        return None
+    return text
+
+
+def _title(path: Path) -> str:
+    """The chat's name: from the file name on Android, the unzipped folder's on iOS (`_chat.txt`)."""
+    name = path.parent.name if path.stem == "_chat" else path.stem
+    for prefix in ("WhatsApp Chat with ", "WhatsApp Chat - "):
+        if name.startswith(prefix):
+            return name[len(prefix):]
+    return name

@@ -1,0 +1,121 @@
+"""Autofill: label variants, value shapes, unknown fields, and real-looking HTML forms."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from agents.autofill import fill, understand
+from agents.form_reader import read_form
+from agents.managers.core import CoreManager
+from storage.memory import Memory, Trust
+
+FORMS = Path(__file__).parent / "data" / "forms"
+OLD = datetime(2024, 1, 1, tzinfo=timezone.utc)
+NEW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def core(*facts: tuple[str, str, Trust]) -> Memory:
+    return Memory(kind="core", text="", id=CoreManager.memory_id, fields={"block": "human", "facts": [
+        {"type": t, "value": v, "trust": int(trust), "at": NEW.isoformat()} for t, v, trust in facts]})
+
+
+def vault(entry_type: str, secret: str, trust: Trust = Trust.USER, when: datetime = NEW) -> Memory:
+    return Memory(kind="vault", text=entry_type, secret=secret, trust=trust, time=when,
+                  fields={"entry_type": entry_type, "sensitivity": "high"})
+
+
+ME = core(("name", "Name: Ana Sofia Lima", Trust.USER), ("birthday", "Birthday: 12 March 1990", Trust.USER),
+          ("home", "Lives in Lisbon", Trust.USER), ("work", "Works at Farfetch", Trust.OBSERVED))
+VAULT = [vault("email", "ana.lima@example.com", when=NEW), vault("email", "ana@old-job.example", Trust.OBSERVED, OLD),
+         vault("phone", "+351-912-345-678"), vault("iban", "PT50000201231234567890154"),
+         vault("address", "Rua das Flores 12, 1200-195 Lisboa"), vault("passport", "X1234567"),
+         vault("card", "4539148803436467")]
+
+
+@pytest.mark.parametrize(("label", "expected"), [
+    ("First name", "Ana"), ("Given name", "Ana"), ("Vorname", "Ana"), ("Prénom *", "Ana"),
+    ("Last name", "Sofia Lima"), ("Surname:", "Sofia Lima"), ("Family name", "Sofia Lima"),
+    ("Full name", "Ana Sofia Lima"), ("Your name", "Ana Sofia Lima"),
+    ("E-mail", "ana.lima@example.com"), ("Email address", "ana.lima@example.com"),
+    ("Your e-mail address (we never share it)", "ana.lima@example.com"),
+    ("Phone", "+351 912 345 678"), ("Mobile number", "+351 912 345 678"),
+    ("Street address", "Rua das Flores 12"), ("Address line 1", "Rua das Flores 12"),
+    ("ZIP", "1200-195"), ("Postal code", "1200-195"), ("PLZ", "1200-195"),
+    ("City", "Lisboa"), ("Town/City", "Lisboa"),
+    ("Date of birth", "1990-03-12"), ("DOB", "1990-03-12"), ("Geburtsdatum", "1990-03-12"),
+    ("Passport number", "X1234567"), ("Passport No.", "X1234567"),
+    ("IBAN", "PT50 0002 0123 1234 5678 9015 4"), ("Card number", "4539 1488 0343 6467"),
+    ("Company", "Farfetch"),
+])
+def test_label_variants_get_the_right_value_in_the_right_shape(label: str, expected: str) -> None:
+    [result] = fill([label], ME, VAULT)
+    assert result.value == expected, (label, result)
+
+
+def test_the_most_trusted_then_newest_value_wins_and_the_others_are_alternatives() -> None:
+    [email] = fill(["E-mail"], ME, VAULT)
+    assert email.value == "ana.lima@example.com" and email.alternatives == ["ana@old-job.example"]
+    newer_but_observed = [*VAULT, vault("email", "spam@example.org", Trust.OBSERVED, datetime(2026, 6, 1, tzinfo=timezone.utc))]
+    assert fill(["E-mail"], ME, newer_but_observed)[0].value == "ana.lima@example.com"
+
+
+@pytest.mark.parametrize("label", ["Favourite colour", "Coupon code", "How did you hear about us?", "", "Comments"])
+def test_an_unknown_field_gets_nothing_rather_than_a_guess(label: str) -> None:
+    [result] = fill([label], ME, VAULT)
+    assert result.value is None and result.alternatives == []
+
+
+def test_a_known_field_without_a_value_says_so() -> None:
+    [result] = fill(["Social security number"], ME, VAULT)
+    assert result.field == "ssn" and result.value is None
+    assert understand("Driver's license number") == "drivers_license"
+
+
+def test_the_form_reader_finds_labels_the_way_browsers_do() -> None:
+    fields = read_form((FORMS / "checkout.html").read_text(encoding="utf-8"))
+    assert [(f.key, f.label) for f in fields] == [
+        ("billing_first_name", "First name"),          # <label for>
+        ("billing_last_name", "Last name"),
+        ("billing_email", "Email address"),            # aria-label
+        ("billing_phone", "Phone"),                    # wrapping <label>
+        ("ship[address_1]", "Street address"),         # aria-labelledby
+        ("ship[postcode]", "ZIP / Postal code"),       # placeholder
+        ("shipCity", "ship City"),                     # the name, made readable
+        ("ship[country]", "ship country"),
+        ("dob", "Date of birth"),
+        ("coupon", "Coupon code"),
+    ]
+    values = {r.label: r.value for r in fill([f.label for f in fields], ME, VAULT)}
+    assert values["First name"] == "Ana" and values["ZIP / Postal code"] == "1200-195"
+    assert values["ship City"] == "Lisboa" and values["Coupon code"] is None
+
+
+@pytest.mark.slow
+def test_cli_autofill_after_unlock(home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import io
+
+    from app.cli import main
+    from conftest import PASSPHRASE
+
+    (home / "config.toml").write_text("[security]\nkdf_target_seconds = 0.01\n")
+    monkeypatch.setenv("ENGRAM_PASSPHRASE", PASSPHRASE)
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    assert main(["init"]) == 0
+    jsonl = home / "me.jsonl"
+    jsonl.write_text(json.dumps({"time": "2026-01-02T10:00:00Z", "speaker": "Ana",
+                                 "text": "My name is Ana Lima and my e-mail is ana.lima@example.com"}) + "\n")
+    (home / "config.toml").write_text("[security]\nkdf_target_seconds = 0.01\n[agents]\nuser_names = [\"Ana\"]\n")
+    assert main(["import", "jsonl", str(jsonl)]) == 0
+    capsys.readouterr()
+    assert main(["autofill", "--fields", "First name,E-mail,Shoe size", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["First name"]["value"] == "Ana" and out["E-mail"]["value"] == "ana.lima@example.com"
+    assert out["Shoe size"]["value"] is None
+    assert main(["autofill", "--form", str(FORMS / "checkout.html")]) == 0
+    text = capsys.readouterr().out
+    assert "First name" in text and "Ana" in text and "(not known)" in text
+    log_text = "".join(p.read_text() for p in (home / "logs").glob("*"))
+    assert "ana.lima" not in log_text and "Lima" not in log_text
