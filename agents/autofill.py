@@ -13,7 +13,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as default
 from datetime import datetime
 from typing import Any
 
@@ -66,7 +67,7 @@ class FieldValue:
     value: str | None = None
     confidence: float = 0.0
     source_id: str | None = None
-    alternatives: list[str] = field(default_factory=list)
+    alternatives: list[str] = default(default_factory=list)
 
 
 def understand(label: str) -> str | None:

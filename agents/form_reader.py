@@ -79,5 +79,5 @@ class _FormParser(HTMLParser):
     def handle_data(self, data: str) -> None:
         if self._label is not None:
             self._label.append(data)
-        for _, _, text in self._open_ids:
-            text.append(data)
+        for _, _, pieces in self._open_ids:
+            pieces.append(data)
