@@ -73,8 +73,8 @@ class _FormParser(HTMLParser):
                 self.inputs[index] = (self.inputs[index][0], text)
             self._label = None
         if self._open_ids and self._open_ids[-1][0] == tag:
-            _, element_id, text = self._open_ids.pop()
-            self.text_of_id[element_id] = " ".join("".join(text).split())
+            _, element_id, pieces = self._open_ids.pop()
+            self.text_of_id[element_id] = " ".join("".join(pieces).split())
 
     def handle_data(self, data: str) -> None:
         if self._label is not None:
