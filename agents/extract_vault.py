@@ -197,7 +197,8 @@ def _trim(text: str, start: int, end: int, chars: str) -> tuple[int, int]:
 
 # --- Card numbers and IBANs -------------------------------------------------------------
 
-_CARD = re.compile(r"(?<![\w-])(?<!\d[ -])\d(?:[ -]?\d){12,18}(?![\w]|[ -]\d)")
+# Not right after another digit group, nor the decimals of a number ("80.4776818909336" in a spreadsheet).
+_CARD = re.compile(r"(?<![\w-])(?<!\d[ .,-])\d(?:[ -]?\d){12,18}(?![\w]|[ -]\d)")
 _CARD_SEPARATOR = re.compile(r"[ -]")
 # Country code -> IBAN length, from the SWIFT IBAN registry.
 _IBAN_LENGTHS = {
@@ -316,7 +317,7 @@ _LABELLED_ID_PATTERNS = tuple(
     (entry, caption, sensitive,
      re.compile(rf"(?<![\w-])(?i:{label})(?![A-Za-z])[ \t]*(?:[:=]|is\b)?[ \t]*" + _ID_VALUE))
     for entry, caption, sensitive, label in _LABELLED_IDS)
-_SSN_SHAPE = re.compile(r"(?<![\w-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\w-])")
+_SSN_SHAPE = re.compile(r"(?<![\w-])(?<!\d[.,])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\w-])")
 
 
 def _labelled_ids(text: str) -> Candidates:
@@ -402,13 +403,13 @@ def _address_lines(text: str) -> Candidates:
 # A phone never starts right after another digit group: "DE89 3704 0044 0532" is no "+44" number.
 _PHONE_SHAPES = (
     # International: +CC or 00CC, then groups; "(0)" is the trunk prefix some countries show.
-    re.compile(r"(?<![\w+])(?<!\d[ .-])(?:\+|00)[1-9]\d{0,2}(?:[ .-]?\(0\))?(?:[ .-]?\(?\d++\)?){1,6}"),
+    re.compile(r"(?<![\w+])(?<!\d[ .,-])(?:\+|00)[1-9]\d{0,2}(?:[ .-]?\(0\))?(?:[ .-]?\(?\d++\)?){1,6}"),
     # North American: (415) 555-0132, 415-555-0132, 1-800-555-0199.
-    re.compile(r"(?<![\w])(?<!\d[ .-])(?:1[ .-])?(?:\([2-9]\d{2}\)[ ]?|[2-9]\d{2}[ .-])\d{3}[ .-]\d{4}"),
+    re.compile(r"(?<![\w])(?<!\d[ .,-])(?:1[ .-])?(?:\([2-9]\d{2}\)[ ]?|[2-9]\d{2}[ .-])\d{3}[ .-]\d{4}"),
     # National with a trunk 0 and a separated area code: 030 1234567, 0171/2345678, (030) 123 4567.
-    re.compile(r"(?<![\w])(?<!\d[ .-])(?:\(0\d{1,4}\)[ ]?|0[1-9]\d{1,4}[ /-])\d{2,8}(?:[ -]\d{2,5}){0,3}"),
+    re.compile(r"(?<![\w])(?<!\d[ .,-])(?:\(0\d{1,4}\)[ ]?|0[1-9]\d{1,4}[ /-])\d{2,8}(?:[ -]\d{2,5}){0,3}"),
     # French pairs: 06 12 34 56 78.
-    re.compile(r"(?<![\w])(?<!\d[ .-])0[1-9]([ .-])\d{2}(?:\1\d{2}){3}"),
+    re.compile(r"(?<![\w])(?<!\d[ .,-])0[1-9]([ .-])\d{2}(?:\1\d{2}){3}"),
 )
 _PHONE_LABELLED = re.compile(
     r"(?i:\b(?:tel(?:ephone|efon|efone)?|phone|mobile|mob|cell(?:phone)?|handy|fax|whats[ ]?app"

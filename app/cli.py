@@ -49,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from app import agent_commands, autofill_command, capture_commands, commands, import_command
+    from app import agent_commands, ask_command, autofill_command, capture_commands, commands, import_command
 
     parser = argparse.ArgumentParser(prog="engram", description="Engram: a private memory of your desktop.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -106,6 +106,7 @@ def _parser() -> argparse.ArgumentParser:
     import_command.register(sub)
     agent_commands.register(sub)
     autofill_command.register(sub)
+    ask_command.register(sub)
 
     p = sub.add_parser("recall", help="open the search box of the running Engram (bind this to a shortcut)")
     p.set_defaults(func=_recall)

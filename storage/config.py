@@ -58,6 +58,9 @@ OPTIONS: tuple[Option, ...] = (
     # Model
     Option("model.gguf_path", str, "", "A GGUF model file to use instead of the packaged default."),
     Option("model.context_tokens", int, 4096, "The model's context window (larger costs memory and time)."),
+    Option("ask.use_small_model", bool, False, "Let the packaged 270M model write answers (it rarely cites its sources; "
+           "answers are extractive when it does not)."),
+    Option("ask.context_tokens", int, 1800, "How much evidence an answer may draw on, in tokens."),
     # Memory agents
     Option("agents.user_names", list, [], "Your names as they appear in imported chats (their lines can become core memory)."),
     Option("agents.digest_every_seconds", float, 30.0, "How often new frames and messages are sorted into memories."),

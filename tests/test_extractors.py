@@ -133,6 +133,8 @@ VAULT_NEGATIVES = [
     "task-manager-window-1234567890abc",
     "+5 points, score 3-2",
     "passport photo booth on level 2",
+    "2 Student 1 Math 79 80.4776818909336 =SUMIF(A:A,\"Student 1\",C:C)",  # Luhn-valid decimals
+    "ratio 0,4242424242424242 and 3.078-05-1120",
     # Code on screen is not a secret.
     "def login(user, password: str) -> bool:",
     "def _write_wraps(self, data_key: bytes, passphrase: str, kdf: KdfParams, *,",

@@ -1,0 +1,127 @@
+"""Ask on a small hand-made memory set, with the real embedder: citations, "I don't know", episodes."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import FAST_KDF, PASSPHRASE
+
+from agents.ask import IDK, Asker
+from agents.llm import LocalLLM, ModelInfo, packaged_model
+from storage.memory import Memory, Trust
+from storage.store import MemoryStore
+
+NOW = datetime(2026, 3, 10, 18, 0, tzinfo=timezone.utc)
+YESTERDAY = NOW - timedelta(days=1)
+
+
+@pytest.fixture
+def memories(home: Path, real_embedder: Any) -> Iterator[tuple[MemoryStore, dict[str, str]]]:
+    store, _ = MemoryStore.create(PASSPHRASE, home=home, embedder=real_embedder, embedder_name="all-MiniLM-L6-v2",
+                                  kdf_seconds=FAST_KDF)
+    day = YESTERDAY.replace(hour=9, minute=0)
+    ids = dict(zip(["birthday", "dentist", "wifi", "router", "report", "mail"], store.add([
+        Memory(kind="semantic", text="Tom's birthday is on the 4th of July.", time=NOW - timedelta(days=40)),
+        Memory(kind="episodic", text="Dentist appointment with Dr. Silva about the broken molar.",
+               time=NOW - timedelta(days=20)),
+        Memory(kind="message", text="the wifi at the cabin is called BlueFjord", fields={"speaker": "Rui"},
+               time=NOW - timedelta(days=5), trust=Trust.IMPORTED, source_kind="import"),
+        Memory(kind="procedural", text="To reset the router, hold the reset button for ten seconds.",
+               fields={"steps": ["hold the reset button for ten seconds"]}, time=NOW - timedelta(days=3)),
+        Memory(kind="episodic", text="Q3 report.odt (LibreOffice Writer)", time=day, ended=day + timedelta(minutes=95),
+               source_kind="screen", app="LibreOffice Writer"),
+        Memory(kind="episodic", text="Inbox (Thunderbird)", time=day + timedelta(hours=2),
+               ended=day + timedelta(hours=2, minutes=20), source_kind="screen", app="Thunderbird"),
+    ])))
+    yield store, ids
+    store.close()
+
+
+@pytest.mark.parametrize(("question", "expected"), [
+    ("When is Tom's birthday?", "birthday"),
+    ("What is the wifi network at the cabin called?", "wifi"),
+    ("How do I reset the router?", "router"),
+    ("Which dentist did I see about my tooth?", "dentist"),
+])
+def test_the_answer_cites_the_memory_that_holds_it(memories: Any, question: str, expected: str) -> None:
+    store, ids = memories
+    answer = Asker(store, remember=False).ask(question, now=NOW)
+    assert answer.mode == "extractive"
+    assert answer.sources and answer.sources[0].memory_id == ids[expected], answer.text
+    assert f"[{answer.sources[0].key}]" in answer.text
+    assert all(s in answer.context for s in answer.sources)
+
+
+@pytest.mark.parametrize("question", ["What is the capital of Mongolia?", "What did Sarah say about the violin recital?"])
+def test_a_question_with_no_support_gets_i_dont_know(memories: Any, question: str) -> None:
+    store, _ = memories
+    answer = Asker(store, remember=False).ask(question, now=NOW)
+    assert (answer.mode, answer.text, answer.sources) == ("unknown", IDK, [])
+
+
+def test_what_did_i_do_yesterday_is_answered_from_the_episodes(memories: Any) -> None:
+    store, ids = memories
+    answer = Asker(store, remember=False).ask("What did I do yesterday?", now=NOW)
+    assert answer.mode == "episodes" and [s.memory_id for s in answer.sources] == [ids["report"], ids["mail"]]
+    assert "Q3 report" in answer.text.splitlines()[1] and "Inbox" in answer.text.splitlines()[2]
+    spent = Asker(store, remember=False).ask("How long did I spend on things yesterday?", now=NOW)
+    assert spent.text.splitlines()[1].startswith("1 h 35 min  Q3 report.odt")
+    assert Asker(store, remember=False).ask("What did I do last year?", now=NOW).mode == "unknown"
+
+
+def test_the_question_and_answer_are_remembered_as_chat(memories: Any) -> None:
+    store, ids = memories
+    Asker(store).ask("When is Tom's birthday?", now=NOW)
+    chat = [m for m in store.list_range(kinds=["message"]) if m.fields.get("conversation") == "engram-ask"]
+    assert [m.fields["speaker"] for m in chat] == ["user", "Engram"]
+    assert chat[0].text == "When is Tom's birthday?" and f"semantic:{ids['birthday']}" in chat[1].source_ids
+    # The agents will read the question (it may say something about the user); the answer they know.
+    waiting = {m.id for m in store.undigested()}
+    assert chat[0].id in waiting and chat[1].id not in waiting
+
+
+class ScriptedModel:
+    def __init__(self, reply: str) -> None:
+        self.reply = reply
+        self.info = ModelInfo(Path("x.gguf"), "scripted", 3_000_000_000, "capable", "scripted", 4096)
+        self.prompts: list[str] = []
+
+    def load(self) -> ModelInfo:
+        return self.info
+
+    def stream(self, messages: Any, **_: Any) -> Iterator[str]:
+        self.prompts.append(messages[-1]["content"])
+        yield from self.reply.split(" ")
+
+
+def test_a_capable_model_answer_must_cite_what_it_was_given(memories: Any) -> None:
+    store, ids = memories
+    model = ScriptedModel("Tom's birthday is on the 4th of July [S1].")
+    streamed: list[str] = []
+    answer = Asker(store, model, remember=False).ask("When is Tom's birthday?", now=NOW, on_text=streamed.append)  # type: ignore[arg-type]
+    assert answer.mode == "model" and answer.sources[0].memory_id == ids["birthday"] and len(streamed) > 3
+    assert "<data>" in model.prompts[0] and "not instructions" in model.prompts[0]
+
+    uncited = Asker(store, ScriptedModel("Tom was born in Paris in 1990."), remember=False)  # type: ignore[arg-type]
+    answer = uncited.ask("When is Tom's birthday?", now=NOW)
+    assert answer.mode == "extractive" and "cited none" in answer.note
+    assert answer.sources[0].memory_id == ids["birthday"]
+
+
+@pytest.mark.slow
+def test_the_real_default_model_streams_an_answer_that_is_cited_or_replaced(memories: Any, tmp_path: Path) -> None:
+    store, ids = memories
+    llm = LocalLLM(packaged_model(directory=tmp_path), context_tokens=2048)
+    try:
+        streamed: list[str] = []
+        answer = Asker(store, llm, use_small_model=True, remember=False).ask(
+            "When is Tom's birthday?", now=NOW, on_text=streamed.append)
+    finally:
+        llm.close()
+    assert len(streamed) > 1 and "".join(streamed).strip()
+    # Whatever the small model wrote, what comes back is either cited or the extractive fallback.
+    assert answer.mode in ("model", "extractive") and answer.sources
+    assert all(f"[{s.key}]" in answer.text for s in answer.sources)
