@@ -47,6 +47,7 @@ _ACTIVITY = re.compile(r"\b(what (did|have) i (do|done|work(ed)? on)|what was i 
                        r"how (long|much time) did i spend|where did my time go)\b", re.IGNORECASE)
 _WHEN = re.compile(r"^\s*(when|what (date|day|time|year|month))\b", re.IGNORECASE)
 _CITE = re.compile(r"\[S(\d+)\]")
+_PAST = re.compile(r"yesterday|last|ago|past|earlier|\b(19|20)\d\d\b|this (morning|afternoon|evening)", re.IGNORECASE)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 _ANSWER_INSTRUCTION = (
     "You answer questions about the user's own past from their memories. Use only the numbered sources "
@@ -146,7 +147,9 @@ class Asker:
         """The evidence for a question, best first, within the token budget; core memory first."""
         core = self.store.get(CoreManager.memory_id)
         hits = self.store.search(question, SearchOptions(kinds=SEARCHED_KINDS, k=self.k), now=now).hits
-        memories = [m for m in (self.store.get(h.id) for h in hits if h.kind != "core") if m is not None]
+        # Engram's own past answers are not evidence (they would echo themselves).
+        memories = [m for m in (self.store.get(h.id) for h in hits if h.kind != "core")
+                    if m is not None and m.source_kind != "assistant"]
         chosen: list[Source] = []
         budget = self.context_tokens
         for memory in ([core] if core is not None and core.text else []) + memories:
@@ -171,11 +174,17 @@ class Asker:
         order = list(np.argsort(scores)[::-1])
         if scores[order[0]] < RELEVANT:
             return Answer(question, IDK, "unknown", [], list(context))
-        picked = [sentences[i] for i in order[:2] if scores[i] >= RELEVANT and scores[i] >= scores[order[0]] - 0.08]
+        picked: list[tuple[Source, str]] = []
+        for i in order[:6]:
+            if len(picked) == 2 or scores[i] < max(RELEVANT, scores[order[0]] - 0.08):
+                break
+            # A memory made from a message says the same thing: quote it once.
+            if not any(_same_words(sentences[i][1], text) for _, text in picked):
+                picked.append(sentences[i])
         when = _WHEN.search(question) is not None
         lines = []
         for source, text in picked:
-            prefix = f"On {source.time:%-d %B %Y}: " if when else ""
+            prefix = f"{when_said(text, source.time)}: " if when else ""
             lines.append(f"{prefix}“{text}” [{source.key}]")
         cited = list(dict.fromkeys(source for source, _ in picked))
         return Answer(question, "\n".join(lines), "extractive", cited, list(context))
@@ -240,6 +249,33 @@ def _source(number: int, memory: Memory) -> Source:
     speaker = str(memory.fields.get("speaker") or "") if memory.kind == "message" else ""
     text = f"{speaker}: {memory.text}" if speaker else memory.text
     return Source(f"S{number}", memory.id, memory.kind, memory.time, text, memory.app, memory.title, frame)
+
+
+def _same_words(a: str, b: str) -> bool:
+    wa, wb = set(words(a)), set(words(b))
+    return bool(wa and wb) and len(wa & wb) / len(wa | wb) >= 0.8
+
+
+def when_said(text: str, said_at: datetime) -> str:
+    """When what a sentence tells happened: "yesterday" in a message of 8 May 2023 is 7 May 2023.
+
+    Only phrases that point back in time are resolved; "on Saturday" in a chat may be the coming
+    one, so then the message's own date is the honest answer."""
+    parsed = parse_time_words(text, said_at)
+    if not _PAST.search(parsed.phrase or ""):
+        return f"{said_at:%-d %B %Y}"
+    if parsed.since is None or parsed.until is None or parsed.since > said_at:
+        return f"{said_at:%-d %B %Y}"
+    span = parsed.until - parsed.since
+    if span <= timedelta(days=1):
+        return f"{parsed.since:%-d %B %Y}"
+    if span <= timedelta(days=7):
+        return f"the week of {parsed.since:%-d %B %Y}"
+    if span <= timedelta(days=31):
+        return f"{parsed.since:%B %Y}"
+    if span <= timedelta(days=366):
+        return f"{parsed.since:%Y}"
+    return f"{said_at:%-d %B %Y}"
 
 
 def _tokens(text: str) -> int:

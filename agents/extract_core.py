@@ -37,6 +37,8 @@ def find_core_facts(text: str, speaker: str = "") -> list[Finding]:
             continue
         for entry_type, pattern, build in _FACTS:
             for m in pattern.finditer(text, start, end):
+                if not _opens_statement(text, start, m.start()):
+                    continue
                 value = build(m)
                 if value and all((f.entry_type, f.value) != (entry_type, value) for f in facts):
                     facts.append(Finding("core", entry_type, value, m.start(), m.end(),
@@ -48,6 +50,17 @@ def find_core_facts(text: str, speaker: str = "") -> list[Finding]:
 
 _CLAUSE_BREAK = re.compile(r"[.!?;\n]+|,?\s+(?:but|although|though|because|whereas)\s+|,?\s+and\s+(?=I\b)")
 _WORD_BEFORE = re.compile(r"(\w+)$")
+_LAST_WORD = re.compile(r"([\w']+)[ \t]*$")
+_FIRST_WORD = re.compile(r"\W*(\w+)")
+_FRONTED = frozenset({
+    "for", "on", "in", "at", "with", "during", "after", "before", "from", "as", "since", "generally", "usually",
+    "normally", "mostly", "nowadays", "these", "lately", "recently", "today", "overall", "honestly", "personally",
+})
+_LEAD_INS = frozenset({
+    "and", "so", "also", "really", "honestly", "personally", "actually", "just", "still", "yes", "yeah", "yep", "oh",
+    "well", "now", "cause", "'cause", "plus", "anyway", "too", "hey", "hi", "hello", "ok", "okay", "lol", "haha",
+    "btw", "fyi", "fact", "course", "sure",
+})
 _ABBREVIATIONS = frozenset({"dr", "mr", "mrs", "ms", "prof", "st", "jr", "sr", "inc", "ltd", "co", "corp", "mt"})
 _OTHER_SPEAKER = re.compile(r"(?m)^[ \t]*(?!(?:Me|You|I)[ \t]*:)[A-Z][\w.'-]*(?:[ \t]+[A-Z][\w.'-]*){0,2}[ \t]*:")
 _QUESTION_START = re.compile(r"(?i)^\W*(?:what|who|whom|where|when|why|how|which|whose|do|does|did|am|are|is"
@@ -88,6 +101,17 @@ def _is_inside_token(text: str, m: re.Match[str]) -> bool:
     before = _WORD_BEFORE.search(text, max(0, m.start() - 20), m.start())
     after = text[m.end():m.end() + 1]
     return bool(before and (before.group(1).lower() in _ABBREVIATIONS or before.group(1).isdigit() and after.isdigit()))
+
+
+def _opens_statement(text: str, clause_start: int, match_start: int) -> bool:
+    """ "I love X" must start its clause or follow a lead-in ("yes, I", "and I"); after a
+    noun it is a relative clause about that noun ("something I love is awesome")."""
+    before = _LAST_WORD.search(text, clause_start, match_start)
+    if before is None or before.group(1).lower() in _LEAD_INS:
+        return True
+    # "For flights I prefer ...", "These days I live in ...": a fronted phrase, not a noun's clause.
+    first = _FIRST_WORD.match(text, clause_start, match_start)
+    return bool(first and first.group(1).lower() in _FRONTED)
 
 
 def _is_plain_statement(clause: str) -> bool:
@@ -149,7 +173,11 @@ _NOT_TASTES = frozenset({
     "a", "an", "the", "this", "that", "these", "those", "it", "its", "you", "your", "him", "her", "them", "us",
     "me", "my", "his", "our", "their", "what", "how", "when", "where", "who", "which", "to", "some", "any", "one",
     "both", "all", "every", "each", "myself", "yourself", "so", "too", "very", "really", "lol", "u", "ur", "ya",
+    "is", "are", "was", "were", "be", "been", "has", "have", "had", "do", "does", "did", "will", "can", "makes",
 })
+# A taste that points at something in the conversation ("making him happy", "this trail") is no standing one.
+_POINTING = frozenset({"it", "this", "that", "these", "those", "him", "her", "them", "he", "she", "they", "you"})
+_LEADING_ADVERBS = frozenset({"also", "really", "just", "still", "truly", "absolutely", "totally"})
 # "I'm a big fan of", "I'm a bit late at": "a ..." that is no job.
 _NOT_ROLES = frozenset({"bit", "little", "lot", "fan", "big", "huge", "regular", "guest", "visitor", "customer"})
 _PHRASE_STOP = re.compile(r"(?i)[ \t]*(?:,|\b(?:when|if|as|so|since|though|right now|today|now|too|as well"
@@ -169,7 +197,10 @@ def _family(m: re.Match[str]) -> str | None:
 
 def _phrase(m: re.Match[str], max_words: int = 6) -> str | None:
     words = _PHRASE_STOP.sub("", m.group("v")).split()
-    if not words or words[0].lower() in _NOT_TASTES or len(words) > max_words:
+    while words and words[0].lower() in _LEADING_ADVERBS:
+        words.pop(0)
+    if not words or words[0].lower() in _NOT_TASTES or len(words) > max_words \
+            or any(w.lower().strip(",.!") in _POINTING for w in words):
         return None
     return " ".join(words)
 

@@ -110,8 +110,9 @@ _PASSWORD = re.compile(
     rf"(?:(?P<colon>{_H}*(?:is{_H}*)?[:=]{_H}*)|{_H}+(?i:is|was){_H}+)"
     r"(?P<v>[^\s]+)")
 # A passphrase has spaces, so it runs to the end of its line; code characters mean it is code, not a phrase.
-_PASSPHRASE = re.compile(rf"(?i:\bpassphrase\b){_H}*[:=]{_H}*"
-                         rf"(?P<v>[^\s\"'`()\[\]{{}}<>=;:*|]+(?:{_H}[^\s\"'`()\[\]{{}}<>=;:*|]+){{0,7}}){_H}*$", re.MULTILINE)
+_PHRASE_WORD = r"[^\s\"'`()\[\]{}<>=;:*|]+"
+_PASSPHRASE = re.compile(rf"(?i:\bpassphrase\b){_H}*[:=]{_H}*(?P<v>{_PHRASE_WORD}(?:{_H}{_PHRASE_WORD}){{0,7}}){_H}*$",
+                         re.MULTILINE)
 _PIN = re.compile(rf"(?:\bPIN\b|\bPin\b|(?i:\bpin-?code\b)|(?i:\bpin\b)(?={_H}*[:=]))"
                   rf"(?:{_H}*(?i:code|number|no\.?))?(?:{_H}*(?:[:=#]|is){_H}*|{_H}+)"
                   r"(?P<v>\d{4,8})(?![\w]|[ -]\d)")

@@ -20,8 +20,9 @@ __all__ = ["mask", "redact", "placeholder"]
 _LABELS = {
     "password": "password", "pin": "PIN", "otp": "one-time code", "card_security_code": "card security code",
     "api_key": "API key", "token": "access token", "private_key": "private key", "passport": "passport number",
-    "ssn": "SSN", "national_id": "national ID", "health_id": "health insurance number", "drivers_license": "driver's licence number", "tax_id": "tax ID",
-    "account_number": "account number", "card": "card", "iban": "IBAN",
+    "ssn": "SSN", "national_id": "national ID", "health_id": "health insurance number",
+    "drivers_license": "driver's licence number", "tax_id": "tax ID", "account_number": "account number",
+    "card": "card", "iban": "IBAN",
 }
 _SHOWS_LAST_FOUR = frozenset({"card", "iban", "account_number"})
 

@@ -1,0 +1,177 @@
+"""Ask on LoCoMo (QA quality, latency, context size) and autofill accuracy.
+
+LoCoMo QA: each conversation imported (agents.importers.locomo) and digested by
+the agents into a fresh store, then every question asked with
+`Asker(remember=False)` at one day after the conversation's last session.
+Token F1 per category with the LoCoMo paper's normalisation (lower case,
+punctuation and articles removed; category 1 answers are comma-separated
+lists, scored by the mean over gold parts of the best F1 against the
+prediction's parts). Category 5 (adversarial: the conversation does not
+answer it) is scored as the share answered "I don't know".
+Modes: (b) `extractive`: the default path on the packaged 270M model (the
+model is not trusted to write, the answer is the cited evidence sentences);
+(a) `model`: the full pipeline with the 270M model allowed to write
+(`ask.use_small_model`), which falls back to (b) when its answer cites
+nothing; run on a sample (it generates ~200 tokens per question).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import string
+import tempfile
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from bench.locomo_retrieval import LOCOMO, CachedEmbedder
+from bench.results import Metrics, metric
+
+AUTOFILL_TABLE = Path(__file__).resolve().parents[1] / "tests" / "data" / "autofill_labels.json"
+CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
+
+METHODS = {
+    "locomo.qa": __doc__.split("\n\n", 1)[1].strip() if __doc__ else "",
+    "ask": "Wall time of `Asker.ask` per LoCoMo question (retrieval + answer; the store's indexes built), "
+           "and the evidence tokens put in front of the answerer (estimated 1.3 tokens per word).",
+    "autofill": "Share of the label variants in tests/data/autofill_labels.json given exactly the expected value "
+                "(unknown labels must get nothing).",
+}
+
+_ARTICLES = re.compile(r"\b(a|an|the|and)\b")
+_CITATION = re.compile(r"\[S\d+\]|[“”]")
+
+
+def normalise(text: str) -> str:
+    text = str(text).lower()
+    text = "".join(ch for ch in text if ch not in set(string.punctuation))
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def f1(prediction: str, gold: str) -> float:
+    p, g = normalise(prediction).split(), normalise(gold).split()
+    common = sum(min(p.count(w), g.count(w)) for w in set(p))
+    if not p or not g or not common:
+        return 0.0
+    precision, recall = common / len(p), common / len(g)
+    return 2 * precision * recall / (precision + recall)
+
+
+def score(prediction: str, gold: str, category: int) -> float:
+    prediction = _CITATION.sub("", prediction)
+    if category == 1:
+        parts = [p for p in str(gold).split(",") if p.strip()]
+        guesses = [q for q in prediction.split(",") if q.strip()] or [prediction]
+        return statistics.mean(max(f1(q, part) for q in guesses) for part in parts) if parts else 0.0
+    return f1(prediction, str(gold))
+
+
+def qa(embedder: Any, conversations: int, model_questions: int) -> Metrics:
+    from agents.ask import Asker
+    from agents.importers import locomo as locomo_format
+    from agents.llm import LocalLLM, packaged_model
+    from agents.meta import MetaMemoryManager
+    from agents.pipeline import Digester
+    from agents.router import EmbeddingRouter
+    from storage.store import MemoryStore
+
+    samples = json.loads(LOCOMO.read_text(encoding="utf-8"))[:conversations]
+    messages = locomo_format.parse(LOCOMO, None)
+    rows: dict[str, list[dict[str, Any]]] = {"extractive": [], "model": []}
+    llm = LocalLLM(packaged_model(), context_tokens=4096) if model_questions else None
+    for sample in samples:
+        turns = [m for m in messages if m.fields["conversation"] == sample["sample_id"]]
+        with tempfile.TemporaryDirectory(prefix="engram-ask-") as tmp:
+            store, _ = MemoryStore.create("bench passphrase", home=Path(tmp), embedder=embedder,
+                                          embedder_name="all-MiniLM-L6-v2", kdf_seconds=0.05)
+            store.add(turns)
+            Digester(store, MetaMemoryManager(store, EmbeddingRouter(embedder))).run()
+            store.build_indexes()
+            now = max(t.time for t in turns) + timedelta(days=1)
+            modes = [("extractive", Asker(store, remember=False), len(sample["qa"]))]
+            if llm is not None and not rows["model"]:
+                modes.append(("model", Asker(store, llm, use_small_model=True, remember=False), model_questions))
+            for mode, asker, limit in modes:
+                for item in sample["qa"][:limit]:
+                    started = time.perf_counter()
+                    answer = asker.ask(item["question"], now=now)
+                    rows[mode].append({"category": item["category"], "seconds": time.perf_counter() - started,
+                                       "tokens": answer.context_tokens, "mode": answer.mode,
+                                       "f1": score(answer.text, item.get("answer", ""), item["category"])
+                                       if item["category"] != 5 else None})
+            store.close()
+        embedder.save()
+        print(f"  {sample['sample_id']}: {len(rows['extractive'])} questions so far", flush=True)
+    if llm is not None:
+        llm.close()
+    out: Metrics = {}
+    for mode, prefix in (("extractive", "locomo.qa"), ("model", "locomo.qa_model")):
+        done = rows[mode]
+        if not done:
+            continue
+        answerable = [r for r in done if r["category"] in CATEGORIES]
+        out[f"{prefix}.f1.overall"] = metric(round(100 * statistics.mean(r["f1"] for r in answerable), 2),
+                                            "token F1 x100", len(answerable), f"{mode}; categories 1-4")
+        for cat, name in CATEGORIES.items():
+            in_cat = [r["f1"] for r in answerable if r["category"] == cat]
+            if in_cat:
+                out[f"{prefix}.f1.cat{cat}"] = metric(round(100 * statistics.mean(in_cat), 2), "token F1 x100",
+                                                      len(in_cat), name)
+        adversarial = [r for r in done if r["category"] == 5]
+        if adversarial:
+            out[f"{prefix}.adversarial_idk_rate"] = metric(
+                round(sum(r["mode"] == "unknown" for r in adversarial) / len(adversarial), 4), "share", len(adversarial))
+        out[f"{prefix}.answered_idk_rate"] = metric(
+            round(sum(r["mode"] == "unknown" for r in answerable) / len(answerable), 4), "share", len(answerable),
+            "answerable questions wrongly given \"I don't know\"")
+        seconds = sorted(r["seconds"] for r in done)
+        latency_prefix = "ask" if mode == "extractive" else "ask_model"
+        out[f"{latency_prefix}.latency.p50_s"] = metric(round(statistics.median(seconds), 3), "s", len(seconds), mode)
+        out[f"{latency_prefix}.latency.p95_s"] = metric(round(seconds[int(0.95 * (len(seconds) - 1))], 3), "s",
+                                                        len(seconds), mode)
+        out[f"{latency_prefix}.context_tokens.median"] = metric(statistics.median(r["tokens"] for r in done), "tokens",
+                                                                len(done), mode)
+        if mode == "model":
+            out["ask_model.cited_share"] = metric(round(sum(r["mode"] == "model" for r in done) / len(done), 4),
+                                                  "share", len(done), "model answers that cited a source and were kept")
+    return out
+
+
+def autofill_accuracy() -> Metrics:
+    from agents.autofill import fill
+    from storage.memory import Memory, Trust
+
+    table = json.loads(AUTOFILL_TABLE.read_text(encoding="utf-8"))
+    core = Memory(kind="core", text="", fields={"block": "human", "facts": table["core_facts"]})
+    vault = [Memory(kind="vault", text=v["entry_type"], secret=v["secret"], trust=Trust(v.get("trust", 4)),
+                    fields={"entry_type": v["entry_type"], "sensitivity": "high"}) for v in table["vault"]]
+    cases = table["cases"]
+    results = fill([c["label"] for c in cases], core, vault)
+    right = sum(r.value == c["expected"] for r, c in zip(results, cases))
+    return {"autofill.accuracy": metric(round(right / len(cases), 4), "share", len(cases))}
+
+
+def run(argv: Sequence[str] = ()) -> Metrics:
+    parser = argparse.ArgumentParser(prog="bench.ask_bench")
+    parser.add_argument("--conversations", type=int, default=10)
+    parser.add_argument("--model-questions", type=int, default=60,
+                        help="questions of the first conversation also answered with the 270M model writing (0: none)")
+    args, _ = parser.parse_known_args(list(argv))
+    out = autofill_accuracy()
+    embedder = CachedEmbedder()
+    out.update(qa(embedder, args.conversations, args.model_questions))
+    embedder.save()
+    return out
+
+
+if __name__ == "__main__":
+    import sys
+
+    from bench import results
+
+    results.merge(run(sys.argv[1:]))
+    results.render(results.collected_methods())
