@@ -10,12 +10,13 @@ from PySide6.QtNetwork import QLocalServer, QLocalSocket
 from shiboken6 import isValid
 from PySide6.QtWidgets import (QApplication, QDialog, QDialogButtonBox, QFrame, QHBoxLayout, QLabel, QLineEdit,
                                QListWidget, QListWidgetItem, QMenu, QMessageBox, QPlainTextEdit, QPushButton,
-                               QSystemTrayIcon, QVBoxLayout, QWidget)
+                               QSystemTrayIcon, QTextBrowser, QVBoxLayout, QWidget)
 
 __all__ = [
     "QAction", "QApplication", "QByteArray", "QColor", "QDialog", "QDialogButtonBox", "QEvent", "QFont", "QFrame",
     "QGuiApplication", "QHBoxLayout", "QIcon", "QKeySequence", "QLabel", "QLineEdit", "QListWidget",
     "QListWidgetItem", "QLocalServer", "QLocalSocket", "QMenu", "QMessageBox", "QObject", "QPainter",
-    "QPixmap", "QPlainTextEdit", "QPushButton", "QRunnable", "QSize", "QSystemTrayIcon", "QThreadPool", "QTimer",
+    "QPixmap", "QPlainTextEdit", "QPushButton", "QRunnable", "QSize", "QSystemTrayIcon", "QTextBrowser", "QThreadPool",
+    "QTimer",
     "QVBoxLayout", "QWidget", "Qt", "Signal", "Slot", "isValid",
 ]

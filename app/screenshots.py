@@ -25,7 +25,7 @@ def seed(store: object) -> None:
                time=now - timedelta(days=3)),
         Memory("episodic", "Edited the Q3 budget report with Anna", {"event_type": "editing"},
                time=now - timedelta(days=1, hours=3), app="LibreOffice Calc"),
-        Memory("message", "Anna: the budget review moved to Friday at 10", {"speaker": "Anna"},
+        Memory("message", "the budget review moved to Friday at 10", {"speaker": "Anna"},
                time=now - timedelta(minutes=40), trust=Trust.IMPORTED),
         Memory("procedural", "Deploy the staging server", {"steps": ["git pull", "make deploy"]},
                time=now - timedelta(days=8)),
@@ -71,6 +71,18 @@ def main(outdir: str) -> int:
     for _ in range(10):
         app.processEvents()
     shoot(popup, "recall")
+    from agents.ask import Asker
+    from app.desktop.ask_panel import AskPanel
+
+    asker = Asker(store, remember=False)
+    panel = AskPanel(lambda q, on_text: asker.ask(q, on_text=on_text), lambda hit: None)
+    for question in ("When is the budget review?", "What did I do yesterday?", "What is Anna's cat called?"):
+        panel.input.setText(question)
+        panel.submit()
+        wait_for_background()
+        for _ in range(10):
+            app.processEvents()
+    shoot(panel, "ask")
     store.close()
     print(f"screenshots in {out}")
     return 0

@@ -161,3 +161,44 @@ def test_single_instance_handoff_and_lock(qtbot, store: MemoryStore, monkeypatch
     assert capture.stopped and desktop.agents is None and not vault.is_unlocked and not desktop.popup.isVisible()
     assert desktop.tray.state == "locked" and desktop.tray.items["unlock"].isVisible()
     desktop.server.close()
+
+
+def test_ask_panel_streams_links_its_sources_and_takes_one_question_at_a_time(qtbot) -> None:
+    from agents.ask import Answer, Source
+    from app.desktop.ask_panel import AskPanel
+
+    when = datetime(2026, 3, 2, 9, 30, tzinfo=timezone.utc)
+    source = Source("S1", "a" * 32, "message", when, "Rui: the cabin wifi is BlueFjord", "WhatsApp")
+    calls, opened = [], []
+
+    def ask(question, on_text):
+        calls.append(question)
+        for piece in ("The cabin ", "wifi is ", "BlueFjord [S1]."):
+            on_text(piece)
+        return Answer(question, "The cabin wifi is BlueFjord [S1].", "model", [source], [source])
+
+    panel = AskPanel(ask, opened.append)
+    qtbot.addWidget(panel)
+    panel.show()
+    qtbot.keyClicks(panel.input, "what is the cabin wifi?")
+    qtbot.keyClick(panel.input, Qt.Key.Key_Return)
+    qtbot.keyClick(panel.input, Qt.Key.Key_Return)       # nothing typed, and busy: ignored
+    qtbot.waitUntil(lambda: not panel.busy, timeout=10_000)
+    assert calls == ["what is the cabin wifi?"] and panel.button.isEnabled()
+    page = panel.view.toHtml()
+    assert "BlueFjord" in page and "href=\"src1\"" in page and "WhatsApp" in page
+    panel._open("src1")
+    assert [hit.id for hit in opened] == ["a" * 32]
+
+
+def test_a_copied_value_leaves_the_clipboard_unless_replaced(qtbot) -> None:
+    from app.desktop.clipboard import copy_for_a_while
+
+    clipboard = QApplication.clipboard()
+    copy_for_a_while("X1234567", seconds=0.2)
+    assert clipboard.text() == "X1234567"
+    qtbot.waitUntil(lambda: clipboard.text() == "", timeout=3_000)
+    copy_for_a_while("X1234567", seconds=0.2)
+    clipboard.setText("something the user copied since")
+    qtbot.wait(400)
+    assert clipboard.text() == "something the user copied since"

@@ -7,8 +7,9 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from app.desktop.clipboard import CLEAR_AFTER_SECONDS, copy_for_a_while
 from app.desktop.ops import run_in_background
-from app.qt import QDialog, QLabel, QPixmap, QPlainTextEdit, Qt, QVBoxLayout
+from app.qt import QDialog, QLabel, QPixmap, QPlainTextEdit, QPushButton, Qt, QVBoxLayout
 from storage.search import Hit
 
 
@@ -27,12 +28,19 @@ class MemoryDetail(QDialog):
         self.text = QPlainTextEdit()
         self.text.setReadOnly(True)
         layout.addWidget(self.text, stretch=2)
+        self.copy_value = QPushButton(f"Copy the value (cleared from the clipboard after {CLEAR_AFTER_SECONDS} s)")
+        self.copy_value.setVisible(False)
+        self.copy_value.clicked.connect(self._copy_secret)
+        layout.addWidget(self.copy_value)
+        self._store, self._memory_id = store, hit.id
         run_in_background(lambda: _load(store, hit.id), self._loaded, lambda exc: self.text.setPlainText(str(exc)),
                           owner=self)
 
     def _loaded(self, loaded: tuple[Any, bytes | None]) -> None:
         memory, image = loaded
         self.text.setPlainText(memory.text if memory else "This memory no longer exists.")
+        # A vault value is never shown here; it can be copied for a form, and does not linger.
+        self.copy_value.setVisible(memory is not None and memory.kind == "vault" and bool(memory.secret))
         if image:
             pixmap = QPixmap()
             pixmap.loadFromData(image)
@@ -40,6 +48,15 @@ class MemoryDetail(QDialog):
                                                Qt.TransformationMode.SmoothTransformation))
         elif memory is not None and memory.kind == "frame":
             self.image.setText("The screenshot was dropped by retention; its text is kept.")
+
+
+    def _copy_secret(self) -> None:
+        run_in_background(lambda: _secret(self._store, self._memory_id), copy_for_a_while, owner=self)
+
+
+def _secret(store: Any, memory_id: str) -> str:
+    memory = store.get(memory_id)
+    return memory.secret if memory is not None and memory.secret else ""
 
 
 def _load(store: Any, memory_id: str) -> tuple[Any, bytes | None]:

@@ -10,6 +10,7 @@ import logging
 import sys
 from typing import Any
 
+from app.desktop.ask_panel import AskPanel
 from app.desktop.detail import MemoryDetail
 from app.desktop.ops import wait_for_background
 from app.desktop.recall import RecallPopup
@@ -58,7 +59,9 @@ class DesktopApp:
         self.agents: Any = None
         self.details: list[MemoryDetail] = []
         self.popup = RecallPopup(self._search, self._open_hit)
-        self.tray = Tray({"search": self.show_recall, "pause_15": lambda: self.pause(15),
+        self.ask_panel: AskPanel | None = None
+        self.asker: Any = None
+        self.tray = Tray({"search": self.show_recall, "ask": self.show_ask, "pause_15": lambda: self.pause(15),
                           "pause_60": lambda: self.pause(60), "pause_forever": lambda: self.pause(None),
                           "resume": self.resume, "lock": self.lock, "unlock": self.unlock, "quit": self.quit},
                          HOTKEY_HINT)
@@ -90,6 +93,12 @@ class DesktopApp:
     def lock(self) -> None:
         """Keys dropped, capture stopped, every window showing memory closed."""
         self.popup.hide()
+        if self.ask_panel is not None:
+            self.ask_panel.close()
+            self.ask_panel = None
+        if self.asker is not None and self.asker.llm is not None:
+            self.asker.llm.close()
+        self.asker = None
         for detail in self.details:
             detail.close()
         self.details.clear()
@@ -116,6 +125,25 @@ class DesktopApp:
             if not self.unlock():
                 return
         self.popup.popup()
+
+    def show_ask(self) -> None:
+        if self.store is None and not self.unlock():
+            return
+        if self.ask_panel is None:
+            self.ask_panel = AskPanel(self._ask, self._open_hit)
+        self.ask_panel.show()
+        self.ask_panel.raise_()
+        self.ask_panel.activateWindow()
+
+    def _ask(self, question: str, on_text: Any) -> Any:
+        """On a worker thread (the panel runs it through ops.run_in_background)."""
+        from app.ask_command import build_asker
+
+        if self.store is None:
+            raise RuntimeError("Engram is locked")
+        if self.asker is None:
+            self.asker = build_asker(self.store)
+        return self.asker.ask(question, on_text=on_text)
 
     def pause(self, minutes: float | None) -> None:
         from app.capture import pause
@@ -168,6 +196,8 @@ class DesktopApp:
         connection.disconnectFromServer()
         if message in ("show", "recall"):
             self.show_recall()
+        elif message == "ask":
+            self.show_ask()
 
 
 def run(argv: list[str] | None = None) -> int:
