@@ -1,3 +1,4 @@
+import json
 import os
 
 import pytest
@@ -30,3 +31,17 @@ def test_flipped_bit_truncation_and_wrong_key_are_detected() -> None:
             cipher.open("core", "x", "text", bad)
     with pytest.raises(TamperedField):
         FieldCipher(os.urandom(32)).open("core", "x", "text", cipher.seal("core", "x", "text", "hello"))
+
+
+def test_long_values_are_deflated_and_still_bound_to_their_place() -> None:
+    cipher = FieldCipher(os.urandom(32))
+    boxes = json.dumps({"boxes": [[f"word{i % 40}", i, i * 2, 40, 12] for i in range(400)]})
+    sealed = cipher.seal("frame", "a" * 32, "body", boxes)
+    assert sealed[:1] == b"\x02" and len(sealed) < len(boxes) / 2
+    assert cipher.open("frame", "a" * 32, "body", sealed) == boxes
+    with pytest.raises(TamperedField):
+        cipher.open("frame", "b" * 32, "body", sealed)
+    with pytest.raises(TamperedField):  # claiming it is not deflated does not get past the tag
+        cipher.open("frame", "a" * 32, "body", b"\x01" + sealed[1:])
+    short = cipher.seal("frame", "a" * 32, "text", "hello")
+    assert short[:1] == b"\x01" and cipher.open("frame", "a" * 32, "text", short) == "hello"
