@@ -16,11 +16,17 @@ from app.desktop.ops import wait_for_background
 from app.desktop.recall import RecallPopup
 from app.desktop.tray import Tray
 from app.desktop.unlock import FirstRunDialog, UnlockDialog
-from app.qt import QApplication, QDialog, QLocalServer, QLocalSocket, QSystemTrayIcon
+from app.qt import QApplication, QDialog, QLocalServer, QLocalSocket, QObject, QSystemTrayIcon, Signal
 from storage import paths
+from storage.config import Config
 
 log = logging.getLogger(__name__)
-HOTKEY_HINT = "Ctrl+Shift+Space"
+
+
+class _HotkeyRelay(QObject):
+    """The shortcut is heard on a listener thread; Qt delivers this signal on the GUI thread."""
+
+    pressed = Signal()
 
 
 def instance_name() -> str:
@@ -59,12 +65,14 @@ class DesktopApp:
         self.agents: Any = None
         self.details: list[MemoryDetail] = []
         self.popup = RecallPopup(self._search, self._open_hit)
+        self.hotkey: Any = None
+        self.hotkey_problem = ""
         self.ask_panel: AskPanel | None = None
         self.asker: Any = None
         self.tray = Tray({"search": self.show_recall, "ask": self.show_ask, "pause_15": lambda: self.pause(15),
                           "pause_60": lambda: self.pause(60), "pause_forever": lambda: self.pause(None),
                           "resume": self.resume, "lock": self.lock, "unlock": self.unlock, "quit": self.quit},
-                         HOTKEY_HINT)
+                         self._hotkey_hint())
         self.server = QLocalServer()
         QLocalServer.removeServer(instance_name())  # a stale socket left by a crash
         self.server.listen(instance_name())
@@ -75,7 +83,29 @@ class DesktopApp:
     def start(self) -> bool:
         if QSystemTrayIcon.isSystemTrayAvailable():
             self.tray.show()
+        self.start_hotkey()
         return self.unlock()
+
+    def start_hotkey(self) -> None:
+        """Listen for the recall shortcut; where that is impossible, say how to bind `engram recall`."""
+        from app.hotkey import HotkeyUnavailable, X11Hotkey
+
+        self._hotkey_relay = _HotkeyRelay()
+        self._hotkey_relay.pressed.connect(self.show_recall)
+        shortcut = Config.load().get("desktop.hotkey")
+        try:
+            self.hotkey = X11Hotkey(shortcut, self._hotkey_relay.pressed.emit)
+            self.hotkey.start()
+            self.hotkey_problem = ""
+        except (HotkeyUnavailable, ValueError) as exc:
+            self.hotkey, self.hotkey_problem = None, str(exc)
+            log.info("no global shortcut: %s", exc)
+        self.tray.set_hotkey_hint(self._hotkey_hint())
+
+    def _hotkey_hint(self) -> str:
+        if self.hotkey is not None:
+            return str(self.hotkey.shortcut)
+        return "(bind: engram recall)" if self.hotkey_problem else ""
 
     def unlock(self) -> bool:
         first_run = not paths.key_file().exists()
@@ -112,6 +142,9 @@ class DesktopApp:
         self.tray.show_state("locked", "locked")
 
     def quit(self) -> None:
+        if self.hotkey is not None:
+            self.hotkey.stop()
+            self.hotkey = None
         self.lock()
         wait_for_background()
         self.server.close()

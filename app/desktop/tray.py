@@ -47,6 +47,9 @@ class Tray(QSystemTrayIcon):
                                if reason == QSystemTrayIcon.ActivationReason.Trigger else None)
         self.show_state("locked", "Engram is locked")
 
+    def set_hotkey_hint(self, hint: str) -> None:
+        self.items["search"].setText(f"Search…{'  ' + hint if hint else ''}")
+
     def show_state(self, state: str, detail: str) -> None:
         self.state = state
         self.setIcon(state_icon(state))
