@@ -202,3 +202,32 @@ def test_a_copied_value_leaves_the_clipboard_unless_replaced(qtbot) -> None:
     clipboard.setText("something the user copied since")
     qtbot.wait(400)
     assert clipboard.text() == "something the user copied since"
+
+
+def test_auto_lock_after_idle_time_and_on_screen_lock(qtbot, store: MemoryStore, monkeypatch) -> None:
+    store.close()
+
+    class Desk:
+        idle, locked = 0.0, False
+
+        def idle_seconds(self):
+            return self.idle
+
+        def screen_locked(self):
+            return self.locked
+
+    desktop = DesktopApp(QApplication.instance(), open_store=open_with_fake, start_capture=lambda s: StubCapture(),
+                         start_agents=lambda s: StubCapture())
+    desktop.idle_source = desk = Desk()
+    monkeypatch.setattr(UnlockDialog, "exec", lambda self: (self.passphrase.setText(PASSPHRASE), self.submit(),
+                                                            qtbot.waitUntil(lambda: self.store is not None,
+                                                                            timeout=20_000), 1)[-1])
+    for make_it_lock in (lambda: setattr(desk, "idle", 15 * 60.0), lambda: setattr(desk, "locked", True)):
+        desk.idle, desk.locked = 0.0, False
+        assert desktop.unlock()
+        desktop.check_auto_lock()
+        assert desktop.store is not None             # active user: stays unlocked
+        make_it_lock()
+        desktop.check_auto_lock()
+        assert desktop.store is None and desktop.tray.state == "locked"
+    desktop.server.close()

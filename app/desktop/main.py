@@ -16,7 +16,7 @@ from app.desktop.ops import wait_for_background
 from app.desktop.recall import RecallPopup
 from app.desktop.tray import Tray
 from app.desktop.unlock import FirstRunDialog, UnlockDialog
-from app.qt import QApplication, QDialog, QLocalServer, QLocalSocket, QObject, QSystemTrayIcon, Signal
+from app.qt import QApplication, QDialog, QLocalServer, QLocalSocket, QObject, QSystemTrayIcon, QTimer, Signal
 from storage import paths
 from storage.config import Config
 
@@ -73,6 +73,10 @@ class DesktopApp:
                           "pause_60": lambda: self.pause(60), "pause_forever": lambda: self.pause(None),
                           "resume": self.resume, "lock": self.lock, "unlock": self.unlock, "quit": self.quit},
                          self._hotkey_hint())
+        self._auto_lock = QTimer()
+        self._auto_lock.setInterval(20_000)
+        self._auto_lock.timeout.connect(self.check_auto_lock)
+        self.idle_source: Any = None      # what tells idle time and screen lock (the capture's window provider)
         self.server = QLocalServer()
         QLocalServer.removeServer(instance_name())  # a stale socket left by a crash
         self.server.listen(instance_name())
@@ -115,6 +119,7 @@ class DesktopApp:
         self.store = dialog.store
         self.capture = self.start_capture(self.store)
         self.agents = self.start_agents(self.store)
+        self._auto_lock.start()
         self._refresh_state()
         if not QSystemTrayIcon.isSystemTrayAvailable():
             self.show_recall()  # no tray to live in: at least show something useful
@@ -122,6 +127,7 @@ class DesktopApp:
 
     def lock(self) -> None:
         """Keys dropped, capture stopped, every window showing memory closed."""
+        self._auto_lock.stop()
         self.popup.hide()
         if self.ask_panel is not None:
             self.ask_panel.close()
@@ -140,6 +146,19 @@ class DesktopApp:
             self.store.close()
             self.store = None
         self.tray.show_state("locked", "locked")
+
+    def check_auto_lock(self) -> None:
+        """Locked after the idle time in Settings and whenever the screen locks: keys dropped, windows closed."""
+        if self.store is None:
+            return
+        source = self.idle_source or getattr(getattr(self.capture, "recorder", None), "windows", None)
+        if source is None:
+            return
+        minutes = Config.load().get("security.auto_lock_minutes")
+        idle = source.idle_seconds()
+        if source.screen_locked() or (minutes and idle is not None and idle >= minutes * 60):
+            log.info("auto-lock")
+            self.lock()
 
     def quit(self) -> None:
         if self.hotkey is not None:
