@@ -8,11 +8,14 @@ from PySide6.QtCore import (QByteArray, QEvent, QObject, QRunnable, QSize, Qt, Q
 from PySide6.QtGui import QAction, QColor, QFont, QGuiApplication, QIcon, QKeySequence, QPainter, QPixmap
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 from shiboken6 import isValid
-from PySide6.QtWidgets import (QApplication, QDialog, QDialogButtonBox, QFrame, QHBoxLayout, QLabel, QLineEdit,
+from PySide6.QtWidgets import (QAbstractItemView, QApplication, QDialog, QDialogButtonBox, QFrame, QHBoxLayout,
+                               QHeaderView, QInputDialog, QLabel, QLineEdit, QTableWidget, QTableWidgetItem,
+                               QTabWidget,
                                QListWidget, QListWidgetItem, QMenu, QMessageBox, QPlainTextEdit, QPushButton,
                                QSystemTrayIcon, QTextBrowser, QVBoxLayout, QWidget)
 
 __all__ = [
+    "QAbstractItemView", "QHeaderView", "QInputDialog", "QTableWidget", "QTableWidgetItem", "QTabWidget",
     "QAction", "QApplication", "QByteArray", "QColor", "QDialog", "QDialogButtonBox", "QEvent", "QFont", "QFrame",
     "QGuiApplication", "QHBoxLayout", "QIcon", "QKeySequence", "QLabel", "QLineEdit", "QListWidget",
     "QListWidgetItem", "QLocalServer", "QLocalSocket", "QMenu", "QMessageBox", "QObject", "QPainter",

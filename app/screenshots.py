@@ -29,6 +29,13 @@ def seed(store: object) -> None:
                time=now - timedelta(minutes=40), trust=Trust.IMPORTED),
         Memory("procedural", "Deploy the staging server", {"steps": ["git pull", "make deploy"]},
                time=now - timedelta(days=8)),
+        Memory("semantic", "Marta is the new head of design and used to work at Farfetch", {},
+               time=now - timedelta(days=1), trust=Trust.IMPORTED, source_kind="import",
+               source_ids=["message:" + "0" * 32]),
+        Memory("vault", "Passport number", {"entry_type": "passport", "sensitivity": "high"}, secret="X1234567",
+               time=now - timedelta(days=30)),
+        Memory("vault", "IBAN ending 0154", {"entry_type": "iban", "sensitivity": "high"},
+               secret="PT50000201231234567890154", time=now - timedelta(days=12), trust=Trust.OBSERVED),
     ])
 
 
@@ -83,6 +90,15 @@ def main(outdir: str) -> int:
         for _ in range(10):
             app.processEvents()
     shoot(panel, "ask")
+    from app.desktop.browser import MemoryBrowser
+
+    browser = MemoryBrowser(store, lambda hit: None)
+    for index, name in ((2, "memories-facts"), (5, "memories-vault")):
+        browser.tabs.setCurrentIndex(index)
+        wait_for_background()
+        for _ in range(10):
+            app.processEvents()
+        shoot(browser, name)
     store.close()
     print(f"screenshots in {out}")
     return 0

@@ -175,6 +175,20 @@ class KeyVault:
         wrapping = kdf.derive(passphrase)
         self._set_key(self._unwrap(wrapping, self._wraps["passphrase"], self._header, b"passphrase"))
 
+    def verify(self, passphrase: str) -> bool:
+        """Whether `passphrase` is the right one, without changing anything (asked again before revealing a secret)."""
+        kdf = KdfParams.from_json(self._header["kdf"])
+        try:
+            self._unwrap(kdf.derive(passphrase), self._wraps["passphrase"], self._header, b"passphrase")
+        except WrongPassphrase:
+            return False
+        return True
+
+    @property
+    def unlocked_for(self) -> float:
+        """Seconds since the last unlock (infinite when locked)."""
+        return time.monotonic() - self._unlocked_at if self._data_key is not None else float("inf")
+
     def unlock_with_recovery_key(self, recovery_key: str) -> None:
         wrap = self._wraps["recovery"]
         wrapping = _hkdf(_recovery_secret(recovery_key), _unb64(wrap["salt"]), b"engram/recovery-wrap/v1")
@@ -209,6 +223,7 @@ class KeyVault:
 
     def _set_key(self, data_key: bytes) -> None:
         self._data_key = bytearray(data_key)
+        self._unlocked_at = time.monotonic()
         self._subkeys = SubKeys(
             content=_hkdf(data_key, b"", b"engram/content/v1"),
             index=_hkdf(data_key, b"", b"engram/blind-index/v1"),

@@ -258,21 +258,23 @@ class MemoryStore:
         return self.codec.decode(rows[0]) if rows else None
 
     def list_range(self, since: datetime | None = None, until: datetime | None = None,
-                   kinds: Sequence[str] | None = None, limit: int = 1000, where: str | None = None) -> list[Memory]:
-        """Memories that happened in [since, until), oldest first."""
+                   kinds: Sequence[str] | None = None, limit: int = 1000, where: str | None = None,
+                   newest_first: bool = False) -> list[Memory]:
+        """Memories that happened in [since, until), oldest first (or the newest `limit`, newest first)."""
         clauses = [where] if where else []
         if since or until:
             clauses.append(_time_filter(since, until))
         if kinds:
             clauses.append(_kind_filter(kinds))
-        return self._fetch_in_order(self._oldest_ids(" AND ".join(clauses) or None, limit))
+        return self._fetch_in_order(self._oldest_ids(" AND ".join(clauses) or None, limit, newest_first))
 
-    def _oldest_ids(self, where: str | None, limit: int) -> list[str]:
+    def _oldest_ids(self, where: str | None, limit: int, newest_first: bool = False) -> list[str]:
         """Sort on the two small plaintext columns first; decrypt only the rows asked for."""
         query = self.table.search()
         if where:
             query = query.where(where)
-        table = query.select(["id", "time_us"]).limit(None).to_arrow().sort_by("time_us")
+        table = query.select(["id", "time_us"]).limit(None).to_arrow() \
+            .sort_by([("time_us", "descending" if newest_first else "ascending")])
         ids: list[str] = table.slice(0, limit).column("id").to_pylist()
         return ids
 

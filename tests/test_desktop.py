@@ -231,3 +231,70 @@ def test_auto_lock_after_idle_time_and_on_screen_lock(qtbot, store: MemoryStore,
         desktop.check_auto_lock()
         assert desktop.store is None and desktop.tray.state == "locked"
     desktop.server.close()
+
+
+def test_memory_browser_lists_filters_edits_deletes_and_guards_vault_values(qtbot, store: MemoryStore, monkeypatch) -> None:
+    from app.desktop.browser import MASK, MemoryBrowser
+
+    now = datetime.now(timezone.utc)
+    store.add([Memory("semantic", "Tom works at Siemens", time=now - timedelta(days=2)),
+               Memory("semantic", "Marta leads design", time=now - timedelta(days=1)),
+               Memory("vault", "Passport number", secret="X1234567", fields={"entry_type": "passport"})])
+    asked = []
+    browser = MemoryBrowser(store, lambda hit: None, ask_passphrase=lambda: asked.append(1) or PASSPHRASE)
+    qtbot.addWidget(browser)
+    facts = browser.tables["semantic"]
+    browser.tabs.setCurrentWidget(facts)
+    qtbot.waitUntil(lambda: facts.table.rowCount() == 2, timeout=10_000)
+    assert facts.table.item(0, 1).text() == "Marta leads design"          # newest first
+    facts.filter.setText("siemens")
+    assert facts.table.rowCount() == 1
+    facts.table.setCurrentCell(0, 1)
+
+    monkeypatch.setattr("app.desktop.browser.QInputDialog.getMultiLineText",
+                        lambda *a, **k: ("Tom works at Siemens in Munich", True))
+    facts.edit_selected()
+    qtbot.waitUntil(lambda: any("Munich" in m.text for m in facts.memories), timeout=10_000)
+    edited = next(m for m in store.list_range(kinds=["semantic"]) if "Munich" in m.text)
+    assert edited.trust == 4 and edited.history[-1]["who"] == "user"
+
+    facts.filter.setText("munich")
+    facts.table.setCurrentCell(0, 1)
+    monkeypatch.setattr(browser, "confirm", lambda question: False)
+    facts.delete_selected()
+    assert store.count("semantic") == 2                                     # cancelled: nothing gone
+    monkeypatch.setattr(browser, "confirm", lambda question: True)
+    facts.delete_selected()
+    qtbot.waitUntil(lambda: store.count("semantic") == 1, timeout=10_000)
+
+    vault = browser.tables["vault"]
+    browser.tabs.setCurrentWidget(vault)
+    qtbot.waitUntil(lambda: vault.table.rowCount() == 1, timeout=10_000)
+    assert vault.table.item(0, 5).text() == MASK
+    vault.table.setCurrentCell(0, 1)
+    vault.reveal_selected()                              # just unlocked: no passphrase asked
+    assert vault.table.item(0, 5).text() == "X1234567" and asked == []
+    monkeypatch.setattr(type(store.vault), "unlocked_for", property(lambda self: 3600.0))
+    vault._show()
+    vault.table.setCurrentCell(0, 1)
+    browser._ask_passphrase = lambda: "wrong passphrase"
+    vault.reveal_selected()
+    assert vault.table.item(0, 5).text() == MASK
+    browser._ask_passphrase = lambda: PASSPHRASE
+    vault.reveal_selected()
+    assert vault.table.item(0, 5).text() == "X1234567"
+
+
+def test_core_memory_is_edited_as_text_and_becomes_the_users_word(qtbot, store: MemoryStore) -> None:
+    from agents.managers.core import CoreManager
+    from app.desktop.browser import MemoryBrowser
+
+    browser = MemoryBrowser(store, lambda hit: None)
+    qtbot.addWidget(browser)
+    qtbot.waitUntil(lambda: "Nothing yet" in browser.core.status.text(), timeout=10_000)
+    browser.core.text.setPlainText("- Name: Ana Lima\n- Prefers window seats\n\n")
+    browser.core.save_text()
+    qtbot.waitUntil(lambda: browser.core.status.text() == "Saved", timeout=10_000)
+    core = store.get(CoreManager.memory_id)
+    assert core is not None and core.text == "- Name: Ana Lima\n- Prefers window seats"
+    assert [f["trust"] for f in core.fields["facts"]] == [4, 4]

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from agents.managers.base import ADD, NOOP, UPDATE, Batch, Candidate, Decision, MemoryManager, stable_id, trust_name
-from storage.memory import Memory, Trust
+from storage.memory import Memory, Trust, utcnow
 
 BUDGET_CHARS = 1200
 SINGLE_VALUED = frozenset({"name", "home", "work", "job", "birthday", "diet"})
@@ -74,3 +74,24 @@ def fit_budget(facts: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
         kept.remove(victim)
         dropped += 1
     return kept, dropped
+
+
+def edited_by_user(memory: Memory | None, text: str) -> Memory:
+    """Core memory as the user rewrote it: one fact per line, all of them the user's own word.
+
+    Lines that were already facts keep their type (so "Lives in Porto" still replaces the home);
+    new lines are facts of their own; deleted lines are gone."""
+    memory = memory or Memory(kind="core", text="", fields={"block": BLOCK, "facts": []}, id=CoreManager.memory_id,
+                              source_kind="user")
+    known = {str(f["value"]).lower(): f for f in memory.fields.get("facts") or []}
+    facts = []
+    for line in text.splitlines():
+        value = line.strip().lstrip("-•* ").strip()
+        if value:
+            fact_type = known.get(value.lower(), {}).get("type", "about")
+            facts.append({"type": fact_type, "value": value, "trust": int(Trust.USER),
+                          "at": utcnow().isoformat(timespec="seconds"), "source": "user"})
+    memory.fields = {"block": BLOCK, "facts": facts}
+    memory.text, memory.trust, memory.updated = render(facts), Trust.USER, utcnow()
+    memory.note("user", "edited core memory")
+    return memory

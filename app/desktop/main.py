@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 from app.desktop.ask_panel import AskPanel
+from app.desktop.browser import MemoryBrowser
 from app.desktop.detail import MemoryDetail
 from app.desktop.ops import wait_for_background
 from app.desktop.recall import RecallPopup
@@ -68,8 +69,9 @@ class DesktopApp:
         self.hotkey: Any = None
         self.hotkey_problem = ""
         self.ask_panel: AskPanel | None = None
+        self.browser: MemoryBrowser | None = None
         self.asker: Any = None
-        self.tray = Tray({"search": self.show_recall, "ask": self.show_ask, "pause_15": lambda: self.pause(15),
+        self.tray = Tray({"search": self.show_recall, "ask": self.show_ask, "memories": self.show_browser, "pause_15": lambda: self.pause(15),
                           "pause_60": lambda: self.pause(60), "pause_forever": lambda: self.pause(None),
                           "resume": self.resume, "lock": self.lock, "unlock": self.unlock, "quit": self.quit},
                          self._hotkey_hint())
@@ -129,9 +131,10 @@ class DesktopApp:
         """Keys dropped, capture stopped, every window showing memory closed."""
         self._auto_lock.stop()
         self.popup.hide()
-        if self.ask_panel is not None:
-            self.ask_panel.close()
-            self.ask_panel = None
+        for window in (self.ask_panel, self.browser):
+            if window is not None:
+                window.close()
+        self.ask_panel = self.browser = None
         if self.asker is not None and self.asker.llm is not None:
             self.asker.llm.close()
         self.asker = None
@@ -186,6 +189,15 @@ class DesktopApp:
         self.ask_panel.show()
         self.ask_panel.raise_()
         self.ask_panel.activateWindow()
+
+    def show_browser(self) -> None:
+        if self.store is None and not self.unlock():
+            return
+        if self.browser is None:
+            self.browser = MemoryBrowser(self.store, self._open_hit)
+        self.browser.show()
+        self.browser.raise_()
+        self.browser.refresh_current()
 
     def _ask(self, question: str, on_text: Any) -> Any:
         """On a worker thread (the panel runs it through ops.run_in_background)."""
