@@ -3,18 +3,20 @@
 Keeping every Qt name behind one module means a Qt upgrade or binding change
 touches one file, and a grep shows the core packages never reach Qt.
 """
-from PySide6.QtCore import (QByteArray, QEvent, QObject, QRunnable, QSize, Qt, QThreadPool, QTimer, Signal,
-                            Slot)
-from PySide6.QtGui import QAction, QColor, QFont, QGuiApplication, QIcon, QKeySequence, QPainter, QPixmap
+from PySide6.QtCore import (QByteArray, QDate, QEvent, QObject, QPointF, QRectF, QRunnable, QSize, Qt, QThreadPool,
+                            QTimer, Signal, Slot)
+from PySide6.QtGui import (QAction, QBrush, QColor, QFont, QGuiApplication, QIcon, QKeySequence, QPainter, QPen,
+                           QPixmap)
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 from shiboken6 import isValid
 from PySide6.QtWidgets import (QAbstractItemView, QApplication, QDialog, QDialogButtonBox, QFrame, QHBoxLayout,
-                               QHeaderView, QInputDialog, QLabel, QLineEdit, QTableWidget, QTableWidgetItem,
+                               QDateEdit, QHeaderView, QInputDialog, QLabel, QSplitter, QLineEdit, QTableWidget, QTableWidgetItem,
                                QTabWidget,
                                QListWidget, QListWidgetItem, QMenu, QMessageBox, QPlainTextEdit, QPushButton,
                                QSystemTrayIcon, QTextBrowser, QVBoxLayout, QWidget)
 
 __all__ = [
+    "QBrush", "QDate", "QDateEdit", "QPen", "QPointF", "QRectF", "QSplitter",
     "QAbstractItemView", "QHeaderView", "QInputDialog", "QTableWidget", "QTableWidgetItem", "QTabWidget",
     "QAction", "QApplication", "QByteArray", "QColor", "QDialog", "QDialogButtonBox", "QEvent", "QFont", "QFrame",
     "QGuiApplication", "QHBoxLayout", "QIcon", "QKeySequence", "QLabel", "QLineEdit", "QListWidget",

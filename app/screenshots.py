@@ -39,6 +39,37 @@ def seed(store: object) -> None:
     ])
 
 
+def seed_screens(store: object) -> None:
+    """A morning of screens today: three apps, each screen a picture with its words and boxes."""
+    from PIL import Image, ImageDraw
+
+    from app.capture.encode import encode_frame
+    from storage.memory import Memory, Trust
+
+    start = datetime.now().astimezone().replace(hour=9, minute=0, second=0, microsecond=0)
+    windows = [("Thunderbird", "Inbox — Thunderbird", ["Invoice 2231 from Atlas GmbH", "Total due: 1,240.00 EUR",
+                                                      "Budget review moved to Friday"]),
+               ("LibreOffice Calc", "Q3 budget.ods — LibreOffice Calc", ["Q3 budget", "Travel 3,100", "Invoice totals"]),
+               ("Firefox", "Atlas project wiki — Mozilla Firefox", ["Atlas project", "Owner: Anna", "Deploy notes"])]
+    frames = []
+    for i in range(36):
+        app_name, title, lines = windows[(i // 6) % 3]
+        picture = Image.new("RGB", (960, 540), "#f4f4f4")
+        draw = ImageDraw.Draw(picture)
+        draw.rectangle((0, 0, 960, 28), fill="#3c3c3c")
+        draw.text((10, 8), title, fill="white")
+        boxes = []
+        for row, line in enumerate(lines):
+            y = 80 + 40 * row
+            draw.text((60, y), line, fill="black")
+            boxes.append([line, 60, y, 6 * len(line), 12])
+        encoded = encode_frame(picture)
+        frames.append(Memory("frame", "\n".join(lines), {"monitor": 0, "image_id": store.blobs.put(encoded.image),  # type: ignore[attr-defined]
+                                                        "boxes": boxes}, time=start + timedelta(minutes=7 * i),
+                             app=app_name, title=title, trust=Trust.OBSERVED, source_kind="screen"))
+    store.add(frames)  # type: ignore[attr-defined]
+
+
 def main(outdir: str) -> int:
     os.environ.setdefault("ENGRAM_HOME", tempfile.mkdtemp(prefix="engram-demo-"))
     from app.desktop.ops import wait_for_background
@@ -90,6 +121,26 @@ def main(outdir: str) -> int:
         for _ in range(10):
             app.processEvents()
     shoot(panel, "ask")
+    from app.desktop.timeline import TimelineWindow
+
+    seed_screens(store)
+    from agents.meta import MetaMemoryManager
+    from agents.pipeline import Digester
+    from agents.router import EmbeddingRouter
+
+    Digester(store, MetaMemoryManager(store, EmbeddingRouter(store.embedder))).run()  # the day's episodes
+
+    def settle() -> None:
+        for _ in range(20):
+            app.processEvents()
+            wait_for_background()
+
+    timeline = TimelineWindow(store)
+    settle()
+    timeline.axis.choose(len(timeline.axis.frames) - 36 + 3)  # a Thunderbird screen of the morning
+    settle()
+    timeline.highlight.setText("invoice")
+    shoot(timeline, "timeline")
     from app.desktop.browser import MemoryBrowser
 
     browser = MemoryBrowser(store, lambda hit: None)

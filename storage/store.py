@@ -24,7 +24,7 @@ from storage import paths
 from storage.atomic import write_json_atomically
 from storage.blind_index import BlindIndex
 from storage.blobs import BlobStore
-from storage.codec import TABLE, RowCodec, arrow_schema, to_us
+from storage.codec import TABLE, RowCodec, arrow_schema, from_us, to_us
 from storage.config import Config
 from storage.embedding import Embedder
 from storage.fields import FieldCipher
@@ -267,6 +267,15 @@ class MemoryStore:
         if kinds:
             clauses.append(_kind_filter(kinds))
         return self._fetch_in_order(self._oldest_ids(" AND ".join(clauses) or None, limit, newest_first))
+
+    def frame_times(self, since: datetime, until: datetime) -> list[tuple[str, datetime, str]]:
+        """(id, time, app) of the frames in [since, until), oldest first: what a timeline axis needs.
+
+        Only the app column is decrypted, not the text and word boxes: a busy day has
+        thousands of frames, and the axis is drawn before any of them is opened."""
+        rows = self.table.search().where(f"{_kind_filter(['frame'])} AND {_time_filter(since, until)}") \
+            .select(["id", "kind", "time_us", "app"]).limit(None).to_arrow().sort_by("time_us").to_pylist()
+        return [(r["id"], from_us(r["time_us"]), self.codec.open_field(r, "app", []) or "") for r in rows]
 
     def _oldest_ids(self, where: str | None, limit: int, newest_first: bool = False) -> list[str]:
         """Sort on the two small plaintext columns first; decrypt only the rows asked for."""

@@ -298,3 +298,46 @@ def test_core_memory_is_edited_as_text_and_becomes_the_users_word(qtbot, store: 
     core = store.get(CoreManager.memory_id)
     assert core is not None and core.text == "- Name: Ana Lima\n- Prefers window seats"
     assert [f["trust"] for f in core.fields["facts"]] == [4, 4]
+
+
+def test_timeline_shows_a_day_moves_highlights_and_forgets(qtbot, store: MemoryStore) -> None:
+    from PIL import Image, ImageDraw
+
+    from app.capture.encode import encode_frame
+    from app.desktop.timeline import TimelineWindow
+    from app.qt import QDate
+
+    day = datetime(2026, 3, 2, 0, 0).astimezone()
+    picture = Image.new("RGB", (400, 200), "white")
+    ImageDraw.Draw(picture).text((20, 20), "invoice total", fill="black")
+    encoded = encode_frame(picture)
+    image_id = store.blobs.put(encoded.image)
+    frames = [Memory("frame", f"screen {i}", {"monitor": 0, "image_id": image_id,
+                                             "boxes": [["invoice", 20, 20, 50, 12], ["total", 75, 20, 35, 12]]},
+                     time=day + timedelta(hours=9, seconds=3 * i), app="Firefox" if i < 3 else "Writer")
+              for i in range(5)]
+    store.add(frames)
+    store.add([Memory("episodic", "Q3 report (Writer)", time=day + timedelta(hours=9, seconds=9),
+                      ended=day + timedelta(hours=9, seconds=12), source_kind="screen")])
+    window = TimelineWindow(store, confirm=lambda question: True)
+    qtbot.addWidget(window)
+    window.day.setDate(QDate(2026, 3, 2))
+    qtbot.waitUntil(lambda: len(window.axis.frames) == 5 and window.frame is not None, timeout=10_000)
+    assert window.frame.id == frames[-1].id and window.episodes.count() == 1     # the day's last screen first
+    qtbot.keyClick(window.axis, Qt.Key.Key_Left)
+    qtbot.waitUntil(lambda: window.frame.id == frames[3].id, timeout=10_000)
+    window.episodes.itemClicked.emit(window.episodes.item(0))
+    qtbot.waitUntil(lambda: window.frame.id == frames[3].id, timeout=10_000)
+    window.highlight.setText("invoice")
+    assert window.matched_boxes() == 1 and window.image.pixmap() is not None
+    window.axis.zoom(0.001, frames[2].time)
+    assert window.axis.end - window.axis.start == timedelta(minutes=10)             # zoomed to the minimum
+
+    window.show_moment(frames[1].id, frames[1].time)
+    qtbot.waitUntil(lambda: window.frame is not None and window.frame.id == frames[1].id, timeout=10_000)
+    window.forget_this_frame()
+    qtbot.waitUntil(lambda: len(window.axis.frames) == 4, timeout=10_000)
+    assert store.get(frames[1].id) is None
+    window.forget_this_hour()
+    qtbot.waitUntil(lambda: len(window.axis.frames) == 0, timeout=10_000)
+    assert store.count("frame") == store.count("episodic") == 0 and "Nothing was captured" in window.status.text()

@@ -2,7 +2,7 @@
 
 Frames arrive every few seconds; a person remembers "09:14–09:32 edited 'Q3
 report' in Writer". Consecutive frames of the same app and window title, with
-no gap longer than GAP, make one episode. An episode still open when the next
+no gap longer than GAP (see there), make one episode. An episode still open when the next
 batch arrives is extended (MERGE) instead of starting a new one.
 """
 from __future__ import annotations
@@ -16,7 +16,9 @@ from agents.observation import Observation
 from storage.blind_index import words
 from storage.memory import Memory, Trust
 
-GAP = timedelta(minutes=5)
+# An unchanged screen stores no frame, so ten minutes of reading one page leaves a gap in the frames;
+# capture stops after 5 idle minutes anyway. A longer silence in the same window is a new episode.
+GAP = timedelta(minutes=15)
 _KEY_PHRASES = 8
 # Words that say nothing about what an episode was about (UI chrome and glue words).
 _DULL = frozenset(words(

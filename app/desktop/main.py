@@ -15,6 +15,7 @@ from app.desktop.browser import MemoryBrowser
 from app.desktop.detail import MemoryDetail
 from app.desktop.ops import wait_for_background
 from app.desktop.recall import RecallPopup
+from app.desktop.timeline import TimelineWindow
 from app.desktop.tray import Tray
 from app.desktop.unlock import FirstRunDialog, UnlockDialog
 from app.qt import QApplication, QDialog, QLocalServer, QLocalSocket, QObject, QSystemTrayIcon, QTimer, Signal
@@ -70,8 +71,9 @@ class DesktopApp:
         self.hotkey_problem = ""
         self.ask_panel: AskPanel | None = None
         self.browser: MemoryBrowser | None = None
+        self.timeline: TimelineWindow | None = None
         self.asker: Any = None
-        self.tray = Tray({"search": self.show_recall, "ask": self.show_ask, "memories": self.show_browser, "pause_15": lambda: self.pause(15),
+        self.tray = Tray({"search": self.show_recall, "ask": self.show_ask, "memories": self.show_browser, "timeline": self.show_timeline, "pause_15": lambda: self.pause(15),
                           "pause_60": lambda: self.pause(60), "pause_forever": lambda: self.pause(None),
                           "resume": self.resume, "lock": self.lock, "unlock": self.unlock, "quit": self.quit},
                          self._hotkey_hint())
@@ -131,10 +133,10 @@ class DesktopApp:
         """Keys dropped, capture stopped, every window showing memory closed."""
         self._auto_lock.stop()
         self.popup.hide()
-        for window in (self.ask_panel, self.browser):
+        for window in (self.ask_panel, self.browser, self.timeline):
             if window is not None:
                 window.close()
-        self.ask_panel = self.browser = None
+        self.ask_panel = self.browser = self.timeline = None
         if self.asker is not None and self.asker.llm is not None:
             self.asker.llm.close()
         self.asker = None
@@ -189,6 +191,16 @@ class DesktopApp:
         self.ask_panel.show()
         self.ask_panel.raise_()
         self.ask_panel.activateWindow()
+
+    def show_timeline(self, frame_id: str | None = None, moment: Any = None) -> None:
+        if self.store is None and not self.unlock():
+            return
+        if self.timeline is None:
+            self.timeline = TimelineWindow(self.store)
+        if frame_id is not None and moment is not None:
+            self.timeline.show_moment(frame_id, moment)
+        self.timeline.show()
+        self.timeline.raise_()
 
     def show_browser(self) -> None:
         if self.store is None and not self.unlock():
@@ -245,7 +257,11 @@ class DesktopApp:
         return store.search(query, options)
 
     def _open_hit(self, hit: Any) -> None:
+        """A screen opens at its moment in the timeline; a memory opens with its text and sources."""
         if self.store is None:
+            return
+        if hit.kind == "frame":
+            self.show_timeline(hit.id, hit.time)
             return
         detail = MemoryDetail(self.store, hit)
         self.details.append(detail)

@@ -1,0 +1,324 @@
+"""The timeline: a day of screens on an axis, the chosen moment large, its text and what happened around it.
+
+- The axis shows the day's frames as bands coloured by app; click or drag to
+  move, arrow keys step frame by frame, the mouse wheel zooms from the whole
+  day down to ten minutes around the pointer.
+- The chosen frame is shown large with its screen text; words matching the
+  "highlight" box are marked on the image by their OCR word boxes.
+- The day's episodes are listed beside it; choosing one jumps to its start.
+- "Forget this frame" and "Forget this hour" delete for good, after confirmation.
+Reading the day (ids, times, apps only) and each frame run in the background.
+"""
+from __future__ import annotations
+
+import hashlib
+from bisect import bisect_left
+from collections.abc import Callable
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from app.desktop.ops import run_in_background
+from app.qt import (QBrush, QColor, QDate, QDateEdit, QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem,
+                    QMessageBox, QPainter, QPen, QPixmap, QPlainTextEdit, QPushButton, QRectF, QSplitter, Qt,
+                    QVBoxLayout, QWidget, Signal)
+
+_MIN_SPAN = timedelta(minutes=10)
+_DAY = timedelta(days=1)
+
+
+def app_colour(app: str) -> QColor:
+    """A stable, distinct colour per app name (the same app is the same colour every day)."""
+    hue = int(hashlib.blake2b(app.lower().encode(), digest_size=2).hexdigest(), 16) % 360
+    return QColor.fromHsl(hue, 150, 150)
+
+
+class TimeAxis(QWidget):
+    """Bands per app along the visible span; a marker at the chosen moment."""
+
+    moved = Signal(int)   # index of the chosen frame
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setMinimumHeight(56)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.frames: list[tuple[str, datetime, str]] = []
+        self.start = self.end = datetime.now().astimezone()
+        self.index = -1
+
+    def show_day(self, frames: list[tuple[str, datetime, str]], day_start: datetime) -> None:
+        self.frames, self.start, self.end = frames, day_start, day_start + _DAY
+        self.index = len(frames) - 1 if frames else -1
+        self.update()
+
+    def choose(self, index: int) -> None:
+        if not self.frames:
+            return
+        self.index = max(0, min(len(self.frames) - 1, index))
+        moment = self.frames[self.index][1]
+        if not self.start <= moment < self.end:  # keep the chosen moment in view when zoomed in
+            span = self.end - self.start
+            self.start, self.end = moment - span / 2, moment + span / 2
+        self.update()
+        self.moved.emit(self.index)
+
+    def zoom(self, factor: float, around: datetime) -> None:
+        span = max(_MIN_SPAN, min(_DAY, (self.end - self.start) * factor))
+        share = (around - self.start) / (self.end - self.start) if self.end > self.start else 0.5
+        self.start = around - span * share
+        self.end = self.start + span
+        self.update()
+
+    def time_at(self, x: float) -> datetime:
+        return self.start + (self.end - self.start) * max(0.0, min(1.0, x / max(1, self.width())))
+
+    def _x(self, moment: datetime) -> float:
+        return (moment - self.start) / (self.end - self.start) * self.width()
+
+    def paintEvent(self, event: Any) -> None:  # noqa: N802 (Qt's name)
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), self.palette().base())
+        height = self.height()
+        for i, (_, moment, app) in enumerate(self.frames):
+            following = self.frames[i + 1][1] if i + 1 < len(self.frames) else moment + timedelta(seconds=3)
+            following = min(following, moment + timedelta(minutes=5))  # a long gap is a gap, not the same app
+            x0, x1 = self._x(moment), self._x(following)
+            if x1 < 0 or x0 > self.width():
+                continue
+            painter.fillRect(QRectF(x0, 18, max(1.0, x1 - x0), height - 22), QBrush(app_colour(app)))
+        painter.setPen(QPen(self.palette().text().color()))
+        span = self.end - self.start
+        step = timedelta(hours=2) if span > timedelta(hours=8) else timedelta(minutes=30) \
+            if span > timedelta(hours=2) else timedelta(minutes=5)
+        tick = datetime.combine(self.start.date(), time(0), self.start.tzinfo)
+        while tick < self.end:
+            if tick >= self.start:
+                x = self._x(tick)
+                painter.drawLine(int(x), 12, int(x), 18)
+                painter.drawText(int(x) + 2, 11, tick.strftime("%H:%M"))
+            tick += step
+        if 0 <= self.index < len(self.frames):
+            x = self._x(self.frames[self.index][1])
+            painter.setPen(QPen(QColor("#d93025"), 2))
+            painter.drawLine(int(x), 12, int(x), height)
+        painter.end()
+
+    def _nearest(self, x: float) -> int:
+        moment = self.time_at(x)
+        times = [f[1] for f in self.frames]
+        i = bisect_left(times, moment)
+        candidates = [j for j in (i - 1, i) if 0 <= j < len(times)]
+        return min(candidates, key=lambda j: abs(times[j] - moment)) if candidates else -1
+
+    def mousePressEvent(self, event: Any) -> None:  # noqa: N802
+        self.choose(self._nearest(event.position().x()))
+
+    def mouseMoveEvent(self, event: Any) -> None:  # noqa: N802
+        if event.buttons() & Qt.MouseButton.LeftButton:
+            self.choose(self._nearest(event.position().x()))
+
+    def wheelEvent(self, event: Any) -> None:  # noqa: N802
+        self.zoom(0.8 if event.angleDelta().y() > 0 else 1.25, self.time_at(event.position().x()))
+
+    def keyPressEvent(self, event: Any) -> None:  # noqa: N802
+        steps = {Qt.Key.Key_Left: -1, Qt.Key.Key_Right: 1, Qt.Key.Key_PageUp: -20, Qt.Key.Key_PageDown: 20}
+        if event.key() in steps:
+            self.choose(self.index + steps[event.key()])
+        else:
+            super().keyPressEvent(event)
+
+
+class TimelineWindow(QWidget):
+    def __init__(self, store: Any, confirm: Callable[[str], bool] | None = None) -> None:
+        super().__init__()
+        self.setWindowTitle("Engram — Timeline")
+        self.resize(1200, 760)
+        self.store = store
+        self._confirm = confirm or self._ask
+        self.frame: Any = None
+        self._wanted = ""          # the frame id being loaded; older loads are dropped
+        self._target: str | None = None   # a frame to show once its day is loaded
+        self.day = QDateEdit(QDate.currentDate())
+        self.day.setCalendarPopup(True)
+        self.day.setDisplayFormat("dddd d MMMM yyyy")
+        self.day.dateChanged.connect(lambda _: self.load_day())
+        self.highlight = QLineEdit()
+        self.highlight.setPlaceholderText("Highlight words on the screen…")
+        self.highlight.textChanged.connect(lambda _: self._draw())
+        self.forget_frame = QPushButton("Forget this frame…")
+        self.forget_frame.clicked.connect(self.forget_this_frame)
+        self.forget_hour = QPushButton("Forget this hour…")
+        self.forget_hour.clicked.connect(self.forget_this_hour)
+        top = QHBoxLayout()
+        for widget in (self.day, self.highlight, self.forget_frame, self.forget_hour):
+            top.addWidget(widget, stretch=1 if widget is self.highlight else 0)
+        self.axis = TimeAxis()
+        self.axis.moved.connect(self.show_frame)
+        self.caption = QLabel("")
+        self.image = QLabel("")
+        self.image.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.image.setMinimumSize(480, 300)
+        self.text = QPlainTextEdit()
+        self.text.setReadOnly(True)
+        self.episodes = QListWidget()
+        self.episodes.setWordWrap(True)
+        self.episodes.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.episodes.itemActivated.connect(self._jump_to_episode)
+        self.episodes.itemClicked.connect(self._jump_to_episode)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.addWidget(self.caption)
+        left_layout.addWidget(self.image, stretch=3)
+        left_layout.addWidget(self.text, stretch=1)
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.addWidget(QLabel("<b>What happened this day</b>"))
+        right_layout.addWidget(self.episodes)
+        split = QSplitter()
+        split.addWidget(left)
+        split.addWidget(right)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 1)
+        split.setSizes([860, 320])
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.axis)
+        layout.addWidget(split, stretch=1)
+        self.status = QLabel("")
+        layout.addWidget(self.status)
+        self._pixmap: QPixmap | None = None
+        self.load_day()
+
+    # the day
+
+    def day_start(self) -> datetime:
+        chosen: date = self.day.date().toPython()
+        return datetime.combine(chosen, time(0)).astimezone()
+
+    def load_day(self) -> None:
+        start = self.day_start()
+        self.status.setText("Loading the day…")
+
+        def work() -> tuple[list[Any], list[Any]]:
+            return (self.store.frame_times(start, start + _DAY),
+                    self.store.list_range(start, start + _DAY, kinds=["episodic"], limit=2000))
+
+        run_in_background(work, lambda loaded: self._day_loaded(start, *loaded),
+                          lambda exc: self.status.setText(f"Could not load the day: {exc}"), owner=self)
+
+    def _day_loaded(self, start: datetime, frames: list[Any], episodes: list[Any]) -> None:
+        self.axis.show_day(frames, start)
+        self.episodes.clear()
+        for episode in episodes:
+            end = episode.ended or episode.time
+            item = QListWidgetItem(f"{episode.time.astimezone():%H:%M}–{end.astimezone():%H:%M}  {episode.text}")
+            item.setData(Qt.ItemDataRole.UserRole, episode.time)
+            self.episodes.addItem(item)
+        self.status.setText(f"{len(frames):,} screens, {len(episodes):,} episodes" if frames or episodes
+                            else "Nothing was captured this day.")
+        if frames:
+            ids = [f[0] for f in frames]
+            target, self._target = self._target, None
+            self.axis.choose(ids.index(target) if target in ids else len(frames) - 1)
+        else:
+            self.frame, self._pixmap = None, None
+            self.image.setText("No screens this day.")
+            self.text.clear()
+            self.caption.setText("")
+
+    def show_moment(self, frame_id: str, moment: datetime) -> None:
+        """Open the timeline at one frame (from a search result)."""
+        self._target = frame_id
+        local = moment.astimezone()
+        wanted = QDate(local.year, local.month, local.day)
+        if self.day.date() == wanted:
+            self.load_day()
+        else:
+            self.day.setDate(wanted)  # loads the day, then shows the target
+
+    def _jump_to_episode(self, item: QListWidgetItem) -> None:
+        moment = item.data(Qt.ItemDataRole.UserRole)
+        times = [f[1] for f in self.axis.frames]
+        if times:
+            self.axis.choose(min(bisect_left(times, moment), len(times) - 1))
+
+    # one frame
+
+    def show_frame(self, index: int) -> None:
+        frame_id = self.axis.frames[index][0]
+        self._wanted = frame_id
+
+        def work() -> tuple[Any, bytes | None]:
+            frame = self.store.get(frame_id)
+            image_id = frame.fields.get("image_id") if frame is not None else None
+            try:
+                return frame, self.store.blobs.get(image_id) if image_id else None
+            except (OSError, ValueError):
+                return frame, None
+
+        run_in_background(work, lambda loaded: self._frame_loaded(frame_id, *loaded), owner=self)
+
+    def _frame_loaded(self, frame_id: str, frame: Any, image: bytes | None) -> None:
+        if frame_id != self._wanted or frame is None:
+            return  # the user has moved on; this answer is stale
+        self.frame = frame
+        self.caption.setText(f"<b>{frame.time.astimezone():%H:%M:%S}</b> · {frame.app or 'unknown app'}"
+                             f"{' · ' + frame.title if frame.title else ''}")
+        self.text.setPlainText(frame.text if not frame.text_pending else "(the text is still being read)")
+        self._pixmap = None
+        if image:
+            pixmap = QPixmap()
+            pixmap.loadFromData(image)
+            self._pixmap = pixmap
+        self._draw()
+
+    def _draw(self) -> None:
+        if self._pixmap is None:
+            self.image.setText("The screenshot was dropped by retention; its text is kept." if self.frame else "")
+            return
+        pixmap = QPixmap(self._pixmap)
+        needles = [w.lower() for w in self.highlight.text().split() if w.strip()]
+        if needles and self.frame is not None:
+            painter = QPainter(pixmap)
+            painter.setPen(QPen(QColor(230, 160, 0), 2))
+            painter.setBrush(QBrush(QColor(255, 210, 0, 90)))
+            for text, x, y, w, h in self.frame.fields.get("boxes", []):
+                if any(n in str(text).lower() for n in needles):
+                    painter.drawRect(QRectF(x, y, w, h))
+            painter.end()
+        self.image.setPixmap(pixmap.scaled(self.image.width(), self.image.height(),
+                                           Qt.AspectRatioMode.KeepAspectRatio,
+                                           Qt.TransformationMode.SmoothTransformation))
+
+    def matched_boxes(self) -> int:
+        """How many word boxes the highlight marks on the current frame."""
+        needles = [w.lower() for w in self.highlight.text().split() if w.strip()]
+        boxes = self.frame.fields.get("boxes", []) if self.frame is not None else []
+        return sum(1 for box in boxes if needles and any(n in str(box[0]).lower() for n in needles))
+
+    # forgetting
+
+    def _ask(self, question: str) -> bool:
+        answer = QMessageBox.question(self, "Engram", question,
+                                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+                                      QMessageBox.StandardButton.Cancel)
+        return bool(answer == QMessageBox.StandardButton.Yes)
+
+    def forget_this_frame(self) -> None:
+        frame = self.frame
+        if frame is None or not self._confirm(f"Forget the screen of {frame.time.astimezone():%H:%M:%S} for good? "
+                                              "It is removed from disk; this cannot be undone."):
+            return
+        run_in_background(lambda: self.store.delete([frame.id]), lambda _: self.load_day(), owner=self)
+
+    def forget_this_hour(self) -> None:
+        frame = self.frame
+        if frame is None:
+            return
+        start = frame.time.astimezone().replace(minute=0, second=0, microsecond=0)
+        if not self._confirm(f"Forget everything captured between {start:%H:%M} and "
+                             f"{start + timedelta(hours=1):%H:%M} for good (the screens, their text and the "
+                             "episodes made of them)? This cannot be undone."):
+            return
+        hour = (start, start + timedelta(hours=1))
+        run_in_background(lambda: self.store.delete_range(*hour, kinds=["frame", "episodic"]),
+                          lambda _: self.load_day(), owner=self)
