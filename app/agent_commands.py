@@ -1,4 +1,4 @@
-"""`engram digest` and `engram model`: the memory agents from the command line."""
+"""`engram digest`, `consolidate`, `export` and `model`: the memory agents and the store as a whole."""
 from __future__ import annotations
 
 import argparse
@@ -14,6 +14,9 @@ def register(sub: Any) -> None:
     p = sub.add_parser("consolidate", help="merge near-duplicate facts and link related memories now "
                                            "(the app does it nightly)")
     p.set_defaults(func=consolidate)
+    p = sub.add_parser("export", help="write everything (still encrypted) to one archive, as a backup")
+    p.add_argument("path", help="where to write the .tar.gz")
+    p.set_defaults(func=export)
     p = sub.add_parser("model", help="show which language model is active and what it is trusted with")
     p.add_argument("--test", action="store_true", help="load it and run one structured call")
     p.set_defaults(func=model)
@@ -53,6 +56,21 @@ def consolidate(args: argparse.Namespace) -> int:
     from app.commands import _open_store
 
     print(f"Consolidated: {Consolidator(_open_store()).run()}.")
+    return 0
+
+
+def export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from app.archive import export_archive
+    from app.commands import _open_store
+
+    try:
+        written = export_archive(_open_store(), Path(args.path))
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    print(f"Exported to {written} ({written.stat().st_size / 1e6:,.1f} MB). It opens only with your passphrase "
+          "or recovery key: unpack it as the data folder (ENGRAM_HOME) of any Engram.")
     return 0
 
 

@@ -10,12 +10,14 @@ from PySide6.QtGui import (QAction, QBrush, QColor, QFont, QGuiApplication, QIco
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 from shiboken6 import isValid
 from PySide6.QtWidgets import (QAbstractItemView, QApplication, QDialog, QDialogButtonBox, QFrame, QHBoxLayout,
-                               QDateEdit, QHeaderView, QInputDialog, QLabel, QSplitter, QLineEdit, QTableWidget, QTableWidgetItem,
+                               QCheckBox, QDateEdit, QDoubleSpinBox, QFileDialog, QFormLayout, QHeaderView,
+                               QInputDialog, QLabel, QSpinBox, QSplitter, QLineEdit, QTableWidget, QTableWidgetItem,
                                QTabWidget,
                                QListWidget, QListWidgetItem, QMenu, QMessageBox, QPlainTextEdit, QPushButton,
                                QSystemTrayIcon, QTextBrowser, QVBoxLayout, QWidget)
 
 __all__ = [
+    "QCheckBox", "QDoubleSpinBox", "QFileDialog", "QFormLayout", "QSpinBox",
     "QBrush", "QDate", "QDateEdit", "QPen", "QPointF", "QRectF", "QSplitter",
     "QAbstractItemView", "QHeaderView", "QInputDialog", "QTableWidget", "QTableWidgetItem", "QTabWidget",
     "QAction", "QApplication", "QByteArray", "QColor", "QDialog", "QDialogButtonBox", "QEvent", "QFont", "QFrame",

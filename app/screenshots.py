@@ -150,6 +150,12 @@ def main(outdir: str) -> int:
         for _ in range(10):
             app.processEvents()
         shoot(browser, name)
+    from app.desktop.settings import SettingsWindow
+
+    settings = SettingsWindow(hotkey_problem="no X11 display")
+    for index, name in ((0, "settings-capture"), (4, "settings-desktop")):
+        settings.tabs.setCurrentIndex(index)
+        shoot(settings, name)
     store.close()
     print(f"screenshots in {out}")
     return 0

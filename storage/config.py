@@ -61,6 +61,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("ask.use_small_model", bool, False, "Let the packaged 270M model write answers (it rarely cites its sources; "
            "answers are extractive when it does not)."),
     Option("ask.context_tokens", int, 1800, "How much evidence an answer may draw on, in tokens."),
+    Option("desktop.start_at_login", bool, False, "Start Engram (locked) when you log in."),
     Option("desktop.hotkey", str, "Ctrl+Shift+Space", "The shortcut that opens the search box from anywhere (X11)."),
     # Memory agents
     Option("agents.user_names", list, [], "Your names as they appear in imported chats (their lines can become core memory)."),

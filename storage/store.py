@@ -427,6 +427,10 @@ class MemoryStore:
                 self._merge_small_pieces(force=True)
         return built
 
+    def writes_held(self) -> Any:
+        """A context in which no process writes to the store (for a consistent copy of its files)."""
+        return self._lock.held()
+
     def close(self) -> None:
         self.vault.lock()
 

@@ -111,3 +111,28 @@ def test_passwd_and_recovery_key(cli, monkeypatch) -> None:
     assert code == 0
     monkeypatch.setenv("ENGRAM_PASSPHRASE", "third passphrase")
     assert cli("stats")[0] == 0
+
+
+def test_export_restores_elsewhere_and_holds_no_plaintext(home, tmp_path) -> None:
+    from app.archive import erase_everything, export_archive, restore_archive
+    from storage.memory import Memory
+    from storage.store import MemoryStore
+
+    from conftest import FAST_KDF, PASSPHRASE
+    from fakes import HashEmbedder
+
+    store, _ = MemoryStore.create(PASSPHRASE, home=home, embedder=HashEmbedder(), kdf_seconds=FAST_KDF)
+    canary = "zanzibar-quokka-7741"
+    store.add([Memory("semantic", f"the canary is {canary}")])
+    archive = export_archive(store, tmp_path / "backup.tar.gz")
+    store.close()
+    import gzip
+
+    assert canary.encode() not in gzip.decompress(archive.read_bytes())
+    elsewhere = tmp_path / "restored"
+    restore_archive(archive, elsewhere)
+    restored = MemoryStore.open(PASSPHRASE, home=elsewhere, embedder=HashEmbedder())
+    assert [m.text for m in restored.list_range(kinds=["semantic"])] == [f"the canary is {canary}"]
+    restored.close()
+    erase_everything(elsewhere)
+    assert not elsewhere.exists()

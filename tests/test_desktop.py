@@ -341,3 +341,43 @@ def test_timeline_shows_a_day_moves_highlights_and_forgets(qtbot, store: MemoryS
     window.forget_this_hour()
     qtbot.waitUntil(lambda: len(window.axis.frames) == 0, timeout=10_000)
     assert store.count("frame") == store.count("episodic") == 0 and "Nothing was captured" in window.status.text()
+
+
+def test_settings_are_generated_validated_and_saved(qtbot, home: Path, monkeypatch) -> None:
+    from app.desktop.settings import SettingsWindow
+    from storage.config import Config
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "xdg"))
+    window = SettingsWindow()
+    qtbot.addWidget(window)
+    assert window.tabs.count() == 6 and "capture.interval_seconds" in window.editors
+    window.editors["capture.interval_seconds"].setValue(5.0)
+    window.editors["capture.excluded_apps"].setPlainText("keepassxc\n\nsignal\n")
+    window.editors["desktop.hotkey"].setText("F12")                  # a bare key is refused
+    assert not window.save() and "needs a modifier" in window.status.text()
+    assert not (home / "config.toml").exists()
+    window.editors["desktop.hotkey"].setText("Ctrl+Alt+Space")
+    window.editors["desktop.start_at_login"].setChecked(True)
+    assert window.save()
+    saved = Config.load()
+    assert saved.get("capture.interval_seconds") == 5.0 and saved.get("capture.excluded_apps") == ["keepassxc", "signal"]
+    assert saved.get("desktop.hotkey") == "Ctrl+Alt+Space"
+    assert "retention.max_gb" not in (home / "config.toml").read_text()   # untouched defaults are not written
+    assert (home / "xdg" / "autostart" / "engram.desktop").read_text().count("Exec=") == 1
+    window.editors["desktop.start_at_login"].setChecked(False)
+    assert window.save() and not (home / "xdg" / "autostart" / "engram.desktop").exists()
+
+
+def test_delete_everything_needs_the_word_typed(qtbot, monkeypatch) -> None:
+    from app.desktop.settings import SettingsWindow
+
+    deleted = []
+    window = SettingsWindow({"delete_everything": lambda: deleted.append(1)})
+    qtbot.addWidget(window)
+    monkeypatch.setattr("app.desktop.settings.QMessageBox.information", lambda *a: None)
+    monkeypatch.setattr("app.desktop.settings.QInputDialog.getText", lambda *a, **k: ("delete", True))
+    window.delete_everything()
+    assert deleted == []
+    monkeypatch.setattr("app.desktop.settings.QInputDialog.getText", lambda *a, **k: ("DELETE", True))
+    window.delete_everything()
+    assert deleted == [1]

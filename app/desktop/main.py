@@ -10,11 +10,13 @@ import logging
 import sys
 from typing import Any
 
+from app.archive import export_archive
 from app.desktop.ask_panel import AskPanel
 from app.desktop.browser import MemoryBrowser
 from app.desktop.detail import MemoryDetail
 from app.desktop.ops import wait_for_background
 from app.desktop.recall import RecallPopup
+from app.desktop.settings import SettingsWindow
 from app.desktop.timeline import TimelineWindow
 from app.desktop.tray import Tray
 from app.desktop.unlock import FirstRunDialog, UnlockDialog
@@ -72,8 +74,9 @@ class DesktopApp:
         self.ask_panel: AskPanel | None = None
         self.browser: MemoryBrowser | None = None
         self.timeline: TimelineWindow | None = None
+        self.settings: SettingsWindow | None = None
         self.asker: Any = None
-        self.tray = Tray({"search": self.show_recall, "ask": self.show_ask, "memories": self.show_browser, "timeline": self.show_timeline, "pause_15": lambda: self.pause(15),
+        self.tray = Tray({"search": self.show_recall, "ask": self.show_ask, "memories": self.show_browser, "timeline": self.show_timeline, "settings": self.show_settings, "pause_15": lambda: self.pause(15),
                           "pause_60": lambda: self.pause(60), "pause_forever": lambda: self.pause(None),
                           "resume": self.resume, "lock": self.lock, "unlock": self.unlock, "quit": self.quit},
                          self._hotkey_hint())
@@ -133,10 +136,10 @@ class DesktopApp:
         """Keys dropped, capture stopped, every window showing memory closed."""
         self._auto_lock.stop()
         self.popup.hide()
-        for window in (self.ask_panel, self.browser, self.timeline):
+        for window in (self.ask_panel, self.browser, self.timeline, self.settings):
             if window is not None:
                 window.close()
-        self.ask_panel = self.browser = self.timeline = None
+        self.ask_panel = self.browser = self.timeline = self.settings = None
         if self.asker is not None and self.asker.llm is not None:
             self.asker.llm.close()
         self.asker = None
@@ -201,6 +204,32 @@ class DesktopApp:
             self.timeline.show_moment(frame_id, moment)
         self.timeline.show()
         self.timeline.raise_()
+
+    def show_settings(self) -> None:
+        if self.store is None and not self.unlock():
+            return
+        if self.settings is None:
+            self.settings = SettingsWindow({"test_model": _describe_model, "change_passphrase": self._change_passphrase,
+                                            "export": lambda path: export_archive(self.store, path),
+                                            "delete_everything": self.delete_everything},
+                                           hotkey_problem=self.hotkey_problem)
+        self.settings.show()
+        self.settings.raise_()
+
+    def _change_passphrase(self, new: str) -> None:
+        if self.store is None:
+            raise RuntimeError("Engram is locked")
+        self.store.vault.change_passphrase(new, target_seconds=Config.load().get("security.kdf_target_seconds"))
+
+    def delete_everything(self) -> None:
+        """After the user typed DELETE: everything goes, and Engram quits."""
+        from app.archive import erase_everything
+
+        self.lock()
+        wait_for_background()
+        erase_everything()
+        self.tray.showMessage("Engram", "Everything Engram stored on this computer was deleted.")
+        self.quit()
 
     def show_browser(self) -> None:
         if self.store is None and not self.unlock():
@@ -278,6 +307,17 @@ class DesktopApp:
             self.show_recall()
         elif message == "ask":
             self.show_ask()
+
+
+def _describe_model(path: str) -> str:
+    """On a worker thread: load a chosen GGUF once to tell its tier (and whether it loads at all)."""
+    from agents.llm import LocalLLM
+
+    llm = LocalLLM(configured=path)
+    try:
+        return llm.load().describe()
+    finally:
+        llm.close()
 
 
 def run(argv: list[str] | None = None) -> int:

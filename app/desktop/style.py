@@ -17,6 +17,7 @@ QListWidget {{ border: none; background: transparent; color: {fg}; }}
 QListWidget::item {{ padding: 6px; border-radius: 8px; }}
 QListWidget::item:selected {{ background: {select}; }}
 QLabel#status {{ color: {muted}; font-size: 12px; }}
+QLabel[role="hint"] {{ color: {muted}; font-size: 12px; }}
 QLabel#error {{ color: #e0483e; }}
 QLabel#recoveryKey {{ font-family: monospace; font-size: 20px; padding: 12px; border: 1px dashed {line};
                       border-radius: 8px; background: {field}; }}

@@ -33,7 +33,8 @@ class Tray(QSystemTrayIcon):
         entries = [("search", f"Search…{'  ' + hotkey_hint if hotkey_hint else ''}"), ("timeline", "Timeline…"), ("ask", "Ask…"), ("memories", "Memories…"), None,
                    ("pause_15", "Pause for 15 minutes"), ("pause_60", "Pause for 1 hour"),
                    ("pause_forever", "Pause until resumed"), ("resume", "Resume capture"), None,
-                   ("lock", "Lock"), ("unlock", "Unlock…"), None, ("quit", "Quit Engram")]
+                   ("lock", "Lock"), ("unlock", "Unlock…"), None, ("settings", "Settings…"),
+                   ("quit", "Quit Engram")]
         for entry in entries:
             if entry is None:
                 self.menu.addSeparator()
@@ -55,7 +56,7 @@ class Tray(QSystemTrayIcon):
         self.setIcon(state_icon(state))
         self.setToolTip(f"Engram — {detail}")
         unlocked = state != "locked"
-        for name in ("search", "timeline", "ask", "memories", "pause_15", "pause_60", "pause_forever", "lock"):
+        for name in ("search", "timeline", "ask", "memories", "settings", "pause_15", "pause_60", "pause_forever", "lock"):
             self.items[name].setVisible(unlocked)
         self.items["unlock"].setVisible(not unlocked)
         self.items["resume"].setVisible(state == "paused")

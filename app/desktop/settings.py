@@ -1,0 +1,227 @@
+"""Settings: every option of storage/config.py as a form, plus the account actions.
+
+The form is generated from the declared options (type, default, help), so a
+new setting appears here without UI work: numbers are spin boxes, switches are
+check boxes, lists are one item per line. Tabs follow what the user is
+thinking of (Capture, Retention, Model and agents, Desktop and security), and
+the account actions (change passphrase, export, delete everything) are on
+their own tab. Changes are saved to config.toml on "Save"; capture and the
+agents pick them up the next time Engram is unlocked.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from storage.config import OPTIONS, Config, Option
+
+from app.desktop.ops import run_in_background
+from app.qt import (QCheckBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QInputDialog, QLabel,
+                    QLineEdit, QMessageBox, QPlainTextEdit, QPushButton, QSpinBox, QTabWidget, QVBoxLayout, QWidget)
+
+TABS = (("Capture", ("capture.",)), ("Retention", ("retention.",)),
+        ("Model and agents", ("model.", "ask.", "agents.")), ("Search", ("search.",)),
+        ("Desktop and security", ("desktop.", "security.")))
+# Options people should not meet in a form (tuning knobs measured by the benchmarks).
+_HIDDEN = frozenset({"search.vector_index_min_rows", "security.kdf_memory_mib", "search.keyword_weight",
+                     "search.vector_weight"})
+
+
+def label_of(option: Option) -> str:
+    words = option.name.split(".", 1)[1].replace("_", " ")
+    return words[:1].upper() + words[1:]
+
+
+class SettingsWindow(QWidget):
+    def __init__(self, actions: dict[str, Callable[..., Any]] | None = None, config_path: Path | None = None,
+                 hotkey_problem: str = "", model_description: str = "") -> None:
+        super().__init__()
+        self.setWindowTitle("Engram — Settings")
+        self.resize(760, 560)
+        self._path = config_path
+        self._actions = actions or {}
+        self.config = Config.load(config_path)
+        self.editors: dict[str, Any] = {}
+        self.tabs = QTabWidget()
+        for title, prefixes in TABS:
+            self.tabs.addTab(self._form([o for o in OPTIONS if o.name.startswith(prefixes) and o.name not in _HIDDEN],
+                                        title, hotkey_problem, model_description), title)
+        self.tabs.addTab(self._account_tab(), "Your data")
+        self.status = QLabel("")
+        save = QPushButton("Save")
+        save.setDefault(True)
+        save.clicked.connect(self.save)
+        row = QHBoxLayout()
+        row.addWidget(self.status, stretch=1)
+        row.addWidget(save)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.tabs)
+        layout.addLayout(row)
+
+    # the generated form
+
+    def _form(self, options: list[Option], title: str, hotkey_problem: str, model_description: str) -> QWidget:
+        page = QWidget()
+        form = QFormLayout(page)
+        for option in options:
+            editor = self._editor(option)
+            editor.setToolTip(option.help)
+            self.editors[option.name] = editor
+            if option.name == "model.gguf_path":
+                choose = QPushButton("Choose…")
+                choose.clicked.connect(self.choose_model)
+                holder = QWidget()
+                row = QHBoxLayout(holder)
+                row.setContentsMargins(0, 0, 0, 0)
+                row.addWidget(editor, stretch=1)
+                row.addWidget(choose)
+                form.addRow(label_of(option), holder)
+            else:
+                form.addRow(label_of(option), editor)
+            hint = QLabel(option.help)
+            hint.setWordWrap(True)
+            hint.setProperty("role", "hint")
+            form.addRow("", hint)
+        if title == "Desktop and security" and hotkey_problem:
+            note = QLabel(f"The shortcut does not work here: {hotkey_problem}. Bind the command "
+                          "<b>engram recall</b> to a key in your desktop's keyboard settings instead.")
+            note.setWordWrap(True)
+            form.addRow("", note)
+        if title == "Model and agents":
+            self.model_status = QLabel(model_description or "The built-in Gemma 3 270M: small tier (memories are "
+                                       "made by the extractors and the meaning router; answers are quoted).")
+            self.model_status.setWordWrap(True)
+            form.addRow("Active model", self.model_status)
+        return page
+
+    def _editor(self, option: Option) -> Any:
+        value = self.config.get(option.name)
+        if option.type is bool:
+            box = QCheckBox()
+            box.setChecked(bool(value))
+            return box
+        if option.type is int:
+            spin = QSpinBox()
+            spin.setRange(0, 10_000_000)
+            spin.setValue(int(value))
+            return spin
+        if option.type is float:
+            dspin = QDoubleSpinBox()
+            dspin.setRange(0.0, 1_000_000.0)
+            dspin.setDecimals(2)
+            dspin.setValue(float(value))
+            return dspin
+        if option.type is list:
+            lines = QPlainTextEdit("\n".join(str(v) for v in value))
+            lines.setMaximumHeight(90)
+            return lines
+        return QLineEdit(str(value))
+
+    def values(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, editor in self.editors.items():
+            if isinstance(editor, QCheckBox):
+                out[name] = editor.isChecked()
+            elif isinstance(editor, (QSpinBox, QDoubleSpinBox)):
+                out[name] = editor.value()
+            elif isinstance(editor, QPlainTextEdit):
+                out[name] = [line.strip() for line in editor.toPlainText().splitlines() if line.strip()]
+            else:
+                out[name] = editor.text().strip()
+        return out
+
+    def save(self) -> bool:
+        from app.autostart import set_enabled
+        from app.hotkey import parse
+
+        values = self.values()
+        try:
+            parse(values["desktop.hotkey"])
+            hour, minute = (int(p) for p in values["agents.consolidate_at"].split(":"))
+            if not (0 <= hour < 24 and 0 <= minute < 60):
+                raise ValueError("the consolidation time must be HH:MM")
+            if values["model.gguf_path"] and not Path(values["model.gguf_path"]).expanduser().is_file():
+                raise ValueError(f"the model file {values['model.gguf_path']} does not exist")
+        except ValueError as exc:
+            self.status.setText(f"Not saved: {exc}")
+            return False
+        for name, value in values.items():
+            if value != self.config.get(name):
+                self.config.set(name, value)
+        self.config.save(self._path)
+        try:
+            set_enabled(values["desktop.start_at_login"])
+        except OSError as exc:
+            self.status.setText(f"Saved, but start at login could not be set: {exc}")
+            return True
+        self.status.setText("Saved. Capture and the agents use the new settings after the next unlock.")
+        return True
+
+    def choose_model(self) -> None:
+        chosen, _ = QFileDialog.getOpenFileName(self, "Choose a GGUF model", str(Path.home()), "GGUF models (*.gguf)")
+        if chosen:
+            self.editors["model.gguf_path"].setText(chosen)
+            self.model_status.setText("Checking the model…")
+            test = self._actions.get("test_model")
+            if test is not None:
+                run_in_background(lambda: test(chosen), lambda text: self.model_status.setText(str(text)),
+                                  lambda exc: self.model_status.setText(f"This model cannot be used: {exc}"),
+                                  owner=self)
+
+    # the account
+
+    def _account_tab(self) -> QWidget:
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        for label, hint, handler in (
+                ("Change passphrase…", "The store is not rewritten: its key is wrapped again.", self.change_passphrase),
+                ("Export everything…", "One archive of your store, screenshots and settings, still encrypted: it "
+                                       "opens only with your passphrase or recovery key.", self.export),
+                ("Delete everything…", "Every memory, screenshot, key and setting is removed from this computer. "
+                                       "This cannot be undone.", self.delete_everything)):
+            button = QPushButton(label)
+            button.clicked.connect(handler)
+            text = QLabel(hint)
+            text.setWordWrap(True)
+            layout.addWidget(button)
+            layout.addWidget(text)
+        layout.addStretch(1)
+        return page
+
+    def change_passphrase(self) -> None:
+        action = self._actions.get("change_passphrase")
+        new, ok = QInputDialog.getText(self, "Engram", "New passphrase (at least 8 characters):",
+                                       QLineEdit.EchoMode.Password)
+        if not ok or action is None:
+            return
+        repeat, ok = QInputDialog.getText(self, "Engram", "The new passphrase again:", QLineEdit.EchoMode.Password)
+        if not ok:
+            return
+        if new != repeat or len(new) < 8:
+            self.status.setText("Not changed: the two passphrases differ or are shorter than 8 characters.")
+            return
+        self.status.setText("Changing the passphrase…")
+        run_in_background(lambda: action(new), lambda _: self.status.setText("Passphrase changed."),
+                          lambda exc: self.status.setText(f"Not changed: {exc}"), owner=self)
+
+    def export(self) -> None:
+        action = self._actions.get("export")
+        chosen, _ = QFileDialog.getSaveFileName(self, "Export Engram", str(Path.home() / "engram-backup.tar.gz"),
+                                                "Archives (*.tar.gz)")
+        if not chosen or action is None:
+            return
+        self.status.setText("Exporting…")
+        run_in_background(lambda: action(Path(chosen)), lambda path: self.status.setText(f"Exported to {path}."),
+                          lambda exc: self.status.setText(f"Not exported: {exc}"), owner=self)
+
+    def delete_everything(self) -> None:
+        action = self._actions.get("delete_everything")
+        typed, ok = QInputDialog.getText(self, "Delete everything",
+                                         "This removes every memory, screenshot and key from this computer, and "
+                                         "cannot be undone.\nType DELETE to confirm:")
+        if not ok or typed.strip() != "DELETE" or action is None:
+            if ok:
+                QMessageBox.information(self, "Engram", "Nothing was deleted.")
+            return
+        action()
