@@ -40,6 +40,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("security.kdf_memory_mib", int, 64, "Memory the passphrase key derivation uses (at least 64)."),
     Option("security.auto_lock_minutes", int, 15, "Lock after this many idle minutes (0 = never)."),
     # Capture
+    Option("capture.enabled", bool, True, "Capture the screen while Engram is unlocked (asked at first run)."),
     Option("capture.interval_seconds", float, 3.0, "Seconds between screen grabs."),
     Option("capture.min_free_disk_mb", int, 1024, "Stop capturing below this much free disk space."),
     Option("capture.idle_after_seconds", float, 300.0, "Capture nothing after this long without keyboard or mouse input."),

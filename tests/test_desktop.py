@@ -55,9 +55,18 @@ def test_first_run_checks_the_passphrase_then_creates_the_store(qtbot, home: Pat
     dialog.submit()
     assert "differ" in dialog.error.text() and not (home / "keys.json").exists()
     dialog.repeat.setText("a long enough passphrase")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "xdg"))
+    dialog.capture.setChecked(False)                  # no consent to screen capture
+    dialog.excluded.setPlainText("keepassxc\nsignal-desktop")
+    dialog.at_login.setChecked(True)
     with qtbot.waitSignal(dialog.accepted, timeout=20_000):
         dialog.submit()
     assert (home / "keys.json").exists() and shown == ["shown"] and len(dialog.recovery_key) == 39
+    from storage.config import Config
+
+    chosen = Config.load()
+    assert chosen.get("capture.enabled") is False and chosen.get("capture.excluded_apps") == ["keepassxc", "signal-desktop"]
+    assert (home / "xdg" / "autostart" / "engram.desktop").exists()
 
 
 @pytest.fixture

@@ -269,7 +269,10 @@ class DesktopApp:
             self.tray.show_state("locked", "locked")
             return
         until = pause.paused_until()
-        reason = self.capture.recorder.stopped_reason if self.capture is not None else "capture is off"
+        if self.capture is None:
+            self.tray.show_state("paused", "screen capture is off (Settings)")
+            return
+        reason = self.capture.recorder.stopped_reason
         if until is not None:
             self.tray.show_state("paused", "paused " + (until if isinstance(until, str)
                                                          else f"until {until.astimezone():%H:%M}"))

@@ -19,8 +19,11 @@ def create_store(passphrase: str) -> tuple[Any, str]:
 
 
 def start_capture(store: Any) -> Any:
+    """None when the user said no to screen capture (first run or Settings)."""
     from app.capture.factory import start_capture_service
 
+    if not Config.load().get("capture.enabled"):
+        return None
     return start_capture_service(store)
 
 

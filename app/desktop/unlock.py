@@ -5,13 +5,17 @@ do it in the background and show that they are working.
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
-from app.desktop.ops import run_in_background
-from app.qt import QApplication, QDialog, QHBoxLayout, QLabel, QLineEdit, QPushButton, Qt, QVBoxLayout
+from storage.config import Config
 
-EXCLUDED_BY_DEFAULT = "password managers (KeePassXC, 1Password, Bitwarden…), private browser windows, Engram itself"
+from app.desktop.ops import run_in_background
+from app.qt import (QApplication, QCheckBox, QDialog, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QPushButton, Qt,
+                    QVBoxLayout)
+
+log = logging.getLogger(__name__)
 
 
 def strength_hint(passphrase: str) -> str:
@@ -96,12 +100,12 @@ class FirstRunDialog(_Dialog):
 
     def __init__(self, create_store: Callable[[str], tuple[Any, str]]) -> None:
         super().__init__("Welcome to Engram")
+        self.setMinimumWidth(560)
         self._create_store = create_store
         self.store: Any = None
         self.recovery_key = ""
         intro = QLabel("Engram remembers what you see on screen, so you can find it again. Everything stays on this "
-                       "computer, encrypted with a passphrase only you know.\n\nNever captured: "
-                       f"{EXCLUDED_BY_DEFAULT}. You can pause capture from the tray at any time.")
+                       "computer, encrypted with a passphrase only you know.")
         intro.setWordWrap(True)
         self.layout_.addWidget(intro)
         self.passphrase = self.field("Choose a passphrase")
@@ -109,6 +113,18 @@ class FirstRunDialog(_Dialog):
         self.hint = QLabel()
         self.layout_.addWidget(self.hint)
         self.passphrase.textChanged.connect(lambda text: self.hint.setText(strength_hint(text)))
+        self.capture = QCheckBox("Capture my screen while unlocked (pause it from the tray any time)")
+        self.capture.setChecked(True)
+        self.layout_.addWidget(self.capture)
+        never = QLabel("Never captured: private browser windows, Engram itself, and these apps (one per line):")
+        never.setWordWrap(True)
+        self.layout_.addWidget(never)
+        self.excluded = QPlainTextEdit("\n".join(Config.load().get("capture.excluded_apps")))
+        self.excluded.setMaximumHeight(80)
+        self.layout_.addWidget(self.excluded)
+        self.capture.toggled.connect(self.excluded.setEnabled)
+        self.at_login = QCheckBox("Start Engram when I log in")
+        self.layout_.addWidget(self.at_login)
         self.layout_.addWidget(self.error)
         self.button = QPushButton("Create my memory")
         self.button.setDefault(True)
@@ -134,8 +150,24 @@ class FirstRunDialog(_Dialog):
 
     def _created(self, result: tuple[Any, str]) -> None:
         self.store, self.recovery_key = result
+        self.save_choices()
         RecoveryKeyDialog(self.recovery_key).exec()
         self.accept()
+
+    def save_choices(self) -> None:
+        """The consent, the exclusions and start-at-login, as settings (changeable later in Settings)."""
+        from app.autostart import set_enabled
+
+        config = Config.load()
+        config.set("capture.enabled", self.capture.isChecked())
+        config.set("capture.excluded_apps", [line.strip() for line in self.excluded.toPlainText().splitlines()
+                                             if line.strip()])
+        config.set("desktop.start_at_login", self.at_login.isChecked())
+        config.save()
+        try:
+            set_enabled(self.at_login.isChecked())
+        except OSError as exc:
+            log.warning("start at login not set: %s", exc)
 
 
 class RecoveryKeyDialog(QDialog):
