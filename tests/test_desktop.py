@@ -165,9 +165,14 @@ def test_single_instance_handoff_and_lock(qtbot, store: MemoryStore, monkeypatch
     assert desktop.tray.state == "paused" and desktop.tray.items["resume"].isVisible()
     desktop.resume()
     assert desktop.tray.state == "capturing"
+    desktop.show_ask(), desktop.show_timeline(), desktop.show_browser(), desktop.show_settings()
+    windows = [desktop.ask_panel, desktop.timeline, desktop.browser, desktop.settings]
+    assert all(w is not None and w.isVisible() for w in windows)
+    wait_for_background()
     vault = desktop.store.vault
     desktop.lock()
     assert capture.stopped and desktop.agents is None and not vault.is_unlocked and not desktop.popup.isVisible()
+    assert not any(w.isVisible() for w in windows) and desktop.timeline is None
     assert desktop.tray.state == "locked" and desktop.tray.items["unlock"].isVisible()
     desktop.server.close()
 

@@ -186,35 +186,37 @@ class DesktopApp:
                 return
         self.popup.popup()
 
-    def show_ask(self) -> None:
+    def _bring_up(self, name: str, make: Any) -> Any:
+        """Unlock if needed, then show the window kept in attribute `name` (made once by `make`)."""
         if self.store is None and not self.unlock():
-            return
-        if self.ask_panel is None:
-            self.ask_panel = AskPanel(self._ask, self._open_hit)
-        self.ask_panel.show()
-        self.ask_panel.raise_()
-        self.ask_panel.activateWindow()
+            return None
+        window = getattr(self, name)
+        if window is None:
+            window = make()
+            setattr(self, name, window)
+        window.show()
+        window.raise_()
+        window.activateWindow()
+        return window
+
+    def show_ask(self) -> None:
+        self._bring_up("ask_panel", lambda: AskPanel(self._ask, self._open_hit))
 
     def show_timeline(self, frame_id: str | None = None, moment: Any = None) -> None:
-        if self.store is None and not self.unlock():
-            return
-        if self.timeline is None:
-            self.timeline = TimelineWindow(self.store)
-        if frame_id is not None and moment is not None:
-            self.timeline.show_moment(frame_id, moment)
-        self.timeline.show()
-        self.timeline.raise_()
+        timeline = self._bring_up("timeline", lambda: TimelineWindow(self.store))
+        if timeline is not None and frame_id is not None and moment is not None:
+            timeline.show_moment(frame_id, moment)
+
+    def show_browser(self) -> None:
+        browser = self._bring_up("browser", lambda: MemoryBrowser(self.store, self._open_hit))
+        if browser is not None:
+            browser.refresh_current()
 
     def show_settings(self) -> None:
-        if self.store is None and not self.unlock():
-            return
-        if self.settings is None:
-            self.settings = SettingsWindow({"test_model": _describe_model, "change_passphrase": self._change_passphrase,
-                                            "export": lambda path: export_archive(self.store, path),
-                                            "delete_everything": self.delete_everything},
-                                           hotkey_problem=self.hotkey_problem)
-        self.settings.show()
-        self.settings.raise_()
+        self._bring_up("settings", lambda: SettingsWindow(
+            {"test_model": _describe_model, "change_passphrase": self._change_passphrase,
+             "export": lambda path: export_archive(self.store, path), "delete_everything": self.delete_everything},
+            hotkey_problem=self.hotkey_problem))
 
     def _change_passphrase(self, new: str) -> None:
         if self.store is None:
@@ -230,15 +232,6 @@ class DesktopApp:
         erase_everything()
         self.tray.showMessage("Engram", "Everything Engram stored on this computer was deleted.")
         self.quit()
-
-    def show_browser(self) -> None:
-        if self.store is None and not self.unlock():
-            return
-        if self.browser is None:
-            self.browser = MemoryBrowser(self.store, self._open_hit)
-        self.browser.show()
-        self.browser.raise_()
-        self.browser.refresh_current()
 
     def _ask(self, question: str, on_text: Any) -> Any:
         """On a worker thread (the panel runs it through ops.run_in_background)."""

@@ -1,0 +1,246 @@
+"""The desktop app's responsiveness, on a real X server (Xvfb), with 100k memories.
+
+One process runs the windows under Xvfb (so painting is real) and measures:
+- popup visible: from the call the hotkey makes (`show_recall`) until the popup
+  is mapped and exposed on the X server;
+- results after keystroke: from the search starting (the moment the debounce
+  fires) until the result rows are in the list, over LoCoMo questions;
+- timeline frame switch: from choosing a frame on the axis until its screenshot
+  (a 1920x1080 WebP) is decoded and drawn;
+Two child processes measure app start to tray visible (python start, imports, the
+tray shown) and idle RSS: the app unlocked with capture and agents running, after
+20 s idle, then with the packaged model loaded.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from bench.results import Metrics, metric
+
+REPO = Path(__file__).resolve().parents[1]
+METHODS = {"ui": (__doc__ or "").split("\n\n", 1)[1].strip(),
+           "app": "Child processes under Xvfb: start = wall time from spawning `python` until the tray icon is "
+                  "shown (imports included, no unlock); RSS = VmRSS of the unlocked app (a small store, capture "
+                  "and agent services running) after 20 s idle, then after loading the packaged Gemma 3 270M."}
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def _wait(app: Any, done: Callable[[], bool], timeout: float = 20.0) -> float:
+    started = time.perf_counter()
+    while not done():
+        app.processEvents()
+        if time.perf_counter() - started > timeout:
+            raise TimeoutError("the window did not get there in time")
+    return time.perf_counter() - started
+
+
+def _screen_frames(store: Any, count: int) -> tuple[datetime, list[str]]:
+    from PIL import Image, ImageDraw
+
+    from app.capture.encode import encode_frame
+    from storage.memory import Memory, Trust
+
+    start = datetime.now().astimezone().replace(hour=9, minute=0, second=0, microsecond=0)
+    frames = []
+    for i in range(count):
+        picture = Image.new("RGB", (1920, 1080), (240, 240 - i % 40, 235))
+        draw = ImageDraw.Draw(picture)
+        for row in range(40):
+            draw.text((40, 30 + 25 * row), f"line {row} of screen {i}: quarterly figures and notes", fill="black")
+        frames.append(Memory("frame", f"screen {i}", {"monitor": 0, "image_id": store.blobs.put(encode_frame(picture).image),
+                                                      "boxes": [[f"screen {i}", 40, 30, 300, 14]]},
+                             time=start + timedelta(seconds=3 * i), app=f"App{i % 5}", trust=Trust.OBSERVED))
+    store.add(frames)
+    return start, [f.id for f in frames]
+
+
+def in_process(rows: int, trials: int) -> Metrics:
+    from bench.locomo_retrieval import CachedEmbedder
+    from bench.store_latency import PooledEmbedder, _build, _pool_and_queries
+
+    pool, vectors, queries = _pool_and_queries(CachedEmbedder())
+    cached = CachedEmbedder()
+    embedder = PooledEmbedder(pool, vectors, {q: v for q, v in zip(queries, cached.embed(queries))})
+    with tempfile.TemporaryDirectory(prefix="engram-ui-") as tmp:
+        os.environ["ENGRAM_HOME"] = tmp
+        store, _, _, _ = _build(Path(tmp), rows, pool, embedder, log_every=0)
+        from app.desktop.ops import wait_for_background
+        from app.desktop.recall import RecallPopup
+        from app.desktop.style import apply_style
+        from app.desktop.timeline import TimelineWindow
+        from app.qt import QApplication
+
+        app = QApplication.instance() or QApplication(sys.argv)
+        apply_style(app)
+        popup = RecallPopup(lambda q, o: store.search(q, o), lambda hit: None)
+        visible = []
+        for _ in range(trials):
+            started = time.perf_counter()
+            popup.popup()
+            _wait(app, lambda: popup.isVisible() and popup.windowHandle() is not None
+                  and popup.windowHandle().isExposed())
+            visible.append(time.perf_counter() - started)
+            popup.hide()
+            _wait(app, lambda: not popup.isVisible())
+        popup.popup()
+        shown: list[float] = []
+        original = popup._show
+        for query in queries[: trials * 2]:
+            arrived: list[float] = []
+            popup._show = lambda hits, status, arrived=arrived: (original(hits, status),  # type: ignore[method-assign]
+                                                                 arrived.append(time.perf_counter()))
+            popup.query.blockSignals(True)
+            popup.query.setText(query)
+            popup.query.blockSignals(False)
+            started = time.perf_counter()
+            popup.run_search()  # what the debounce timer calls 150 ms after the last keystroke
+            _wait(app, lambda: bool(arrived))
+            shown.append(arrived[0] - started)
+        popup._show = original  # type: ignore[method-assign]
+        popup.hide()
+
+        day, frame_ids = _screen_frames(store, 120)
+        timeline = TimelineWindow(store)
+        timeline.show()
+        wait_for_background()
+        _wait(app, lambda: len(timeline.axis.frames) >= 120 and timeline.frame is not None)
+        switches = []
+        for index in range(len(timeline.axis.frames) - 2, len(timeline.axis.frames) - 2 - trials * 2, -1):
+            target = timeline.axis.frames[index][0]
+            started = time.perf_counter()
+            timeline.axis.choose(index)
+            _wait(app, lambda: timeline.frame is not None and timeline.frame.id == target
+                  and timeline.image.pixmap() is not None and not timeline.image.pixmap().isNull())
+            switches.append(time.perf_counter() - started)
+        timeline.close()
+        store.close()
+    ms = 1000.0
+    note = f"{rows:,} memories, Xvfb"
+    return {
+        "ui.popup_visible.p50_ms": metric(round(statistics.median(visible) * ms, 1), "ms", len(visible), note),
+        "ui.popup_visible.p95_ms": metric(round(_pct(visible, 0.95) * ms, 1), "ms", len(visible), note),
+        "ui.results_after_keystroke.p50_ms": metric(round(statistics.median(shown) * ms, 1), "ms", len(shown),
+                                                    note + "; after the 150 ms debounce"),
+        "ui.results_after_keystroke.p95_ms": metric(round(_pct(shown, 0.95) * ms, 1), "ms", len(shown),
+                                                    note + "; after the 150 ms debounce"),
+        "ui.timeline_frame_switch.p50_ms": metric(round(statistics.median(switches) * ms, 1), "ms", len(switches),
+                                                  "1920x1080 WebP screens"),
+        "ui.timeline_frame_switch.p95_ms": metric(round(_pct(switches, 0.95) * ms, 1), "ms", len(switches),
+                                                  "1920x1080 WebP screens"),
+    }
+
+
+_START = textwrap.dedent("""
+    import sys, time
+    from app.desktop.main import DesktopApp
+    from app.qt import QApplication
+    app = QApplication(sys.argv)
+    desktop = DesktopApp(app)
+    desktop.tray.show()
+    print("TRAY", flush=True)
+""")
+
+_RSS = textwrap.dedent("""
+    import os, sys, time
+    from app.desktop.main import DesktopApp
+    from app.qt import QApplication
+    from storage.store import MemoryStore
+
+    def rss_mb():
+        for line in open("/proc/self/status"):
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+
+    app = QApplication(sys.argv)
+    store, _ = MemoryStore.create("bench passphrase", kdf_seconds=0.05)
+    desktop = DesktopApp(app, open_store=lambda p: store)
+    desktop.store = store
+    desktop.capture = desktop.start_capture(store)
+    desktop.agents = desktop.start_agents(store)
+    end = time.time() + 20
+    while time.time() < end:
+        app.processEvents()
+        time.sleep(0.05)
+    idle = rss_mb()
+    from agents.llm import LocalLLM, packaged_model
+    llm = LocalLLM(packaged_model())
+    llm.load()
+    end = time.time() + 5
+    while time.time() < end:
+        app.processEvents()
+        time.sleep(0.05)
+    print("RSS", idle, rss_mb(), flush=True)
+    llm.close()
+    desktop.quit()
+""")
+
+
+def child_processes(display: str, starts: int) -> Metrics:
+    env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb"}
+    seconds = []
+    for _ in range(starts):
+        with tempfile.TemporaryDirectory(prefix="engram-start-") as tmp:
+            started = time.perf_counter()
+            child = subprocess.Popen([sys.executable, "-c", _START], cwd=REPO, env={**env, "ENGRAM_HOME": tmp},
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            assert child.stdout is not None
+            for line in child.stdout:
+                if line.startswith("TRAY"):
+                    seconds.append(time.perf_counter() - started)
+                    break
+            child.kill()
+            child.wait()
+    with tempfile.TemporaryDirectory(prefix="engram-rss-") as tmp:
+        done = subprocess.run([sys.executable, "-c", _RSS], cwd=REPO, env={**env, "ENGRAM_HOME": tmp},
+                              capture_output=True, text=True, timeout=300)
+    line = next((x for x in done.stdout.splitlines() if x.startswith("RSS")), "")
+    if not line:
+        raise RuntimeError(f"the RSS probe failed: {done.stderr[-2000:]}")
+    _, idle, with_llm = line.split()
+    return {"app.start_to_tray_s": metric(round(statistics.median(seconds), 2), "s", len(seconds), "median"),
+            "app.idle_rss_mb": metric(round(float(idle)), "MB", 1, "unlocked, capture + agents running, 20 s idle"),
+            "app.idle_rss_mb_with_llm": metric(round(float(with_llm)), "MB", 1, "plus the packaged 270M model")}
+
+
+def run(argv: Sequence[str] = ()) -> Metrics:
+    parser = argparse.ArgumentParser(prog="bench.ui_bench")
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--trials", type=int, default=30)
+    args, _ = parser.parse_known_args(list(argv))
+    sys.path.insert(0, str(REPO / "tests"))
+    from xvfb import start_xvfb
+
+    server, display = start_xvfb("1920x1080x24")
+    os.environ["DISPLAY"] = display
+    os.environ["QT_QPA_PLATFORM"] = "xcb"
+    try:
+        out = in_process(args.rows, args.trials)
+        out.update(child_processes(display, starts=5))
+    finally:
+        server.terminate()
+        server.wait()
+    print(json.dumps({k: v["value"] for k, v in out.items()}), flush=True)
+    return out
+
+
+if __name__ == "__main__":
+    from bench import results
+
+    results.merge(run(sys.argv[1:]))
+    results.render(results.collected_methods())
