@@ -189,3 +189,23 @@ def test_replay_screen_is_one_monitor_of_the_first_image_size() -> None:
     screen.grab(monitor)
     with pytest.raises(IndexError):
         screen.grab(monitor)
+
+
+def test_a_small_lasting_change_is_kept_once_it_has_settled() -> None:
+    base = Image.open(session("2fdc27")[0]).convert("RGB")
+    edited = base.copy()
+    edited.paste((0, 0, 0), (212, 300, 220, 316))           # one typed character, nothing after it
+    blink = base.copy()
+    blink.paste((0, 0, 0), (212, 300, 214, 312))            # a caret
+    now = [0.0]
+    frame_filter = FrameFilter(clock=lambda: now[0])
+    screen = ReplayScreen([base, blink, edited, edited, edited])
+    monitor = screen.monitors()[0]
+    decide = lambda: frame_filter.decide(monitor, screen.grab(monitor)).decision  # noqa: E731
+    assert decide() is Decision.KEEP
+    now[0] = 90.0
+    assert decide() is Decision.SKIP_DUPLICATE               # a blink is noise however long it lasts
+    now[0] = 95.0
+    assert decide() is Decision.KEEP                          # the character, a minute after the last keep
+    now[0] = 200.0
+    assert decide() is Decision.SKIP_DUPLICATE and decide() is Decision.SKIP_DUPLICATE

@@ -10,6 +10,9 @@ Order of the decision (`FrameFilter.decide`):
    have to flip from black to white to change the screen that much). Below `CHANGE_THRESHOLD` the
    grab is SKIP_DUPLICATE; comparing with the last kept frame (not the last grab) lets slow changes
    add up until they count.
+   One exception: a change that is small but not noise (at least `SETTLE_THRESHOLD`, above caret
+   blinks) and still there `SETTLE_SECONDS` after the last kept frame is kept then, so a one-digit
+   edit that nothing follows is not lost.
 4. KEEP, with the bounding box of the changed thumbnail cells and, finer, the separate groups of
    changed cells (a typed word and the clock tick in the corner are two small regions, not one box
    spanning the screen), so OCR reads only what changed.
@@ -27,7 +30,8 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,6 +45,9 @@ THUMB = (64, 36)  # 30x30-pixel cells on a 1920x1080 monitor
 # Pixel-equivalents. On the ScreenAgent pairs pointer moves reach 127 and all but two real changes score
 # 129 or more (bench/dedup_bench.py): the boundary is thin, which is why the reference is the last kept frame.
 CHANGE_THRESHOLD = 128.0
+# Caret blinks stay under 50 pixel-equivalents and clock ticks under 20; a typed character is 50-110.
+SETTLE_THRESHOLD = 60.0
+SETTLE_SECONDS = 60.0
 # A cell counts as changed for the OCR regions when its rounded mean gray moved at all: at 2 gray levels,
 # changed pixels fell outside every region in 59 of 164 kept ScreenAgent pairs; at 0.5 in 6 (a few pixels each).
 CELL_THRESHOLD = 0.5
@@ -98,7 +105,11 @@ class FrameFilter:
     rules: CaptureRules = field(default_factory=CaptureRules)
     threshold: float = CHANGE_THRESHOLD
     cell_threshold: float = CELL_THRESHOLD
+    settle_threshold: float = SETTLE_THRESHOLD
+    settle_seconds: float = SETTLE_SECONDS
+    clock: Callable[[], float] = time.monotonic
     _last: dict[int, tuple[tuple[int, int], Thumbnail]] = field(default_factory=dict, init=False, repr=False)
+    _kept_at: dict[int, float] = field(default_factory=dict, init=False, repr=False)
 
     def decide(self, monitor: Monitor, image: Image.Image, focused: WindowInfo | None = None,
                visible: Sequence[WindowInfo] = ()) -> FilterResult:
@@ -108,15 +119,19 @@ class FrameFilter:
         image, hidden = black_out(image, monitor, hide)
         thumb = gray_thumbnail(image)
         last = self._last.get(monitor.index)
+        now = self.clock()
         if last is None or last[0] != image.size:
             self._last[monitor.index] = (image.size, thumb)
+            self._kept_at[monitor.index] = now
             whole = (0, 0, *image.size)
             return FilterResult(Decision.KEEP, image, whole, (whole,), float(image.width * image.height), hidden)
         diff = np.abs(thumb - last[1])
         area = change_area(diff, image.size)
-        if area < self.threshold:
+        settled = area >= self.settle_threshold and now - self._kept_at.get(monitor.index, now) >= self.settle_seconds
+        if area < self.threshold and not settled:
             return FilterResult(Decision.SKIP_DUPLICATE, change_area=area, hidden=hidden)
         self._last[monitor.index] = (image.size, thumb)
+        self._kept_at[monitor.index] = now
         cells = diff > self.cell_threshold
         return FilterResult(Decision.KEEP, image, changed_box(cells, image.size), changed_regions(cells, image.size),
                             area, hidden)
