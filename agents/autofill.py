@@ -99,7 +99,7 @@ def fill(labels: Sequence[str], core: Memory | None, vault: Sequence[Memory]) ->
         name = understand(label)
         result = FieldValue(label, name)
         if name is not None:
-            ranked = _candidates(name, core, vault)
+            ranked = [(as_the_label_asks(label, name, v), c, src) for v, c, src in _candidates(name, core, vault)]
             if ranked:
                 (value, confidence, source), *rest = ranked
                 result.value, result.confidence, result.source_id = value, confidence, source
@@ -148,6 +148,26 @@ def _shape(name: str, value: str) -> str | None:
         return re.sub(r"(?<=\d)[\s./-]+(?=\d)", " ", value)
     if name == "birthday":
         return _iso_date(value) or value
+    return value
+
+
+_DATE_HINT = re.compile(r"\b(dd|mm|yyyy|jjjj|tt)([./-])(dd|mm|tt)\2(yyyy|jjjj|dd|tt)\b", re.IGNORECASE)
+_LOCAL_PHONE = re.compile(r"without (the )?(country|international) (code|prefix)|national format", re.IGNORECASE)
+
+
+def as_the_label_asks(label: str, field: str, value: str) -> str:
+    """A format the label spells out wins: "Date of birth (DD/MM/YYYY)", "Phone (without country code)"."""
+    if field == "birthday":
+        hint = _DATE_HINT.search(label)
+        if hint and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            year, month, day = value.split("-")
+            parts = {"dd": day, "tt": day, "mm": month, "yyyy": year, "jjjj": year}
+            order = [hint.group(1), hint.group(3), hint.group(4)]
+            return hint.group(2).join(parts[p.lower()] for p in order)
+    if field == "phone" and _LOCAL_PHONE.search(label) and value.startswith("+"):
+        # Drop the country code, and give back the trunk 0 most national formats use.
+        rest = value.split(" ", 1)[1] if " " in value else value[3:]
+        return rest if value.startswith(("+1 ", "+351 ", "+39 ")) else "0" + rest
     return value
 
 
