@@ -94,7 +94,7 @@ class ScriptedModel:
 
     def stream(self, messages: Any, **_: Any) -> Iterator[str]:
         self.prompts.append(messages[-1]["content"])
-        yield from self.reply.split(" ")
+        yield from (word + " " for word in self.reply.split(" "))
 
 
 def test_a_capable_model_answer_must_cite_what_it_was_given(memories: Any) -> None:
@@ -107,8 +107,12 @@ def test_a_capable_model_answer_must_cite_what_it_was_given(memories: Any) -> No
 
     uncited = Asker(store, ScriptedModel("Tom was born in Paris in 1990."), remember=False)  # type: ignore[arg-type]
     answer = uncited.ask("When is Tom's birthday?", now=NOW)
-    assert answer.mode == "extractive" and "cited none" in answer.note
+    assert answer.mode == "extractive" and "not backed" in answer.note
     assert answer.sources[0].memory_id == ids["birthday"]
+
+    # Citing a source is not enough: the words must come from it.
+    made_up = Asker(store, ScriptedModel("Tom turns forty in Paris with a jazz band [S1]."), remember=False)  # type: ignore[arg-type]
+    assert made_up.ask("When is Tom's birthday?", now=NOW).mode == "extractive"
 
 
 @pytest.mark.slow
