@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
+from agents.consolidate import FADED
 from agents.llm import LocalLLM, ModelError, neutralise
 from agents.managers.core import CoreManager
 from storage.blind_index import words
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 
 IDK = "I don't know: nothing I remember answers that."
 SEARCHED_KINDS = ("core", "episodic", "semantic", "procedural", "resource", "frame", "message")
+_MEMORY_KINDS = frozenset(("episodic", "semantic", "procedural", "resource"))
 # Below this (question-sentence cosine plus keyword overlap), the best evidence does not answer the question.
 # Chosen on LoCoMo (bench/ask_bench.py): it trades answered questions against "I don't know" on the
 # adversarial ones; the figures are in BENCHMARKS.md.
@@ -149,9 +151,10 @@ class Asker:
         """The evidence for a question, best first, within the token budget; core memory first."""
         core = self.store.get(CoreManager.memory_id)
         hits = self.store.search(question, SearchOptions(kinds=SEARCHED_KINDS, k=self.k), now=now).hits
-        # Engram's own past answers are not evidence (they would echo themselves).
-        memories = [m for m in (self.store.get(h.id) for h in hits if h.kind != "core")
-                    if m is not None and m.source_kind != "assistant"]
+        # Engram's own past answers are not evidence (they would echo themselves); faded memories
+        # (unused, unvouched for: agents/consolidate.py) come after the others.
+        memories = sorted((m for m in (self.store.get(h.id) for h in hits if h.kind != "core")
+                           if m is not None and m.source_kind != "assistant"), key=lambda m: FADED in m.tags)
         chosen: list[Source] = []
         budget = self.context_tokens
         for memory in ([core] if core is not None and core.text else []) + memories:
@@ -231,7 +234,13 @@ class Asker:
         return Answer(question, text, "model", cited, list(context))
 
     def _remember(self, answer: Answer, now: datetime) -> None:
-        """The exchange becomes two chat messages; the answer keeps its sources."""
+        """The exchange becomes two chat messages; the answer keeps its sources, which count as used."""
+        used = [m for m in (self.store.get(s.memory_id) for s in answer.sources if s.kind in _MEMORY_KINDS)
+                if m is not None]
+        for memory in used:
+            memory.recalled = now
+            memory.tags = [t for t in memory.tags if t != FADED]
+        self.store.save(used, replace_only=[m.id for m in used])
         asked = Memory(kind="message", text=answer.question, time=now, trust=Trust.USER, source_kind="assistant",
                        fields={"speaker": "user", "conversation": "engram-ask"}, app="Engram")
         replied = Memory(kind="message", text=answer.text, time=now + timedelta(milliseconds=1), trust=Trust.INFERRED,

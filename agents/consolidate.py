@@ -7,41 +7,64 @@ up. At night there is time to look wider:
   the most trusted (then oldest) of them; the others are deleted, their sources
   and wording kept in the survivor's details and history;
 - memories that are related but distinct (cosine in [LINK_AT, MERGE_AT)) get
-  links to each other (A-MEM), which the memory browser and answers follow.
+  links to each other (A-MEM), which the memory browser and answers follow;
+- memories nobody vouched for (inferred by a model, or imported) that no answer
+  has used for `fade_after` fade: tagged "faded", they stay searchable but come
+  after the others when Ask gathers evidence. An answer that uses one again
+  revives it. What the user said or saw is never faded.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from datetime import datetime, timedelta
+
 from agents.managers.base import MERGE, join_sources
-from storage.memory import Memory, utcnow
+from storage.memory import Memory, Trust, utcnow
 from storage.store import MemoryStore
 
 MERGE_AT = 0.93
 LINK_AT = 0.7
 MAX_LINKS = 10
 LINKED_KINDS = ("semantic", "episodic", "procedural", "resource")
+FADED = "faded"
+FADE_AFTER = timedelta(days=180)
 
 
 @dataclass
 class ConsolidationReport:
     merged: int = 0
     linked: int = 0
+    faded: int = 0
 
     def __str__(self) -> str:
-        return f"{self.merged} near-duplicate facts merged, {self.linked} links added"
+        return f"{self.merged} near-duplicate facts merged, {self.linked} links added, {self.faded} unused memories faded"
 
 
 class Consolidator:
-    def __init__(self, store: MemoryStore, limit: int = 20_000) -> None:
-        self.store, self.limit = store, limit
+    def __init__(self, store: MemoryStore, limit: int = 20_000, fade_after: timedelta = FADE_AFTER) -> None:
+        self.store, self.limit, self.fade_after = store, limit, fade_after
 
-    def run(self, should_stop: Callable[[], bool] = lambda: False) -> ConsolidationReport:
+    def run(self, should_stop: Callable[[], bool] = lambda: False, now: datetime | None = None) -> ConsolidationReport:
         report = ConsolidationReport()
         report.merged = self._merge_duplicates(should_stop)
         report.linked = self._link_related(should_stop)
+        report.faded = self._fade_unused(now or utcnow())
         return report
+
+    def _fade_unused(self, now: datetime) -> int:
+        cutoff = now - self.fade_after
+        fading = []
+        for memory in self.store.list_range(until=cutoff, kinds=list(LINKED_KINDS), limit=self.limit,
+                                            where=f"trust <= {int(Trust.INFERRED)}"):
+            if FADED in memory.tags or (memory.recalled is not None and memory.recalled >= cutoff):
+                continue
+            memory.tags = [*memory.tags, FADED]
+            memory.note("consolidation", f"faded: no answer used it for {self.fade_after.days} days")
+            fading.append(memory)
+        self.store.save(fading, replace_only=[m.id for m in fading])
+        return len(fading)
 
     def _merge_duplicates(self, should_stop: Callable[[], bool]) -> int:
         gone: set[str] = set()

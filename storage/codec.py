@@ -71,7 +71,8 @@ class RowCodec:
     def encode(self, memory: Memory, vector: npt.NDArray[np.float32]) -> dict[str, Any]:
         seal = self._sealer(memory)
         body = {"fields": memory.fields, "source_kind": memory.source_kind, "source_ids": memory.source_ids,
-                "tags": memory.tags, "links": memory.links, "history": memory.history}
+                "tags": memory.tags, "links": memory.links, "history": memory.history,
+                "recalled": memory.recalled.isoformat() if memory.recalled else None}
         return {
             "id": memory.id, "kind": memory.kind,
             "time_us": to_us(memory.time), "end_us": to_us(memory.ended) if memory.ended else None,
@@ -124,6 +125,7 @@ class RowCodec:
             digested=from_us(row["digested_us"]) if row.get("digested_us") is not None else None,
             source_kind=body.get("source_kind", ""), source_ids=body.get("source_ids", []),
             tags=body.get("tags", []), links=body.get("links", []), history=body.get("history", []),
+            recalled=datetime.fromisoformat(body["recalled"]) if body.get("recalled") else None,
             secret=self.open_field(row, "secret", damaged) if "secret" in row else None,
         )
         memory.damaged = tuple(damaged)

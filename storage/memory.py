@@ -80,6 +80,7 @@ class Memory:
     source_ids: list[str] = field(default_factory=list)  # frames or messages it came from
     tags: list[str] = field(default_factory=list)
     links: list[str] = field(default_factory=list)       # ids of related memories (consolidation links them)
+    recalled: datetime | None = None                      # when an answer last used it (consolidation fades the unused)
     history: list[dict[str, str]] = field(default_factory=list)
     secret: str | None = None                             # vault only: the secret value
     text_pending: bool = False                            # a frame whose screen text is not read yet

@@ -252,3 +252,26 @@ def test_what_the_user_forgets_during_a_batch_is_not_brought_back(real_store: Me
     new = {d.memory.id for d in report.decisions if d.new and d.memory is not None}
     real_store.save(to_write, replace_only=[m.id for m in to_write if m.id not in new])
     assert real_store.get(msg_id) is None
+
+
+def test_unused_unvouched_memories_fade_and_an_answer_revives_them(real_store: MemoryStore) -> None:
+    from agents.ask import Asker
+    from agents.consolidate import FADED
+
+    old = datetime.now(timezone.utc) - timedelta(days=400)
+    [imported, stated, used] = real_store.add([
+        Memory(kind="semantic", text="The office plants are watered on Thursdays.", time=old, trust=Trust.IMPORTED),
+        Memory(kind="semantic", text="My locker at the gym is number 212.", time=old, trust=Trust.USER),
+        Memory(kind="semantic", text="The cabin key hangs behind the blue door.", time=old, trust=Trust.INFERRED,
+               recalled=datetime.now(timezone.utc) - timedelta(days=3)),
+    ])
+    assert Consolidator(real_store).run().faded == 1
+    faded = real_store.get(imported)
+    assert faded is not None and FADED in faded.tags and "faded" in faded.history[-1]["what"]
+    assert FADED not in real_store.get(stated).tags and FADED not in real_store.get(used).tags   # type: ignore[union-attr]
+    assert Consolidator(real_store).run().faded == 0                                          # once is enough
+
+    answer = Asker(real_store).ask("When are the office plants watered?")
+    assert [s.memory_id for s in answer.sources] == [imported]
+    revived = real_store.get(imported)
+    assert revived is not None and FADED not in revived.tags and revived.recalled is not None
