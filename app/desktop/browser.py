@@ -136,7 +136,8 @@ class _KindTable(QWidget):
         self.table.setRowCount(len(shown))
         for row, memory in enumerate(shown):
             cells = [memory.time.astimezone().strftime("%Y-%m-%d %H:%M"), memory.text.replace("\n", " ")[:200],
-                     memory.app, Trust(memory.trust).name.lower(), str(len(memory.source_ids))]
+                     memory.app, Trust(memory.trust).name.lower() + (" · faded" if "faded" in memory.tags else ""),
+                     str(len(memory.source_ids))]
             if self.kind == "vault":
                 cells.append(MASK)
             for column, value in enumerate(cells):
