@@ -3,8 +3,8 @@
 Keeping every Qt name behind one module means a Qt upgrade or binding change
 touches one file, and a grep shows the core packages never reach Qt.
 """
-from PySide6.QtCore import (QByteArray, QDate, QEvent, QObject, QPointF, QRectF, QRunnable, QSize, Qt, QThreadPool,
-                            QTimer, Signal, Slot)
+from PySide6.QtCore import (QByteArray, QDate, QEvent, QObject, QPointF, QRectF, QSize, QSocketNotifier, Qt, QTimer,
+                            Signal, Slot)
 from PySide6.QtGui import (QAction, QBrush, QColor, QFont, QGuiApplication, QIcon, QKeySequence, QPainter, QPen,
                            QPixmap)
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
@@ -17,13 +17,12 @@ from PySide6.QtWidgets import (QAbstractItemView, QApplication, QDialog, QDialog
                                QSystemTrayIcon, QTextBrowser, QVBoxLayout, QWidget)
 
 __all__ = [
-    "QCheckBox", "QDoubleSpinBox", "QFileDialog", "QFormLayout", "QSpinBox",
+    "QSocketNotifier", "QCheckBox", "QDoubleSpinBox", "QFileDialog", "QFormLayout", "QSpinBox",
     "QBrush", "QDate", "QDateEdit", "QPen", "QPointF", "QRectF", "QSplitter",
     "QAbstractItemView", "QHeaderView", "QInputDialog", "QTableWidget", "QTableWidgetItem", "QTabWidget",
     "QAction", "QApplication", "QByteArray", "QColor", "QDialog", "QDialogButtonBox", "QEvent", "QFont", "QFrame",
     "QGuiApplication", "QHBoxLayout", "QIcon", "QKeySequence", "QLabel", "QLineEdit", "QListWidget",
     "QListWidgetItem", "QLocalServer", "QLocalSocket", "QMenu", "QMessageBox", "QObject", "QPainter",
-    "QPixmap", "QPlainTextEdit", "QPushButton", "QRunnable", "QSize", "QSystemTrayIcon", "QTextBrowser", "QThreadPool",
-    "QTimer",
+    "QPixmap", "QPlainTextEdit", "QPushButton", "QSize", "QSystemTrayIcon", "QTextBrowser", "QTimer",
     "QVBoxLayout", "QWidget", "Qt", "Signal", "Slot", "isValid",
 ]

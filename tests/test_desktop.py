@@ -395,3 +395,22 @@ def test_delete_everything_needs_the_word_typed(qtbot, monkeypatch) -> None:
     monkeypatch.setattr("app.desktop.settings.QInputDialog.getText", lambda *a, **k: ("DELETE", True))
     window.delete_everything()
     assert deleted == [1]
+
+
+def test_thousands_of_background_results_reach_the_gui_thread(qtbot) -> None:
+    """With results emitted as Qt signals from worker threads, PySide6 6.12 aborted the process
+    ("bool_dealloc") within 3,000 jobs; ops now hands them over through a pipe."""
+    import threading
+
+    from app.desktop.ops import post_to_gui, run_in_background
+
+    gui = threading.get_ident()
+    seen: list[int] = []
+    threads: set[int] = set()
+    for i in range(3000):
+        run_in_background(lambda i=i: i, lambda r: (seen.append(r), threads.add(threading.get_ident())))
+    run_in_background(lambda: 1 / 0, lambda r: None, lambda exc: seen.append(-1))
+    threading.Thread(target=lambda: post_to_gui(lambda: seen.append(-2))).start()
+    assert wait_for_background()
+    qtbot.waitUntil(lambda: len(seen) == 3002, timeout=10_000)
+    assert sorted(seen)[:2] == [-2, -1] and sorted(seen)[2:] == list(range(3000)) and threads == {gui}

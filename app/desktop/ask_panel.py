@@ -1,7 +1,7 @@
 """The ask panel: a chat with Engram about your past, answers streamed, sources one click away.
 
 Asking runs off the GUI thread (ops.run_in_background); the answer's pieces
-arrive through a Qt signal, which Qt delivers on the GUI thread. Every [S1]
+are handed to the GUI thread as they come (ops.post_to_gui). Every [S1]
 in an answer and every listed source is a link that opens that memory or
 frame. One question at a time: a second Enter while answering is ignored.
 """
@@ -14,16 +14,12 @@ from typing import Any
 
 from storage.search import Hit
 
-from app.desktop.ops import run_in_background
-from app.qt import QHBoxLayout, QLineEdit, QObject, QPushButton, QTextBrowser, QVBoxLayout, QWidget, Signal
+from app.desktop.ops import post_to_gui, run_in_background
+from app.qt import QHBoxLayout, QLineEdit, QPushButton, QTextBrowser, QVBoxLayout, QWidget, isValid
 
 _CITE = re.compile(r"\[(S\d+)\]")
 _MODE_NOTE = {"extractive": "quoted from your memories", "episodes": "from your activity", "model": "",
               "unknown": ""}
-
-
-class _Pieces(QObject):
-    arrived = Signal(str)
 
 
 class AskPanel(QWidget):
@@ -50,8 +46,6 @@ class AskPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(self.view, stretch=1)
         layout.addLayout(row)
-        self._pieces = _Pieces()
-        self._pieces.arrived.connect(self._piece)
         self._blocks.append("<p style='color:gray'>Answers come from your memories and say where from. "
                             "Nothing leaves this computer.</p>")
         self._render()
@@ -66,8 +60,11 @@ class AskPanel(QWidget):
         self._blocks.append(f"<p><b>You:</b> {html.escape(question)}</p>")
         self._streaming = ""
         self._render(pending=True)
-        run_in_background(lambda: self._ask(question, self._pieces.arrived.emit), self._answered, self._failed,
-                          owner=self)
+        run_in_background(lambda: self._ask(question, self._arrived), self._answered, self._failed, owner=self)
+
+    def _arrived(self, piece: str) -> None:
+        """On the worker thread: hand the piece to the GUI thread."""
+        post_to_gui(lambda: self._piece(piece) if isValid(self) else None)
 
     def _piece(self, piece: str) -> None:
         self._streaming += piece

@@ -14,23 +14,19 @@ from app.archive import export_archive
 from app.desktop.ask_panel import AskPanel
 from app.desktop.browser import MemoryBrowser
 from app.desktop.detail import MemoryDetail
-from app.desktop.ops import wait_for_background
+from app.desktop.ops import post_to_gui, wait_for_background
 from app.desktop.recall import RecallPopup
 from app.desktop.settings import SettingsWindow
 from app.desktop.timeline import TimelineWindow
 from app.desktop.tray import Tray
 from app.desktop.unlock import FirstRunDialog, UnlockDialog
-from app.qt import QApplication, QDialog, QLocalServer, QLocalSocket, QObject, QSystemTrayIcon, QTimer, Signal
+from app.qt import QApplication, QDialog, QLocalServer, QLocalSocket, QSystemTrayIcon, QTimer
 from storage import paths
 from storage.config import Config
 
 log = logging.getLogger(__name__)
 
 
-class _HotkeyRelay(QObject):
-    """The shortcut is heard on a listener thread; Qt delivers this signal on the GUI thread."""
-
-    pressed = Signal()
 
 
 def instance_name() -> str:
@@ -101,11 +97,10 @@ class DesktopApp:
         """Listen for the recall shortcut; where that is impossible, say how to bind `engram recall`."""
         from app.hotkey import HotkeyUnavailable, X11Hotkey
 
-        self._hotkey_relay = _HotkeyRelay()
-        self._hotkey_relay.pressed.connect(self.show_recall)
         shortcut = Config.load().get("desktop.hotkey")
         try:
-            self.hotkey = X11Hotkey(shortcut, self._hotkey_relay.pressed.emit)
+            # Heard on the listener's thread, acted on in the GUI thread.
+            self.hotkey = X11Hotkey(shortcut, lambda: post_to_gui(self.show_recall))
             self.hotkey.start()
             self.hotkey_problem = ""
         except (HotkeyUnavailable, ValueError) as exc:
