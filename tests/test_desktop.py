@@ -414,3 +414,27 @@ def test_thousands_of_background_results_reach_the_gui_thread(qtbot) -> None:
     assert wait_for_background()
     qtbot.waitUntil(lambda: len(seen) == 3002, timeout=10_000)
     assert sorted(seen)[:2] == [-2, -1] and sorted(seen)[2:] == list(range(3000)) and threads == {gui}
+
+
+def test_qt_slot_calls_do_not_leak_references(qtbot) -> None:
+    """PySide6 6.12.0 on Python 3.11 dropped a reference to None per slot call and one to True per
+    emit, aborting a long-running app; pyproject pins a version without that. This keeps it so."""
+    import sys
+
+    from app.qt import QObject, QTimer, Signal
+
+    class Source(QObject):
+        ping = Signal()
+
+    source, calls = Source(), []
+    source.ping.connect(lambda: calls.append(1))
+    timer = QTimer()
+    timer.setInterval(0)
+    timer.timeout.connect(lambda: calls.append(2))
+    none_before, true_before = sys.getrefcount(None), sys.getrefcount(True)
+    for _ in range(500):
+        source.ping.emit()
+    timer.start()
+    qtbot.waitUntil(lambda: calls.count(2) >= 500, timeout=10_000)
+    timer.stop()
+    assert sys.getrefcount(None) - none_before > -50 and sys.getrefcount(True) - true_before > -50
