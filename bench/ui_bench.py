@@ -2,7 +2,7 @@
 
 One process runs the windows under Xvfb (so painting is real) and measures:
 - popup visible: from the call the hotkey makes (`show_recall`) until the popup
-  is mapped and exposed on the X server;
+  is first painted on the X server;
 - results after keystroke: from the search starting (the moment the debounce
   fires) until the result rows are in the list, over LoCoMo questions;
 - timeline frame switch: from choosing a frame on the axis until its screenshot
@@ -50,7 +50,24 @@ def _wait(app: Any, done: Callable[[], bool], timeout: float = 20.0) -> float:
     return time.perf_counter() - started
 
 
-def _screen_frames(store: Any, count: int) -> tuple[datetime, list[str]]:
+class _PaintWatch:
+    """Notes when a widget is first painted after being shown."""
+
+    def __new__(cls) -> Any:
+        from app.qt import QEvent, QObject
+
+        class Watch(QObject):
+            at: float | None = None
+
+            def eventFilter(self, watched: Any, event: Any) -> bool:  # noqa: N802 (Qt's name)
+                if event.type() == QEvent.Type.Paint and self.at is None:
+                    self.at = time.perf_counter()
+                return False
+
+        return Watch()
+
+
+def _screen_frames(store: Any, count: int, text_of: Callable[[int], str]) -> tuple[datetime, list[str]]:
     from PIL import Image, ImageDraw
 
     from app.capture.encode import encode_frame
@@ -63,7 +80,7 @@ def _screen_frames(store: Any, count: int) -> tuple[datetime, list[str]]:
         draw = ImageDraw.Draw(picture)
         for row in range(40):
             draw.text((40, 30 + 25 * row), f"line {row} of screen {i}: quarterly figures and notes", fill="black")
-        frames.append(Memory("frame", f"screen {i}", {"monitor": 0, "image_id": store.blobs.put(encode_frame(picture).image),
+        frames.append(Memory("frame", text_of(i), {"monitor": 0, "image_id": store.blobs.put(encode_frame(picture).image),
                                                       "boxes": [[f"screen {i}", 40, 30, 300, 14]]},
                              time=start + timedelta(seconds=3 * i), app=f"App{i % 5}", trust=Trust.OBSERVED))
     store.add(frames)
@@ -89,13 +106,15 @@ def in_process(rows: int, trials: int) -> Metrics:
         app = QApplication.instance() or QApplication(sys.argv)
         apply_style(app)
         popup = RecallPopup(lambda q, o: store.search(q, o), lambda hit: None)
+        painted = _PaintWatch()
+        popup.installEventFilter(painted)
         visible = []
         for _ in range(trials):
+            painted.at = None
             started = time.perf_counter()
             popup.popup()
-            _wait(app, lambda: popup.isVisible() and popup.windowHandle() is not None
-                  and popup.windowHandle().isExposed())
-            visible.append(time.perf_counter() - started)
+            _wait(app, lambda: painted.at is not None)   # mapped, exposed and drawn
+            visible.append(painted.at - started)
             popup.hide()
             _wait(app, lambda: not popup.isVisible())
         popup.popup()
@@ -115,7 +134,9 @@ def in_process(rows: int, trials: int) -> Metrics:
         popup._show = original  # type: ignore[method-assign]
         popup.hide()
 
-        day, frame_ids = _screen_frames(store, 120)
+        from bench.store_latency import SUFFIX
+
+        day, frame_ids = _screen_frames(store, 120, lambda i: f"{pool[i]}{SUFFIX} screen {i}")
         timeline = TimelineWindow(store)
         timeline.show()
         wait_for_background()
