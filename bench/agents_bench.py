@@ -42,7 +42,7 @@ when the router's two best types are within its tie margin. Ingest: `engram impo
 (agents.importers.locomo) then Digester.run() over conversation(s) on the real embedder, batches of 64,
 wall time on this 2-core machine (the embedding cache is warm for turn texts, so this is the agents' cost plus
 embedding of new memory texts). Frames: 256 synthetic frame records with LoCoMo text in 8 rotating windows.""",
-    "locomo_memories": """\
+    "locomo.memories": """\
 Each LoCoMo conversation imported and digested; every question of categories 1-4 searched with
 `store.search(k=10, time_words=False, recency_weight=0)` restricted to the six memory kinds (memories) or to
 `message` (raw turns, the same store). A memory hit counts for the evidence turns of its source messages.""",

@@ -35,7 +35,9 @@ GROUP_TITLES = {
     "embed": "Embedding (all-MiniLM-L6-v2, numpy)", "locomo": "Retrieval quality on LoCoMo",
     "locomo_sweep": "Hybrid fusion sweep on LoCoMo (in-sample)",
     "capture": "Screen capture: CPU, disk, time to searchable", "dedup": "Near-duplicate detection",
-    "ocr": "OCR engines",
+    "ocr": "OCR engines", "agents": "Memory agents: routing and ingest", "ask": "Ask: latency and context",
+    "ask_model": "Ask with the 270M model writing", "autofill": "Autofill", "ui": "Desktop app responsiveness",
+    "app": "Desktop app start and memory",
 }
 
 BASELINES = """\
@@ -213,6 +215,9 @@ def render(methods: dict[str, str] | None = None, metrics: Metrics | None = None
         lines += [f"## {GROUP_TITLES.get(group, group)} (`{group}.*`)", ""]
         if group in methods:
             lines += [methods[group].strip(), ""]
+        # Methods of a part of the group ("locomo.qa") follow the group's own.
+        lines += [line for key in sorted(methods) if key.startswith(group + ".")
+                  for line in (f"**`{key}.*`**: {methods[key].strip()}", "")]
         lines += _tables(names, metrics)
     lines.append(BASELINES)
     text = "\n".join(lines)
