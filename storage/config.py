@@ -38,6 +38,7 @@ OPTIONS: tuple[Option, ...] = (
     # Security
     Option("security.kdf_target_seconds", float, 1.0, "Time the passphrase key derivation is tuned to take."),
     Option("security.kdf_memory_mib", int, 64, "Memory the passphrase key derivation uses (at least 64)."),
+    Option("security.use_keyring", bool, False, "Unlock from the system keyring (whoever is logged in as you can then open Engram)."),
     Option("security.auto_lock_minutes", int, 15, "Lock after this many idle minutes (0 = never)."),
     # Capture
     Option("capture.enabled", bool, True, "Capture the screen while Engram is unlocked (asked at first run)."),

@@ -438,3 +438,65 @@ def test_qt_slot_calls_do_not_leak_references(qtbot) -> None:
     qtbot.waitUntil(lambda: calls.count(2) >= 500, timeout=10_000)
     timer.stop()
     assert sys.getrefcount(None) - none_before > -50 and sys.getrefcount(True) - true_before > -50
+
+
+class MemoryKeyring:
+    """A keyring backend in memory (the real ones need a desktop session's secret service)."""
+
+    def __new__(cls):
+        from keyring.backend import KeyringBackend
+
+        class Backend(KeyringBackend):
+            priority = 1
+            secrets: dict = {}
+
+            def set_password(self, service, username, password):
+                self.secrets[(service, username)] = password
+
+            def get_password(self, service, username):
+                return self.secrets.get((service, username))
+
+            def delete_password(self, service, username):
+                self.secrets.pop((service, username), None)
+
+        return Backend()
+
+
+def test_opting_in_to_the_keyring_unlocks_without_typing_and_opting_out_forgets(qtbot, store: MemoryStore,
+                                                                                 monkeypatch) -> None:
+    import keyring
+
+    from app import keyring_unlock
+
+    store.close()
+    backend = MemoryKeyring()
+    previous = keyring.get_keyring()
+    keyring.set_keyring(backend)
+    try:
+        dialog = UnlockDialog(open_with_fake)
+        qtbot.addWidget(dialog)
+        assert not dialog.use_keyring.isChecked()                   # off unless chosen
+        dialog.use_keyring.setChecked(True)
+        dialog.passphrase.setText(PASSPHRASE)
+        with qtbot.waitSignal(dialog.accepted, timeout=20_000):
+            dialog.submit()
+        dialog.store.close()
+        assert keyring_unlock.recall() == PASSPHRASE
+
+        again = UnlockDialog(open_with_fake, from_keyring=keyring_unlock.recall())
+        qtbot.addWidget(again)
+        assert again.use_keyring.isChecked()
+        with qtbot.waitSignal(again.accepted, timeout=20_000):
+            pass                                                  # it unlocks by itself
+        again.store.close()
+
+        third = UnlockDialog(open_with_fake)
+        qtbot.addWidget(third)
+        third.use_keyring.setChecked(False)
+        third.passphrase.setText(PASSPHRASE)
+        with qtbot.waitSignal(third.accepted, timeout=20_000):
+            third.submit()
+        third.store.close()
+        assert keyring_unlock.recall() is None and backend.secrets == {}
+    finally:
+        keyring.set_keyring(previous)

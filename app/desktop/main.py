@@ -115,7 +115,10 @@ class DesktopApp:
 
     def unlock(self) -> bool:
         first_run = not paths.key_file().exists()
-        dialog: Any = FirstRunDialog(self.create_store) if first_run else UnlockDialog(self.open_store)
+        from app import keyring_unlock
+
+        saved = keyring_unlock.recall() if not first_run and Config.load().get("security.use_keyring") else None
+        dialog: Any = FirstRunDialog(self.create_store) if first_run else UnlockDialog(self.open_store, saved)
         if dialog.exec() != QDialog.DialogCode.Accepted or dialog.store is None:
             return False
         self.store = dialog.store
@@ -216,7 +219,12 @@ class DesktopApp:
     def _change_passphrase(self, new: str) -> None:
         if self.store is None:
             raise RuntimeError("Engram is locked")
-        self.store.vault.change_passphrase(new, target_seconds=Config.load().get("security.kdf_target_seconds"))
+        config = Config.load()
+        self.store.vault.change_passphrase(new, target_seconds=config.get("security.kdf_target_seconds"))
+        if config.get("security.use_keyring"):
+            from app import keyring_unlock
+
+            keyring_unlock.remember(new)
 
     def delete_everything(self) -> None:
         """After the user typed DELETE: everything goes, and Engram quits."""

@@ -150,6 +150,10 @@ class SettingsWindow(QWidget):
             if value != self.config.get(name):
                 self.config.set(name, value)
         self.config.save(self._path)
+        if not values["security.use_keyring"]:
+            from app.keyring_unlock import forget
+
+            forget()  # turning it on takes effect at the next unlock, which has the passphrase
         try:
             set_enabled(values["desktop.start_at_login"])
         except OSError as exc:

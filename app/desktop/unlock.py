@@ -13,7 +13,7 @@ from storage.config import Config
 
 from app.desktop.ops import run_in_background
 from app.qt import (QApplication, QCheckBox, QDialog, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QPushButton, Qt,
-                    QVBoxLayout)
+                    QTimer, QVBoxLayout)
 
 log = logging.getLogger(__name__)
 
@@ -60,27 +60,45 @@ class _Dialog(QDialog):
 class UnlockDialog(_Dialog):
     """Asks for the passphrase until `open_store(passphrase)` succeeds; `store` holds the result."""
 
-    def __init__(self, open_store: Callable[[str], Any]) -> None:
+    def __init__(self, open_store: Callable[[str], Any], from_keyring: str | None = None) -> None:
         super().__init__("Unlock Engram")
         self._open_store = open_store
         self.store: Any = None
         self.layout_.addWidget(QLabel("Enter your passphrase to open your memory."))
         self.passphrase = self.field("Passphrase")
+        self.use_keyring = QCheckBox("Unlock from the system keyring next time")
+        self.use_keyring.setChecked(Config.load().get("security.use_keyring"))
+        self.layout_.addWidget(self.use_keyring)
         self.layout_.addWidget(self.error)
         self.button = QPushButton("Unlock")
         self.button.setDefault(True)
         self.button.clicked.connect(self.submit)
         self.layout_.addWidget(self.button, alignment=Qt.AlignmentFlag.AlignRight)
+        if from_keyring:
+            self.passphrase.setText(from_keyring)
+            QTimer.singleShot(0, self.submit)  # the dialog shows "Unlocking…" and closes by itself
 
     def submit(self) -> None:
         passphrase = self.passphrase.text()
         if not passphrase:
             return
         self._busy(True)
-        run_in_background(lambda: self._open_store(passphrase), self._opened, self._failed, owner=self)
+        run_in_background(lambda: self._open_store(passphrase), lambda store: self._opened(store, passphrase),
+                          self._failed, owner=self)
 
-    def _opened(self, store: Any) -> None:
+    def _opened(self, store: Any, passphrase: str) -> None:
+        from app import keyring_unlock
+
         self.store = store
+        wanted = self.use_keyring.isChecked()
+        config = Config.load()
+        if wanted != config.get("security.use_keyring"):
+            config.set("security.use_keyring", wanted)
+            config.save()
+        if wanted:
+            keyring_unlock.remember(passphrase)
+        else:
+            keyring_unlock.forget()
         self.accept()
 
     def _failed(self, exc: Exception) -> None:
