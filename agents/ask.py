@@ -193,9 +193,11 @@ class Asker:
                 and not _same_words(sentences[runner_up][2], sentences[best][2]):
             picked.append(sentences[runner_up])
         if _WHEN.search(question):
+            # The date first (resolved from "yesterday", "last week" when the sentence says so), then
+            # the words it comes from: a bare date would hide what it is the date of.
             source, _, text = picked[0]
-            return Answer(question, f"{when_said(text, source.time)} [{source.key}]", "extractive", [source],
-                          list(context))
+            return Answer(question, f"{when_said(text, source.time)}: “{text}” [{source.key}]", "extractive",
+                          [source], list(context))
         lines = [f"“{text}” [{source.key}]" for source, _, text in picked]
         cited = list(dict.fromkeys(source for source, _, _ in picked))
         return Answer(question, "\n".join(lines), "extractive", cited, list(context))
