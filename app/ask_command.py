@@ -6,7 +6,7 @@ import json
 import sys
 from typing import Any
 
-from app.cli_input import CliError, config
+from app.cli_input import config
 
 
 def register(sub: Any) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from app.qt import QAction, QColor, QIcon, QMenu, QPainter, QPixmap, QSystemTrayIcon, Qt
+from app.qt import QAction, QColor, QIcon, QMenu, QPainter, QPixmap, QSystemTrayIcon
 
 ICON = Path(__file__).resolve().parents[2] / "assets" / "engram.svg"
 STATE_COLOURS = {"capturing": "#3cb371", "paused": "#f0b429", "locked": "#8a8f98", "error": "#e0483e"}
