@@ -193,11 +193,14 @@ class Asker:
                 and not _same_words(sentences[runner_up][2], sentences[best][2]):
             picked.append(sentences[runner_up])
         if _WHEN.search(question):
-            # The date first (resolved from "yesterday", "last week" when the sentence says so), then
-            # the words it comes from: a bare date would hide what it is the date of.
+            # The date ("yesterday" in a message of 8 May is 7 May); the words it comes from are shown
+            # with the source (CLI and ask panel list each cited source with its text).
             source, _, text = picked[0]
-            return Answer(question, f"{when_said(text, source.time)}: “{text}” [{source.key}]", "extractive",
-                          [source], list(context))
+            when, read_from_text = when_said(text, source.time)
+            # Otherwise the date is only when it was said ("moved to Friday" may lie ahead).
+            said = when if read_from_text else f"mentioned on {when}"
+            return Answer(question, f"{said[:1].upper()}{said[1:]} [{source.key}]", "extractive", [source],
+                          list(context))
         lines = [f"“{text}” [{source.key}]" for source, _, text in picked]
         cited = list(dict.fromkeys(source for source, _, _ in picked))
         return Answer(question, "\n".join(lines), "extractive", cited, list(context))
@@ -301,26 +304,27 @@ def _same_words(a: str, b: str) -> bool:
     return bool(wa and wb) and len(wa & wb) / len(wa | wb) >= 0.8
 
 
-def when_said(text: str, said_at: datetime) -> str:
-    """When what a sentence tells happened: "yesterday" in a message of 8 May 2023 is 7 May 2023.
+def when_said(text: str, said_at: datetime) -> tuple[str, bool]:
+    """When what a sentence tells happened, and whether that was read from the sentence itself:
+    "yesterday" in a message of 8 May 2023 is (7 May 2023, True).
 
     Only phrases that point back in time are resolved; "on Saturday" in a chat may be the coming
-    one, so then the message's own date is the honest answer."""
+    one, so then the answer is the message's own date, (8 May 2023, False)."""
     parsed = parse_time_words(text, said_at)
-    if not _PAST.search(parsed.phrase or ""):
-        return f"{said_at:%-d %B %Y}"
-    if parsed.since is None or parsed.until is None or parsed.since > said_at:
-        return f"{said_at:%-d %B %Y}"
+    own_date = f"{said_at:%-d %B %Y}"
+    if not _PAST.search(parsed.phrase or "") or parsed.since is None or parsed.until is None \
+            or parsed.since > said_at:
+        return own_date, False
     span = parsed.until - parsed.since
     if span <= timedelta(days=1):
-        return f"{parsed.since:%-d %B %Y}"
+        return f"{parsed.since:%-d %B %Y}", True
     if span <= timedelta(days=7):
-        return f"the week of {parsed.since:%-d %B %Y}"
+        return f"the week of {parsed.since:%-d %B %Y}", True
     if span <= timedelta(days=31):
-        return f"{parsed.since:%B %Y}"
+        return f"{parsed.since:%B %Y}", True
     if span <= timedelta(days=366):
-        return f"{parsed.since:%Y}"
-    return f"{said_at:%-d %B %Y}"
+        return f"{parsed.since:%Y}", True
+    return own_date, False
 
 
 def _tokens(text: str) -> int:

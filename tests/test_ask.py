@@ -129,3 +129,16 @@ def test_the_real_default_model_streams_an_answer_that_is_cited_or_replaced(memo
     # Whatever the small model wrote, what comes back is either cited or the extractive fallback.
     assert answer.mode in ("model", "extractive") and answer.sources
     assert all(f"[{s.key}]" in answer.text for s in answer.sources)
+
+
+@pytest.mark.parametrize(("sentence", "expected"), [
+    ("I went to a support group yesterday and it was powerful.", ("7 May 2023", True)),
+    ("Last week I painted a sunrise.", ("the week of 1 May 2023", True)),
+    ("I ran that race last year.", ("2022", True)),
+    ("The hike is on Saturday!", ("8 May 2023", False)),      # may be the coming Saturday: not guessed
+    ("Nice to see you.", ("8 May 2023", False)),
+])
+def test_when_a_sentence_says_something_happened(sentence: str, expected: tuple[str, bool]) -> None:
+    from agents.ask import when_said
+
+    assert when_said(sentence, datetime(2023, 5, 8, 13, 56, tzinfo=timezone.utc)) == expected
