@@ -64,8 +64,9 @@ def seed_screens(store: object) -> None:
             draw.text((60, y), line, fill="black")
             boxes.append([line, 60, y, 6 * len(line), 12])
         encoded = encode_frame(picture)
-        frames.append(Memory("frame", "\n".join(lines), {"monitor": 0, "image_id": store.blobs.put(encoded.image),  # type: ignore[attr-defined]
-                                                        "boxes": boxes}, time=start + timedelta(minutes=7 * i),
+        blobs = store.blobs  # type: ignore[attr-defined]
+        frames.append(Memory("frame", "\n".join(lines), {"monitor": 0, "image_id": blobs.put(encoded.image),
+                                                        "thumb_id": blobs.put(encoded.thumbnail), "boxes": boxes}, time=start + timedelta(minutes=7 * i),
                              app=app_name, title=title, trust=Trust.OBSERVED, source_kind="screen"))
     store.add(frames)  # type: ignore[attr-defined]
 

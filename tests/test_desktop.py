@@ -325,8 +325,8 @@ def test_timeline_shows_a_day_moves_highlights_and_forgets(qtbot, store: MemoryS
     picture = Image.new("RGB", (400, 200), "white")
     ImageDraw.Draw(picture).text((20, 20), "invoice total", fill="black")
     encoded = encode_frame(picture)
-    image_id = store.blobs.put(encoded.image)
-    frames = [Memory("frame", f"screen {i}", {"monitor": 0, "image_id": image_id,
+    image_id, thumb_id = store.blobs.put(encoded.image), store.blobs.put(encoded.thumbnail)
+    frames = [Memory("frame", f"screen {i}", {"monitor": 0, "image_id": image_id, "thumb_id": thumb_id,
                                              "boxes": [["invoice", 20, 20, 50, 12], ["total", 75, 20, 35, 12]]},
                      time=day + timedelta(hours=9, seconds=3 * i), app="Firefox" if i < 3 else "Writer")
               for i in range(5)]
@@ -338,7 +338,13 @@ def test_timeline_shows_a_day_moves_highlights_and_forgets(qtbot, store: MemoryS
     window.day.setDate(QDate(2026, 3, 2))
     qtbot.waitUntil(lambda: len(window.axis.frames) == 5 and window.frame is not None, timeout=10_000)
     assert window.frame.id == frames[-1].id and window.episodes.count() == 1     # the day's last screen first
+    qtbot.waitUntil(lambda: window.strip.count() == 5 and not window.strip.item(0).icon().isNull(), timeout=10_000)
     qtbot.keyClick(window.axis, Qt.Key.Key_Left)
+    qtbot.waitUntil(lambda: window.frame.id == frames[3].id, timeout=10_000)
+    window._strip_chosen(window.strip.item(0))                                   # a thumbnail is clicked
+    qtbot.waitUntil(lambda: window.frame.id == frames[0].id, timeout=10_000)
+    qtbot.keyClick(window.axis, Qt.Key.Key_End)
+    window.axis.choose(3)
     qtbot.waitUntil(lambda: window.frame.id == frames[3].id, timeout=10_000)
     window.episodes.itemClicked.emit(window.episodes.item(0))
     qtbot.waitUntil(lambda: window.frame.id == frames[3].id, timeout=10_000)

@@ -2,7 +2,8 @@
 
 - The axis shows the day's frames as bands coloured by app; click or drag to
   move, arrow keys step frame by frame, the mouse wheel zooms from the whole
-  day down to ten minutes around the pointer.
+  day down to ten minutes around the pointer. Below it, a strip of thumbnails
+  of the frames around the chosen one (click one to go there).
 - The chosen frame is shown large with its screen text; words matching the
   "highlight" box are marked on the image by their OCR word boxes.
 - The day's episodes are listed beside it; choosing one jumps to its start.
@@ -18,12 +19,27 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from app.desktop.ops import run_in_background
-from app.qt import (QBrush, QColor, QDate, QDateEdit, QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem,
-                    QMessageBox, QPainter, QPen, QPixmap, QPlainTextEdit, QPushButton, QRectF, QSplitter, Qt,
-                    QVBoxLayout, QWidget, Signal)
+from app.qt import (QBrush, QColor, QDate, QDateEdit, QHBoxLayout, QIcon, QLabel, QLineEdit, QListWidget,
+                    QListWidgetItem, QMessageBox, QPainter, QPen, QPixmap, QPlainTextEdit, QPushButton, QRectF, QSize,
+                    QSplitter, Qt, QVBoxLayout, QWidget, Signal)
 
 _MIN_SPAN = timedelta(minutes=10)
+_STRIP_SIDE = 7  # thumbnails shown on each side of the chosen frame
 _DAY = timedelta(days=1)
+
+
+def _load_thumbnails(store: Any, frame_ids: list[str]) -> dict[str, bytes]:
+    """On a worker thread: the decrypted thumbnails of these frames (frames without one are left out)."""
+    out = {}
+    for frame_id in frame_ids:
+        frame = store.get(frame_id)
+        thumb_id = frame.fields.get("thumb_id") if frame is not None else None
+        if thumb_id:
+            try:
+                out[frame_id] = store.blobs.get(thumb_id)
+            except (OSError, ValueError):
+                continue  # dropped by retention meanwhile
+    return out
 
 
 def app_colour(app: str) -> QColor:
@@ -153,6 +169,15 @@ class TimelineWindow(QWidget):
             top.addWidget(widget, stretch=1 if widget is self.highlight else 0)
         self.axis = TimeAxis()
         self.axis.moved.connect(self.show_frame)
+        self.strip = QListWidget()
+        self.strip.setViewMode(QListWidget.ViewMode.IconMode)
+        self.strip.setFlow(QListWidget.Flow.LeftToRight)
+        self.strip.setWrapping(False)
+        self.strip.setIconSize(QSize(160, 90))
+        self.strip.setFixedHeight(150)
+        self.strip.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.strip.itemClicked.connect(self._strip_chosen)
+        self._thumbs: dict[str, QPixmap] = {}
         self.caption = QLabel("")
         self.image = QLabel("")
         self.image.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -182,6 +207,7 @@ class TimelineWindow(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.axis)
+        layout.addWidget(self.strip)
         layout.addWidget(split, stretch=1)
         self.status = QLabel("")
         layout.addWidget(self.status)
@@ -246,6 +272,7 @@ class TimelineWindow(QWidget):
     def show_frame(self, index: int) -> None:
         frame_id = self.axis.frames[index][0]
         self._wanted = frame_id
+        self._fill_strip(index)
 
         def work() -> tuple[Any, bytes | None]:
             frame = self.store.get(frame_id)
@@ -256,6 +283,44 @@ class TimelineWindow(QWidget):
                 return frame, None
 
         run_in_background(work, lambda loaded: self._frame_loaded(frame_id, *loaded), owner=self)
+
+    # the strip of thumbnails around the chosen frame
+
+    def _fill_strip(self, index: int) -> None:
+        frames = self.axis.frames[max(0, index - _STRIP_SIDE): index + _STRIP_SIDE + 1]
+        self.strip.clear()
+        for frame_id, moment, app in frames:
+            item = QListWidgetItem(f"{moment.astimezone():%H:%M:%S}")
+            item.setData(Qt.ItemDataRole.UserRole, frame_id)
+            item.setToolTip(app)
+            if frame_id in self._thumbs:
+                item.setIcon(QIcon(self._thumbs[frame_id]))
+            self.strip.addItem(item)
+            if frame_id == self._wanted:
+                self.strip.setCurrentItem(item)
+                self.strip.scrollToItem(item)
+        missing = [f[0] for f in frames if f[0] not in self._thumbs]
+        if missing:
+            run_in_background(lambda: _load_thumbnails(self.store, missing), self._thumbs_loaded, owner=self)
+
+    def _thumbs_loaded(self, loaded: dict[str, bytes]) -> None:
+        if len(self._thumbs) > 500:  # a day of scrubbing should not hold every thumbnail
+            self._thumbs.clear()
+        for frame_id, data in loaded.items():
+            pixmap = QPixmap()
+            pixmap.loadFromData(data)
+            self._thumbs[frame_id] = pixmap
+        for row in range(self.strip.count()):
+            item = self.strip.item(row)
+            frame_id = item.data(Qt.ItemDataRole.UserRole)
+            if frame_id in loaded:
+                item.setIcon(QIcon(self._thumbs[frame_id]))
+
+    def _strip_chosen(self, item: QListWidgetItem) -> None:
+        ids = [f[0] for f in self.axis.frames]
+        frame_id = item.data(Qt.ItemDataRole.UserRole)
+        if frame_id in ids:
+            self.axis.choose(ids.index(frame_id))
 
     def _frame_loaded(self, frame_id: str, frame: Any, image: bytes | None) -> None:
         if frame_id != self._wanted or frame is None:
