@@ -80,8 +80,10 @@ def _screen_frames(store: Any, count: int, text_of: Callable[[int], str]) -> tup
         draw = ImageDraw.Draw(picture)
         for row in range(40):
             draw.text((40, 30 + 25 * row), f"line {row} of screen {i}: quarterly figures and notes", fill="black")
-        frames.append(Memory("frame", text_of(i), {"monitor": 0, "image_id": store.blobs.put(encode_frame(picture).image),
-                                                      "boxes": [[f"screen {i}", 40, 30, 300, 14]]},
+        encoded = encode_frame(picture)
+        frames.append(Memory("frame", text_of(i), {"monitor": 0, "image_id": store.blobs.put(encoded.image),
+                                                   "thumb_id": store.blobs.put(encoded.thumbnail),
+                                                   "boxes": [[f"screen {i}", 40, 30, 300, 14]]},
                              time=start + timedelta(seconds=3 * i), app=f"App{i % 5}", trust=Trust.OBSERVED))
     store.add(frames)
     return start, [f.id for f in frames]
