@@ -506,3 +506,32 @@ def test_opting_in_to_the_keyring_unlocks_without_typing_and_opting_out_forgets(
         assert keyring_unlock.recall() is None and backend.secrets == {}
     finally:
         keyring.set_keyring(previous)
+
+
+def test_memory_browser_opens_the_sources_a_memory_came_from(qtbot, store: MemoryStore, monkeypatch) -> None:
+    from app.desktop.browser import MemoryBrowser
+
+    now = datetime.now(timezone.utc)
+    [message_id, frame_id] = store.add([Memory("message", "Marta starts as head of design", time=now - timedelta(days=2)),
+                                        Memory("frame", "org chart: Marta, design", time=now - timedelta(days=1),
+                                               app="Firefox")])
+    store.add([Memory("semantic", "Marta is the new head of design", source_ids=[f"message:{message_id}",
+                                                                                 f"frame:{frame_id}", "message:" + "f" * 32])])
+    opened = []
+    browser = MemoryBrowser(store, opened.append)
+    qtbot.addWidget(browser)
+    facts = browser.tables["semantic"]
+    browser.tabs.setCurrentWidget(facts)
+    qtbot.waitUntil(lambda: facts.table.rowCount() == 1, timeout=10_000)
+    facts.table.setCurrentCell(0, 1)
+    offered = []
+
+    def choose(parent, title, label, items, current, editable):
+        offered.extend(items)
+        return items[1], True
+
+    monkeypatch.setattr("app.desktop.browser.QInputDialog.getItem", choose)
+    facts.show_sources()
+    qtbot.waitUntil(lambda: bool(opened), timeout=10_000)
+    assert len(offered) == 2 and "message" in offered[0] and "frame · Firefox" in offered[1]   # a missing one is left out
+    assert opened[0].id == frame_id and opened[0].frame_id == frame_id

@@ -103,7 +103,7 @@ class _KindTable(QWidget):
         self.table.doubleClicked.connect(lambda _: self.open_selected())
         self.status = QLabel("")
         buttons = QHBoxLayout()
-        for label, action in (("Open", self.open_selected), ("Edit…", self.edit_selected),
+        for label, action in (("Open", self.open_selected), ("Sources…", self.show_sources), ("Edit…", self.edit_selected),
                               ("Delete…", self.delete_selected)):
             button = QPushButton(label)
             button.clicked.connect(action)
@@ -160,6 +160,28 @@ class _KindTable(QWidget):
             self.browser._open_hit(Hit(memory.id, memory.kind, memory.time, memory.text, 0.0, memory.app,
                                        memory.title, memory.source_ids, frame))
 
+    def show_sources(self) -> None:
+        """Where the memory came from: each screen or message, to open (a screen opens in the timeline)."""
+        memory = self.selected()
+        if memory is None or not memory.source_ids:
+            self.status.setText("This memory has no recorded source (you added it yourself).")
+            return
+        run_in_background(lambda: _sources_of(self.browser.store, memory), self._sources_loaded,
+                          lambda exc: self.status.setText(f"Could not read the sources: {exc}"), owner=self)
+
+    def _sources_loaded(self, sources: list[Memory]) -> None:
+        if not sources:
+            self.status.setText("Its sources were forgotten since (deleted or expired).")
+            return
+        labels = [f"{s.time.astimezone():%Y-%m-%d %H:%M} · {s.kind}{' · ' + s.app if s.app else ''} · "
+                  f"{' '.join(s.text.split())[:80]}" for s in sources]
+        chosen, ok = QInputDialog.getItem(self, "Sources", "Where this memory came from:", labels, 0, False)
+        if ok and chosen in labels:
+            source = sources[labels.index(chosen)]
+            self.browser._open_hit(Hit(source.id, source.kind, source.time, source.text, 0.0, source.app,
+                                       source.title, source.source_ids,
+                                       source.id if source.kind == "frame" else None))
+
     def edit_selected(self) -> None:
         memory = self.selected()
         if memory is None:
@@ -198,6 +220,12 @@ class _KindTable(QWidget):
         if memory is not None and memory.secret:
             copy_for_a_while(memory.secret)
             self.status.setText(f"Copied; cleared from the clipboard in {REVEAL_SECONDS} s")
+
+
+def _sources_of(store: Any, memory: Memory) -> list[Memory]:
+    """On a worker thread: the frames and messages behind a memory that still exist, oldest first."""
+    found = [store.get(ref.split(":", 1)[1]) for ref in memory.source_ids if ":" in ref]
+    return sorted((m for m in found if m is not None), key=lambda m: m.time)
 
 
 def _mask_if_alive(table: QTableWidget, item: QTableWidgetItem) -> None:
