@@ -70,6 +70,11 @@ class Source:
     title: str = ""
     frame_id: str | None = None   # a screenshot to show, if any
 
+    def excerpt(self, limit: int = 140) -> str:
+        """Its words on one line, shortened: what a source list shows under the citation."""
+        flat = " ".join(self.text.split())
+        return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
 
 @dataclass
 class Answer:
@@ -292,11 +297,9 @@ def _overlap(asked: set[str], text: str) -> float:
 
 
 def _source(number: int, memory: Memory) -> Source:
-    frame = memory.id if memory.kind == "frame" else next(
-        (s.split(":", 1)[1] for s in memory.source_ids if s.startswith("frame:")), None)
     speaker = str(memory.fields.get("speaker") or "") if memory.kind == "message" else ""
     text = f"{speaker}: {memory.text}" if speaker else memory.text
-    return Source(f"S{number}", memory.id, memory.kind, memory.time, text, memory.app, memory.title, frame)
+    return Source(f"S{number}", memory.id, memory.kind, memory.time, text, memory.app, memory.title, memory.frame_id)
 
 
 def _same_words(a: str, b: str) -> bool:

@@ -50,8 +50,7 @@ class Digester:
         self.store, self.meta, self.batch = store, meta, batch
 
     def backlog(self) -> int:
-        return int(self.store.table.count_rows(
-            "digested_us IS NULL AND text_ready_us IS NOT NULL AND kind IN ('frame', 'message')"))
+        return self.store.count_undigested()
 
     def run_once(self) -> BatchReport | None:
         """Digest one batch, oldest first; None when there is nothing to do."""

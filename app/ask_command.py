@@ -56,13 +56,8 @@ def run(args: argparse.Namespace) -> int:
         print("(quoted from your memories; choose a larger model in settings for written answers)", file=sys.stderr)
     for source in answer.sources:
         where = " · ".join(p for p in (source.time.astimezone().strftime("%Y-%m-%d %H:%M"), source.app, source.kind) if p)
-        print(f"  [{source.key}] {where}  {source.memory_id}\n       {excerpt(source.text)}")
+        print(f"  [{source.key}] {where}  {source.memory_id}\n       {source.excerpt()}")
     return 0
-
-
-def excerpt(text: str, limit: int = 140) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def _print_piece(piece: str) -> None:

@@ -107,6 +107,13 @@ class Memory:
         parts = [self.text] + [_as_text(self.fields.get(name)) for name in kind.searchable]
         return "\n".join(p for p in parts if p)
 
+    @property
+    def frame_id(self) -> str | None:
+        """The screen to show with it: itself for a frame, else the first frame it came from."""
+        if self.kind == "frame":
+            return self.id
+        return next((ref.split(":", 1)[1] for ref in self.source_ids if ref.startswith("frame:")), None)
+
     def note(self, who: str, what: str) -> None:
         """Append to the memory's history (who: 'user' or an agent's name)."""
         self.history.append({"at": utcnow().isoformat(timespec="seconds"), "who": who, "what": what})

@@ -176,10 +176,8 @@ class HybridSearch:
         """Decrypt one result; only the top k ever are."""
         memory = self._store.codec.decode(row)
         snippet, matched = make_snippet(memory.text, query_words)
-        frame_id = memory.id if memory.kind == "frame" else next(
-            (s for s in memory.source_ids if s.startswith("frame:")), None)
         return Hit(memory.id, memory.kind, from_us(row["time_us"]), snippet, score, memory.app, memory.title,
-                   memory.source_ids, frame_id, matched, bool(memory.damaged))
+                   memory.source_ids, memory.frame_id, matched, bool(memory.damaged))
 
     def _filter(self, options: SearchOptions, since: datetime | None, until: datetime | None) -> str | None:
         clauses = []

@@ -337,8 +337,10 @@ class MemoryStore:
 
     def undigested(self, kinds: Sequence[str] = ("frame", "message"), limit: int = 100) -> list[Memory]:
         """What the memory agents have not taken in yet, oldest first; frames only once their text is read."""
-        where = f"digested_us IS NULL AND text_ready_us IS NOT NULL AND {_kind_filter(kinds)}"
-        return self.list_range(kinds=kinds, limit=limit, where=where)
+        return self.list_range(kinds=kinds, limit=limit, where=_undigested(kinds))
+
+    def count_undigested(self, kinds: Sequence[str] = ("frame", "message")) -> int:
+        return int(self.table.count_rows(_undigested(kinds)))
 
     def mark_digested(self, ids: Sequence[str]) -> None:
         id_list = [i for i in ids if _is_id(i)]
@@ -474,6 +476,10 @@ def keyword_index_config() -> Any:
 
 def _is_id(value: str) -> bool:
     return len(value) == 32 and all(c in "0123456789abcdef" for c in value)
+
+
+def _undigested(kinds: Sequence[str]) -> str:
+    return f"digested_us IS NULL AND text_ready_us IS NOT NULL AND {_kind_filter(kinds)}"
 
 
 def _kind_filter(kinds: Sequence[str]) -> str:

@@ -104,3 +104,10 @@ def test_search_by_meaning_with_the_real_model(home, real_embedder) -> None:
 def test_records_without_words_never_match_by_meaning(store: MemoryStore) -> None:
     store.add([Memory("frame", "", {"monitor": 0}), Memory("frame", "", {"monitor": 0}, text_pending=True)])
     assert store.search("porto offsite", SearchOptions(min_similarity=-1.0)).hits == []
+
+
+def test_a_hit_names_the_screen_to_show_by_its_id(store) -> None:
+    [frame] = store.add([Memory("frame", "invoice total on screen")])
+    store.add([Memory("semantic", "the invoice total was paid", source_ids=["message:" + "a" * 32, f"frame:{frame}"])])
+    hits = {h.kind: h for h in store.search("invoice total", SearchOptions(mode="keyword")).hits}
+    assert hits["frame"].frame_id == frame and hits["semantic"].frame_id == frame

@@ -14,7 +14,6 @@ from typing import Any
 
 from storage.search import Hit
 
-from app.ask_command import excerpt
 from app.desktop.ops import post_to_gui, run_in_background
 from app.qt import QHBoxLayout, QLineEdit, QPushButton, QTextBrowser, QVBoxLayout, QWidget, isValid
 
@@ -85,7 +84,7 @@ class AskPanel(QWidget):
         listed = "".join(
             f"<li><a href='{keys[s.key]}'>[{s.key}]</a> {s.time.astimezone():%d %b %Y %H:%M}"
             f"{' · ' + html.escape(s.app) if s.app else ''} · {s.kind}<br>"
-            f"<span style='color:#555'>{html.escape(excerpt(s.text))}</span></li>" for s in answer.sources)
+            f"<span style='color:#555'>{html.escape(s.excerpt())}</span></li>" for s in answer.sources)
         self._blocks.append(f"<p><b>Engram:</b> {body}</p>"
                             + (f"<p style='color:gray'><small>{html.escape(note)}</small></p>" if note else "")
                             + (f"<ul style='color:gray'>{listed}</ul>" if listed else ""))

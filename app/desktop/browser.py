@@ -156,9 +156,8 @@ class _KindTable(QWidget):
     def open_selected(self) -> None:
         memory = self.selected()
         if memory is not None:
-            frame = next((s.split(":", 1)[1] for s in memory.source_ids if s.startswith("frame:")), None)
             self.browser._open_hit(Hit(memory.id, memory.kind, memory.time, memory.text, 0.0, memory.app,
-                                       memory.title, memory.source_ids, frame))
+                                       memory.title, memory.source_ids, memory.frame_id))
 
     def show_sources(self) -> None:
         """Where the memory came from: each screen or message, to open (a screen opens in the timeline)."""
@@ -179,8 +178,7 @@ class _KindTable(QWidget):
         if ok and chosen in labels:
             source = sources[labels.index(chosen)]
             self.browser._open_hit(Hit(source.id, source.kind, source.time, source.text, 0.0, source.app,
-                                       source.title, source.source_ids,
-                                       source.id if source.kind == "frame" else None))
+                                       source.title, source.source_ids, source.frame_id))
 
     def edit_selected(self) -> None:
         memory = self.selected()
