@@ -489,7 +489,7 @@ def test_opting_in_to_the_keyring_unlocks_without_typing_and_opting_out_forgets(
         dialog.store.close()
         assert keyring_unlock.recall() == PASSPHRASE
 
-        again = UnlockDialog(open_with_fake, from_keyring=keyring_unlock.recall())
+        again = UnlockDialog(open_with_fake, ask_keyring=True)
         qtbot.addWidget(again)
         assert again.use_keyring.isChecked()
         with qtbot.waitSignal(again.accepted, timeout=20_000):
@@ -535,3 +535,47 @@ def test_memory_browser_opens_the_sources_a_memory_came_from(qtbot, store: Memor
     qtbot.waitUntil(lambda: bool(opened), timeout=10_000)
     assert len(offered) == 2 and "message" in offered[0] and "frame · Firefox" in offered[1]   # a missing one is left out
     assert opened[0].id == frame_id and opened[0].frame_id == frame_id
+
+
+@pytest.fixture
+def memory_keyring():
+    import keyring
+
+    backend = MemoryKeyring()
+    backend.secrets.clear()
+    previous = keyring.get_keyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)
+
+
+def test_first_run_can_opt_in_to_the_keyring(qtbot, home: Path, monkeypatch, memory_keyring) -> None:
+    from app import keyring_unlock
+    from storage.config import Config
+
+    monkeypatch.setattr("app.desktop.unlock.RecoveryKeyDialog.exec", lambda self: 1)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "xdg"))
+    dialog = FirstRunDialog(lambda p: MemoryStore.create(p, embedder=HashEmbedder(), kdf_seconds=FAST_KDF))
+    qtbot.addWidget(dialog)
+    assert not dialog.use_keyring.isChecked()                       # off unless chosen
+    dialog.passphrase.setText("a long enough passphrase")
+    dialog.repeat.setText("a long enough passphrase")
+    dialog.use_keyring.setChecked(True)
+    with qtbot.waitSignal(dialog.accepted, timeout=20_000):
+        dialog.submit()
+    dialog.store.close()
+    assert Config.load().get("security.use_keyring") is True
+    assert keyring_unlock.recall() == "a long enough passphrase"
+
+
+def test_an_empty_keyring_falls_back_to_typing(qtbot, store: MemoryStore, memory_keyring) -> None:
+    from storage.config import Config
+
+    store.close()
+    config = Config.load()
+    config.set("security.use_keyring", True)
+    config.save()
+    dialog = UnlockDialog(open_with_fake, ask_keyring=True)
+    qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: dialog.error.isVisibleTo(dialog), timeout=10_000)
+    assert "type it" in dialog.error.text() and dialog.passphrase.isEnabled() and dialog.store is None

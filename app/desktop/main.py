@@ -115,10 +115,7 @@ class DesktopApp:
 
     def unlock(self) -> bool:
         first_run = not paths.key_file().exists()
-        from app import keyring_unlock
-
-        saved = keyring_unlock.recall() if not first_run and Config.load().get("security.use_keyring") else None
-        dialog: Any = FirstRunDialog(self.create_store) if first_run else UnlockDialog(self.open_store, saved)
+        dialog: Any = FirstRunDialog(self.create_store) if first_run else UnlockDialog(self.open_store, ask_keyring=True)
         if dialog.exec() != QDialog.DialogCode.Accepted or dialog.store is None:
             return False
         self.store = dialog.store

@@ -13,7 +13,7 @@ from storage.config import Config
 
 from app.desktop.ops import run_in_background
 from app.qt import (QApplication, QCheckBox, QDialog, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QPushButton, Qt,
-                    QTimer, QVBoxLayout)
+                    QVBoxLayout)
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class _Dialog(QDialog):
 class UnlockDialog(_Dialog):
     """Asks for the passphrase until `open_store(passphrase)` succeeds; `store` holds the result."""
 
-    def __init__(self, open_store: Callable[[str], Any], from_keyring: str | None = None) -> None:
+    def __init__(self, open_store: Callable[[str], Any], ask_keyring: bool = False) -> None:
         super().__init__("Unlock Engram")
         self._open_store = open_store
         self.store: Any = None
@@ -74,31 +74,33 @@ class UnlockDialog(_Dialog):
         self.button.setDefault(True)
         self.button.clicked.connect(self.submit)
         self.layout_.addWidget(self.button, alignment=Qt.AlignmentFlag.AlignRight)
-        if from_keyring:
-            self.passphrase.setText(from_keyring)
-            QTimer.singleShot(0, self.submit)  # the dialog shows "Unlocking…" and closes by itself
+        if ask_keyring and self.use_keyring.isChecked():
+            # The secret service can take seconds (or wait on its own prompt): never on the GUI thread.
+            from app import keyring_unlock
+
+            self._busy(True, "Asking the keyring…")
+            run_in_background(keyring_unlock.recall, self._from_keyring, lambda _exc: self._from_keyring(None),
+                              owner=self)
+
+    def _from_keyring(self, passphrase: str | None) -> None:
+        if passphrase:
+            self.passphrase.setText(passphrase)
+            self.submit()  # the dialog shows "Unlocking…" and closes by itself
+            return
+        self._busy(False)
+        self.show_error("The system keyring did not give the passphrase; type it.")
 
     def submit(self) -> None:
         passphrase = self.passphrase.text()
         if not passphrase:
             return
         self._busy(True)
-        run_in_background(lambda: self._open_store(passphrase), lambda store: self._opened(store, passphrase),
+        wanted = self.use_keyring.isChecked()
+        run_in_background(lambda: open_and_keep_choice(self._open_store, passphrase, wanted), self._opened,
                           self._failed, owner=self)
 
-    def _opened(self, store: Any, passphrase: str) -> None:
-        from app import keyring_unlock
-
+    def _opened(self, store: Any) -> None:
         self.store = store
-        wanted = self.use_keyring.isChecked()
-        config = Config.load()
-        if wanted != config.get("security.use_keyring"):
-            config.set("security.use_keyring", wanted)
-            config.save()
-        if wanted:
-            keyring_unlock.remember(passphrase)
-        else:
-            keyring_unlock.forget()
         self.accept()
 
     def _failed(self, exc: Exception) -> None:
@@ -107,10 +109,28 @@ class UnlockDialog(_Dialog):
         self.passphrase.setFocus()
         self.show_error(str(exc))
 
-    def _busy(self, busy: bool) -> None:
+    def _busy(self, busy: bool, doing: str = "Unlocking…") -> None:
         self.button.setEnabled(not busy)
         self.passphrase.setEnabled(not busy)
-        self.button.setText("Unlocking…" if busy else "Unlock")
+        self.button.setText(doing if busy else "Unlock")
+
+
+def open_and_keep_choice(open_store: Callable[[str], Any], passphrase: str, use_keyring: bool) -> Any:
+    """Open the store, then keep the passphrase in the system keyring or forget it, as the user chose.
+
+    Runs in the background: both the key derivation and the secret service take their time."""
+    from app import keyring_unlock
+
+    store = open_store(passphrase)
+    config = Config.load()
+    if use_keyring != config.get("security.use_keyring"):
+        config.set("security.use_keyring", use_keyring)
+        config.save()
+    if use_keyring:
+        keyring_unlock.remember(passphrase)
+    else:
+        keyring_unlock.forget()
+    return store
 
 
 class FirstRunDialog(_Dialog):
@@ -143,6 +163,9 @@ class FirstRunDialog(_Dialog):
         self.capture.toggled.connect(self.excluded.setEnabled)
         self.at_login = QCheckBox("Start Engram when I log in")
         self.layout_.addWidget(self.at_login)
+        self.use_keyring = QCheckBox("Unlock from the system keyring, without typing the passphrase (anyone using "
+                                     "this login can then open Engram)")
+        self.layout_.addWidget(self.use_keyring)
         self.layout_.addWidget(self.error)
         self.button = QPushButton("Create my memory")
         self.button.setDefault(True)
@@ -159,7 +182,18 @@ class FirstRunDialog(_Dialog):
             return
         self.button.setEnabled(False)
         self.button.setText("Creating…")
-        run_in_background(lambda: self._create_store(passphrase), self._created, self._failed, owner=self)
+        wanted = self.use_keyring.isChecked()
+        run_in_background(lambda: self._create(passphrase, wanted), self._created, self._failed, owner=self)
+
+    def _create(self, passphrase: str, use_keyring: bool) -> tuple[Any, str]:
+        made = self._create_store(passphrase)
+        if use_keyring:
+            from app import keyring_unlock
+
+            config = Config.load()
+            config.set("security.use_keyring", keyring_unlock.remember(passphrase))
+            config.save()
+        return made
 
     def _failed(self, exc: Exception) -> None:
         self.button.setEnabled(True)
