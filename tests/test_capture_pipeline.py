@@ -39,6 +39,10 @@ class ScriptedOcr:
     def __init__(self) -> None:
         self.calls: list[tuple[int, int]] = []
         self.lines: list[str] = []
+        self.released = 0
+
+    def release(self) -> None:
+        self.released += 1
 
     def read(self, image: Image.Image) -> OcrResult:
         self.calls.append(image.size)
@@ -124,6 +128,23 @@ def test_only_the_changed_rows_are_read_again(store: MemoryStore, windows: FakeW
     assert ocr.calls[0] == (800, 600) and ocr.calls[1][1] < 200  # a band, not the whole screen
     latest = store.list_range(kinds=["frame"])[-1]
     assert latest.text == "first line stays\nanother, much longer line of text took its place entirely"
+
+
+def test_the_ocr_models_are_dropped_only_after_a_quiet_spell(store: MemoryStore, windows: FakeWindows,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import app.capture.ocr_worker as ocr_worker
+
+    clock = [1000.0]
+    monkeypatch.setattr(ocr_worker.time, "monotonic", lambda: clock[0])
+    ocr = ScriptedOcr()
+    ocr.lines = ["some text"]
+    worker = OcrWorker(store, ocr)
+    recorder_for(store, [screen_with(ocr.lines)], windows).tick(NOW)
+    assert worker.drain() == 1 and ocr.released == 0
+    clock[0] += ocr_worker.RELEASE_AFTER_SECONDS - 1
+    assert worker.drain() == 0 and ocr.released == 0          # a short lull: keep the models
+    clock[0] += 2
+    assert worker.drain() == 0 and ocr.released == 1          # a quiet minute: give the memory back
 
 
 def test_focused_private_window_stores_nothing(store: MemoryStore, windows: FakeWindows, home: Path) -> None:

@@ -247,6 +247,35 @@ def test_auto_lock_after_idle_time_and_on_screen_lock(qtbot, store: MemoryStore,
     desktop.server.close()
 
 
+def test_a_quiet_spell_closes_the_question_model(qtbot, store: MemoryStore, monkeypatch) -> None:
+    import app.desktop.main as main
+
+    closed = []
+
+    class Model:
+        def close(self):
+            closed.append(1)
+
+    class Asker:
+        llm = Model()
+
+        def ask(self, question, on_text=None):
+            return "an answer"
+
+    monkeypatch.setattr("app.ask_command.build_asker", lambda s: Asker())
+    desktop = DesktopApp(QApplication.instance(), open_store=open_with_fake)
+    desktop.store = store
+    assert desktop._ask("what?", None) == "an answer" and desktop.asker is not None
+    desktop.release_idle_model()
+    assert desktop.asker is not None and not closed          # just used: kept
+    monkeypatch.setattr(main.time, "monotonic", lambda: desktop._asked_at + main.MODEL_IDLE_SECONDS + 1)
+    desktop.release_idle_model()
+    qtbot.waitUntil(lambda: closed == [1], timeout=5_000)
+    assert desktop.asker is None
+    desktop.store = None
+    desktop.server.close()
+
+
 def test_memory_browser_lists_filters_edits_deletes_and_guards_vault_values(qtbot, store: MemoryStore, monkeypatch) -> None:
     from app.desktop.browser import MASK, MemoryBrowser
 

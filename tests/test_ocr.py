@@ -196,6 +196,15 @@ def test_rapidocr_reads_a_rendered_screen(rapid: RapidOcrEngine) -> None:
 
 
 @pytest.mark.slow
+def test_rapidocr_reads_again_after_releasing_its_models(rapid: RapidOcrEngine) -> None:
+    img, text = rendered_screen()
+    rapid.read(img)
+    rapid.release()
+    assert rapid._engine is None
+    assert cer(text, rapid.read(img).text) < 0.01
+
+
+@pytest.mark.slow
 def test_tesseract_reads_a_rendered_screen(tesseract: TesseractEngine) -> None:
     img, text = rendered_screen()
     assert cer(text, tesseract.read(img).text) < 0.05  # measured 1.9% (it garbles the light-on-dark mono lines)

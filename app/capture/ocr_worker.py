@@ -9,6 +9,7 @@ worked oldest first. The backlog lives in the store, so it survives restarts.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +24,9 @@ log = logging.getLogger(__name__)
 # Above this share of the screen changed, reading it all is as cheap as the pieces.
 _FULL_READ_SHARE = 0.6
 _MARGIN = 12
+# With no frame to read for this long, the OCR models are dropped (about 250 MB); loading them again
+# takes a fraction of a second, which a frame that waits in the backlog does not notice.
+RELEASE_AFTER_SECONDS = 60.0
 
 
 class OcrWorker:
@@ -30,6 +34,7 @@ class OcrWorker:
         self.store = store
         self.ocr = ocr
         self.read = 0
+        self._last_read = time.monotonic()
 
     def drain(self, limit: int | None = None, should_stop: Callable[[], bool] = lambda: False) -> int:
         """Read pending frames until none is left, `limit` is reached or `should_stop()`; returns how many."""
@@ -44,6 +49,12 @@ class OcrWorker:
                 self.read_frame(frame)
                 done += 1
         self.read += done
+        if done:
+            self._last_read = time.monotonic()
+        elif time.monotonic() - self._last_read >= RELEASE_AFTER_SECONDS:
+            release = getattr(self.ocr, "release", None)
+            if release is not None:
+                release()
         return done
 
     def read_frame(self, frame: Any) -> None:

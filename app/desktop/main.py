@@ -8,13 +8,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import sys
+import time
 from typing import Any
 
 from app.archive import export_archive
 from app.desktop.ask_panel import AskPanel
 from app.desktop.browser import MemoryBrowser
 from app.desktop.detail import MemoryDetail
-from app.desktop.ops import post_to_gui, wait_for_background
+from app.desktop.ops import post_to_gui, run_in_background, wait_for_background
 from app.desktop.recall import RecallPopup
 from app.desktop.settings import SettingsWindow
 from app.desktop.timeline import TimelineWindow
@@ -25,6 +26,8 @@ from storage import paths
 from storage.config import Config
 
 log = logging.getLogger(__name__)
+# A question's model is closed after this long without another question.
+MODEL_IDLE_SECONDS = 600.0
 
 
 
@@ -72,6 +75,7 @@ class DesktopApp:
         self.timeline: TimelineWindow | None = None
         self.settings: SettingsWindow | None = None
         self.asker: Any = None
+        self._asked_at = 0.0
         self.tray = Tray({"search": self.show_recall, "ask": self.show_ask, "memories": self.show_browser, "timeline": self.show_timeline, "settings": self.show_settings, "pause_15": lambda: self.pause(15),
                           "pause_60": lambda: self.pause(60), "pause_forever": lambda: self.pause(None),
                           "resume": self.resume, "lock": self.lock, "unlock": self.unlock, "quit": self.quit},
@@ -154,6 +158,7 @@ class DesktopApp:
         """Locked after the idle time in Settings and whenever the screen locks: keys dropped, windows closed."""
         if self.store is None:
             return
+        self.release_idle_model()
         source = self.idle_source or getattr(getattr(self.capture, "recorder", None), "windows", None)
         if source is None:
             return
@@ -239,9 +244,21 @@ class DesktopApp:
 
         if self.store is None:
             raise RuntimeError("Engram is locked")
+        self._asked_at = time.monotonic()
         if self.asker is None:
             self.asker = build_asker(self.store)
-        return self.asker.ask(question, on_text=on_text)
+        try:
+            return self.asker.ask(question, on_text=on_text)
+        finally:
+            self._asked_at = time.monotonic()
+
+    def release_idle_model(self) -> None:
+        """A language model holds hundreds of MB: let it go after a quiet spell (the next question loads it)."""
+        if self.asker is None or time.monotonic() - self._asked_at < MODEL_IDLE_SECONDS:
+            return
+        asker, self.asker = self.asker, None
+        if asker.llm is not None:
+            run_in_background(asker.llm.close, lambda _: None)
 
     def pause(self, minutes: float | None) -> None:
         from app.capture import pause
