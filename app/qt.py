@@ -5,8 +5,8 @@ touches one file, and a grep shows the core packages never reach Qt.
 """
 from PySide6.QtCore import (QByteArray, QDate, QEvent, QObject, QPointF, QRectF, QSize, QSocketNotifier, Qt, QTimer,
                             Signal, Slot)
-from PySide6.QtGui import (QAction, QBrush, QColor, QFont, QGuiApplication, QIcon, QKeySequence, QPainter, QPen,
-                           QPixmap)
+from PySide6.QtGui import (QAbstractTextDocumentLayout, QAction, QBrush, QColor, QFont, QGuiApplication, QIcon,
+                           QKeySequence, QPainter, QPalette, QPen, QPixmap, QTextDocument)
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 from shiboken6 import isValid
 from PySide6.QtWidgets import (QAbstractItemView, QApplication, QDialog, QDialogButtonBox, QFrame, QHBoxLayout,
@@ -14,7 +14,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QApplication, QDialog, QDialog
                                QInputDialog, QLabel, QSpinBox, QSplitter, QLineEdit, QTableWidget, QTableWidgetItem,
                                QTabWidget,
                                QListWidget, QListWidgetItem, QMenu, QMessageBox, QPlainTextEdit, QPushButton,
-                               QSystemTrayIcon, QTextBrowser, QVBoxLayout, QWidget)
+                               QStyle, QStyledItemDelegate, QStyleOptionViewItem, QSystemTrayIcon,
+                               QTextBrowser, QVBoxLayout, QWidget)
 
 __all__ = [
     "QSocketNotifier", "QCheckBox", "QDoubleSpinBox", "QFileDialog", "QFormLayout", "QSpinBox",
@@ -25,4 +26,5 @@ __all__ = [
     "QListWidgetItem", "QLocalServer", "QLocalSocket", "QMenu", "QMessageBox", "QObject", "QPainter",
     "QPixmap", "QPlainTextEdit", "QPushButton", "QSize", "QSystemTrayIcon", "QTextBrowser", "QTimer",
     "QVBoxLayout", "QWidget", "Qt", "Signal", "Slot", "isValid",
+    "QAbstractTextDocumentLayout", "QPalette", "QTextDocument", "QStyle", "QStyledItemDelegate", "QStyleOptionViewItem",
 ]

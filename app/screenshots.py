@@ -46,7 +46,9 @@ def seed_screens(store: object) -> None:
     from app.capture.encode import encode_frame
     from storage.memory import Memory, Trust
 
-    start = datetime.now().astimezone().replace(hour=9, minute=0, second=0, microsecond=0)
+    now = datetime.now().astimezone()
+    # Four hours of screens ending now (from midnight if it is earlier than that): today, and in the past.
+    start = max(now.replace(hour=0, minute=0, second=0, microsecond=0), now - timedelta(hours=4, minutes=15))
     windows = [("Thunderbird", "Inbox — Thunderbird", ["Invoice 2231 from Atlas GmbH", "Total due: 1,240.00 EUR",
                                                       "Budget review moved to Friday"]),
                ("LibreOffice Calc", "Q3 budget.ods — LibreOffice Calc", ["Q3 budget", "Travel 3,100", "Invoice totals"]),
@@ -86,6 +88,7 @@ def main(outdir: str) -> int:
     apply_style(app)
     store, recovery = MemoryStore.create(DEMO_PASSPHRASE, kdf_seconds=0.05)
     seed(store)
+    seed_screens(store)
 
     def shoot(widget: object, name: str) -> None:
         widget.show()  # type: ignore[attr-defined]
@@ -102,13 +105,16 @@ def main(outdir: str) -> int:
     unlock = UnlockDialog(lambda p: store)
     unlock.show_error("Wrong passphrase (or recovery key). Nothing was changed.")
     shoot(unlock, "unlock-wrong-passphrase")
-    popup = RecallPopup(lambda q, o: store.search(q, o), lambda hit: None)
-    popup.query.setText("budget anna")
+    from app.desktop.timeline import load_thumbnails
+
+    popup = RecallPopup(lambda q, o: store.search(q, o), lambda hit: None, lambda ids: load_thumbnails(store, ids))
+    popup.query.setText("budget")
     popup._debounce.stop()
     popup.run_search()
-    wait_for_background()
-    for _ in range(10):
-        app.processEvents()
+    for _ in range(3):  # the results, then their thumbnails
+        wait_for_background()
+        for _ in range(10):
+            app.processEvents()
     shoot(popup, "recall")
     from agents.ask import Asker
     from app.desktop.ask_panel import AskPanel
@@ -124,7 +130,6 @@ def main(outdir: str) -> int:
     shoot(panel, "ask")
     from app.desktop.timeline import TimelineWindow
 
-    seed_screens(store)
     from agents.meta import MetaMemoryManager
     from agents.pipeline import Digester
     from agents.router import EmbeddingRouter

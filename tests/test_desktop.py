@@ -9,7 +9,7 @@ from app.desktop.ops import wait_for_background
 from app.desktop.recall import RecallPopup, highlighted, relative_time
 from app.desktop.unlock import FirstRunDialog, UnlockDialog, strength_hint
 from app.qt import QApplication, Qt
-from storage.memory import Memory
+from storage.memory import Memory, Trust
 from storage.store import MemoryStore
 
 from conftest import FAST_KDF, PASSPHRASE
@@ -96,6 +96,32 @@ def test_recall_types_navigates_opens_and_closes(qtbot, seeded: MemoryStore) -> 
     popup.popup()
     qtbot.keyClick(popup.query, Qt.Key.Key_Escape)
     assert not popup.isVisible()
+
+
+def test_recall_rows_show_a_thumbnail_for_screens_and_forget_everything_on_lock(qtbot, store: MemoryStore) -> None:
+    from PIL import Image
+
+    from app.capture.encode import encode_frame
+    from app.desktop.result_rows import META_ROLE, SNIPPET_ROLE
+    from app.desktop.timeline import load_thumbnails
+
+    encoded = encode_frame(Image.new("RGB", (640, 360), "#4070c0"))
+    store.add([Memory("frame", "quarterly budget on screen", {"monitor": 0, "image_id": store.blobs.put(encoded.image),
+                                                              "thumb_id": store.blobs.put(encoded.thumbnail)},
+                      app="calc", trust=Trust.OBSERVED),
+               Memory("message", "the budget is due friday")])
+    popup = RecallPopup(lambda q, o: store.search(q, o), lambda hit: None, lambda ids: load_thumbnails(store, ids))
+    qtbot.addWidget(popup)
+    popup.query.setText("budget")
+    qtbot.waitUntil(lambda: len(popup.hits) == 2, timeout=10_000)
+    rows = {hit.kind: popup.results.item(i) for i, hit in enumerate(popup.hits)}
+    qtbot.waitUntil(lambda: rows["frame"].data(Qt.ItemDataRole.DecorationRole) is not None, timeout=10_000)
+    thumb = rows["frame"].data(Qt.ItemDataRole.DecorationRole)
+    assert thumb.width() == 320 and thumb.toImage().pixelColor(10, 10).blue() > 150
+    assert rows["message"].data(Qt.ItemDataRole.DecorationRole) is None          # chats have no picture
+    assert "<b>budget</b>" in rows["frame"].data(SNIPPET_ROLE) and rows["frame"].data(META_ROLE).startswith("Screen · calc")
+    popup.forget()
+    assert popup.results.count() == 0 and popup.query.text() == "" and not popup._thumbs
 
 
 def test_recall_filter_chips(qtbot, seeded: MemoryStore) -> None:

@@ -67,7 +67,7 @@ class DesktopApp:
         self.capture: Any = None
         self.agents: Any = None
         self.details: list[MemoryDetail] = []
-        self.popup = RecallPopup(self._search, self._open_hit)
+        self.popup = RecallPopup(self._search, self._open_hit, self._thumbnails)
         self.hotkey: Any = None
         self.hotkey_problem = ""
         self.ask_panel: AskPanel | None = None
@@ -134,7 +134,7 @@ class DesktopApp:
     def lock(self) -> None:
         """Keys dropped, capture stopped, every window showing memory closed."""
         self._auto_lock.stop()
-        self.popup.hide()
+        self.popup.forget()
         for window in (self.ask_panel, self.browser, self.timeline, self.settings):
             if window is not None:
                 window.close()
@@ -297,6 +297,14 @@ class DesktopApp:
         if store is None:
             raise RuntimeError("Engram is locked")
         return store.search(query, options)
+
+    def _thumbnails(self, frame_ids: list[str]) -> dict[str, bytes]:
+        from app.desktop.timeline import load_thumbnails
+
+        store = self.store
+        if store is None:
+            raise RuntimeError("Engram is locked")
+        return load_thumbnails(store, frame_ids)
 
     def _open_hit(self, hit: Any) -> None:
         """A screen opens at its moment in the timeline; a memory opens with its text and sources."""

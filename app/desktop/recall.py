@@ -12,15 +12,14 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from app.desktop.ops import run_in_background
-from app.qt import (QApplication, QHBoxLayout, QKeySequence, QLabel, QLineEdit, QListWidget, QListWidgetItem,
+from app.desktop.result_rows import KIND_ROLE, META_ROLE, SNIPPET_ROLE, ResultDelegate
+from app.qt import (QApplication, QHBoxLayout, QKeySequence, QLabel, QLineEdit, QListWidget, QListWidgetItem, QPixmap,
                     QPushButton, Qt, QTimer, QVBoxLayout, QWidget)
 from storage.search import Hit, SearchOptions
 
 DEBOUNCE_MS = 150
-# A coloured tag per kind: readable on any font (emoji fonts are often missing on Linux).
-KIND_TAGS = {"frame": ("SCREEN", "#3567d6"), "message": ("CHAT", "#7c4dcc"), "core": ("ABOUT YOU", "#c2410c"),
-             "episodic": ("EVENT", "#0f766e"), "semantic": ("FACT", "#2f7d32"), "procedural": ("HOW-TO", "#a16207"),
-             "resource": ("FILE", "#475569"), "vault": ("VAULT", "#b91c1c")}
+KIND_NAMES = {"frame": "Screen", "message": "Chat", "core": "About you", "episodic": "Event", "semantic": "Fact",
+              "procedural": "How-to", "resource": "File", "vault": "Vault"}
 CHIPS = (("Everything", None, None), ("Screens", ("frame",), None), ("Memories", ("core", "episodic", "semantic",
          "procedural", "resource", "vault", "message"), None), ("Today", None, "today"), ("This week", None, "week"))
 
@@ -44,12 +43,15 @@ def highlighted(snippet: str, matched: list[str]) -> str:
 class RecallPopup(QWidget):
     """`search(query, options) -> SearchResult` runs off the GUI thread; `open_hit(hit)` on Enter."""
 
-    def __init__(self, search: Callable[[str, SearchOptions], Any], open_hit: Callable[[Hit], None]) -> None:
+    def __init__(self, search: Callable[[str, SearchOptions], Any], open_hit: Callable[[Hit], None],
+                 thumbnails: Callable[[list[str]], dict[str, bytes]] | None = None) -> None:
+        """`thumbnails(frame_ids) -> {frame_id: image bytes}` also runs off the GUI thread."""
         super().__init__(None, Qt.WindowType.FramelessWindowHint | Qt.WindowType.WindowStaysOnTopHint
                          | Qt.WindowType.Tool)
         self.setObjectName("recall")
         self.setWindowTitle("Engram recall")
-        self._search, self._open_hit = search, open_hit
+        self._search, self._open_hit, self._thumbnails = search, open_hit, thumbnails
+        self._thumbs: dict[str, QPixmap] = {}
         self._generation = 0
         self._chip = 0
         self.hits: list[Hit] = []
@@ -71,6 +73,9 @@ class RecallPopup(QWidget):
         chips.addStretch()
         layout.addLayout(chips)
         self.results = QListWidget()
+        self.results.setItemDelegate(ResultDelegate(self.results))
+        self.results.setUniformItemSizes(True)
+        self.results.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # rows elide instead
         self.results.itemActivated.connect(lambda _item: self.open_current())
         layout.addWidget(self.results)
         self.status = QLabel("Type to search.")
@@ -131,18 +136,46 @@ class RecallPopup(QWidget):
         self.results.clear()
         for hit in hits:
             item = QListWidgetItem()
-            tag, colour = KIND_TAGS.get(hit.kind, (hit.kind.upper(), "#475569"))
-            row = QLabel(f"{highlighted(hit.snippet, hit.matched)}<br><small><span style='color:{colour}'>"
-                         f"<b>{tag}</b></span><span style='color:gray'>"
-                         f"{' · ' + html.escape(hit.app) if hit.app else ''} · {relative_time(hit.time)}</span></small>")
-            row.setTextFormat(Qt.TextFormat.RichText)
-            row.setWordWrap(True)
-            item.setSizeHint(row.sizeHint())
+            item.setData(KIND_ROLE, hit.kind)
+            item.setData(SNIPPET_ROLE, highlighted(hit.snippet, hit.matched))
+            item.setData(META_ROLE, " · ".join(part for part in (KIND_NAMES.get(hit.kind, hit.kind.title()), hit.app,
+                                                                 relative_time(hit.time)) if part))
+            if hit.frame_id in self._thumbs:
+                item.setData(Qt.ItemDataRole.DecorationRole, self._thumbs[hit.frame_id])
             self.results.addItem(item)
-            self.results.setItemWidget(item, row)
         if hits:
             self.results.setCurrentRow(0)
         self.status.setText(status)
+        self._load_thumbnails(hits)
+
+    def _load_thumbnails(self, hits: list[Hit]) -> None:
+        missing = list(dict.fromkeys(h.frame_id for h in hits if h.frame_id and h.frame_id not in self._thumbs))
+        if not missing or self._thumbnails is None:
+            return
+        generation, load = self._generation, self._thumbnails
+        run_in_background(lambda: load(missing), lambda found: self._thumbnails_loaded(generation, found),
+                          lambda _exc: None, owner=self)
+
+    def _thumbnails_loaded(self, generation: int, found: dict[str, bytes]) -> None:
+        for frame_id, data in found.items():
+            pixmap = QPixmap()
+            if pixmap.loadFromData(data):
+                self._thumbs[frame_id] = pixmap
+        if generation != self._generation:
+            return
+        for row, hit in enumerate(self.hits):
+            if hit.frame_id in found and hit.frame_id in self._thumbs:
+                self.results.item(row).setData(Qt.ItemDataRole.DecorationRole, self._thumbs[hit.frame_id])
+
+    def forget(self) -> None:
+        """On lock: nothing remembered stays in the popup (query, results, thumbnails)."""
+        self.hide()
+        self._generation += 1
+        self.query.blockSignals(True)
+        self.query.clear()
+        self.query.blockSignals(False)
+        self._thumbs.clear()
+        self._show([], "Type to search.")
 
     def open_current(self) -> None:
         row = self.results.currentRow()

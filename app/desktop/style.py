@@ -21,6 +21,12 @@ QLabel[role="hint"] {{ color: {muted}; font-size: 12px; }}
 QLabel#error {{ color: #e0483e; }}
 QLabel#recoveryKey {{ font-family: monospace; font-size: 20px; padding: 12px; border: 1px dashed {line};
                       border-radius: 8px; background: {field}; }}
+QScrollBar:vertical {{ width: 10px; background: transparent; margin: 2px; }}
+QScrollBar:horizontal {{ height: 10px; background: transparent; margin: 2px; }}
+QScrollBar::handle {{ background: {line}; border-radius: 3px; min-height: 24px; min-width: 24px; }}
+QScrollBar::handle:hover {{ background: {muted}; }}
+QScrollBar::add-line, QScrollBar::sub-line {{ width: 0; height: 0; }}
+QScrollBar::add-page, QScrollBar::sub-page {{ background: none; }}
 QPlainTextEdit {{ background: {field}; color: {fg}; border: 1px solid {line}; border-radius: 8px; }}
 """
 

@@ -28,7 +28,7 @@ _STRIP_SIDE = 7  # thumbnails shown on each side of the chosen frame
 _DAY = timedelta(days=1)
 
 
-def _load_thumbnails(store: Any, frame_ids: list[str]) -> dict[str, bytes]:
+def load_thumbnails(store: Any, frame_ids: list[str]) -> dict[str, bytes]:
     """On a worker thread: the decrypted thumbnails of these frames (frames without one are left out)."""
     out = {}
     for frame_id in frame_ids:
@@ -301,7 +301,7 @@ class TimelineWindow(QWidget):
                 self.strip.scrollToItem(item)
         missing = [f[0] for f in frames if f[0] not in self._thumbs]
         if missing:
-            run_in_background(lambda: _load_thumbnails(self.store, missing), self._thumbs_loaded, owner=self)
+            run_in_background(lambda: load_thumbnails(self.store, missing), self._thumbs_loaded, owner=self)
 
     def _thumbs_loaded(self, loaded: dict[str, bytes]) -> None:
         if len(self._thumbs) > 500:  # a day of scrubbing should not hold every thumbnail
