@@ -3,23 +3,26 @@
 X11: the key is grabbed on the root window (XGrabKey through python-xlib), once
 per combination of the lock modifiers (Caps Lock, Num Lock), which X treats as
 part of the key. A daemon thread waits for the presses and calls back; the
-desktop app relays the call to its GUI thread. Where no backend works (Wayland,
-another program holds the key, Windows and macOS for now) `start` says why, and
-the app points the user at `engram recall` as a custom shortcut of their desktop.
+desktop app relays the call to its GUI thread. Windows and macOS have their own
+backends (app/hotkey_native.py). Where none works (Wayland, another program holds
+the key) `start` says why, and the app points the user at `engram recall` as a
+custom shortcut of their desktop.
 """
 from __future__ import annotations
 
 import logging
 import os
 import select
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
 
 log = logging.getLogger(__name__)
 
-_MODIFIER_NAMES = {"ctrl": "ControlMask", "control": "ControlMask", "shift": "ShiftMask", "alt": "Mod1Mask",
-                   "super": "Mod4Mask", "meta": "Mod4Mask", "win": "Mod4Mask"}
+_MODIFIERS = {"ctrl": "ctrl", "control": "ctrl", "shift": "shift", "alt": "alt", "option": "alt",
+              "super": "super", "meta": "super", "win": "super", "cmd": "super", "command": "super"}
+_X_MASKS = {"ctrl": "ControlMask", "shift": "ShiftMask", "alt": "Mod1Mask", "super": "Mod4Mask"}
 _KEY_NAMES = {"space": "space", "enter": "Return", "return": "Return", "tab": "Tab", "esc": "Escape",
               "escape": "Escape"}
 
@@ -28,19 +31,39 @@ class HotkeyUnavailable(Exception):
     """No way to listen for the shortcut here; the message says why and what to do instead."""
 
 
-def parse(shortcut: str) -> tuple[list[str], str]:
-    """"Ctrl+Shift+Space" -> (["ControlMask", "ShiftMask"], "space")."""
+def split_shortcut(shortcut: str) -> tuple[list[str], str]:
+    """"Ctrl+Shift+Space" -> (["ctrl", "shift"], "Space"): modifiers by their role, the key as written."""
     parts = [p.strip() for p in shortcut.split("+") if p.strip()]
     if not parts:
         raise ValueError("an empty shortcut")
     *mods, key = parts
-    unknown = [m for m in mods if m.lower() not in _MODIFIER_NAMES]
+    unknown = [m for m in mods if m.lower() not in _MODIFIERS]
     if unknown:
         raise ValueError(f"unknown modifier(s) {', '.join(unknown)} in {shortcut!r}; use Ctrl, Shift, Alt, Super")
     if not mods:
         raise ValueError(f"{shortcut!r} needs a modifier (Ctrl, Shift, Alt or Super): a bare key would be taken "
                          "from every program")
-    return [_MODIFIER_NAMES[m.lower()] for m in mods], _KEY_NAMES.get(key.lower(), key if len(key) > 1 else key.lower())
+    return [_MODIFIERS[m.lower()] for m in mods], key
+
+
+def parse(shortcut: str) -> tuple[list[str], str]:
+    """"Ctrl+Shift+Space" -> (["ControlMask", "ShiftMask"], "space"): X11's names."""
+    mods, key = split_shortcut(shortcut)
+    # X keysyms are case-sensitive: "F5", "Home"; a single letter is its lowercase keysym.
+    return [_X_MASKS[m] for m in mods], _KEY_NAMES.get(key.lower(), key if len(key) > 1 else key.lower())
+
+
+def shortcut_listener(shortcut: str, on_press: Callable[[], None]) -> Any:
+    """The backend for this OS; its `start()` raises HotkeyUnavailable when it cannot listen."""
+    if sys.platform == "win32":
+        from app.hotkey_native import WindowsHotkey
+
+        return WindowsHotkey(shortcut, on_press)
+    if sys.platform == "darwin":
+        from app.hotkey_native import MacHotkey
+
+        return MacHotkey(shortcut, on_press)
+    return X11Hotkey(shortcut, on_press)
 
 
 class X11Hotkey:

@@ -76,3 +76,33 @@ def test_no_display_and_bad_shortcuts_give_clear_errors(monkeypatch: pytest.Monk
         parse("F12")
     with pytest.raises(ValueError, match="unknown modifier"):
         parse("Hyper+x")
+
+
+def test_x11_keys_keep_their_keysym_case() -> None:
+    assert parse("Ctrl+F5") == (["ControlMask"], "F5")
+    assert parse("Super+K") == (["Mod4Mask"], "k")
+    assert parse("Cmd+Option+space") == (["Mod4Mask", "Mod1Mask"], "space")
+
+
+def test_windows_and_macos_key_codes() -> None:
+    """The tables the native backends hand to RegisterHotKey and RegisterEventHotKey (the calls
+    themselves cannot run on this Linux machine)."""
+    from app.hotkey_native import mac_key, windows_key
+
+    assert windows_key("Ctrl+Shift+Space") == (0x4000 | 0x2 | 0x4, 0x20)    # MOD_NOREPEAT|CONTROL|SHIFT, VK_SPACE
+    assert windows_key("Alt+F5") == (0x4000 | 0x1, 0x74)                    # VK_F5
+    assert windows_key("Win+k") == (0x4000 | 0x8, ord("K"))
+    assert mac_key("Ctrl+Shift+Space") == (0x1000 | 0x200, 0x31)            # controlKey|shiftKey, kVK_Space
+    assert mac_key("Cmd+k") == (0x100, 0x28)                                 # cmdKey, kVK_ANSI_K
+    for bad in (lambda: windows_key("Ctrl+§"), lambda: mac_key("Ctrl+F5")):
+        with pytest.raises(ValueError, match="no key"):
+            bad()
+
+
+def test_each_platform_gets_its_own_listener(monkeypatch: pytest.MonkeyPatch) -> None:
+    import app.hotkey as hotkey
+    from app.hotkey_native import MacHotkey, WindowsHotkey
+
+    for platform, kind in (("linux", X11Hotkey), ("win32", WindowsHotkey), ("darwin", MacHotkey)):
+        monkeypatch.setattr(hotkey.sys, "platform", platform)
+        assert isinstance(hotkey.shortcut_listener("Ctrl+Shift+Space", lambda: None), kind)

@@ -99,12 +99,12 @@ class DesktopApp:
 
     def start_hotkey(self) -> None:
         """Listen for the recall shortcut; where that is impossible, say how to bind `engram recall`."""
-        from app.hotkey import HotkeyUnavailable, X11Hotkey
+        from app.hotkey import HotkeyUnavailable, shortcut_listener
 
         shortcut = Config.load().get("desktop.hotkey")
         try:
             # Heard on the listener's thread, acted on in the GUI thread.
-            self.hotkey = X11Hotkey(shortcut, lambda: post_to_gui(self.show_recall))
+            self.hotkey = shortcut_listener(shortcut, lambda: post_to_gui(self.show_recall))
             self.hotkey.start()
             self.hotkey_problem = ""
         except (HotkeyUnavailable, ValueError) as exc:
