@@ -18,6 +18,7 @@ from app.capture.retention import RetentionPolicy, enforce
 from app.capture.screen import ReplayScreen
 from app.capture.windows import NullWindows, WindowInfo
 from app.ocr import OcrResult, OcrWord
+from storage.memory import Memory, Trust
 from storage.search import SearchOptions
 from storage.store import MemoryStore
 
@@ -221,3 +222,34 @@ def test_retention_removes_oldest_frames_first_and_their_files(store: MemoryStor
     assert len(store.blobs.ids()) == 6  # image + thumbnail of the 3 newest
     assert enforce(store, RetentionPolicy(max_age_days=6), now=NOW).frames_removed == 1  # exactly 6 days old stays
     assert [round((NOW - f.time).days) for f in store.list_range(kinds=["frame"])] == [6, 5]
+
+
+def test_text_only_keeps_one_row_per_screen_and_every_line_it_showed(store: MemoryStore) -> None:
+    def frame(minute: float, title: str, lines: list[str], digested: bool = True) -> Memory:
+        blob = store.blobs.put(b"an encrypted picture")
+        return Memory("frame", "\n".join(lines), {"monitor": 0, "image_id": blob, "thumb_id": store.blobs.put(b"t"),
+                                                 "boxes": [[lines[0], 1, 2, 3, 4]]},
+                      time=NOW - timedelta(days=9, minutes=-minute), app="writer", title=title, trust=Trust.OBSERVED,
+                      digested=NOW if digested else None)
+
+    typing = [frame(0, "letter.odt", ["Dear Anna,"]),
+              frame(0.05, "letter.odt", ["Dear Anna,", "the invoice Nr 4471 is late"]),
+              frame(0.1, "letter.odt", ["Dear Anna,", "the invoice is late", "Best, Tom"])]
+    other = frame(0.15, "Inbox", ["Budget review moved", "Lunch on Friday"])
+    waiting = frame(0.2, "Inbox", ["Budget review moved", "Lunch on Friday", "New: flight ZX77"], digested=False)
+    store.add(typing + [other, waiting])
+    report = enforce(store, RetentionPolicy(max_age_days=0, text_only_after_days=7), now=NOW)
+    assert report.images_dropped == 4
+    rows = store.list_range(kinds=["frame"])
+    assert [r.title for r in rows] == ["letter.odt", "Inbox", "Inbox"]
+    letter = rows[0]
+    # The last state first, then what only earlier screens showed (the deleted invoice number too).
+    assert letter.text == "Dear Anna,\nthe invoice is late\nBest, Tom\nthe invoice Nr 4471 is late"
+    assert letter.id == typing[0].id and letter.time == typing[0].time and letter.ended == typing[2].time
+    assert letter.fields == {"monitor": 0, "screens": 3}
+    assert rows[1].fields == {"monitor": 0, "screens": 1}
+    assert rows[2].fields.get("image_id") == waiting.fields["image_id"]        # not taken in by the agents yet
+    assert set(store.blobs.ids()) == {waiting.fields["image_id"], waiting.fields["thumb_id"]}
+    hit = store.search("4471").hits[0]
+    assert hit.id == letter.id
+    assert enforce(store, RetentionPolicy(max_age_days=0, text_only_after_days=7), now=NOW).images_dropped == 0

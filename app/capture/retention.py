@@ -40,16 +40,80 @@ def enforce(store: Any, policy: RetentionPolicy, now: datetime | None = None, ba
     return report
 
 
+# Consecutive text-only frames are one screen when at least this share of the smaller one's lines
+# are on both, the same window shows them, and no more than SPAN_GAP passed between them.
+SAME_SCREEN_LINES = 0.5
+SPAN_GAP = timedelta(minutes=5)
+_PICTURE_FIELDS = ("image_id", "thumb_id", "boxes", "changed", "previous")
+
+
 def _drop_images(store: Any, before: datetime) -> int:
-    dropped = 0
-    for frame in store.list_range(until=before, kinds=["frame"], limit=100_000):
-        image_ids = [frame.fields.get("image_id"), frame.fields.get("thumb_id")]
-        if not any(image_ids) or frame.text_pending:
-            continue  # already text only, or its text is not read yet
-        frame.fields = {**frame.fields, "image_id": None, "thumb_id": None}
-        store.update(frame, who="retention", what="image dropped, text kept")
-        store.blobs.delete([i for i in image_ids if i])
-        dropped += 1
-    if dropped:
-        store.purge()  # the old row versions still name the image ids
-    return dropped
+    """Frames captured before `before` keep their text only; a run of them showing the same screen
+    (a document being typed, a page being read) becomes one frame spanning the run.
+
+    Text-only history needs a row per screen seen, not per three seconds: the word boxes only served
+    to highlight hits on a picture that is gone, and the run's rows repeated the same text. Frames the
+    agents have not taken in yet, or whose text is not read, wait for a later pass."""
+    ready = [f for f in store.list_range(until=before, kinds=["frame"], limit=100_000)
+             if (f.fields.get("image_id") or f.fields.get("thumb_id")) and not f.text_pending
+             and f.digested is not None]
+    if not ready:
+        return 0
+    image_ids = [f.fields[k] for f in ready for k in ("image_id", "thumb_id") if f.fields.get(k)]
+    spans, absorbed = [], []
+    for run in screen_runs(ready):
+        spans.append(merge_run(run))
+        absorbed += [f.id for f in run[1:]]
+    # The spans first, in one commit: a crash before the delete leaves extra rows, never lost text.
+    store.save(spans, replace_only=[s.id for s in spans])
+    store.delete(absorbed)
+    store.blobs.delete(image_ids)
+    store.purge()  # the old row versions still name the image ids
+    return len(ready)
+
+
+def screen_runs(frames: list[Any]) -> list[list[Any]]:
+    """Frames (oldest first) grouped into runs of the same screen."""
+    runs: list[list[Any]] = []
+    for frame in frames:
+        last = runs[-1][-1] if runs else None
+        if last is not None and _same_screen(last, frame):
+            runs[-1].append(frame)
+        else:
+            runs.append([frame])
+    return runs
+
+
+def _same_screen(a: Any, b: Any) -> bool:
+    if (a.fields.get("monitor"), a.app, a.title) != (b.fields.get("monitor"), b.app, b.title):
+        return False
+    if b.time - (a.ended or a.time) > SPAN_GAP:
+        return False
+    lines_a, lines_b = set(_lines(a.text)), set(_lines(b.text))
+    if not lines_a or not lines_b:
+        return not lines_a and not lines_b
+    return len(lines_a & lines_b) >= SAME_SCREEN_LINES * min(len(lines_a), len(lines_b))
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def merge_run(run: list[Any]) -> Any:
+    """The run's first frame, now spanning until the last one: the last screen's lines (its final
+    state), then lines only earlier screens showed, in the order they first appeared."""
+    first, last = run[0], run[-1]
+    lines = _lines(last.text)
+    seen = set(lines)
+    for frame in run[:-1]:
+        for line in _lines(frame.text):
+            if line not in seen:
+                seen.add(line)
+                lines.append(line)
+    first.text = "\n".join(lines)
+    first.ended = last.ended or last.time if len(run) > 1 else first.ended
+    fields = {k: v for k, v in first.fields.items() if k not in _PICTURE_FIELDS}
+    fields["screens"] = sum(f.fields.get("screens", 1) for f in run)
+    first.fields = fields
+    first.note("retention", f"image dropped, text kept ({len(run)} screens)" if len(run) > 1 else "image dropped, text kept")
+    return first
