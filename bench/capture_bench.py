@@ -33,7 +33,8 @@ METHODS = {"capture": textwrap.dedent("""\
     every 3 s, so this overstates how often a real screen changes; `avg_core_share` combines both costs at
     that (pessimistic) change rate. **Disk** (`capture.mb_per_hour.*`): bytes of encrypted images,
     thumbnails and table rows per kept frame (after compaction) x 1,200 ticks per hour x `keep_share`;
-    `text_only` counts the table rows alone. **To searchable** (`capture.to_searchable.*`): the
+    `text_only`: the same replay after the "text only" conversion retention applies (pictures and word
+    boxes dropped, runs of one screen merged into one row), table bytes per kept frame x the same rate. **To searchable** (`capture.to_searchable.*`): the
     `CaptureService` (APScheduler, 3 s interval) over a replayed session; for every kept frame, the time from
     its capture to its OCR text being stored (then keyword search finds it)."""),
 }
@@ -132,18 +133,40 @@ def replay_sessions(home: Path) -> tuple[dict[str, Any], Any]:
     store.purge()
     frames = store.count("frame")
     blob_bytes = store.blobs.bytes_on_disk()
-    table_bytes = sum(p.stat().st_size for p in store.root.rglob("*") if p.is_file())
+    table_bytes = _table_bytes(store)
     share = kept / grabs
     per_hour = 3600 / INTERVAL_S * share
     kept_ms = statistics.median(per_frame)
+    text_bytes, text_rows = text_only_bytes(store)
     return {
         "capture.kept_frame.ms": metric(round(kept_ms), "ms CPU", len(per_frame), "median over sessions"),
         "capture.keep_share": metric(round(share, 3), "of grabs", grabs, "ScreenAgent replay (pessimistic)"),
         "capture.mb_per_hour.images": metric(round((blob_bytes + table_bytes) / frames * per_hour / 1e6, 2), "MB/h",
-                                             frames, f"{(blob_bytes + table_bytes) / frames / 1e3:.0f} kB per kept frame"),
-        "capture.mb_per_hour.text_only": metric(round(table_bytes / frames * per_hour / 1e6, 3), "MB/h", frames,
-                                                "table rows only"),
+                                             frames, f"{(blob_bytes + table_bytes) / frames / 1e3:.1f} kB per kept frame "
+                                             f"({blob_bytes / frames / 1e3:.1f} kB pictures)"),
+        "capture.mb_per_hour.text_only": metric(round(text_bytes / frames * per_hour / 1e6, 3), "MB/h", frames,
+                                                f"{frames} frames -> {text_rows} text-only rows, "
+                                                f"{text_bytes / frames:.0f} B per kept frame"),
     }, kept_ms
+
+
+def _table_bytes(store: Any) -> int:
+    return sum(p.stat().st_size for p in store.root.rglob("*") if p.is_file())
+
+
+def text_only_bytes(store: Any) -> tuple[int, int]:
+    """The replay's table after the "text only" conversion (retention's, as the app runs it): frames
+    taken in by the agents (marked so here) lose their pictures and runs of one screen merge."""
+    from datetime import timedelta
+
+    from app.capture.retention import RetentionPolicy, enforce
+
+    frames = store.list_range(kinds=["frame"], limit=100_000)
+    store.mark_digested([f.id for f in frames])
+    later = datetime.now(timezone.utc) + timedelta(days=2)
+    enforce(store, RetentionPolicy(max_age_days=0, text_only_after_days=1), now=later)
+    store.purge()
+    return _table_bytes(store), store.count("frame")
 
 
 def to_searchable(home: Path) -> dict[str, Any]:

@@ -36,7 +36,7 @@ from storage.search import HybridSearch, SearchOptions, SearchResult
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _META_FILE = "engram-store.json"
 # Fold new rows into the indexes once this many are not yet in one: beyond it,
 # the flat scan of unindexed rows starts to show in search latency.
@@ -55,7 +55,17 @@ class StoreError(Exception):
 
 # Older stores are upgraded by running these in order: version -> function(db_table).
 # Each step must be safe to re-run (a crash between the step and the version bump re-runs it).
-MIGRATIONS: dict[int, Any] = {}
+def _vectors_to_float16(table: Any) -> None:
+    """1 -> 2: vectors stored as float16 (half the bytes of every row's largest column)."""
+    import pyarrow as pa
+
+    vector_type = table.schema.field("vector").type
+    if pa.types.is_float16(vector_type.value_type):
+        return  # already done (a crash came before the version bump)
+    table.alter_columns({"path": "vector", "data_type": pa.list_(pa.float16(), vector_type.list_size)})
+
+
+MIGRATIONS: dict[int, Any] = {1: _vectors_to_float16}
 
 
 @dataclass(frozen=True)

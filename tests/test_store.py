@@ -115,6 +115,23 @@ def test_older_schema_is_upgraded_in_place(store: MemoryStore, home: Path, monke
     assert reopened.get(memory_id).text == "survives the upgrade"
 
 
+def test_a_version_1_store_gets_float16_vectors_and_still_finds_by_meaning(store: MemoryStore, home: Path) -> None:
+    import pyarrow as pa
+
+    ids = store.add([Memory("semantic", "Anna leads the Atlas project"), Memory("semantic", "the boiler is serviced in May")])
+    store.table.alter_columns({"path": "vector", "data_type": pa.list_(pa.float32(), HashEmbedder().dim)})  # as version 1 wrote it
+    meta = home / "store" / "engram-store.json"
+    meta.write_text(json.dumps({**json.loads(meta.read_text()), "schema_version": 1}))
+    store.close()
+    reopened = MemoryStore.open(PASSPHRASE, home=home, embedder=HashEmbedder())
+    assert pa.types.is_float16(reopened.table.schema.field("vector").type.value_type)
+    assert json.loads(meta.read_text())["schema_version"] == 2
+    found = reopened.similar("who leads the Atlas project", kinds=["semantic"], k=1)
+    assert found[0][0].id == ids[0]
+    store_module._vectors_to_float16(reopened.table)       # re-running the step changes nothing
+    assert reopened.count() == 2
+
+
 def test_a_different_embedder_is_refused(store: MemoryStore, home: Path) -> None:
     with pytest.raises(StoreError, match="re-index"):
         MemoryStore.open(PASSPHRASE, home=home, embedder=HashEmbedder(dim=16))

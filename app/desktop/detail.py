@@ -9,7 +9,8 @@ from typing import Any
 
 from app.desktop.clipboard import CLEAR_AFTER_SECONDS, copy_for_a_while
 from app.desktop.ops import run_in_background
-from app.qt import QDialog, QLabel, QPixmap, QPlainTextEdit, QPushButton, Qt, QVBoxLayout
+from app.desktop.pixmaps import fitted
+from app.qt import QDialog, QLabel, QPixmap, QPlainTextEdit, QPushButton, QSize, Qt, QVBoxLayout
 from storage.search import Hit
 
 
@@ -44,8 +45,7 @@ class MemoryDetail(QDialog):
         if image:
             pixmap = QPixmap()
             pixmap.loadFromData(image)
-            self.image.setPixmap(pixmap.scaled(860, 400, Qt.AspectRatioMode.KeepAspectRatio,
-                                               Qt.TransformationMode.SmoothTransformation))
+            self.image.setPixmap(fitted(pixmap, QSize(860, 400), self.image.devicePixelRatioF()))
         elif memory is not None and memory.kind == "frame":
             self.image.setText("The screenshot was dropped by retention; its text is kept.")
 

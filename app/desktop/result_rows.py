@@ -11,6 +11,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from app.desktop.pixmaps import fitted
 from app.qt import (QAbstractTextDocumentLayout, QIcon, QPalette, QPixmap, QRectF, QSize, QStyle,
                     QStyledItemDelegate, QStyleOptionViewItem, Qt, QTextDocument)
 
@@ -51,8 +52,10 @@ class ResultDelegate(QStyledItemDelegate):
         text_right = rect.right()
         thumb = index.data(Qt.ItemDataRole.DecorationRole)
         if isinstance(thumb, QPixmap) and not thumb.isNull():
-            scaled = thumb.scaled(THUMB, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
-            painter.drawPixmap(rect.right() - scaled.width(), rect.top() + (rect.height() - scaled.height()) // 2, scaled)
+            scaled = fitted(thumb, THUMB, painter.device().devicePixelRatioF())
+            size = scaled.deviceIndependentSize()
+            painter.drawPixmap(round(rect.right() - size.width()), round(rect.top() + (rect.height() - size.height()) / 2),
+                               scaled)
             text_right -= THUMB.width() + PAD
         width = max(40, text_right - text_left)
         metrics = option.fontMetrics

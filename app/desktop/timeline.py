@@ -19,6 +19,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from app.desktop.ops import run_in_background
+from app.desktop.pixmaps import fitted
 from app.qt import (QBrush, QColor, QDate, QDateEdit, QHBoxLayout, QIcon, QLabel, QLineEdit, QListWidget,
                     QListWidgetItem, QMessageBox, QPainter, QPen, QPixmap, QPlainTextEdit, QPushButton, QRectF, QSize,
                     QSplitter, Qt, QVBoxLayout, QWidget, Signal)
@@ -350,9 +351,7 @@ class TimelineWindow(QWidget):
                 if any(n in str(text).lower() for n in needles):
                     painter.drawRect(QRectF(x, y, w, h))
             painter.end()
-        self.image.setPixmap(pixmap.scaled(self.image.width(), self.image.height(),
-                                           Qt.AspectRatioMode.KeepAspectRatio,
-                                           Qt.TransformationMode.SmoothTransformation))
+        self.image.setPixmap(fitted(pixmap, self.image.size(), self.image.devicePixelRatioF()))
 
     def matched_boxes(self) -> int:
         """How many word boxes the highlight marks on the current frame."""
