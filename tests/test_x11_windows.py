@@ -225,3 +225,28 @@ def test_a_vanished_x_server_means_unknown_not_a_crash(xvfb: tuple[str, subproce
     assert provider.focused() is None and provider.visible() == []
     assert provider.idle_seconds() is None and provider.screen_locked() is None
     assert provider.focused() is None  # the reconnect attempt fails quietly too
+
+
+POPUP = textwrap.dedent("""
+    import sys
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QApplication, QLabel
+    app = QApplication(sys.argv)
+    tip = QLabel("a password manager's tooltip")
+    tip.setWindowFlags(Qt.WindowType.ToolTip)   # override-redirect under xcb
+    tip.setGeometry(700, 500, 300, 40)
+    tip.show()
+    print("ready", flush=True)
+    app.exec()
+""")
+
+
+def test_override_redirect_popups_are_visible_windows_of_their_app(display: str, spawn: Spawn) -> None:
+    provider = X11Windows(display)
+    open_window(spawn, "Editor", 100, 100)
+    tip = spawn(sys.executable, "-c", POPUP)
+    assert tip.stdout and tip.stdout.readline().strip() == "ready"
+    found = wait_for(lambda: next((w for w in provider.visible() if w.pid == tip.pid), None))
+    assert isinstance(found, WindowInfo)
+    assert found.geometry == (700, 500, 300, 40) and found.app.startswith("python")
+    provider.close()

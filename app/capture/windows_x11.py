@@ -3,7 +3,8 @@
 Focus: `_NET_ACTIVE_WINDOW` when the window manager publishes it; without one (bare Xvfb, some
 kiosks) the X input focus, walked up to its top-level window (and, under focus-follows-pointer,
 the top-level under the pointer). Visible windows: `_NET_CLIENT_LIST_STACKING`, else the root's
-children, which X returns in stacking order. Idle time: the MIT-SCREEN-SAVER extension.
+children, which X returns in stacking order; then the override-redirect ones (menus, tooltips) whose
+owner is known, so an excluded app's popup is blacked out like its window. Idle time: the MIT-SCREEN-SAVER extension.
 
 Lock detection is best effort, because X has no lock concept: the screen saver is active
 (MIT-SCREEN-SAVER state On), or a well-known locker's window is mapped (i3lock, xsecurelock,
@@ -128,6 +129,28 @@ class X11Windows:
             except XError:  # this window went away: the others still count
                 continue
             if info.geometry[2] > 1 and info.geometry[3] > 1:  # toolkits' 1x1 helper windows
+                found.append(info)
+        return found + self._popups(root)
+
+    def _popups(self, root: Any) -> list[WindowInfo]:
+        """Menus, tooltips and drop-downs: override-redirect windows no window manager lists. A
+        tooltip of an excluded app shown over another one must be blacked out like its window; those
+        nobody owns (no WM_CLASS, no pid) cannot match an exclusion and are left out."""
+        from Xlib import X
+        from Xlib.error import XError
+
+        found = []
+        for window in root.query_tree().children:
+            try:
+                attrs = window.get_attributes()
+                if attrs.map_state != X.IsViewable or not attrs.override_redirect:
+                    continue
+                if not window.get_wm_class() and not self._pid(window):
+                    continue
+                info = self._info(window, window)
+            except XError:
+                continue
+            if info.geometry[2] > 1 and info.geometry[3] > 1:
                 found.append(info)
         return found
 
