@@ -43,6 +43,10 @@ OPTIONS: tuple[Option, ...] = (
     # Capture
     Option("capture.enabled", bool, True, "Capture the screen while Engram is unlocked (asked at first run)."),
     Option("capture.interval_seconds", float, 3.0, "Seconds between screen grabs."),
+    Option("capture.monitors", list, [], "Which monitors to capture, by number, one per line (1 = the first); "
+           "empty = all of them."),
+    Option("capture.quiet_hours", list, [], "Never capture at these times, one range per line, local time: "
+           "18:00-08:00, Sat,Sun 00:00-24:00, Mon-Fri 12:00-13:00."),
     Option("capture.min_free_disk_mb", int, 1024, "Stop capturing below this much free disk space."),
     Option("capture.idle_after_seconds", float, 300.0, "Capture nothing after this long without keyboard or mouse input."),
     Option("capture.image_scale", float, 1.0, "Scale of stored screenshots (0.5 = half width and height)."),
@@ -64,7 +68,7 @@ OPTIONS: tuple[Option, ...] = (
            "answers are extractive when it does not)."),
     Option("ask.context_tokens", int, 1800, "How much evidence an answer may draw on, in tokens."),
     Option("desktop.start_at_login", bool, False, "Start Engram (locked) when you log in."),
-    Option("desktop.hotkey", str, "Ctrl+Shift+Space", "The shortcut that opens the search box from anywhere (X11)."),
+    Option("desktop.hotkey", str, "Ctrl+Shift+Space", "The shortcut that opens the search box from anywhere."),
     # Memory agents
     Option("agents.user_names", list, [], "Your names as they appear in imported chats (their lines can become core memory)."),
     Option("agents.digest_every_seconds", float, 30.0, "How often new frames and messages are sorted into memories."),

@@ -253,3 +253,38 @@ def test_text_only_keeps_one_row_per_screen_and_every_line_it_showed(store: Memo
     hit = store.search("4471").hits[0]
     assert hit.id == letter.id
     assert enforce(store, RetentionPolicy(max_age_days=0, text_only_after_days=7), now=NOW).images_dropped == 0
+
+
+def test_quiet_hours_parse_and_cover_the_right_times() -> None:
+    from app.capture.quiet_hours import is_quiet, parse_range, parse_schedule
+
+    evenings = parse_schedule(["18:00-08:00"])
+    thursday = datetime(2026, 11, 26, 0, 0)             # a Thursday
+    assert is_quiet(evenings, thursday.replace(hour=23)) and is_quiet(evenings, thursday.replace(hour=7, minute=59))
+    assert not is_quiet(evenings, thursday.replace(hour=8)) and not is_quiet(evenings, thursday.replace(hour=17, minute=59))
+    weekend = parse_schedule(["Sat,Sun 00:00-24:00"])
+    assert is_quiet(weekend, datetime(2026, 11, 28, 12, 0)) and not is_quiet(weekend, datetime(2026, 11, 27, 23, 59))
+    friday_night = parse_range("Fri 22:00-02:00")        # belongs to Friday, ends on Saturday
+    assert friday_night.covers(datetime(2026, 11, 28, 1, 0)) and not friday_night.covers(datetime(2026, 11, 27, 1, 0))
+    assert parse_range("Mon-Fri 12:00-13:00").days == frozenset(range(5))
+    assert parse_range("Sat-Mon 10:00-11:00").days == frozenset({5, 6, 0})
+    for bad in ("18-08", "Funday 10:00-11:00", "25:00-26:00", "10:00-10:00"):
+        with pytest.raises(ValueError, match="quiet hours"):
+            parse_range(bad)
+
+
+def test_no_frame_in_quiet_hours_or_of_a_monitor_left_out(store: MemoryStore, windows: FakeWindows) -> None:
+    from app.capture.quiet_hours import parse_schedule
+    from app.capture.screen import Monitor
+
+    class TwoMonitors(ReplayScreen):
+        def monitors(self):
+            return [Monitor(0, 0, 0, 800, 600), Monitor(1, 800, 0, 800, 600)]
+
+    local_noon = datetime.now().astimezone().replace(hour=12, minute=0)
+    screens = [screen_with([f"screen {i}"]) for i in range(4)]
+    recorder = Recorder(store, TwoMonitors(screens), windows, FrameFilter(CaptureRules()),
+                        CaptureSettings(min_free_disk_mb=1, quiet_hours=parse_schedule(["11:30-12:30"]), monitors=(2,)))
+    assert recorder.tick(local_noon) == "quiet hours" and recorder.quiet(local_noon)
+    assert recorder.tick(local_noon.replace(hour=13)) == "kept"
+    assert [f.fields["monitor"] for f in store.list_range(kinds=["frame"])] == [1]   # only the second monitor

@@ -170,7 +170,7 @@ def test_highlighting_and_relative_times() -> None:
 class StubCapture:
     def __init__(self) -> None:
         self.stopped = False
-        self.recorder = type("R", (), {"stopped_reason": None})()
+        self.recorder = type("R", (), {"stopped_reason": None, "quiet": lambda self: False})()
 
     def stop(self) -> None:
         self.stopped = True
@@ -432,11 +432,18 @@ def test_settings_are_generated_validated_and_saved(qtbot, home: Path, monkeypat
     assert not window.save() and "needs a modifier" in window.status.text()
     assert not (home / "config.toml").exists()
     window.editors["desktop.hotkey"].setText("Ctrl+Alt+Space")
+    window.editors["capture.quiet_hours"].setPlainText("after 6 pm")
+    assert not window.save() and "18:00-08:00" in window.status.text()
+    window.editors["capture.quiet_hours"].setPlainText("18:00-08:00\nSat,Sun 00:00-24:00")
+    window.editors["capture.monitors"].setPlainText("left")
+    assert not window.save() and "not a number" in window.status.text()
+    window.editors["capture.monitors"].setPlainText("2")
     window.editors["desktop.start_at_login"].setChecked(True)
     assert window.save()
     saved = Config.load()
     assert saved.get("capture.interval_seconds") == 5.0 and saved.get("capture.excluded_apps") == ["keepassxc", "signal"]
     assert saved.get("desktop.hotkey") == "Ctrl+Alt+Space"
+    assert saved.get("capture.quiet_hours") == ["18:00-08:00", "Sat,Sun 00:00-24:00"] and saved.get("capture.monitors") == ["2"]
     assert "retention.max_gb" not in (home / "config.toml").read_text()   # untouched defaults are not written
     assert (home / "xdg" / "autostart" / "engram.desktop").read_text().count("Exec=") == 1
     window.editors["desktop.start_at_login"].setChecked(False)
@@ -634,3 +641,27 @@ def test_an_empty_keyring_falls_back_to_typing(qtbot, store: MemoryStore, memory
     qtbot.addWidget(dialog)
     qtbot.waitUntil(lambda: dialog.error.isVisibleTo(dialog), timeout=10_000)
     assert "type it" in dialog.error.text() and dialog.passphrase.isEnabled() and dialog.store is None
+
+
+def test_tray_says_quiet_hours_and_why_capture_did_not_start(qtbot, store: MemoryStore, monkeypatch) -> None:
+    quiet = StubCapture()
+    quiet.recorder.quiet = lambda: True
+    desktop = DesktopApp(QApplication.instance(), open_store=open_with_fake, start_capture=lambda s: quiet,
+                         start_agents=lambda s: StubCapture())
+    desktop.store = store
+    desktop.capture = quiet
+    desktop._refresh_state()
+    assert desktop.tray.state == "paused" and "quiet hours" in desktop.tray.toolTip()
+
+    def broken(_store):
+        raise ValueError("monitor 'left' is not a number (1 = the first monitor)")
+
+    desktop.start_capture = broken
+    monkeypatch.setattr(UnlockDialog, "exec", lambda self: (self.passphrase.setText(PASSPHRASE), self.submit(),
+                                                            qtbot.waitUntil(lambda: self.store is not None,
+                                                                            timeout=20_000), 1)[-1])
+    desktop.store = None
+    assert desktop.unlock()                       # the rest of the app works without capture
+    assert desktop.tray.state == "error" and "not a number" in desktop.tray.toolTip()
+    desktop.lock()
+    desktop.server.close()

@@ -24,7 +24,8 @@ def test_distances_are_kept_but_vectors_are_not_the_models(store: MemoryStore) -
     rotated = np.stack([by_text[t] for t in texts])
     assert np.abs(rotated - raw).max() > 0.1                          # not the public model's vectors
     assert max(abs(float(r @ v)) for r in raw for v in rotated) < 0.9   # nor close to any of them
-    assert np.allclose(raw @ raw.T, rotated @ rotated.T, atol=1e-5)   # yet every similarity is the same
+    # yet every similarity is the same, to float16's precision (the vectors are stored as float16)
+    assert np.abs(raw @ raw.T - rotated @ rotated.T).max() < 2e-3
 
 
 def test_rotation_is_lazy() -> None:

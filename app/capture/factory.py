@@ -9,6 +9,7 @@ from storage.config import Config
 def build_capture(store: Any, screen: Any = None, windows: Any = None, ocr: Any = None) -> tuple[Any, Any, Any]:
     """The recorder, OCR worker and retention policy, from the user's settings."""
     from app.capture.frame_filter import CaptureRules, FrameFilter
+    from app.capture.quiet_hours import parse_schedule
     from app.capture.ocr_worker import OcrWorker
     from app.capture.recorder import CaptureSettings, Recorder
     from app.capture.retention import RetentionPolicy
@@ -22,11 +23,27 @@ def build_capture(store: Any, screen: Any = None, windows: Any = None, ocr: Any 
     settings = CaptureSettings(idle_after_seconds=cfg.get("capture.idle_after_seconds"),
                                min_free_disk_mb=cfg.get("capture.min_free_disk_mb"),
                                image_scale=cfg.get("capture.image_scale"), webp_quality=cfg.get("capture.webp_quality"),
-                               allow_without_window_info=cfg.get("capture.allow_without_window_info"))
+                               allow_without_window_info=cfg.get("capture.allow_without_window_info"),
+                               monitors=monitor_numbers(cfg.get("capture.monitors")),
+                               quiet_hours=parse_schedule(cfg.get("capture.quiet_hours")))
     recorder = Recorder(store, screen or MssScreen(), windows or window_provider(), FrameFilter(rules), settings)
     policy = RetentionPolicy(max_bytes=int(cfg.get("retention.max_gb") * 1e9), max_age_days=cfg.get("retention.max_age_days"),
                              text_only_after_days=cfg.get("retention.text_only_after_days"))
     return recorder, OcrWorker(store, ocr or RapidOcrEngine()), policy
+
+
+def monitor_numbers(values: list[Any]) -> tuple[int, ...]:
+    """The monitors setting as numbers; says which entry is not one."""
+    numbers = []
+    for value in values:
+        try:
+            number = int(str(value).strip())
+        except ValueError:
+            raise ValueError(f"monitor {value!r} is not a number (1 = the first monitor)") from None
+        if number < 1:
+            raise ValueError(f"monitor {number}: monitors are numbered from 1")
+        numbers.append(number)
+    return tuple(numbers)
 
 
 def start_capture_service(store: Any) -> Any:

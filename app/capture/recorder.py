@@ -19,6 +19,7 @@ from storage.memory import Memory, Trust
 from app.capture import pause
 from app.capture.encode import encode_frame
 from app.capture.frame_filter import Decision, FrameFilter
+from app.capture.quiet_hours import QuietRange, is_quiet
 from app.capture.screen import ScreenSource
 from app.capture.windows import NullWindows, WindowProvider
 
@@ -32,6 +33,8 @@ class CaptureSettings:
     image_scale: float = 1.0
     webp_quality: int = 60
     allow_without_window_info: bool = False
+    monitors: tuple[int, ...] = ()        # 1-based monitor numbers to capture; empty = all
+    quiet_hours: tuple[QuietRange, ...] = ()
 
 
 class Recorder:
@@ -61,6 +64,8 @@ class Recorder:
         visible = self.windows.visible()
         outcome = "duplicate"
         for monitor in self.screen.monitors():
+            if self.settings.monitors and monitor.index + 1 not in self.settings.monitors:
+                continue
             result = self.filter.decide(monitor, self.screen.grab(monitor), focused, visible)
             if result.decision is Decision.EXCLUDED:
                 outcome = "excluded"
@@ -78,9 +83,15 @@ class Recorder:
             if closer is not None:
                 closer()
 
+    def quiet(self, now: datetime | None = None) -> bool:
+        """Inside one of the user's quiet hours (local time)."""
+        return is_quiet(self.settings.quiet_hours, (now or datetime.now(timezone.utc)).astimezone())
+
     def _why_not_capture(self, now: datetime) -> str | None:
         if pause.paused_until(now) is not None:
             return "paused"
+        if self.quiet(now):
+            return "quiet hours"
         if isinstance(self.windows, NullWindows) and not self.settings.allow_without_window_info:
             # Without window information no exclusion can be enforced: a private window or a
             # password manager would be recorded. Privacy first: don't capture.

@@ -75,6 +75,7 @@ class DesktopApp:
         self.timeline: TimelineWindow | None = None
         self.settings: SettingsWindow | None = None
         self.asker: Any = None
+        self.capture_problem = ""
         self._asked_at = 0.0
         self.tray = Tray({"search": self.show_recall, "ask": self.show_ask, "memories": self.show_browser, "timeline": self.show_timeline, "settings": self.show_settings, "pause_15": lambda: self.pause(15),
                           "pause_60": lambda: self.pause(60), "pause_forever": lambda: self.pause(None),
@@ -123,7 +124,11 @@ class DesktopApp:
         if dialog.exec() != QDialog.DialogCode.Accepted or dialog.store is None:
             return False
         self.store = dialog.store
-        self.capture = self.start_capture(self.store)
+        try:
+            self.capture, self.capture_problem = self.start_capture(self.store), ""
+        except (ValueError, OSError, RuntimeError) as exc:  # a bad setting, a missing part: the rest still works
+            log.error("capture did not start: %s", exc)
+            self.capture, self.capture_problem = None, f"capture did not start: {exc}"
         self.agents = self.start_agents(self.store)
         self._auto_lock.start()
         self._refresh_state()
@@ -280,12 +285,17 @@ class DesktopApp:
             return
         until = pause.paused_until()
         if self.capture is None:
-            self.tray.show_state("paused", "screen capture is off (Settings)")
+            if self.capture_problem:
+                self.tray.show_state("error", self.capture_problem)
+            else:
+                self.tray.show_state("paused", "screen capture is off (Settings)")
             return
         reason = self.capture.recorder.stopped_reason
         if until is not None:
             self.tray.show_state("paused", "paused " + (until if isinstance(until, str)
                                                          else f"until {until.astimezone():%H:%M}"))
+        elif self.capture.recorder.quiet():
+            self.tray.show_state("paused", "quiet hours (see Settings)")
         elif reason:
             self.tray.show_state("error", reason)
             self.tray.showMessage("Engram stopped capturing", reason)

@@ -133,6 +133,8 @@ class SettingsWindow(QWidget):
 
     def save(self) -> bool:
         from app.autostart import set_enabled
+        from app.capture.factory import monitor_numbers
+        from app.capture.quiet_hours import parse_schedule
         from app.hotkey import parse
 
         values = self.values()
@@ -141,6 +143,8 @@ class SettingsWindow(QWidget):
             hour, minute = (int(p) for p in values["agents.consolidate_at"].split(":"))
             if not (0 <= hour < 24 and 0 <= minute < 60):
                 raise ValueError("the consolidation time must be HH:MM")
+            parse_schedule(values["capture.quiet_hours"])
+            monitor_numbers(values["capture.monitors"])
             if values["model.gguf_path"] and not Path(values["model.gguf_path"]).expanduser().is_file():
                 raise ValueError(f"the model file {values['model.gguf_path']} does not exist")
         except ValueError as exc:
