@@ -3,8 +3,8 @@
 Keeping every Qt name behind one module means a Qt upgrade or binding change
 touches one file, and a grep shows the core packages never reach Qt.
 """
-from PySide6.QtCore import (QByteArray, QDate, QEvent, QObject, QPointF, QRectF, QSize, QSocketNotifier, Qt, QTimer,
-                            Signal, Slot)
+from PySide6.QtCore import (QByteArray, QDate, QEvent, QObject, QPointF, QRectF, QSize, QSocketNotifier, Qt, QTime,
+                            QTimer, Signal, Slot)
 from PySide6.QtGui import (QAbstractTextDocumentLayout, QAction, QBrush, QColor, QFont, QGuiApplication, QIcon,
                            QKeySequence, QPainter, QPalette, QPen, QPixmap, QTextDocument)
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QApplication, QDialog, QDialog
                                QTabWidget,
                                QListWidget, QListWidgetItem, QMenu, QMessageBox, QPlainTextEdit, QPushButton,
                                QStyle, QStyledItemDelegate, QStyleOptionViewItem, QSystemTrayIcon,
-                               QTextBrowser, QVBoxLayout, QWidget)
+                               QTextBrowser, QTimeEdit, QVBoxLayout, QWidget)
 
 __all__ = [
     "QSocketNotifier", "QCheckBox", "QDoubleSpinBox", "QFileDialog", "QFormLayout", "QSpinBox",
@@ -26,5 +26,6 @@ __all__ = [
     "QListWidgetItem", "QLocalServer", "QLocalSocket", "QMenu", "QMessageBox", "QObject", "QPainter",
     "QPixmap", "QPlainTextEdit", "QPushButton", "QSize", "QSystemTrayIcon", "QTextBrowser", "QTimer",
     "QVBoxLayout", "QWidget", "Qt", "Signal", "Slot", "isValid",
+    "QTime", "QTimeEdit",
     "QAbstractTextDocumentLayout", "QPalette", "QTextDocument", "QStyle", "QStyledItemDelegate", "QStyleOptionViewItem",
 ]

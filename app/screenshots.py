@@ -147,6 +147,11 @@ def main(outdir: str) -> int:
     settle()
     timeline.highlight.setText("invoice")
     shoot(timeline, "timeline")
+    from app.desktop.forget_range import ForgetRangeDialog
+
+    hour = timeline.frame.time.astimezone().replace(minute=0, second=0, microsecond=0)
+    shoot(ForgetRangeDialog(timeline.day_start(), hour, hour + timedelta(hours=1),
+                            [t for _, t, _ in timeline.axis.frames]), "forget-range")
     from app.desktop.browser import MemoryBrowser
 
     browser = MemoryBrowser(store, lambda hit: None)

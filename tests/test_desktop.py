@@ -388,7 +388,9 @@ def test_timeline_shows_a_day_moves_highlights_and_forgets(qtbot, store: MemoryS
     store.add(frames)
     store.add([Memory("episodic", "Q3 report (Writer)", time=day + timedelta(hours=9, seconds=9),
                       ended=day + timedelta(hours=9, seconds=12), source_kind="screen")])
-    window = TimelineWindow(store, confirm=lambda question: True)
+    offered = []
+    window = TimelineWindow(store, confirm=lambda question: True,
+                            pick_range=lambda day_start, start, end, times: offered.append((start, end)) or (start, end))
     qtbot.addWidget(window)
     window.day.setDate(QDate(2026, 3, 2))
     qtbot.waitUntil(lambda: len(window.axis.frames) == 5 and window.frame is not None, timeout=10_000)
@@ -413,9 +415,28 @@ def test_timeline_shows_a_day_moves_highlights_and_forgets(qtbot, store: MemoryS
     window.forget_this_frame()
     qtbot.waitUntil(lambda: len(window.axis.frames) == 4, timeout=10_000)
     assert store.get(frames[1].id) is None
-    window.forget_this_hour()
+    window.forget_a_range()
+    assert offered == [(day + timedelta(hours=9), day + timedelta(hours=10))]     # the chosen frame's hour to start with
     qtbot.waitUntil(lambda: len(window.axis.frames) == 0, timeout=10_000)
     assert store.count("frame") == store.count("episodic") == 0 and "Nothing was captured" in window.status.text()
+
+
+def test_the_range_dialog_counts_the_screens_it_would_forget(qtbot) -> None:
+    from app.desktop.forget_range import ForgetRangeDialog
+    from app.qt import QTime
+
+    day = datetime(2026, 3, 2, 0, 0).astimezone()
+    times = [day + timedelta(hours=9, minutes=m) for m in (0, 20, 40, 70)] + [day + timedelta(hours=23, minutes=59, seconds=30)]
+    dialog = ForgetRangeDialog(day, day + timedelta(hours=9), day + timedelta(hours=10), times)
+    qtbot.addWidget(dialog)
+    assert dialog.count() == 3 and dialog.forget.text() == "Forget 3 screens" and dialog.forget.isEnabled()
+    dialog.until.setTime(QTime(8, 0))
+    assert not dialog.forget.isEnabled() and "after the start" in dialog.summary.text()
+    dialog.until.setTime(QTime(23, 59))                     # the last minute means the end of the day
+    assert dialog.chosen() == (day + timedelta(hours=9), day + timedelta(days=1)) and dialog.count() == 5
+    dialog.since.setTime(QTime(12, 0))
+    dialog.until.setTime(QTime(13, 0))
+    assert dialog.count() == 0 and not dialog.forget.isEnabled()
 
 
 def test_settings_are_generated_validated_and_saved(qtbot, home: Path, monkeypatch) -> None:

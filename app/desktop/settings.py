@@ -88,6 +88,11 @@ class SettingsWindow(QWidget):
                           "<b>engram recall</b> to a key in your desktop's keyboard settings instead.")
             note.setWordWrap(True)
             form.addRow("", note)
+        if title == "Capture":
+            always = QLabel("Always left out, whatever the lists say: private and incognito browser windows "
+                            "(Firefox, Chrome, Edge, Safari, Brave) and Engram's own windows.")
+            always.setWordWrap(True)
+            form.addRow("Never captured", always)
         if title == "Model and agents":
             self.model_status = QLabel(model_description or "The built-in Gemma 3 270M: small tier (memories are "
                                        "made by the extractors and the meaning router; answers are quoted).")

@@ -12,7 +12,8 @@ QLineEdit {{ padding: 9px 12px; border: 1px solid {line}; border-radius: 8px; ba
 QLineEdit:focus {{ border-color: {accent}; }}
 QPushButton {{ padding: 6px 14px; border: 1px solid {line}; border-radius: 14px; background: {field}; color: {fg}; }}
 QPushButton:checked, QPushButton:default {{ background: {accent}; color: white; border-color: {accent}; }}
-QPushButton:disabled, QPushButton:default:disabled {{ color: {muted}; background: {field}; border-color: {line}; }}
+QPushButton#danger {{ background: #d03b31; color: white; border-color: #d03b31; }}
+QPushButton:disabled, QPushButton:default:disabled, QPushButton#danger:disabled {{ color: {muted}; background: {field}; border-color: {line}; }}
 QListWidget {{ border: none; background: transparent; color: {fg}; }}
 QListWidget::item {{ padding: 6px; border-radius: 8px; }}
 QListWidget::item:selected {{ background: {select}; }}

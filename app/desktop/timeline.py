@@ -7,7 +7,8 @@
 - The chosen frame is shown large with its screen text; words matching the
   "highlight" box are marked on the image by their OCR word boxes.
 - The day's episodes are listed beside it; choosing one jumps to its start.
-- "Forget this frame" and "Forget this hour" delete for good, after confirmation.
+- "Forget this frame" and "Forget a time range" delete for good, after confirmation (the range
+  dialog shows how many screens it holds).
 Reading the day (ids, times, apps only) and each frame run in the background.
 """
 from __future__ import annotations
@@ -20,7 +21,8 @@ from typing import Any
 
 from app.desktop.ops import run_in_background
 from app.desktop.pixmaps import fitted
-from app.qt import (QBrush, QColor, QDate, QDateEdit, QHBoxLayout, QIcon, QLabel, QLineEdit, QListWidget,
+from app.desktop.forget_range import ForgetRangeDialog
+from app.qt import (QBrush, QColor, QDate, QDateEdit, QDialog, QHBoxLayout, QIcon, QLabel, QLineEdit, QListWidget,
                     QListWidgetItem, QMessageBox, QPainter, QPen, QPixmap, QPlainTextEdit, QPushButton, QRectF, QSize,
                     QSplitter, Qt, QVBoxLayout, QWidget, Signal)
 
@@ -145,12 +147,15 @@ class TimeAxis(QWidget):
 
 
 class TimelineWindow(QWidget):
-    def __init__(self, store: Any, confirm: Callable[[str], bool] | None = None) -> None:
+    def __init__(self, store: Any, confirm: Callable[[str], bool] | None = None,
+                 pick_range: Callable[..., tuple[datetime, datetime] | None] | None = None) -> None:
+        """`confirm(question)` and `pick_range(day_start, start, end, frame_times)` ask the user (tests script them)."""
         super().__init__()
         self.setWindowTitle("Engram — Timeline")
         self.resize(1200, 760)
         self.store = store
         self._confirm = confirm or self._ask
+        self._pick_range = pick_range or self._ask_range
         self.frame: Any = None
         self._wanted = ""          # the frame id being loaded; older loads are dropped
         self._target: str | None = None   # a frame to show once its day is loaded
@@ -163,8 +168,8 @@ class TimelineWindow(QWidget):
         self.highlight.textChanged.connect(lambda _: self._draw())
         self.forget_frame = QPushButton("Forget this frame…")
         self.forget_frame.clicked.connect(self.forget_this_frame)
-        self.forget_hour = QPushButton("Forget this hour…")
-        self.forget_hour.clicked.connect(self.forget_this_hour)
+        self.forget_hour = QPushButton("Forget a time range…")
+        self.forget_hour.clicked.connect(self.forget_a_range)
         top = QHBoxLayout()
         for widget in (self.day, self.highlight, self.forget_frame, self.forget_hour):
             top.addWidget(widget, stretch=1 if widget is self.highlight else 0)
@@ -374,15 +379,18 @@ class TimelineWindow(QWidget):
             return
         run_in_background(lambda: self.store.delete([frame.id]), lambda _: self.load_day(), owner=self)
 
-    def forget_this_hour(self) -> None:
-        frame = self.frame
-        if frame is None:
+    def forget_a_range(self) -> None:
+        """The chosen frame's hour to begin with; the dialog shows how many screens the range holds."""
+        moment = self.frame.time.astimezone() if self.frame is not None else datetime.now().astimezone()
+        start = moment.replace(minute=0, second=0, microsecond=0)
+        picked = self._pick_range(self.day_start(), start, start + timedelta(hours=1), [t for _, t, _ in self.axis.frames])
+        if picked is None:
             return
-        start = frame.time.astimezone().replace(minute=0, second=0, microsecond=0)
-        if not self._confirm(f"Forget everything captured between {start:%H:%M} and "
-                             f"{start + timedelta(hours=1):%H:%M} for good (the screens, their text and the "
-                             "episodes made of them)? This cannot be undone."):
-            return
-        hour = (start, start + timedelta(hours=1))
-        run_in_background(lambda: self.store.delete_range(*hour, kinds=["frame", "episodic"]),
+        run_in_background(lambda: self.store.delete_range(*picked, kinds=["frame", "episodic"]),
                           lambda _: self.load_day(), owner=self)
+
+    @staticmethod
+    def _ask_range(day_start: datetime, start: datetime, end: datetime,
+                   times: list[datetime]) -> tuple[datetime, datetime] | None:
+        dialog = ForgetRangeDialog(day_start, start, end, times)
+        return dialog.chosen() if dialog.exec() == QDialog.DialogCode.Accepted else None
