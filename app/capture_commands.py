@@ -81,16 +81,22 @@ def frames(args: argparse.Namespace) -> int:
 
 
 def frame(args: argparse.Namespace) -> int:
-    from app.capture.encode import decode_image
+    from storage.frame_pictures import PictureMissing, decode, picture
 
     store = _open_store()
     found = store.get(args.id)
     if found is None or found.kind != "frame":
         raise CliError(f"no frame with id {args.id}")
-    image_id = found.fields.get("thumb_id" if args.thumbnail else "image_id")
-    if not image_id:
-        raise CliError("this frame's image was dropped by retention (its text is kept)")
-    decode_image(store.blobs.get(image_id)).save(args.export)
+    try:
+        if args.thumbnail:
+            if not found.fields.get("thumb_id"):
+                raise PictureMissing("this frame's image was dropped by retention (its text is kept)")
+            image = decode(store.blobs.get(found.fields["thumb_id"]))
+        else:
+            image = picture(store, found)
+    except PictureMissing as exc:
+        raise CliError(str(exc)) from None
+    image.save(args.export)
     print(f"Wrote {args.export} ({_local(found.time)}, {found.app or 'unknown app'}).")
     return 0
 

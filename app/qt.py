@@ -6,7 +6,7 @@ touches one file, and a grep shows the core packages never reach Qt.
 from PySide6.QtCore import (QByteArray, QDate, QEvent, QObject, QPointF, QRectF, QSize, QSocketNotifier, Qt, QTime,
                             QTimer, Signal, Slot)
 from PySide6.QtGui import (QAbstractTextDocumentLayout, QAction, QBrush, QColor, QFont, QGuiApplication, QIcon,
-                           QKeySequence, QPainter, QPalette, QPen, QPixmap, QTextDocument)
+                           QImage, QKeySequence, QPainter, QPalette, QPen, QPixmap, QTextDocument)
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 from shiboken6 import isValid
 from PySide6.QtWidgets import (QAbstractItemView, QApplication, QDialog, QDialogButtonBox, QFrame, QHBoxLayout,
@@ -26,6 +26,6 @@ __all__ = [
     "QListWidgetItem", "QLocalServer", "QLocalSocket", "QMenu", "QMessageBox", "QObject", "QPainter",
     "QPixmap", "QPlainTextEdit", "QPushButton", "QSize", "QSystemTrayIcon", "QTextBrowser", "QTimer",
     "QVBoxLayout", "QWidget", "Qt", "Signal", "Slot", "isValid",
-    "QTime", "QTimeEdit",
+    "QImage", "QTime", "QTimeEdit",
     "QAbstractTextDocumentLayout", "QPalette", "QTextDocument", "QStyle", "QStyledItemDelegate", "QStyleOptionViewItem",
 ]

@@ -217,7 +217,9 @@ class MemoryStore:
 
     def _delete_where(self, where: str) -> int:
         with self._lock.held():
-            blob_ids = self._blob_ids(f"({where}) AND kind = 'frame'")
+            doomed = self._frame_fields(f"({where}) AND kind = 'frame'")
+            blob_ids = [f[k] for _, _, f in doomed for k in ("image_id", "thumb_id") if f.get(k)]
+            blob_ids += self._make_dependents_whole(where, doomed)
             before = self.table.count_rows()
             self.table.delete(where)
             removed = before - self.table.count_rows()
@@ -228,13 +230,50 @@ class MemoryStore:
             self.blobs.delete(blob_ids)
             return removed
 
+    def _frame_fields(self, where: str) -> list[tuple[str, int, dict[str, Any]]]:
+        """(id, time_us, fields) of the frames matching `where`."""
+        rows = (self.table.search().where(where).select(["id", "kind", "time_us", "body"]).limit(None)
+                .to_arrow().to_pylist())
+        return [(row["id"], row["time_us"], self.codec.decode_body(row).get("fields", {})) for row in rows]
+
     def _blob_ids(self, where: str) -> list[str]:
-        rows = self.table.search().where(where).select(["id", "kind", "body"]).limit(None).to_arrow().to_pylist()
-        ids = []
-        for row in rows:
-            fields = self.codec.decode_body(row).get("fields", {})
-            ids += [fields[k] for k in ("image_id", "thumb_id") if fields.get(k)]
-        return ids
+        return [f[k] for _, _, f in self._frame_fields(where) for k in ("image_id", "thumb_id") if f.get(k)]
+
+    def release_pictures(self, frame_ids: Sequence[str]) -> list[str]:
+        """These frames are about to lose their pictures (text only): frames stored as patches over
+        them get whole pictures first. Returns the patch files no longer needed (the caller deletes them)."""
+        ids = [i for i in frame_ids if _is_id(i)]
+        if not ids:
+            return []
+        where = f"id IN ({', '.join(repr(i) for i in ids)})"
+        with self._lock.held():
+            return self._make_dependents_whole(where, self._frame_fields(f"({where}) AND kind = 'frame'"))
+
+    def _make_dependents_whole(self, where: str, doomed: list[tuple[str, int, dict[str, Any]]]) -> list[str]:
+        """Frames outside `where` stored as patches over a key frame among `doomed` get their own
+        whole picture (a group lies within GROUP_SPAN after its key frame). Returns the patch files
+        no longer needed."""
+        from storage.frame_pictures import GROUP_SPAN, make_whole
+
+        keys = {i: t for i, t, f in doomed if f.get("image_id") and not f.get("key")}
+        if not keys:
+            return []
+        span = int(GROUP_SPAN.total_seconds() * 1_000_000)
+        windows: list[list[int]] = []
+        for start in sorted(keys.values()):
+            if windows and start <= windows[-1][1]:
+                windows[-1][1] = start + span
+            else:
+                windows.append([start, start + span])
+        dependents = []
+        for lo, hi in windows:
+            rows = (self.table.search().where(f"kind = 'frame' AND time_us > {lo} AND time_us <= {hi} AND NOT ({where})")
+                    .limit(None).to_arrow().to_pylist())
+            dependents += [m for m in (self.codec.decode(r) for r in rows) if m.fields.get("key") in keys]
+        changed, old_files = make_whole(self, dependents)
+        if changed:
+            self.save(changed)
+        return old_files
 
     def sweep_orphan_blobs(self) -> int:
         """Remove image files no frame refers to (left by a crash between a delete's two steps)."""

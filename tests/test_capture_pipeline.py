@@ -156,13 +156,13 @@ def test_focused_private_window_stores_nothing(store: MemoryStore, windows: Fake
 
 
 def test_visible_excluded_window_is_blacked_out_in_the_stored_image(store: MemoryStore, windows: FakeWindows) -> None:
-    from app.capture.encode import decode_image
+    from storage.frame_pictures import picture
 
     windows.focus = WindowInfo("gedit", "notes.txt", (0, 0, 400, 600))
     windows.others = [WindowInfo("keepassxc", "Passwords.kdbx - KeePassXC", (400, 0, 400, 300))]
     recorder_for(store, [screen_with(["left side text"] * 12)], windows).tick(NOW)
     (frame,) = store.list_range(kinds=["frame"])
-    stored = decode_image(store.blobs.get(frame.fields["image_id"])).convert("L")
+    stored = picture(store, frame).convert("L")
     assert stored.crop((405, 5, 795, 295)).getextrema() == (0, 0) or stored.crop((405, 5, 795, 295)).getextrema()[1] < 8
     assert stored.crop((405, 305, 795, 595)).getextrema()[1] > 200  # below it: untouched
 
@@ -288,3 +288,82 @@ def test_no_frame_in_quiet_hours_or_of_a_monitor_left_out(store: MemoryStore, wi
     assert recorder.tick(local_noon) == "quiet hours" and recorder.quiet(local_noon)
     assert recorder.tick(local_noon.replace(hour=13)) == "kept"
     assert [f.fields["monitor"] for f in store.list_range(kinds=["frame"])] == [1]   # only the second monitor
+
+
+def busy_screen(lines: list[str]) -> Image.Image:
+    """A screen with texture everywhere (so a whole picture costs what a real one does) and text rows."""
+    rng = np.random.default_rng(7)
+    noise = rng.integers(150, 255, size=(600, 800, 3), dtype=np.uint8)
+    image = Image.fromarray(noise)
+    draw = ImageDraw.Draw(image)
+    for i, line in enumerate(lines):
+        draw.rectangle((10, 15 + 40 * i, 790, 40 + 40 * i), fill="white")
+        draw.text((20, 20 + 40 * i), line, fill="black")
+    return image
+
+
+def difference(a: Image.Image, b: Image.Image) -> float:
+    return float(np.abs(np.asarray(a.convert("L"), dtype=np.float32) - np.asarray(b.convert("L"), dtype=np.float32)).mean())
+
+
+def typed_frames(store: MemoryStore, windows: FakeWindows) -> tuple[list[Image.Image], list[Memory]]:
+    base = [f"line {i} of the report" for i in range(12)]
+    screens = [busy_screen(base), busy_screen(base[:3] + ["line 3 now says something else"] + base[4:]),
+               busy_screen(base[:3] + ["line 3 now says something else"] + base[4:10] + ["an entirely different and much longer line ten, typed just now"] + base[11:])]
+    recorder = recorder_for(store, screens, windows)
+    assert [recorder.tick(NOW + timedelta(seconds=3 * i)) for i in range(3)] == ["kept"] * 3
+    return screens, store.list_range(kinds=["frame"])
+
+
+def test_small_changes_are_stored_as_patches_that_rebuild_the_screen(store: MemoryStore, windows: FakeWindows) -> None:
+    from storage.frame_pictures import picture
+
+    screens, (key, second, third) = typed_frames(store, windows)
+    assert "key" not in key.fields and second.fields["key"] == third.fields["key"] == key.id
+    assert len(third.fields["patches"]) == 2                       # two changed rows, not one box spanning both
+    sizes = {f.id: len(store.blobs.get(f.fields["image_id"])) for f in (key, second, third)}
+    assert sizes[second.id] < sizes[key.id] / 5 and sizes[third.id] < sizes[key.id] / 3
+    for frame, screen in zip((key, second, third), screens):
+        assert difference(picture(store, frame), screen) < 4       # WebP's loss only
+    assert difference(picture(store, third), screens[0]) > difference(picture(store, third), screens[2])
+    # The OCR worker reads the rebuilt screen: the changed row is read on the patch frame.
+    ocr = ScriptedOcr()
+    ocr.lines = [f"line {i} of the report" for i in range(12)]
+    OcrWorker(store, ocr).drain(limit=1)
+    ocr.lines = ocr.lines[:3] + ["line 3 now says something else"] + ocr.lines[4:]
+    OcrWorker(store, ocr).drain(limit=1)
+    assert "line 3 now says something else" in store.get(second.id).text
+
+
+def test_a_large_change_starts_a_new_key_frame(store: MemoryStore, windows: FakeWindows) -> None:
+    screens = [busy_screen(["a"]), busy_screen([f"other screen row {i}" for i in range(14)])]
+    recorder = recorder_for(store, screens, windows)
+    assert [recorder.tick(NOW + timedelta(seconds=3 * i)) for i in range(2)] == ["kept"] * 2
+    assert all("key" not in f.fields for f in store.list_range(kinds=["frame"]))
+
+
+@pytest.mark.parametrize("how", ["frame", "range", "text only"])
+def test_forgetting_a_key_frame_keeps_the_screens_after_it_whole(store: MemoryStore, windows: FakeWindows,
+                                                                   how: str) -> None:
+    from storage.frame_pictures import picture
+
+    screens, (key, second, third) = typed_frames(store, windows)
+    key_files = {key.fields["image_id"], key.fields["thumb_id"]}
+    patch_files = {second.fields["image_id"], third.fields["image_id"]}
+    if how == "frame":
+        assert store.delete([key.id]) == 1
+    elif how == "range":
+        assert store.delete_range(key.time, key.time + timedelta(seconds=1), kinds=["frame"]) == 1
+    else:
+        read = store.get(key.id)
+        read.text, read.text_pending = "line 0 of the report", False
+        store.save([read])
+        store.mark_digested([key.id])
+        enforce(store, RetentionPolicy(max_age_days=0, text_only_after_days=1), now=key.time + timedelta(days=1, seconds=1))
+        assert store.get(key.id) is not None and not store.get(key.id).fields.get("image_id")
+    for frame, screen in zip((second, third), screens[1:]):
+        now_whole = store.get(frame.id)
+        assert "key" not in now_whole.fields and "patches" not in now_whole.fields
+        assert difference(picture(store, now_whole), screen) < 4
+    files = store.blobs.ids()
+    assert not files & key_files and not files & patch_files         # the key's pixels and the old patches are gone

@@ -2,42 +2,40 @@
 
 WebP because it is the smallest of the formats Pillow writes fast enough here
 (STACK.md: q80 method 0 at 55 ms and 134 KiB for 1080p); quality and scale are
-settings, since they decide disk use per hour more than anything else.
+settings, since they decide disk use per hour more than anything else. A frame
+that changed little since its key frame keeps only the changed rectangles
+(storage/frame_pictures.py); its thumbnail is always whole.
 """
 from __future__ import annotations
 
-import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from PIL import Image
+
+from storage.frame_pictures import Rect, pack, webp
 
 THUMB_WIDTH = 320
 
 
 @dataclass(frozen=True)
 class EncodedFrame:
-    image: bytes
+    image: bytes            # the whole picture, or the packed patches when `patches` is set
     thumbnail: bytes
-    size: tuple[int, int]   # of the stored image, which the OCR word boxes refer to
+    size: tuple[int, int]   # of the stored picture, which the OCR word boxes and patches refer to
+    patches: tuple[Rect, ...] = ()
 
 
-def encode_frame(image: Image.Image, *, scale: float = 1.0, quality: int = 60) -> EncodedFrame:
+def stored_size(size: tuple[int, int], scale: float) -> tuple[int, int]:
+    return size if scale == 1.0 else (max(1, round(size[0] * scale)), max(1, round(size[1] * scale)))
+
+
+def encode_frame(image: Image.Image, *, scale: float = 1.0, quality: int = 60,
+                 patches: Sequence[Rect] = ()) -> EncodedFrame:
     rgb = image.convert("RGB")
     if scale != 1.0:
-        rgb = rgb.resize((max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale))), Image.Resampling.LANCZOS)
+        rgb = rgb.resize(stored_size(rgb.size, scale), Image.Resampling.LANCZOS)
     thumb = rgb.copy()
     thumb.thumbnail((THUMB_WIDTH, THUMB_WIDTH * 4), Image.Resampling.BILINEAR)
-    return EncodedFrame(_webp(rgb, quality), _webp(thumb, 70), rgb.size)
-
-
-def decode_image(data: bytes) -> Image.Image:
-    image = Image.open(io.BytesIO(data))
-    image.load()
-    return image
-
-
-def _webp(image: Image.Image, quality: int) -> bytes:
-    out = io.BytesIO()
-    # method 4: about 4x slower than 0 but a third smaller; still ~40 ms at 1024x768.
-    image.save(out, "WEBP", quality=quality, method=4)
-    return out.getvalue()
+    body = pack(rgb, patches) if patches else rgb
+    return EncodedFrame(webp(body, quality), webp(thumb, 70), rgb.size, tuple(patches))

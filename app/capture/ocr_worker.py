@@ -14,9 +14,9 @@ from collections.abc import Callable
 from typing import Any
 
 from agents.secrets import keep_secrets
+from storage.frame_pictures import PictureMissing, picture
 from storage.memory import utcnow
 
-from app.capture.encode import decode_image
 from app.ocr import OCR, OcrWord
 
 log = logging.getLogger(__name__)
@@ -60,8 +60,8 @@ class OcrWorker:
     def read_frame(self, frame: Any) -> None:
         fields = frame.fields
         try:
-            image = decode_image(self.store.blobs.get(fields["image_id"]))
-        except (KeyError, ValueError, OSError) as exc:
+            image = picture(self.store, frame)
+        except PictureMissing as exc:
             # The image is gone (retention, forget) or unreadable: nothing to read, don't retry forever.
             log.warning("frame image unreadable (%s); marking its text as empty", type(exc).__name__)
             words: list[OcrWord] = []

@@ -10,14 +10,15 @@ from __future__ import annotations
 import logging
 import shutil
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from storage.frame_pictures import GROUP_SPAN, MAX_GROUP, Rect, merge_rects, patchable
 from storage.memory import Memory, Trust
 
 from app.capture import pause
-from app.capture.encode import encode_frame
+from app.capture.encode import encode_frame, stored_size
 from app.capture.frame_filter import Decision, FrameFilter
 from app.capture.quiet_hours import QuietRange, is_quiet
 from app.capture.screen import ScreenSource
@@ -37,6 +38,16 @@ class CaptureSettings:
     quiet_hours: tuple[QuietRange, ...] = ()
 
 
+@dataclass
+class _Group:
+    """The frames of one monitor stored as patches over the same key frame."""
+
+    key_id: str
+    started: datetime
+    rects: list[Rect] = field(default_factory=list)  # everything changed since the key frame
+    frames: int = 0
+
+
 class Recorder:
     """Owns the per-monitor reference frames; call `tick()` from one thread only."""
 
@@ -49,6 +60,7 @@ class Recorder:
         self.settings = settings or CaptureSettings()
         self.counts: Counter[str] = Counter()
         self._last_frame: dict[int, str] = {}
+        self._groups: dict[int, _Group] = {}
         self.stopped_reason: str | None = None  # set when capture cannot go on (the tray shows it)
 
     def tick(self, now: datetime | None = None) -> str:
@@ -59,6 +71,7 @@ class Recorder:
             self.counts[why_not] += 1
             self.filter.forget()  # after a break, the first grab is kept whatever it shows
             self._last_frame.clear()
+            self._groups.clear()
             return why_not
         focused = self.windows.focused()
         visible = self.windows.visible()
@@ -114,16 +127,23 @@ class Recorder:
         return None
 
     def _store_frame(self, monitor: int, image: Any, regions: Any, focused: Any, now: datetime) -> None:
-        encoded = encode_frame(image, scale=self.settings.image_scale, quality=self.settings.webp_quality)
-        scale = encoded.size[0] / image.width
+        size = stored_size(image.size, self.settings.image_scale)
+        scale = size[0] / image.width
+        changed = [[round(v * scale) for v in box] for box in regions if box]
+        group = self._groups.get(monitor)
+        patches = self._patches(group, changed, size, now)
+        encoded = encode_frame(image, scale=self.settings.image_scale, quality=self.settings.webp_quality,
+                               patches=patches)
         fields: dict[str, Any] = {
             "monitor": monitor,
             "image_id": self.store.blobs.put(encoded.image),
             "thumb_id": self.store.blobs.put(encoded.thumbnail),
             # For the OCR worker: read only what changed since the previous frame of this monitor.
-            "changed": [[round(v * scale) for v in box] for box in regions if box],
+            "changed": changed,
             "previous": self._last_frame.get(monitor),
         }
+        if group is not None and patches:
+            fields.update(key=group.key_id, patches=[list(r) for r in patches], size=list(size))
         if focused is not None and focused.url:
             fields["url"] = focused.url
         frame = Memory("frame", "", fields, time=now, app=focused.app if focused else "",
@@ -131,3 +151,18 @@ class Recorder:
                        text_pending=True)
         self.store.add([frame])
         self._last_frame[monitor] = frame.id
+        if group is not None and patches:
+            group.rects, group.frames = list(patches), group.frames + 1
+        else:
+            self._groups[monitor] = _Group(frame.id, now)
+
+    def _patches(self, group: _Group | None, changed: list[list[int]], size: tuple[int, int],
+                 now: datetime) -> list[Rect]:
+        """The rectangles to store instead of a whole picture, or [] for a whole one (a new key frame)."""
+        if group is None or group.frames >= MAX_GROUP or now - group.started >= GROUP_SPAN or not changed:
+            return []
+        rects = merge_rects(group.rects + [(c[0], c[1], c[2], c[3]) for c in changed])
+        # The key frame may have been forgotten meanwhile: then this one must be whole.
+        if not patchable(rects, size) or not self.store.existing([group.key_id]):
+            return []
+        return rects

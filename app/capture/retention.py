@@ -60,6 +60,8 @@ def _drop_images(store: Any, before: datetime) -> int:
     if not ready:
         return 0
     image_ids = [f.fields[k] for f in ready for k in ("image_id", "thumb_id") if f.fields.get(k)]
+    # Later screens stored as patches over these pictures get whole ones before the pictures go.
+    image_ids += store.release_pictures([f.id for f in ready])
     spans, absorbed = [], []
     for run in screen_runs(ready):
         spans.append(merge_run(run))

@@ -9,8 +9,8 @@ from typing import Any
 
 from app.desktop.clipboard import CLEAR_AFTER_SECONDS, copy_for_a_while
 from app.desktop.ops import run_in_background
-from app.desktop.pixmaps import fitted
-from app.qt import QDialog, QLabel, QPixmap, QPlainTextEdit, QPushButton, QSize, Qt, QVBoxLayout
+from app.desktop.pixmaps import fitted, frame_image
+from app.qt import QDialog, QImage, QLabel, QPixmap, QPlainTextEdit, QPushButton, QSize, Qt, QVBoxLayout
 from storage.search import Hit
 
 
@@ -37,15 +37,13 @@ class MemoryDetail(QDialog):
         run_in_background(lambda: _load(store, hit.id), self._loaded, lambda exc: self.text.setPlainText(str(exc)),
                           owner=self)
 
-    def _loaded(self, loaded: tuple[Any, bytes | None]) -> None:
+    def _loaded(self, loaded: tuple[Any, QImage | None]) -> None:
         memory, image = loaded
         self.text.setPlainText(memory.text if memory else "This memory no longer exists.")
         # A vault value is never shown here; it can be copied for a form, and does not linger.
         self.copy_value.setVisible(memory is not None and memory.kind == "vault" and bool(memory.secret))
-        if image:
-            pixmap = QPixmap()
-            pixmap.loadFromData(image)
-            self.image.setPixmap(fitted(pixmap, QSize(860, 400), self.image.devicePixelRatioF()))
+        if image is not None:
+            self.image.setPixmap(fitted(QPixmap.fromImage(image), QSize(860, 400), self.image.devicePixelRatioF()))
         elif memory is not None and memory.kind == "frame":
             self.image.setText("The screenshot was dropped by retention; its text is kept.")
 
@@ -59,7 +57,6 @@ def _secret(store: Any, memory_id: str) -> str:
     return memory.secret if memory is not None and memory.secret else ""
 
 
-def _load(store: Any, memory_id: str) -> tuple[Any, bytes | None]:
+def _load(store: Any, memory_id: str) -> tuple[Any, QImage | None]:
     memory = store.get(memory_id)
-    image_id = memory.fields.get("image_id") if memory is not None and memory.kind == "frame" else None
-    return memory, store.blobs.get(image_id) if image_id else None
+    return memory, frame_image(store, memory)

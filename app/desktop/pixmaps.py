@@ -5,7 +5,9 @@ it by the device pixel ratio again); scaled to the device pixels and tagged with
 """
 from __future__ import annotations
 
-from app.qt import QPixmap, QSize, Qt
+from typing import Any
+
+from app.qt import QImage, QPixmap, QSize, Qt
 
 
 def fitted(pixmap: QPixmap, size: QSize, ratio: float) -> QPixmap:
@@ -15,3 +17,23 @@ def fitted(pixmap: QPixmap, size: QSize, ratio: float) -> QPixmap:
                            Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
     scaled.setDevicePixelRatio(ratio)
     return scaled
+
+
+def frame_image(store: Any, frame: Any) -> QImage | None:
+    """On a worker thread: the frame's screen, decoded (a whole picture, or its patches pasted over its
+    key frame's), or None when it has none. The GUI thread only turns it into a pixmap."""
+    from storage.frame_pictures import PictureMissing, picture
+
+    if frame is None or frame.kind != "frame":
+        return None
+    if not frame.fields.get("key") and frame.fields.get("image_id"):
+        try:  # a whole picture: Qt decodes the WebP itself, no copy through Pillow
+            image = QImage.fromData(store.blobs.get(frame.fields["image_id"]))
+        except (KeyError, OSError, ValueError):
+            return None
+        return None if image.isNull() else image
+    try:
+        rgb = picture(store, frame).convert("RGB")
+    except PictureMissing:
+        return None
+    return QImage(rgb.tobytes(), rgb.width, rgb.height, 3 * rgb.width, QImage.Format.Format_RGB888).copy()

@@ -20,9 +20,9 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from app.desktop.ops import run_in_background
-from app.desktop.pixmaps import fitted
+from app.desktop.pixmaps import fitted, frame_image
 from app.desktop.forget_range import ForgetRangeDialog
-from app.qt import (QBrush, QColor, QDate, QDateEdit, QDialog, QHBoxLayout, QIcon, QLabel, QLineEdit, QListWidget,
+from app.qt import (QBrush, QColor, QDate, QDateEdit, QDialog, QHBoxLayout, QImage, QIcon, QLabel, QLineEdit, QListWidget,
                     QListWidgetItem, QMessageBox, QPainter, QPen, QPixmap, QPlainTextEdit, QPushButton, QRectF, QSize,
                     QSplitter, Qt, QVBoxLayout, QWidget, Signal)
 
@@ -280,13 +280,9 @@ class TimelineWindow(QWidget):
         self._wanted = frame_id
         self._fill_strip(index)
 
-        def work() -> tuple[Any, bytes | None]:
+        def work() -> tuple[Any, QImage | None]:
             frame = self.store.get(frame_id)
-            image_id = frame.fields.get("image_id") if frame is not None else None
-            try:
-                return frame, self.store.blobs.get(image_id) if image_id else None
-            except (OSError, ValueError):
-                return frame, None
+            return frame, frame_image(self.store, frame)
 
         run_in_background(work, lambda loaded: self._frame_loaded(frame_id, *loaded), owner=self)
 
@@ -328,7 +324,7 @@ class TimelineWindow(QWidget):
         if frame_id in ids:
             self.axis.choose(ids.index(frame_id))
 
-    def _frame_loaded(self, frame_id: str, frame: Any, image: bytes | None) -> None:
+    def _frame_loaded(self, frame_id: str, frame: Any, image: QImage | None) -> None:
         if frame_id != self._wanted or frame is None:
             return  # the user has moved on; this answer is stale
         self.frame = frame
@@ -336,10 +332,8 @@ class TimelineWindow(QWidget):
                              f"{' · ' + frame.title if frame.title else ''}")
         self.text.setPlainText(frame.text if not frame.text_pending else "(the text is still being read)")
         self._pixmap = None
-        if image:
-            pixmap = QPixmap()
-            pixmap.loadFromData(image)
-            self._pixmap = pixmap
+        if image is not None:
+            self._pixmap = QPixmap.fromImage(image)
         self._draw()
 
     def _draw(self) -> None:
