@@ -5,6 +5,7 @@ METHODS["capture"] says how; run with `python -m bench.run capture_bench`.
 from __future__ import annotations
 
 import glob
+import json
 import os
 import statistics
 import subprocess
@@ -12,7 +13,7 @@ import sys
 import tempfile
 import textwrap
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -157,8 +158,6 @@ def _table_bytes(store: Any) -> int:
 def text_only_bytes(store: Any) -> tuple[int, int]:
     """The replay's table after the "text only" conversion (retention's, as the app runs it): frames
     taken in by the agents (marked so here) lose their pictures and runs of one screen merge."""
-    from datetime import timedelta
-
     from app.capture.retention import RetentionPolicy, enforce
 
     frames = store.list_range(kinds=["frame"], limit=100_000)
@@ -194,9 +193,111 @@ def to_searchable(home: Path) -> dict[str, Any]:
             "capture.to_searchable.p95_s": metric(round(p95, 2), "s", len(delays))}
 
 
+_EDITOR = textwrap.dedent("""
+    import sys
+    from PySide6.QtGui import QFont
+    from PySide6.QtWidgets import QApplication, QPlainTextEdit
+    app = QApplication(sys.argv)
+    editor = QPlainTextEdit()
+    editor.setWindowTitle("report.txt - Editor")
+    editor.setFont(QFont("DejaVu Sans", 12))
+    editor.setGeometry(0, 0, 1920, 1080)
+    editor.setCursorWidth(0)  # no caret blink: the typing alone changes the screen
+    editor.setPlainText(open(sys.argv[1]).read())
+    editor.show()
+    print("ready", flush=True)
+    source = open(sys.argv[2]).read()
+    done = 0
+
+    def type_more():
+        global done
+        line = sys.stdin.readline()
+        if not line:
+            app.quit()
+            return
+        count = int(line)
+        editor.moveCursor(editor.textCursor().MoveOperation.End)
+        editor.insertPlainText(source[done:done + count])
+        done += count
+        app.processEvents()
+        print("typed", flush=True)
+
+    from PySide6.QtCore import QTimer
+    timer = QTimer()
+    timer.timeout.connect(type_more)
+    timer.start(0)
+    app.exec()
+""")
+
+
+def typing_session(home: Path, ticks: int = 120, chars_per_tick: int = 15) -> dict[str, Any]:
+    """Someone writing steadily in a full-screen editor at 60 words a minute (15 characters per 3 s
+    tick): every tick keeps a frame, the heaviest steady use of one window. Real X server, real
+    capture, OCR, store; disk per hour = bytes per tick x 1,200."""
+    from app.capture.ocr_worker import OcrWorker
+    from app.capture.recorder import CaptureSettings, Recorder
+    from app.capture.screen import MssScreen
+    from app.capture.windows_x11 import X11Windows
+    from app.ocr import RapidOcrEngine
+
+    from tests.xvfb import start_xvfb
+
+    sessions = sorted(p for p in SCREENS.iterdir() if p.is_dir())
+    prompts = [json.loads(Path(j).read_text()).get("task_prompt", "") for s in sessions
+               for j in sorted(glob.glob(str(s / "*.json")))[:1]]
+    page = "\n".join(f"{i + 1}. {t}" for i, t in enumerate(prompts))   # a document already on screen
+    words = " ".join(prompts) * 4                                         # the text being typed
+    (home / "page.txt").parent.mkdir(parents=True, exist_ok=True)
+    (home / "page.txt").write_text(page)
+    (home / "typed.txt").write_text(words)
+    xvfb, display = start_xvfb("1920x1080x24")
+    env = dict(os.environ, DISPLAY=display, QT_QPA_PLATFORM="xcb")
+    editor = subprocess.Popen([sys.executable, "-c", _EDITOR, str(home / "page.txt"), str(home / "typed.txt")],
+                              env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert editor.stdout is not None and editor.stdin is not None
+        assert editor.stdout.readline().strip() == "ready"
+        time.sleep(1.0)
+        os.environ["DISPLAY"] = display
+        store = _store(home / "store")
+        recorder = Recorder(store, MssScreen(), X11Windows(display), settings=CaptureSettings(min_free_disk_mb=1))
+        worker = OcrWorker(store, RapidOcrEngine())
+        start = datetime.now(timezone.utc)
+        outcomes = [recorder.tick(start)]
+        for i in range(1, ticks + 1):
+            editor.stdin.write(f"{chars_per_tick}\n")
+            editor.stdin.flush()
+            assert editor.stdout.readline().strip() == "typed"
+            time.sleep(0.05)
+            outcomes.append(recorder.tick(start + timedelta(seconds=INTERVAL_S * i)))
+        worker.drain()
+        recorder.close()
+    finally:
+        editor.kill()
+        editor.wait(10)
+        xvfb.terminate()
+        xvfb.wait(10)
+    store.purge()
+    frames = store.list_range(kinds=["frame"], limit=100_000)
+    patches = sum(1 for f in frames if f.fields.get("key"))
+    total = store.blobs.bytes_on_disk() + _table_bytes(store)
+    per_hour = total / len(outcomes) * 3600 / INTERVAL_S
+    text_bytes, rows = text_only_bytes(store)
+    return {"capture.typing.keep_share": metric(round(outcomes.count("kept") / len(outcomes), 3), "of grabs",
+                                                len(outcomes), "60 wpm in a full-screen editor, 1920x1080"),
+            "capture.mb_per_hour.typing": metric(round(per_hour / 1e6, 2), "MB/h", len(frames),
+                                                 f"{total / len(frames) / 1e3:.1f} kB per kept frame, "
+                                                 f"{patches} of {len(frames)} stored as patches"),
+            "capture.mb_per_hour.typing_text_only": metric(round(text_bytes / len(outcomes) * 3600 / INTERVAL_S / 1e6, 3),
+                                                           "MB/h", len(frames), f"{len(frames)} frames -> {rows} text-only rows")}
+
+
 def run(argv: list[str] | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
+        if "--typing-only" in (argv or []):
+            return typing_session(Path(tmp) / "t")
+        out.update(typing_session(Path(tmp) / "t"))
         out.update(unchanged_tick(Path(tmp) / "a"))
         replay, kept_ms = replay_sessions(Path(tmp) / "b")
         out.update(replay)
