@@ -1,4 +1,4 @@
-"""Pictures of every window on a seeded demo store: `python -m app.screenshots OUTDIR`.
+"""Pictures of every window on a seeded demo store: `python -m app.screenshots OUTDIR [--dark]`.
 
 For looking at what we build (run it under Xvfb or offscreen) and for the README.
 """
@@ -73,7 +73,7 @@ def seed_screens(store: object) -> None:
     store.add(frames)  # type: ignore[attr-defined]
 
 
-def main(outdir: str) -> int:
+def main(outdir: str, dark: bool = False) -> int:
     os.environ.setdefault("ENGRAM_HOME", tempfile.mkdtemp(prefix="engram-demo-"))
     from app.desktop.ops import wait_for_background
     from app.desktop.recall import RecallPopup
@@ -85,7 +85,7 @@ def main(outdir: str) -> int:
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     app = QApplication.instance() or QApplication(sys.argv)
-    apply_style(app)
+    apply_style(app, dark=True if dark else None)  # --dark: as on a desktop set to dark
     store, recovery = MemoryStore.create(DEMO_PASSPHRASE, kdf_seconds=0.05)
     seed(store)
     seed_screens(store)
@@ -173,4 +173,5 @@ def main(outdir: str) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1] if len(sys.argv) > 1 else "screenshots"))
+    args = [a for a in sys.argv[1:] if a != "--dark"]
+    raise SystemExit(main(args[0] if args else "screenshots", dark="--dark" in sys.argv[1:]))

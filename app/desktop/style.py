@@ -1,7 +1,7 @@
 """One stylesheet for every window, in light or dark after the system's palette."""
 from __future__ import annotations
 
-from app.qt import QApplication, Qt
+from app.qt import QApplication, QColor, QPalette, Qt
 
 _BASE = """
 QWidget {{ font-size: 14px; }}
@@ -44,5 +44,24 @@ def is_dark(app: QApplication) -> bool:
     return bool(app.palette().window().color().lightness() < 128)
 
 
-def apply_style(app: QApplication) -> None:
-    app.setStyleSheet(_BASE.format(**(DARK if is_dark(app) else LIGHT)))
+def apply_style(app: QApplication, dark: bool | None = None) -> None:
+    """The style sheet, and the palette to match: some desktops report a dark scheme while Qt's
+    own style stays light, which would leave windows half dark and half light."""
+    colours = DARK if (is_dark(app) if dark is None else dark) else LIGHT
+    app.setPalette(palette(colours))
+    app.setStyleSheet(_BASE.format(**colours))
+
+
+def palette(colours: dict[str, str]) -> QPalette:
+    roles = QPalette.ColorRole
+    out = QPalette()
+    for role, name in ((roles.Window, "bg"), (roles.WindowText, "fg"), (roles.Base, "field"),
+                       (roles.AlternateBase, "bg"), (roles.Text, "fg"), (roles.Button, "field"),
+                       (roles.ButtonText, "fg"), (roles.Highlight, "accent"), (roles.PlaceholderText, "muted"),
+                       (roles.ToolTipBase, "field"), (roles.ToolTipText, "fg"), (roles.Mid, "line")):
+        out.setColor(role, QColor(colours[name]))
+    out.setColor(roles.HighlightedText, QColor("white"))
+    out.setColor(QPalette.ColorGroup.Disabled, roles.Text, QColor(colours["muted"]))
+    out.setColor(QPalette.ColorGroup.Disabled, roles.ButtonText, QColor(colours["muted"]))
+    out.setColor(QPalette.ColorGroup.Disabled, roles.WindowText, QColor(colours["muted"]))
+    return out
