@@ -37,7 +37,11 @@ METHODS = {"capture": textwrap.dedent("""\
     `text_only`: the same replay after the "text only" conversion retention applies (pictures and word
     boxes dropped, runs of one screen merged into one row), table bytes per kept frame x the same rate. **To searchable** (`capture.to_searchable.*`): the
     `CaptureService` (APScheduler, 3 s interval) over a replayed session; for every kept frame, the time from
-    its capture to its OCR text being stored (then keyword search finds it)."""),
+    its capture to its OCR text being stored (then keyword search finds it). **Typing**
+    (`capture.mb_per_hour.typing*`): a full-screen Qt editor under Xvfb (1920x1080) holding a page of text,
+    15 characters typed before each of 120 ticks (60 words a minute, without pause): the real recorder, X11
+    window provider, RapidOCR and store; bytes on disk per tick x 1,200, and the same after the text-only
+    conversion."""),
 }
 
 
@@ -280,13 +284,18 @@ def typing_session(home: Path, ticks: int = 120, chars_per_tick: int = 15) -> di
     store.purge()
     frames = store.list_range(kinds=["frame"], limit=100_000)
     patches = sum(1 for f in frames if f.fields.get("key"))
-    total = store.blobs.bytes_on_disk() + _table_bytes(store)
+    thumbs = sum(store.blobs._path(f.fields["thumb_id"]).stat().st_size for f in frames)
+    pictures = store.blobs.bytes_on_disk() - thumbs
+    table = _table_bytes(store)
+    total = pictures + thumbs + table
     per_hour = total / len(outcomes) * 3600 / INTERVAL_S
     text_bytes, rows = text_only_bytes(store)
     return {"capture.typing.keep_share": metric(round(outcomes.count("kept") / len(outcomes), 3), "of grabs",
                                                 len(outcomes), "60 wpm in a full-screen editor, 1920x1080"),
             "capture.mb_per_hour.typing": metric(round(per_hour / 1e6, 2), "MB/h", len(frames),
-                                                 f"{total / len(frames) / 1e3:.1f} kB per kept frame, "
+                                                 f"{total / len(frames) / 1e3:.1f} kB per kept frame (pictures "
+                                                 f"{pictures / len(frames) / 1e3:.1f}, thumbnails "
+                                                 f"{thumbs / len(frames) / 1e3:.1f}, table {table / len(frames) / 1e3:.1f}); "
                                                  f"{patches} of {len(frames)} stored as patches"),
             "capture.mb_per_hour.typing_text_only": metric(round(text_bytes / len(outcomes) * 3600 / INTERVAL_S / 1e6, 3),
                                                            "MB/h", len(frames), f"{len(frames)} frames -> {rows} text-only rows")}

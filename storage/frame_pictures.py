@@ -5,11 +5,15 @@ clock). Such a frame stores only the rectangles that changed since its group's k
 under another into one small WebP, and names the key frame; its picture is the key frame's with the
 rectangles pasted back. A group ends (the next frame is whole again) when its changes cover half the
 screen, after `MAX_GROUP` frames, or `GROUP_SPAN` after its key frame, so a picture never needs more
-than two files and the frames that depend on a key frame lie shortly after it.
+than two files and the frames that depend on a key frame lie shortly after it. The rectangles only
+grow within a group (typing down a page widens the band each frame re-stores), which is what
+`MAX_GROUP` bounds: on steady typing (bench/capture_bench.py) a cap of 12 stored half the picture
+bytes of an unbounded group (20.9 against 44.6 kB a frame).
 
-Deleting a key frame must not break the frames that depend on it: `make_whole` turns those into
-whole frames first (the store does this on every delete), so forgetting a screen removes its
-pixels for good while later screens keep what they showed.
+Deleting a key frame must not break the frames that depend on it: `rebase` makes the first of them
+whole and stores the others as patches over it (the store does this on every delete, and before
+pictures are dropped), so forgetting a screen removes its pixels for good while later screens keep
+what they showed.
 """
 from __future__ import annotations
 
@@ -116,21 +120,34 @@ def picture(store: Any, frame: Any) -> Image.Image:
     return unpack_onto(base, own, [tuple(r) for r in fields.get("patches", [])])
 
 
-def make_whole(store: Any, frames: Sequence[Any]) -> tuple[list[Any], list[str]]:
-    """Frames stored as patches, given a whole picture of their own (call before their key frame
-    goes). Returns the changed frames (to save) and the patch files they no longer need."""
-    changed, old_files = [], []
-    for frame in frames:
-        if not frame.fields.get("key"):
-            continue
+def rebase(store: Any, dependents: Sequence[Any]) -> tuple[list[Any], list[str]]:
+    """Frames stored as patches over a key frame that is about to go (call while it is still there):
+    per old key frame, the first becomes whole and the others patches over it (a frame differs from
+    the new key frame only where either changed since the old one). Returns the changed frames (to
+    save) and the files they no longer need."""
+    changed: list[Any] = []
+    old_files: list[str] = []
+    groups: dict[str, list[Any]] = {}
+    for frame in sorted(dependents, key=lambda f: f.time):
+        if frame.fields.get("key"):
+            groups.setdefault(frame.fields["key"], []).append(frame)
+    for members in groups.values():
         try:
-            whole = picture(store, frame)
+            pictures = [picture(store, f) for f in members]
         except PictureMissing:
             continue
-        old_files.append(frame.fields["image_id"])
-        fields = {k: v for k, v in frame.fields.items() if k not in ("key", "patches", "size")}
-        fields["image_id"] = store.blobs.put(webp(whole, WHOLE_QUALITY))
-        frame.fields = fields
-        frame.note("store", "made whole: its key frame was removed")
-        changed.append(frame)
+        new_key, key_patches = members[0], members[0].fields.get("patches", [])
+        for frame, whole in zip(members, pictures):
+            fields = {k: v for k, v in frame.fields.items() if k not in ("key", "patches", "size")}
+            rects = merge_rects([tuple(r) for r in key_patches + frame.fields.get("patches", [])])
+            old_files.append(frame.fields["image_id"])
+            if frame is not new_key and patchable(rects, whole.size):
+                fields.update(image_id=store.blobs.put(webp(pack(whole, rects), WHOLE_QUALITY)), key=new_key.id,
+                              patches=[list(r) for r in rects], size=list(whole.size))
+                frame.note("store", "stored over a later key frame: its key frame was removed")
+            else:
+                fields["image_id"] = store.blobs.put(webp(whole, WHOLE_QUALITY))
+                frame.note("store", "made whole: its key frame was removed")
+            frame.fields = fields
+            changed.append(frame)
     return changed, old_files

@@ -250,10 +250,10 @@ class MemoryStore:
             return self._make_dependents_whole(where, self._frame_fields(f"({where}) AND kind = 'frame'"))
 
     def _make_dependents_whole(self, where: str, doomed: list[tuple[str, int, dict[str, Any]]]) -> list[str]:
-        """Frames outside `where` stored as patches over a key frame among `doomed` get their own
-        whole picture (a group lies within GROUP_SPAN after its key frame). Returns the patch files
-        no longer needed."""
-        from storage.frame_pictures import GROUP_SPAN, make_whole
+        """Frames outside `where` stored as patches over a key frame among `doomed` are rebased onto
+        one of them made whole (a group lies within GROUP_SPAN after its key frame). Returns the
+        files no longer needed."""
+        from storage.frame_pictures import GROUP_SPAN, rebase
 
         keys = {i: t for i, t, f in doomed if f.get("image_id") and not f.get("key")}
         if not keys:
@@ -270,7 +270,7 @@ class MemoryStore:
             rows = (self.table.search().where(f"kind = 'frame' AND time_us > {lo} AND time_us <= {hi} AND NOT ({where})")
                     .limit(None).to_arrow().to_pylist())
             dependents += [m for m in (self.codec.decode(r) for r in rows) if m.fields.get("key") in keys]
-        changed, old_files = make_whole(self, dependents)
+        changed, old_files = rebase(self, dependents)
         if changed:
             self.save(changed)
         return old_files
