@@ -219,7 +219,7 @@ class MemoryStore:
         with self._lock.held():
             doomed = self._frame_fields(f"({where}) AND kind = 'frame'")
             blob_ids = [f[k] for _, _, f in doomed for k in ("image_id", "thumb_id") if f.get(k)]
-            blob_ids += self._make_dependents_whole(where, doomed)
+            blob_ids += self._rebase_dependents(where, doomed)
             before = self.table.count_rows()
             self.table.delete(where)
             removed = before - self.table.count_rows()
@@ -241,15 +241,15 @@ class MemoryStore:
 
     def release_pictures(self, frame_ids: Sequence[str]) -> list[str]:
         """These frames are about to lose their pictures (text only): frames stored as patches over
-        them get whole pictures first. Returns the patch files no longer needed (the caller deletes them)."""
+        them are rebased first. Returns the files no longer needed (the caller deletes them)."""
         ids = [i for i in frame_ids if _is_id(i)]
         if not ids:
             return []
         where = f"id IN ({', '.join(repr(i) for i in ids)})"
         with self._lock.held():
-            return self._make_dependents_whole(where, self._frame_fields(f"({where}) AND kind = 'frame'"))
+            return self._rebase_dependents(where, self._frame_fields(f"({where}) AND kind = 'frame'"))
 
-    def _make_dependents_whole(self, where: str, doomed: list[tuple[str, int, dict[str, Any]]]) -> list[str]:
+    def _rebase_dependents(self, where: str, doomed: list[tuple[str, int, dict[str, Any]]]) -> list[str]:
         """Frames outside `where` stored as patches over a key frame among `doomed` are rebased onto
         one of them made whole (a group lies within GROUP_SPAN after its key frame). Returns the
         files no longer needed."""

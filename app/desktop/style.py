@@ -7,8 +7,9 @@ _BASE = """
 QWidget {{ font-size: 14px; }}
 QDialog, QWidget#recall {{ background: {bg}; color: {fg}; }}
 QWidget#recall {{ border: 1px solid {line}; border-radius: 12px; }}
-QLineEdit {{ padding: 9px 12px; border: 1px solid {line}; border-radius: 8px; background: {field}; color: {fg};
-             font-size: 17px; selection-background-color: {accent}; }}
+QLineEdit {{ padding: 6px 10px; border: 1px solid {line}; border-radius: 8px; background: {field}; color: {fg};
+             selection-background-color: {accent}; }}
+QWidget#recall QLineEdit, QDialog QLineEdit {{ padding: 9px 12px; font-size: 17px; }}
 QLineEdit:focus {{ border-color: {accent}; }}
 QPushButton {{ padding: 6px 14px; border: 1px solid {line}; border-radius: 14px; background: {field}; color: {fg}; }}
 QPushButton:checked, QPushButton:default {{ background: {accent}; color: white; border-color: {accent}; }}
