@@ -109,7 +109,7 @@ def picture(store: Any, frame: Any) -> Image.Image:
         return own
     key = store.get(fields["key"])
     if key is None or not key.fields.get("image_id") or key.fields.get("key"):
-        # Should not happen (deleting a key frame makes its dependents whole first); show what is known.
+        # Should not happen (deleting a key frame rebases its dependents first); show what is known.
         width, height = fields.get("size") or (own.width, own.height)
         base = Image.new("RGB", (int(width), int(height)), (96, 96, 96))
     else:
