@@ -124,6 +124,24 @@ def test_recall_rows_show_a_thumbnail_for_screens_and_forget_everything_on_lock(
     assert popup.results.count() == 0 and popup.query.text() == "" and not popup._thumbs
 
 
+def test_recall_folds_screens_showing_the_same_words(qtbot, store: MemoryStore) -> None:
+    from app.desktop.result_rows import META_ROLE
+
+    now = datetime.now(timezone.utc)
+    store.add([Memory("frame", "quarterly budget draft", {"monitor": 0}, app="calc", time=now - timedelta(minutes=i),
+                      trust=Trust.OBSERVED) for i in range(3)]
+              + [Memory("frame", "quarterly budget draft", {"monitor": 0}, app="mail", trust=Trust.OBSERVED),
+                 Memory("message", "quarterly budget draft")])
+    popup = RecallPopup(lambda q, o: store.search(q, o), lambda hit: None)
+    qtbot.addWidget(popup)
+    popup.query.setText("quarterly budget")
+    qtbot.waitUntil(lambda: popup.status.text().endswith("result(s)"), timeout=10_000)
+    assert sorted((h.kind, h.app) for h in popup.hits) == [("frame", "calc"), ("frame", "mail"), ("message", "")]
+    calc = next(i for i, h in enumerate(popup.hits) if h.app == "calc")
+    assert popup.results.item(calc).data(META_ROLE).endswith("2 more like it")
+    assert popup.status.text().startswith("3 result")
+
+
 def test_recall_filter_chips(qtbot, seeded: MemoryStore) -> None:
     popup = RecallPopup(lambda q, o: seeded.search(q, o), lambda hit: None)
     qtbot.addWidget(popup)

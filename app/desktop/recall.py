@@ -18,6 +18,7 @@ from app.qt import (QApplication, QHBoxLayout, QKeySequence, QLabel, QLineEdit, 
 from storage.search import Hit, SearchOptions
 
 DEBOUNCE_MS = 150
+SHOWN = 20
 KIND_NAMES = {"frame": "Screen", "message": "Chat", "core": "About you", "episodic": "Event", "semantic": "Fact",
               "procedural": "How-to", "resource": "File", "vault": "Vault"}
 CHIPS = (("Everything", None, None), ("Screens", ("frame",), None), ("Memories", ("core", "episodic", "semantic",
@@ -30,6 +31,23 @@ def relative_time(moment: datetime, now: datetime | None = None) -> str:
         if seconds < limit:
             return unit if not size else f"{round(seconds / size)} {unit}"
     return moment.astimezone().strftime("%d %b %Y")
+
+
+def collapse_repeats(hits: list[Hit]) -> tuple[list[Hit], dict[str, int]]:
+    """Screens showing the same words in the same app are one result (the best-ranked), with a count:
+    a document left open is captured many times, and ten identical rows would hide everything else."""
+    kept: list[Hit] = []
+    first: dict[tuple[str, str], Hit] = {}
+    repeats: dict[str, int] = {}
+    for hit in hits:
+        if hit.kind == "frame":
+            same = (hit.app, " ".join(hit.snippet.split()))
+            if same in first:
+                repeats[first[same].id] = repeats.get(first[same].id, 0) + 1
+                continue
+            first[same] = hit
+        kept.append(hit)
+    return kept, repeats
 
 
 def highlighted(snippet: str, matched: list[str]) -> str:
@@ -52,6 +70,7 @@ class RecallPopup(QWidget):
         self.setWindowTitle("Engram recall")
         self._search, self._open_hit, self._thumbnails = search, open_hit, thumbnails
         self._thumbs: dict[str, QPixmap] = {}
+        self._repeats: dict[str, int] = {}   # hit id -> how many screens just like it were folded into it
         self._generation = 0
         self._chip = 0
         self.hits: list[Hit] = []
@@ -107,7 +126,8 @@ class RecallPopup(QWidget):
         now = datetime.now().astimezone()
         midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
         since = {"today": midnight, "week": midnight - timedelta(days=now.weekday())}.get(when or "")
-        return SearchOptions(kinds=kinds, since=since, k=20)
+        # Twice what is shown: screens just like a better-ranked one are folded into it.
+        return SearchOptions(kinds=kinds, since=since, k=2 * SHOWN)
 
     def run_search(self) -> None:
         query = self.query.text().strip()
@@ -128,8 +148,10 @@ class RecallPopup(QWidget):
         if isinstance(result, Exception):
             self._show([], f"Search failed: {result}")
             return
-        note = f"{len(result.hits)} result(s)" + (f" · {result.time_phrase}" if result.time_phrase else "")
-        self._show(result.hits, note if result.hits else "Nothing found.")
+        hits, self._repeats = collapse_repeats(result.hits)
+        hits = hits[:SHOWN]
+        note = f"{len(hits)} result(s)" + (f" · {result.time_phrase}" if result.time_phrase else "")
+        self._show(hits, note if hits else "Nothing found.")
 
     def _show(self, hits: list[Hit], status: str) -> None:
         self.hits = hits
@@ -138,8 +160,10 @@ class RecallPopup(QWidget):
             item = QListWidgetItem()
             item.setData(KIND_ROLE, hit.kind)
             item.setData(SNIPPET_ROLE, highlighted(hit.snippet, hit.matched))
+            more = self._repeats.get(hit.id, 0)
             item.setData(META_ROLE, " · ".join(part for part in (KIND_NAMES.get(hit.kind, hit.kind.title()), hit.app,
-                                                                 relative_time(hit.time)) if part))
+                                                                 relative_time(hit.time),
+                                                                 f"{more} more like it" if more else "") if part))
             if hit.frame_id in self._thumbs:
                 item.setData(Qt.ItemDataRole.DecorationRole, self._thumbs[hit.frame_id])
             self.results.addItem(item)
