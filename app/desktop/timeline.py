@@ -180,6 +180,8 @@ class TimelineWindow(QWidget):
         self.strip.setFlow(QListWidget.Flow.LeftToRight)
         self.strip.setWrapping(False)
         self.strip.setIconSize(QSize(160, 90))
+        # A fixed cell: thumbnails arrive after the items, and cells sized by their text alone overlap.
+        self.strip.setGridSize(QSize(178, 122))
         self.strip.setFixedHeight(150)
         self.strip.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.strip.itemClicked.connect(self._strip_chosen)
