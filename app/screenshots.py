@@ -105,7 +105,7 @@ def main(outdir: str, dark: bool = False) -> int:
     unlock = UnlockDialog(lambda p: store)
     unlock.show_error("Wrong passphrase (or recovery key). Nothing was changed.")
     shoot(unlock, "unlock-wrong-passphrase")
-    from app.desktop.timeline import load_thumbnails
+    from app.desktop.pixmaps import load_thumbnails
 
     popup = RecallPopup(lambda q, o: store.search(q, o), lambda hit: None, lambda ids: load_thumbnails(store, ids))
     popup.query.setText("budget")

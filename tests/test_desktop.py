@@ -103,7 +103,7 @@ def test_recall_rows_show_a_thumbnail_for_screens_and_forget_everything_on_lock(
 
     from app.capture.encode import encode_frame
     from app.desktop.result_rows import META_ROLE, SNIPPET_ROLE
-    from app.desktop.timeline import load_thumbnails
+    from app.desktop.pixmaps import load_thumbnails
 
     encoded = encode_frame(Image.new("RGB", (640, 360), "#4070c0"))
     store.add([Memory("frame", "quarterly budget on screen", {"monitor": 0, "image_id": store.blobs.put(encoded.image),

@@ -309,7 +309,7 @@ class DesktopApp:
         return store.search(query, options)
 
     def _thumbnails(self, frame_ids: list[str]) -> dict[str, bytes]:
-        from app.desktop.timeline import load_thumbnails
+        from app.desktop.pixmaps import load_thumbnails
 
         store = self.store
         if store is None:

@@ -1,4 +1,4 @@
-"""Pictures scaled for the screen they are shown on.
+"""Frame pictures for the windows: loaded off the GUI thread, turned into pixmaps, scaled for the screen.
 
 A pixmap scaled to a widget's size in logical pixels is blurry on a high-DPI screen (Qt stretches
 it by the device pixel ratio again); scaled to the device pixels and tagged with the ratio, it is sharp.
@@ -37,3 +37,27 @@ def frame_image(store: Any, frame: Any) -> QImage | None:
     except PictureMissing:
         return None
     return QImage(rgb.tobytes(), rgb.width, rgb.height, 3 * rgb.width, QImage.Format.Format_RGB888).copy()
+
+
+def load_thumbnails(store: Any, frame_ids: list[str]) -> dict[str, bytes]:
+    """On a worker thread: the decrypted thumbnails of these frames (frames without one are left out)."""
+    out = {}
+    for frame_id in frame_ids:
+        frame = store.get(frame_id)
+        thumb_id = frame.fields.get("thumb_id") if frame is not None else None
+        if thumb_id:
+            try:
+                out[frame_id] = store.blobs.get(thumb_id)
+            except (OSError, ValueError):
+                continue  # dropped by retention meanwhile
+    return out
+
+
+def pixmaps_from(images: dict[str, bytes]) -> dict[str, QPixmap]:
+    """On the GUI thread: encoded images (thumbnails) as pixmaps, by id; undecodable ones left out."""
+    out = {}
+    for key, data in images.items():
+        pixmap = QPixmap()
+        if pixmap.loadFromData(data):
+            out[key] = pixmap
+    return out

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from app.desktop.ops import run_in_background
+from app.desktop.pixmaps import pixmaps_from
 from app.desktop.result_rows import KIND_ROLE, META_ROLE, SNIPPET_ROLE, ResultDelegate
 from app.qt import (QApplication, QHBoxLayout, QKeySequence, QLabel, QLineEdit, QListWidget, QListWidgetItem, QPixmap,
                     QPushButton, Qt, QTimer, QVBoxLayout, QWidget)
@@ -181,10 +182,7 @@ class RecallPopup(QWidget):
                           lambda _exc: None, owner=self)
 
     def _thumbnails_loaded(self, generation: int, found: dict[str, bytes]) -> None:
-        for frame_id, data in found.items():
-            pixmap = QPixmap()
-            if pixmap.loadFromData(data):
-                self._thumbs[frame_id] = pixmap
+        self._thumbs.update(pixmaps_from(found))
         if generation != self._generation:
             return
         for row, hit in enumerate(self.hits):

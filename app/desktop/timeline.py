@@ -20,7 +20,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from app.desktop.ops import run_in_background
-from app.desktop.pixmaps import fitted, frame_image
+from app.desktop.pixmaps import fitted, frame_image, load_thumbnails, pixmaps_from
 from app.desktop.forget_range import ForgetRangeDialog
 from app.qt import (QBrush, QColor, QDate, QDateEdit, QDialog, QHBoxLayout, QImage, QIcon, QLabel, QLineEdit, QListWidget,
                     QListWidgetItem, QMessageBox, QPainter, QPen, QPixmap, QPlainTextEdit, QPushButton, QRectF, QSize,
@@ -29,20 +29,6 @@ from app.qt import (QBrush, QColor, QDate, QDateEdit, QDialog, QHBoxLayout, QIma
 _MIN_SPAN = timedelta(minutes=10)
 _STRIP_SIDE = 7  # thumbnails shown on each side of the chosen frame
 _DAY = timedelta(days=1)
-
-
-def load_thumbnails(store: Any, frame_ids: list[str]) -> dict[str, bytes]:
-    """On a worker thread: the decrypted thumbnails of these frames (frames without one are left out)."""
-    out = {}
-    for frame_id in frame_ids:
-        frame = store.get(frame_id)
-        thumb_id = frame.fields.get("thumb_id") if frame is not None else None
-        if thumb_id:
-            try:
-                out[frame_id] = store.blobs.get(thumb_id)
-            except (OSError, ValueError):
-                continue  # dropped by retention meanwhile
-    return out
 
 
 def app_colour(app: str) -> QColor:
@@ -310,14 +296,11 @@ class TimelineWindow(QWidget):
     def _thumbs_loaded(self, loaded: dict[str, bytes]) -> None:
         if len(self._thumbs) > 500:  # a day of scrubbing should not hold every thumbnail
             self._thumbs.clear()
-        for frame_id, data in loaded.items():
-            pixmap = QPixmap()
-            pixmap.loadFromData(data)
-            self._thumbs[frame_id] = pixmap
+        self._thumbs.update(pixmaps_from(loaded))
         for row in range(self.strip.count()):
             item = self.strip.item(row)
             frame_id = item.data(Qt.ItemDataRole.UserRole)
-            if frame_id in loaded:
+            if frame_id in loaded and frame_id in self._thumbs:
                 item.setIcon(QIcon(self._thumbs[frame_id]))
 
     def _strip_chosen(self, item: QListWidgetItem) -> None:
