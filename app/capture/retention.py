@@ -60,7 +60,7 @@ def _drop_images(store: Any, before: datetime) -> int:
     if not ready:
         return 0
     image_ids = [f.fields[k] for f in ready for k in ("image_id", "thumb_id") if f.fields.get(k)]
-    # Later screens stored as patches over these pictures get whole ones before the pictures go.
+    # Later screens stored as patches over these pictures are rebased before the pictures go.
     image_ids += store.release_pictures([f.id for f in ready])
     spans, absorbed = [], []
     for run in screen_runs(ready):
@@ -68,9 +68,9 @@ def _drop_images(store: Any, before: datetime) -> int:
         absorbed += [f.id for f in run[1:]]
     # The spans first, in one commit: a crash before the delete leaves extra rows, never lost text.
     store.save(spans, replace_only=[s.id for s in spans])
-    store.delete(absorbed)
+    if not store.delete(absorbed):
+        store.purge()  # the old row versions still name the image ids (a delete purges them itself)
     store.blobs.delete(image_ids)
-    store.purge()  # the old row versions still name the image ids
     return len(ready)
 
 
