@@ -116,20 +116,20 @@ class UnlockDialog(_Dialog):
 
 
 def open_and_keep_choice(open_store: Callable[[str], Any], passphrase: str, use_keyring: bool) -> Any:
-    """Open the store, then keep the passphrase in the system keyring or forget it, as the user chose.
+    """Open (or create) the store, then keep the passphrase in the system keyring or forget it, as the
+    user chose; the setting records whether the keyring took it.
 
     Runs in the background: both the key derivation and the secret service take their time."""
     from app import keyring_unlock
 
     store = open_store(passphrase)
-    config = Config.load()
-    if use_keyring != config.get("security.use_keyring"):
-        config.set("security.use_keyring", use_keyring)
-        config.save()
-    if use_keyring:
-        keyring_unlock.remember(passphrase)
-    else:
+    kept = keyring_unlock.remember(passphrase) if use_keyring else False
+    if not use_keyring:
         keyring_unlock.forget()
+    config = Config.load()
+    if kept != config.get("security.use_keyring"):
+        config.set("security.use_keyring", kept)
+        config.save()
     return store
 
 
@@ -186,17 +186,8 @@ class FirstRunDialog(_Dialog):
         self.button.setEnabled(False)
         self.button.setText("Creating…")
         wanted = self.use_keyring.isChecked()
-        run_in_background(lambda: self._create(passphrase, wanted), self._created, self._failed, owner=self)
-
-    def _create(self, passphrase: str, use_keyring: bool) -> tuple[Any, str]:
-        made = self._create_store(passphrase)
-        if use_keyring:
-            from app import keyring_unlock
-
-            config = Config.load()
-            config.set("security.use_keyring", keyring_unlock.remember(passphrase))
-            config.save()
-        return made
+        run_in_background(lambda: open_and_keep_choice(self._create_store, passphrase, wanted), self._created,
+                          self._failed, owner=self)
 
     def _failed(self, exc: Exception) -> None:
         self.button.setEnabled(True)
