@@ -284,7 +284,7 @@ def typing_session(home: Path, ticks: int = 120, chars_per_tick: int = 15) -> di
     store.purge()
     frames = store.list_range(kinds=["frame"], limit=100_000)
     patches = sum(1 for f in frames if f.fields.get("key"))
-    thumbs = sum(store.blobs._path(f.fields["thumb_id"]).stat().st_size for f in frames)
+    thumbs = store.blobs.bytes_on_disk(f.fields["thumb_id"] for f in frames)
     pictures = store.blobs.bytes_on_disk() - thumbs
     table = _table_bytes(store)
     total = pictures + thumbs + table

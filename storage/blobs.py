@@ -73,8 +73,11 @@ class BlobStore:
         """Every stored blob (for sweeping orphans a crash may have left)."""
         return {p.name for p in self.root.glob("*/*") if p.is_file() and not p.name.endswith(".tmp")}
 
-    def bytes_on_disk(self) -> int:
-        return sum(p.stat().st_size for p in self.root.glob("*/*") if p.is_file())
+    def bytes_on_disk(self, blob_ids: Iterable[str] | None = None) -> int:
+        """All stored blobs' size on disk, or only these ones'."""
+        if blob_ids is None:
+            return sum(p.stat().st_size for p in self.root.glob("*/*") if p.is_file())
+        return sum(self._path(i).stat().st_size for i in blob_ids)
 
     def _path(self, blob_id: str) -> Path:
         if len(blob_id) != 32 or not all(c in "0123456789abcdef" for c in blob_id):
