@@ -72,6 +72,8 @@ class BlindIndex:
             self._cache[word] = cached
         return cached
 
-    def tokens(self, text: str) -> str:
-        """The blind tokens of `text`, space-separated, in word order, repeats kept (BM25 counts them)."""
-        return " ".join([self.token(w) for w in words(text)])
+    def tokens(self, text: str, *, repeats: bool = True) -> str:
+        """The blind tokens of `text`, space-separated, in word order. Repeats are kept for BM25's
+        term frequency unless `repeats` is False (then each word once, where it first appears)."""
+        found = words(text)
+        return " ".join([self.token(w) for w in (found if repeats else dict.fromkeys(found))])

@@ -82,7 +82,9 @@ class RowCodec:
             "text_ready_us": None if memory.text_pending else to_us(memory.updated),
             "digested_us": to_us(memory.digested) if memory.digested else None,
             "trust": int(memory.trust),
-            "tokens": self.index.tokens(memory.index_text()),
+            # A screen repeats its menus and labels: a word shown five times is not five times as
+            # relevant, and once each is 102 tokens a frame instead of 176 (the largest column).
+            "tokens": self.index.tokens(memory.index_text(), repeats=memory.kind != "frame"),
             "app_tag": self.app_tag(memory.app),
             "vector": vector,
             "text": seal("text", memory.text), "app": seal("app", memory.app), "title": seal("title", memory.title),

@@ -42,6 +42,12 @@ def test_tokens_are_keyed_deterministic_and_keep_repeats() -> None:
     assert BlindIndex(os.urandom(32)).tokens("tea") != index.token("tea")
 
 
+def test_tokens_without_repeats_keep_each_word_once_in_first_order() -> None:
+    index = BlindIndex(os.urandom(32))
+    assert index.tokens("File Edit File View edit", repeats=False).split() == \
+        [index.token(w) for w in ("file", "edit", "view")]
+
+
 def _bm25_top10(db, name: str, docs: list[str], queries: list[str]) -> list[list[tuple[int, float]]]:
     table = db.create_table(name, pa.table({"i": list(range(len(docs))), "tokens": docs}))
     table.create_index("tokens", config=keyword_index_config())

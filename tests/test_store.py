@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from storage import store as store_module
+from storage.blind_index import words
 from storage.memory import KINDS, Memory, Trust
 from storage.search import SearchOptions
 from storage.store import MemoryStore, StoreError
@@ -60,6 +61,16 @@ def test_vault_secret_is_never_indexed_nor_embedded(store: MemoryStore) -> None:
     assert all("TOPSECRET99" not in text for call in embedder.calls for text in call)
     assert not store.search("TOPSECRET99", SearchOptions(mode="keyword")).hits
     assert store.search("bank pin").hits[0].snippet == "Bank PIN"
+
+
+def test_a_screen_indexes_each_word_once_a_message_every_time(store: MemoryStore) -> None:
+    screen = Memory("frame", "Save Save Save report Save", {"monitor": 0})
+    message = Memory("message", "tea tea tea please", {"speaker": "Bob"})
+    store.add([screen, message])
+    rows = {r["id"]: r["tokens"].split() for r in store.table.to_arrow().to_pylist()}
+    assert len(rows[screen.id]) == 2
+    assert len(rows[message.id]) == len(words(message.index_text())) > len(set(rows[message.id]))
+    assert store.search("report", SearchOptions(k=3, mode="keyword"), now=NOW).hits[0].id == screen.id
 
 
 def test_update_keeps_the_id_and_records_history(store: MemoryStore) -> None:
