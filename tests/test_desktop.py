@@ -104,6 +104,7 @@ def test_recall_rows_show_a_thumbnail_for_screens_and_forget_everything_on_lock(
     from app.capture.encode import encode_frame
     from app.desktop.result_rows import META_ROLE, SNIPPET_ROLE
     from app.desktop.pixmaps import load_thumbnails
+    from app.capture.encode import THUMB_WIDTH
 
     encoded = encode_frame(Image.new("RGB", (640, 360), "#4070c0"))
     store.add([Memory("frame", "quarterly budget on screen", {"monitor": 0, "image_id": store.blobs.put(encoded.image),
@@ -117,7 +118,7 @@ def test_recall_rows_show_a_thumbnail_for_screens_and_forget_everything_on_lock(
     rows = {hit.kind: popup.results.item(i) for i, hit in enumerate(popup.hits)}
     qtbot.waitUntil(lambda: rows["frame"].data(Qt.ItemDataRole.DecorationRole) is not None, timeout=10_000)
     thumb = rows["frame"].data(Qt.ItemDataRole.DecorationRole)
-    assert thumb.width() == 320 and thumb.toImage().pixelColor(10, 10).blue() > 150
+    assert thumb.width() == THUMB_WIDTH and thumb.toImage().pixelColor(10, 10).blue() > 150
     assert rows["message"].data(Qt.ItemDataRole.DecorationRole) is None          # chats have no picture
     assert "<b>budget</b>" in rows["frame"].data(SNIPPET_ROLE) and rows["frame"].data(META_ROLE).startswith("Screen · calc")
     popup.forget()
