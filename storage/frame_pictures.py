@@ -1,34 +1,47 @@
-"""A frame's picture on disk: a whole screenshot (a key frame), or patches over its key frame's.
+"""A frame's picture on disk: a whole screenshot (a key frame), or patches over the frame before it.
 
 Most kept frames differ from the one before in a few places (a typed line, a new chat message, a
-clock). Such a frame stores only the rectangles that changed since its group's key frame, packed one
-under another into one small WebP, and names the key frame; its picture is the key frame's with the
-rectangles pasted back. A group ends (the next frame is whole again) when its changes cover half the
-screen, after `MAX_GROUP` frames, or `GROUP_SPAN` after its key frame, so a picture never needs more
-than two files and the frames that depend on a key frame lie shortly after it. The rectangles only
-grow within a group (typing down a page widens the band each frame re-stores), which is what
-`MAX_GROUP` bounds: on steady typing (bench/capture_bench.py) a cap of 12 stored half the picture
-bytes of an unbounded group (20.9 against 44.6 kB a frame).
+clock). Such a frame stores only the rectangles that changed since the previous kept frame of its
+monitor, packed one under another into one small WebP, and names that frame as its base (the field
+is called `key`: it predates chains, when the base was always a whole key frame, and stored frames
+keep it). Its picture is the base's picture with the rectangles pasted back, so a chain of patches
+leads back to one whole picture.
 
-Deleting a key frame must not break the frames that depend on it: `rebase` makes the first of them
-whole and stores the others as patches over it (the store does this on every delete, and before
-pictures are dropped), so forgetting a screen removes its pixels for good while later screens keep
-what they showed.
+A chain ends (the next frame is whole) when a change covers half the screen, when its patches
+together weigh as much as its key frame (`CHAIN_BYTES`: decoding any frame then costs at most about
+two whole pictures), after `MAX_CHAIN` frames (each link is a row to fetch) or `GROUP_SPAN` after its
+key frame (so the frames that depend on one lie shortly after it). `RenderedPictures` keeps the last
+few pictures built, so reading frames in order (the OCR worker, scrubbing the timeline) pastes one
+patch per frame instead of walking the chain. On steady typing (bench/capture_bench.py) chains store
+a third of the picture bytes of patches against the key frame (the band typed since the key frame
+was re-stored by every frame).
+
+Deleting a frame must not break the frames stored over it: `rebase` stores each such frame over the
+nearest frame that stays (with the rectangles of the frames in between), or makes it whole (the store
+does this on every delete, and before pictures are dropped), so forgetting a screen removes its
+pixels for good while later screens keep what they showed.
 """
 from __future__ import annotations
 
 import io
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from PIL import Image
 
 Rect = tuple[int, int, int, int]  # x, y, w, h in the stored picture's pixels
 
-MAX_GROUP = 12
+MAX_CHAIN = 30
+CHAIN_BYTES = 1.0          # a chain's patches may weigh this many times its key frame
 GROUP_SPAN = timedelta(minutes=10)
 MAX_PATCH_SHARE = 0.5      # above this share of the screen, a whole picture is as small
+_RENDERED_BYTES = 32 << 20  # pictures kept built: five 1080p screens
+_CHECKPOINT = 8            # while building along a chain, keep every this many links' picture
+_LINKS = 20_000
 _MAX_PACKED_HEIGHT = 16_000  # WebP's limit is 16,383 pixels a side
 WHOLE_QUALITY = 60
 
@@ -38,7 +51,7 @@ class PictureMissing(Exception):
 
 
 def pack(image: Image.Image, rects: Sequence[Rect]) -> Image.Image:
-    """The rectangles of `image`, one under another, left-aligned (see `unpack_onto`)."""
+    """The rectangles of `image`, one under another, left-aligned (see `paste_patches`)."""
     canvas = Image.new("RGB", (max(r[2] for r in rects), sum(r[3] for r in rects)))
     top = 0
     for x, y, w, h in rects:
@@ -47,13 +60,75 @@ def pack(image: Image.Image, rects: Sequence[Rect]) -> Image.Image:
     return canvas
 
 
-def unpack_onto(base: Image.Image, packed: Image.Image, rects: Sequence[Rect]) -> Image.Image:
-    picture = base.convert("RGB").copy()
+def paste_patches(picture: Image.Image, packed: Image.Image, rects: Sequence[Rect]) -> None:
+    """Put the packed rectangles (see `pack`) back where they came from, in place."""
     top = 0
     for x, y, w, h in rects:
         picture.paste(packed.crop((0, top, w, top + h)), (x, y))
         top += h
-    return picture
+
+
+@dataclass(frozen=True)
+class Link:
+    """What building a frame's picture needs to know of it (no screen content)."""
+
+    id: str
+    image_id: str
+    base: str | None            # the frame it is stored over; None for a whole picture
+    patches: tuple[Rect, ...]
+    size: tuple[int, int] | None
+
+    @classmethod
+    def of(cls, frame_id: str, fields: dict[str, Any]) -> Link:
+        return cls(frame_id, fields.get("image_id") or "", fields.get("key"),
+                   tuple(tuple(r) for r in fields.get("patches", [])),
+                   tuple(fields["size"]) if fields.get("size") else None)
+
+
+class RenderedPictures:
+    """Pictures built from chains, by frame id, within a memory budget, and the links walked to build
+    them, so that reading frames in either direction pastes a few patches instead of walking a chain
+    (each link a row to fetch) from its key frame. Plaintext pixels in memory only: dropped whenever
+    a frame is deleted, when the store is locked and when the OCR worker goes quiet. Thread-safe."""
+
+    def __init__(self, budget_bytes: int = _RENDERED_BYTES) -> None:
+        self._budget = budget_bytes
+        self._pictures: OrderedDict[str, Image.Image] = OrderedDict()
+        self._links: dict[str, Link] = {}
+        self._lock = threading.Lock()
+
+    def get(self, frame_id: str) -> Image.Image | None:
+        with self._lock:
+            found = self._pictures.get(frame_id)
+            if found is not None:
+                self._pictures.move_to_end(frame_id)
+            return found
+
+    def put(self, frame_id: str, image: Image.Image) -> None:
+        with self._lock:
+            self._pictures[frame_id] = image
+            self._pictures.move_to_end(frame_id)
+            while len(self._pictures) > 1 and sum(_bytes(p) for p in self._pictures.values()) > self._budget:
+                self._pictures.popitem(last=False)
+
+    def link(self, frame_id: str) -> Link | None:
+        with self._lock:
+            return self._links.get(frame_id)
+
+    def remember(self, link: Link) -> None:
+        with self._lock:
+            if len(self._links) >= _LINKS:
+                self._links.clear()
+            self._links[link.id] = link
+
+    def clear(self) -> None:
+        with self._lock:
+            self._pictures.clear()
+            self._links.clear()
+
+
+def _bytes(image: Image.Image) -> int:
+    return image.width * image.height * len(image.getbands())
 
 
 def patchable(rects: Sequence[Rect], size: tuple[int, int]) -> bool:
@@ -96,58 +171,102 @@ def webp(image: Image.Image, quality: int) -> bytes:
 
 
 def picture(store: Any, frame: Any) -> Image.Image:
-    """The frame's screen as captured. PictureMissing if it has none or a file is gone."""
-    fields = frame.fields
-    image_id = fields.get("image_id")
-    if not image_id:
+    """The frame's screen as captured (a copy the caller may change). PictureMissing if it has none or
+    a file it needs is gone."""
+    if not frame.fields.get("image_id"):
         raise PictureMissing("this screen's picture was dropped; its text is kept")
+    rendered: RenderedPictures = getattr(store, "rendered", None) or RenderedPictures(0)
+    link: Link | None = Link.of(frame.id, frame.fields)
+    chain: list[Link] = []  # the links whose patches are still to paste, newest first
+    built = None
+    while built is None and link is not None:
+        rendered.remember(link)
+        cached = rendered.get(link.id)
+        if cached is not None:
+            built = cached.copy()
+        elif link.base is None:
+            built = _own(store, link, "picture").convert("RGB")
+        elif len(chain) > MAX_CHAIN:
+            break
+        else:
+            chain.append(link)
+            link = rendered.link(link.base) or _fetch_link(store, rendered, link.base, frame.time)
+    if built is None:
+        # Should not happen (deleting a frame rebases the ones stored over it first): show what is known.
+        width, height = chain[-1].size or (1, 1)
+        built = Image.new("RGB", (int(width), int(height)), (96, 96, 96))
+    for done, step in enumerate(reversed(chain), 1):
+        paste_patches(built, _own(store, step, "patch"), step.patches)
+        if done % _CHECKPOINT == 0 and step.id != frame.id:
+            rendered.put(step.id, built.copy())  # stepping back through the chain starts here
+    rendered.put(frame.id, built.copy())
+    return built
+
+
+def _fetch_link(store: Any, rendered: RenderedPictures, frame_id: str, until: datetime) -> Link | None:
+    """The link of a frame in the chain of a frame taken at `until`: the links of every frame that may
+    be in that chain are fetched at once (a chain lies within GROUP_SPAN of its key frame)."""
+    fetch_all = getattr(store, "frame_fields", None)
+    if fetch_all is not None:
+        for found_id, fields in fetch_all(until - GROUP_SPAN - timedelta(seconds=1), until):
+            if fields.get("image_id"):
+                rendered.remember(Link.of(found_id, fields))
+        if (found := rendered.link(frame_id)) is not None:
+            return found
+    base = store.get(frame_id)
+    return Link.of(base.id, base.fields) if base is not None and base.fields.get("image_id") else None
+
+
+def _own(store: Any, link: Link, what: str) -> Image.Image:
     try:
-        own = decode(store.blobs.get(image_id))
+        return decode(store.blobs.get(link.image_id))
     except (KeyError, OSError, ValueError) as exc:
-        raise PictureMissing(f"the picture file is unreadable ({type(exc).__name__})") from None
-    if not fields.get("key"):
-        return own
-    key = store.get(fields["key"])
-    if key is None or not key.fields.get("image_id") or key.fields.get("key"):
-        # Should not happen (deleting a key frame rebases its dependents first); show what is known.
-        width, height = fields.get("size") or (own.width, own.height)
-        base = Image.new("RGB", (int(width), int(height)), (96, 96, 96))
-    else:
-        try:
-            base = decode(store.blobs.get(key.fields["image_id"]))
-        except (KeyError, OSError, ValueError) as exc:
-            raise PictureMissing(f"the key frame's picture is unreadable ({type(exc).__name__})") from None
-    return unpack_onto(base, own, [tuple(r) for r in fields.get("patches", [])])
+        raise PictureMissing(f"a {what} file of this screen is unreadable ({type(exc).__name__})") from None
 
 
-def rebase(store: Any, dependents: Sequence[Any]) -> tuple[list[Any], list[str]]:
-    """Frames stored as patches over a key frame that is about to go (call while it is still there):
-    per old key frame, the first becomes whole and the others patches over it (a frame differs from
-    the new key frame only where either changed since the old one). Returns the changed frames (to
-    save) and the files they no longer need."""
+def rebase(store: Any, dependents: Sequence[Any], doomed: set[str]) -> tuple[list[Any], list[str]]:
+    """Frames stored over frames in `doomed` (ids about to be deleted or to lose their pictures; call
+    while they are still there): each is stored over the nearest frame before it that stays, with the
+    rectangles of the doomed frames in between added to its own, or made whole when none stays. Two
+    frames stored over the same doomed key frame (how patches were stored before chains) share the first
+    one made whole. Returns the changed frames (to save) and the files they no longer need."""
     changed: list[Any] = []
     old_files: list[str] = []
-    groups: dict[str, list[Any]] = {}
+    made_whole: dict[str, tuple[Any, list[Rect]]] = {}  # doomed key frame -> (frame made whole instead, its changes since)
     for frame in sorted(dependents, key=lambda f: f.time):
-        if frame.fields.get("key"):
-            groups.setdefault(frame.fields["key"], []).append(frame)
-    for members in groups.values():
+        if frame.fields.get("key") not in doomed:
+            continue
         try:
-            pictures = [picture(store, f) for f in members]
+            whole = picture(store, frame)
         except PictureMissing:
             continue
-        new_key, key_patches = members[0], members[0].fields.get("patches", [])
-        for frame, whole in zip(members, pictures):
-            fields = {k: v for k, v in frame.fields.items() if k not in ("key", "patches", "size")}
-            rects = merge_rects([tuple(r) for r in key_patches + frame.fields.get("patches", [])])
-            old_files.append(frame.fields["image_id"])
-            if frame is not new_key and patchable(rects, whole.size):
-                fields.update(image_id=store.blobs.put(webp(pack(whole, rects), WHOLE_QUALITY)), key=new_key.id,
-                              patches=[list(r) for r in rects], size=list(whole.size))
-                frame.note("store", "stored over a later key frame: its key frame was removed")
-            else:
-                fields["image_id"] = store.blobs.put(webp(whole, WHOLE_QUALITY))
-                frame.note("store", "made whole: its key frame was removed")
-            frame.fields = fields
-            changed.append(frame)
+        rects = [tuple(r) for r in frame.fields.get("patches", [])]
+        base, lost_key = store.get(frame.fields["key"]), None  # lost_key: the doomed key frame its chain began at
+        for _ in range(MAX_CHAIN + 1):
+            if base is None or base.id not in doomed:
+                break
+            if not base.fields.get("key"):
+                lost_key = base.id
+                base = None
+                break
+            rects += [tuple(r) for r in base.fields.get("patches", [])]
+            base = store.get(base.fields["key"])
+        since_key = merge_rects(rects)
+        if base is None and lost_key in made_whole:
+            base, earlier = made_whole[lost_key]
+            rects += earlier
+        rects = merge_rects(rects)
+        fields = {k: v for k, v in frame.fields.items() if k not in ("key", "patches", "size")}
+        old_files.append(frame.fields["image_id"])
+        if base is not None and base.fields.get("image_id") and patchable(rects, whole.size):
+            fields.update(image_id=store.blobs.put(webp(pack(whole, rects), WHOLE_QUALITY)), key=base.id,
+                          patches=[list(r) for r in rects], size=list(whole.size))
+            frame.note("store", "stored over an earlier screen: the one it was stored over was removed")
+        else:
+            fields["image_id"] = store.blobs.put(webp(whole, WHOLE_QUALITY))
+            frame.note("store", "made whole: the screen it was stored over was removed")
+            if lost_key is not None:
+                made_whole.setdefault(lost_key, (frame, since_key))
+        frame.fields = fields
+        changed.append(frame)
     return changed, old_files

@@ -28,6 +28,7 @@ from storage.codec import TABLE, RowCodec, arrow_schema, from_us, to_us
 from storage.config import Config
 from storage.embedding import Embedder
 from storage.fields import FieldCipher
+from storage.frame_pictures import RenderedPictures
 from storage.keys import KeyVault
 from storage.locking import WriterLock
 from storage.memory import KINDS, Memory, utcnow
@@ -100,6 +101,7 @@ class MemoryStore:
                 self.table = self._db.create_table(TABLE, schema=arrow_schema(embedder.dim))
         keys = vault.keys
         self.blobs = BlobStore(root.parent / "blobs", keys.blobs)
+        self.rendered = RenderedPictures()  # frame pictures built from chains of patches, for reading in order
         self.codec = RowCodec(FieldCipher(keys.content), BlindIndex(keys.index))
         self.rotation = VectorRotation(keys.rotation, embedder.dim)
 
@@ -220,6 +222,7 @@ class MemoryStore:
             doomed = self._frame_fields(f"({where}) AND kind = 'frame'")
             blob_ids = [f[k] for _, _, f in doomed for k in ("image_id", "thumb_id") if f.get(k)]
             blob_ids += self._rebase_dependents(where, doomed)
+            self.rendered.clear()  # no built picture of a forgotten screen stays in memory
             before = self.table.count_rows()
             self.table.delete(where)
             removed = before - self.table.count_rows()
@@ -247,20 +250,21 @@ class MemoryStore:
             return []
         where = f"id IN ({', '.join(repr(i) for i in ids)})"
         with self._lock.held():
+            self.rendered.clear()
             return self._rebase_dependents(where, self._frame_fields(f"({where}) AND kind = 'frame'"))
 
     def _rebase_dependents(self, where: str, doomed: list[tuple[str, int, dict[str, Any]]]) -> list[str]:
-        """Frames outside `where` stored as patches over a key frame among `doomed` are rebased onto
-        one of them made whole (a group lies within GROUP_SPAN after its key frame). Returns the
-        files no longer needed."""
+        """Frames outside `where` stored as patches over a frame among `doomed` are stored over one
+        that stays, or made whole (frame_pictures.rebase; the frames stored over a frame lie within
+        GROUP_SPAN after it). Returns the files no longer needed."""
         from storage.frame_pictures import GROUP_SPAN, rebase
 
-        keys = {i: t for i, t, f in doomed if f.get("image_id") and not f.get("key")}
-        if not keys:
+        bases = {i: t for i, t, f in doomed if f.get("image_id")}
+        if not bases:
             return []
         span = int(GROUP_SPAN.total_seconds() * 1_000_000)
         windows: list[list[int]] = []
-        for start in sorted(keys.values()):
+        for start in sorted(bases.values()):
             if windows and start <= windows[-1][1]:
                 windows[-1][1] = start + span
             else:
@@ -269,8 +273,8 @@ class MemoryStore:
         for lo, hi in windows:
             rows = (self.table.search().where(f"kind = 'frame' AND time_us > {lo} AND time_us <= {hi} AND NOT ({where})")
                     .limit(None).to_arrow().to_pylist())
-            dependents += [m for m in (self.codec.decode(r) for r in rows) if m.fields.get("key") in keys]
-        changed, old_files = rebase(self, dependents)
+            dependents += [m for m in (self.codec.decode(r) for r in rows) if m.fields.get("key") in bases]
+        changed, old_files = rebase(self, dependents, set(bases))
         if changed:
             self.save(changed)
         return old_files
@@ -325,6 +329,11 @@ class MemoryStore:
         rows = self.table.search().where(f"{_kind_filter(['frame'])} AND {_time_filter(since, until)}") \
             .select(["id", "kind", "time_us", "app"]).limit(None).to_arrow().sort_by("time_us").to_pylist()
         return [(r["id"], from_us(r["time_us"]), self.codec.open_field(r, "app", []) or "") for r in rows]
+
+    def frame_fields(self, since: datetime, until: datetime) -> list[tuple[str, dict[str, Any]]]:
+        """(id, fields) of the frames in [since, until): how their pictures are stored, in one query
+        (frame_pictures walks chains of patches with it instead of fetching frame after frame)."""
+        return [(i, f) for i, _, f in self._frame_fields(f"{_kind_filter(['frame'])} AND {_time_filter(since, until)}")]
 
     def _oldest_ids(self, where: str | None, limit: int, newest_first: bool = False) -> list[str]:
         """Sort on the two small plaintext columns first; decrypt only the rows asked for."""
@@ -483,6 +492,7 @@ class MemoryStore:
         return self._lock.held()
 
     def close(self) -> None:
+        self.rendered.clear()
         self.vault.lock()
 
 

@@ -142,10 +142,13 @@ def test_the_ocr_models_are_dropped_only_after_a_quiet_spell(store: MemoryStore,
     worker = OcrWorker(store, ocr)
     recorder_for(store, [screen_with(ocr.lines)], windows).tick(NOW)
     assert worker.drain() == 1 and ocr.released == 0
+    frame_id = store.list_range(kinds=["frame"])[0].id
+    assert store.rendered.get(frame_id) is not None            # kept for the next frame, stored over it
     clock[0] += ocr_worker.RELEASE_AFTER_SECONDS - 1
     assert worker.drain() == 0 and ocr.released == 0          # a short lull: keep the models
     clock[0] += 2
     assert worker.drain() == 0 and ocr.released == 1          # a quiet minute: give the memory back
+    assert store.rendered.get(frame_id) is None
 
 
 def test_focused_private_window_stores_nothing(store: MemoryStore, windows: FakeWindows, home: Path) -> None:
@@ -306,12 +309,25 @@ def difference(a: Image.Image, b: Image.Image) -> float:
     return float(np.abs(np.asarray(a.convert("L"), dtype=np.float32) - np.asarray(b.convert("L"), dtype=np.float32)).mean())
 
 
-def typed_frames(store: MemoryStore, windows: FakeWindows) -> tuple[list[Image.Image], list[Memory]]:
-    base = [f"line {i} of the report" for i in range(12)]
-    screens = [busy_screen(base), busy_screen(base[:3] + ["line 3 now says something else"] + base[4:]),
-               busy_screen(base[:3] + ["line 3 now says something else"] + base[4:10] + ["an entirely different and much longer line ten, typed just now"] + base[11:])]
+def typed_frames(store: MemoryStore, windows: FakeWindows, count: int = 3) -> tuple[list[Image.Image], list[Memory]]:
+    """A busy screen whose rows are retyped one frame after another; the third frame changes two rows."""
+    lines = [f"line {i} of the report" for i in range(12)]
+    screens = [busy_screen(lines)]
+    edits = [(3, "line 3 now says something else"), (10, "an entirely different and much longer line ten, typed now"),
+             (9, "row nine was retyped from its first word to its very last"),
+             (6, "six is now a long line of freshly typed words as well"),
+             (8, "line eight is new and says a great deal more than before"),
+             (5, "five: another sentence typed in full, word after word"),
+             (7, "seven, changed into a line as long as the ones above it")]
+    for i in range(1, count):
+        row, text = edits[i - 1]
+        lines = list(lines)
+        lines[row] = text
+        if i == 2:
+            lines[1] = "and line one too"
+        screens.append(busy_screen(lines))
     recorder = recorder_for(store, screens, windows)
-    assert [recorder.tick(NOW + timedelta(seconds=3 * i)) for i in range(3)] == ["kept"] * 3
+    assert [recorder.tick(NOW + timedelta(seconds=3 * i)) for i in range(count)] == ["kept"] * count
     return screens, store.list_range(kinds=["frame"])
 
 
@@ -319,11 +335,12 @@ def test_small_changes_are_stored_as_patches_that_rebuild_the_screen(store: Memo
     from storage.frame_pictures import picture
 
     screens, (key, second, third) = typed_frames(store, windows)
-    assert "key" not in key.fields and second.fields["key"] == third.fields["key"] == key.id
+    assert "key" not in key.fields and second.fields["key"] == key.id and third.fields["key"] == second.id
     assert len(third.fields["patches"]) == 2                       # two changed rows, not one box spanning both
     sizes = {f.id: len(store.blobs.get(f.fields["image_id"])) for f in (key, second, third)}
     assert sizes[second.id] < sizes[key.id] / 5 and sizes[third.id] < sizes[key.id] / 3
-    for frame, screen in zip((key, second, third), screens):
+    store.rendered.clear()
+    for frame, screen in zip((third, second, key), screens[::-1]):  # newest first: each walks its chain
         assert difference(picture(store, frame), screen) < 4       # WebP's loss only
     assert difference(picture(store, third), screens[0]) > difference(picture(store, third), screens[2])
     # The OCR worker reads the rebuilt screen: the changed row is read on the patch frame.
@@ -335,11 +352,78 @@ def test_small_changes_are_stored_as_patches_that_rebuild_the_screen(store: Memo
     assert "line 3 now says something else" in store.get(second.id).text
 
 
+def test_a_chain_ends_when_its_patches_weigh_as_much_as_its_key_frame(store: MemoryStore, windows: FakeWindows,
+                                                                     monkeypatch) -> None:
+    from app.capture import recorder as recorder_module
+    from storage.frame_pictures import picture
+
+    screens, frames = typed_frames(store, windows, count=8)
+    assert all("key" in f.fields for f in frames[1:])            # small edits: one chain at the default budget
+    store.rendered.clear()
+    assert difference(picture(store, frames[-1]), screens[-1]) < 4
+    store.delete([f.id for f in frames])
+
+    monkeypatch.setattr(recorder_module, "CHAIN_BYTES", 0.25)
+    screens, frames = typed_frames(store, windows, count=8)
+    size = {f.id: len(store.blobs.get(f.fields["image_id"])) for f in frames}
+    chains: list[list[Memory]] = []
+    for frame in frames:
+        if "key" in frame.fields:
+            assert frame.fields["key"] == chains[-1][-1].id
+            chains[-1].append(frame)
+        else:
+            chains.append([frame])
+    assert len(chains) >= 2
+    for key, *patches in chains:
+        assert sum(size[p.id] for p in patches) <= 0.25 * size[key.id]
+    for frame, screen in zip(frames, screens):
+        assert difference(picture(store, frame), screen) < 4
+
+
+def test_reading_a_chain_backwards_fetches_its_frames_once(store: MemoryStore, windows: FakeWindows,
+                                                          monkeypatch) -> None:
+    from storage.frame_pictures import picture
+
+    screens, frames = typed_frames(store, windows, count=8)
+    store.rendered.clear()
+    fetched = []
+    for name in ("get", "frame_fields"):
+        real = getattr(store, name)
+        monkeypatch.setattr(store, name, lambda *a, real=real, name=name: fetched.append(name) or real(*a))
+    for frame, screen in zip(frames[::-1], screens[::-1]):
+        assert difference(picture(store, frame), screen) < 4
+    assert fetched == ["frame_fields"]        # one query for the chain's links, then all from memory
+
+
+def test_a_chain_is_at_most_max_chain_frames_long(store: MemoryStore, windows: FakeWindows, monkeypatch) -> None:
+    from app.capture import recorder as recorder_module
+
+    monkeypatch.setattr(recorder_module, "MAX_CHAIN", 2)
+    _, frames = typed_frames(store, windows, count=6)
+    assert ["key" in f.fields for f in frames] == [False, True, True, False, True, True]
+
+
 def test_a_large_change_starts_a_new_key_frame(store: MemoryStore, windows: FakeWindows) -> None:
     screens = [busy_screen(["a"]), busy_screen([f"other screen row {i}" for i in range(14)])]
     recorder = recorder_for(store, screens, windows)
     assert [recorder.tick(NOW + timedelta(seconds=3 * i)) for i in range(2)] == ["kept"] * 2
     assert all("key" not in f.fields for f in store.list_range(kinds=["frame"]))
+
+
+def forget(store: MemoryStore, frame: Memory, how: str) -> None:
+    """Remove a frame's picture the way the user or retention does."""
+    if how == "frame":
+        assert store.delete([frame.id]) == 1
+    elif how == "range":
+        assert store.delete_range(frame.time, frame.time + timedelta(seconds=1), kinds=["frame"]) == 1
+    else:
+        read = store.get(frame.id)
+        read.text, read.text_pending = "line 0 of the report", False
+        store.save([read])
+        store.mark_digested([frame.id])
+        enforce(store, RetentionPolicy(max_age_days=0, text_only_after_days=1),
+                now=frame.time + timedelta(days=1, seconds=1))
+        assert store.get(frame.id) is not None and not store.get(frame.id).fields.get("image_id")
 
 
 @pytest.mark.parametrize("how", ["frame", "range", "text only"])
@@ -349,23 +433,51 @@ def test_forgetting_a_key_frame_keeps_the_screens_after_it(store: MemoryStore, w
 
     screens, (key, second, third) = typed_frames(store, windows)
     key_files = {key.fields["image_id"], key.fields["thumb_id"]}
-    patch_files = {second.fields["image_id"], third.fields["image_id"]}
-    if how == "frame":
-        assert store.delete([key.id]) == 1
-    elif how == "range":
-        assert store.delete_range(key.time, key.time + timedelta(seconds=1), kinds=["frame"]) == 1
-    else:
-        read = store.get(key.id)
-        read.text, read.text_pending = "line 0 of the report", False
-        store.save([read])
-        store.mark_digested([key.id])
-        enforce(store, RetentionPolicy(max_age_days=0, text_only_after_days=1), now=key.time + timedelta(days=1, seconds=1))
-        assert store.get(key.id) is not None and not store.get(key.id).fields.get("image_id")
+    picture(store, third)  # built and kept in memory: forgetting must drop it too
+    forget(store, key, how)
     rebased = [store.get(second.id), store.get(third.id)]
     assert "key" not in rebased[0].fields and "patches" not in rebased[0].fields   # the next screen is whole now
-    assert rebased[1].fields["key"] == second.id                                   # and the one after is over it
-    assert len(store.blobs.get(rebased[1].fields["image_id"])) < len(store.blobs.get(rebased[0].fields["image_id"])) / 3
+    assert rebased[1].fields == third.fields                                       # the one after is untouched
+    assert store.rendered.get(third.id) is None
     for frame, screen in zip(rebased, screens[1:]):
         assert difference(picture(store, frame), screen) < 4
     files = store.blobs.ids()
-    assert not files & key_files and not files & patch_files         # the key's pixels and the old patches are gone
+    assert not files & key_files and second.fields["image_id"] not in files     # the key's pixels are gone
+
+
+@pytest.mark.parametrize("how", ["frame", "range", "text only"])
+def test_forgetting_a_screen_inside_a_chain_stores_the_next_over_the_one_before(
+        store: MemoryStore, windows: FakeWindows, how: str) -> None:
+    from storage.frame_pictures import picture
+
+    screens, (key, second, third, fourth) = typed_frames(store, windows, count=4)
+    forget(store, second, how)
+    after = store.get(third.id)
+    assert after.fields["key"] == key.id                                # over the screen before the forgotten one
+    assert len(after.fields["patches"]) == 3                             # its own two rows and the forgotten one's
+    assert store.get(fourth.id).fields == fourth.fields
+    store.rendered.clear()
+    for frame, screen in ((after, screens[2]), (store.get(fourth.id), screens[3])):
+        assert difference(picture(store, frame), screen) < 4
+    assert second.fields["image_id"] not in store.blobs.ids() and third.fields["image_id"] not in store.blobs.ids()
+
+
+def test_patches_stored_over_one_key_frame_before_chains_are_rebased_onto_the_first(store: MemoryStore) -> None:
+    """Stores written before chains hold groups of frames each patched over the same key frame."""
+    from storage.frame_pictures import merge_rects, pack, picture, webp
+
+    screens = [busy_screen([f"row {i}" for i in range(12)]),
+               busy_screen(["row 0", "row one changed"] + [f"row {i}" for i in range(2, 12)]),
+               busy_screen(["row 0", "row one changed"] + [f"row {i}" for i in range(2, 9)] + ["nine changed", "row 10", "row 11"])]
+    band = [(0, 50, 800, 40)], [(0, 50, 800, 40), (0, 370, 800, 40)]
+    key = Memory("frame", "", {"monitor": 0, "image_id": store.blobs.put(webp(screens[0], 60))}, time=NOW)
+    group = [Memory("frame", "", {"monitor": 0, "image_id": store.blobs.put(webp(pack(screen, merge_rects(rects)), 60)),
+                                  "key": key.id, "patches": [list(r) for r in merge_rects(rects)], "size": [800, 600]},
+                    time=NOW + timedelta(seconds=3 * (i + 1)))
+             for i, (screen, rects) in enumerate(zip(screens[1:], band))]
+    store.add([key, *group])
+    assert store.delete([key.id]) == 1
+    first, other = store.get(group[0].id), store.get(group[1].id)
+    assert "key" not in first.fields and other.fields["key"] == first.id
+    for frame, screen in ((first, screens[1]), (other, screens[2])):
+        assert difference(picture(store, frame), screen) < 4

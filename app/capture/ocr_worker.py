@@ -55,6 +55,9 @@ class OcrWorker:
             release = getattr(self.ocr, "release", None)
             if release is not None:
                 release()
+            rendered = getattr(self.store, "rendered", None)
+            if rendered is not None:
+                rendered.clear()  # the screens it built while reading, kept for the next frame
         return done
 
     def read_frame(self, frame: Any) -> None:

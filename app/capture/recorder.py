@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 import shutil
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import partial
 from typing import Any
 
-from storage.frame_pictures import GROUP_SPAN, MAX_GROUP, Rect, merge_rects, patchable
+from storage.frame_pictures import CHAIN_BYTES, GROUP_SPAN, MAX_CHAIN, Rect, merge_rects, patchable
 from storage.memory import Memory, Trust
 
 from app.capture import pause
@@ -39,12 +40,13 @@ class CaptureSettings:
 
 
 @dataclass
-class _Group:
-    """The frames of one monitor stored as patches over the same key frame."""
+class _Chain:
+    """The frames of one monitor stored as patches, each over the one before, since a whole key frame."""
 
-    key_id: str
+    last_id: str          # the frame the next patch is stored over
     started: datetime
-    rects: list[Rect] = field(default_factory=list)  # everything changed since the key frame
+    key_bytes: int        # size of the key frame's picture, the budget of the chain's patches
+    patch_bytes: int = 0
     frames: int = 0
 
 
@@ -60,7 +62,7 @@ class Recorder:
         self.settings = settings or CaptureSettings()
         self.counts: Counter[str] = Counter()
         self._last_frame: dict[int, str] = {}
-        self._groups: dict[int, _Group] = {}
+        self._chains: dict[int, _Chain] = {}
         self.stopped_reason: str | None = None  # set when capture cannot go on (the tray shows it)
 
     def tick(self, now: datetime | None = None) -> str:
@@ -71,7 +73,7 @@ class Recorder:
             self.counts[why_not] += 1
             self.filter.forget()  # after a break, the first grab is kept whatever it shows
             self._last_frame.clear()
-            self._groups.clear()
+            self._chains.clear()
             return why_not
         focused = self.windows.focused()
         visible = self.windows.visible()
@@ -130,10 +132,13 @@ class Recorder:
         size = stored_size(image.size, self.settings.image_scale)
         scale = size[0] / image.width
         changed = [[round(v * scale) for v in box] for box in regions if box]
-        group = self._groups.get(monitor)
-        patches = self._patches(group, changed, size, now)
-        encoded = encode_frame(image, scale=self.settings.image_scale, quality=self.settings.webp_quality,
-                               patches=patches)
+        chain = self._chains.get(monitor)
+        patches = self._patches(chain, changed, size, now)
+        encode = partial(encode_frame, image, scale=self.settings.image_scale, quality=self.settings.webp_quality)
+        encoded = encode(patches=patches)
+        if chain is not None and patches and chain.patch_bytes + len(encoded.image) > CHAIN_BYTES * chain.key_bytes:
+            chain, patches = None, []
+            encoded = encode()  # the chain has cost as much as its key frame: start a new one
         fields: dict[str, Any] = {
             "monitor": monitor,
             "image_id": self.store.blobs.put(encoded.image),
@@ -142,8 +147,8 @@ class Recorder:
             "changed": changed,
             "previous": self._last_frame.get(monitor),
         }
-        if group is not None and patches:
-            fields.update(key=group.key_id, patches=[list(r) for r in patches], size=list(size))
+        if chain is not None and patches:
+            fields.update(key=chain.last_id, patches=[list(r) for r in patches], size=list(size))
         if focused is not None and focused.url:
             fields["url"] = focused.url
         frame = Memory("frame", "", fields, time=now, app=focused.app if focused else "",
@@ -151,18 +156,19 @@ class Recorder:
                        text_pending=True)
         self.store.add([frame])
         self._last_frame[monitor] = frame.id
-        if group is not None and patches:
-            group.rects, group.frames = list(patches), group.frames + 1
+        if chain is not None and patches:
+            chain.last_id, chain.frames = frame.id, chain.frames + 1
+            chain.patch_bytes += len(encoded.image)
         else:
-            self._groups[monitor] = _Group(frame.id, now)
+            self._chains[monitor] = _Chain(frame.id, now, len(encoded.image))
 
-    def _patches(self, group: _Group | None, changed: list[list[int]], size: tuple[int, int],
+    def _patches(self, chain: _Chain | None, changed: list[list[int]], size: tuple[int, int],
                  now: datetime) -> list[Rect]:
         """The rectangles to store instead of a whole picture, or [] for a whole one (a new key frame)."""
-        if group is None or group.frames >= MAX_GROUP or now - group.started >= GROUP_SPAN or not changed:
+        if chain is None or chain.frames >= MAX_CHAIN or now - chain.started >= GROUP_SPAN or not changed:
             return []
-        rects = merge_rects(group.rects + [(c[0], c[1], c[2], c[3]) for c in changed])
-        # The key frame may have been forgotten meanwhile: then this one must be whole.
-        if not patchable(rects, size) or not self.store.existing([group.key_id]):
+        rects = merge_rects([(c[0], c[1], c[2], c[3]) for c in changed])
+        # The frame before may have been forgotten meanwhile: then this one must be whole.
+        if not patchable(rects, size) or not self.store.existing([chain.last_id]):
             return []
         return rects
