@@ -16,6 +16,7 @@ import numpy.typing as npt
 from storage.blind_index import BlindIndex, words
 from storage.fields import FieldCipher, TamperedField
 from storage.memory import KINDS, Memory, Trust
+from storage.word_boxes import pack_boxes, unpack_boxes
 
 TABLE = "memories"
 SEALED_COLUMNS = ("text", "app", "title", "body", "secret")
@@ -72,7 +73,10 @@ class RowCodec:
 
     def encode(self, memory: Memory, vector: npt.NDArray[np.float32]) -> dict[str, Any]:
         seal = self._sealer(memory)
-        body = {"fields": memory.fields, "source_kind": memory.source_kind, "source_ids": memory.source_ids,
+        fields = memory.fields
+        if "boxes" in fields:
+            fields = {**fields, "boxes": pack_boxes(fields["boxes"])}
+        body = {"fields": fields, "source_kind": memory.source_kind, "source_ids": memory.source_ids,
                 "tags": memory.tags, "links": memory.links, "history": memory.history,
                 "recalled": memory.recalled.isoformat() if memory.recalled else None}
         return {
@@ -110,14 +114,14 @@ class RowCodec:
     def decode_body(self, row: dict[str, Any]) -> dict[str, Any]:
         """Only the sealed JSON body (fields, provenance); {} if it fails its check."""
         body = self.open_field(row, "body", [])
-        return json.loads(body) if body else {}
+        return _unpacked(json.loads(body)) if body else {}
 
     def decode(self, row: dict[str, Any]) -> Memory:
         """Rebuild a memory; columns that fail their integrity check come back empty and are listed in `damaged`."""
         damaged: list[str] = []
         text = self.open_field(row, "text", damaged) or ""
         body_json = self.open_field(row, "body", damaged) if "body" in row else None
-        body = json.loads(body_json) if body_json else {}
+        body = _unpacked(json.loads(body_json)) if body_json else {}
         fields = {k: v for k, v in body.get("fields", {}).items() if k in KINDS[row["kind"]].fields}
         memory = Memory(
             kind=row["kind"], text=text, fields=fields, id=row["id"],
@@ -134,3 +138,10 @@ class RowCodec:
         )
         memory.damaged = tuple(damaged)
         return memory
+
+
+def _unpacked(body: dict[str, Any]) -> dict[str, Any]:
+    fields = body.get("fields")
+    if isinstance(fields, dict) and "boxes" in fields:
+        body["fields"] = {**fields, "boxes": unpack_boxes(fields["boxes"])}
+    return body
