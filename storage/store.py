@@ -37,7 +37,7 @@ from storage.search import HybridSearch, SearchOptions, SearchResult
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _META_FILE = "engram-store.json"
 # Fold new rows into the indexes once this many are not yet in one: beyond it,
 # the flat scan of unindexed rows starts to show in search latency.
@@ -66,7 +66,19 @@ def _vectors_to_float16(table: Any) -> None:
     table.alter_columns({"path": "vector", "data_type": pa.list_(pa.float16(), vector_type.list_size)})
 
 
-MIGRATIONS: dict[int, Any] = {1: _vectors_to_float16}
+def _tokens_to_nine_characters(table: Any) -> None:
+    """2 -> 3: blind tokens of 9 characters instead of 12 (a quarter of the largest column of a screen's
+    row). A token is a prefix of the HMAC's base32 form, so cutting a stored one gives exactly the token
+    the new length computes; the keyword index is built again over the cut tokens."""
+    cut = r"regexp_replace({column}, '([a-z2-7]{{9}})[a-z2-7]{{3}}', '\1', 'g')"  # only 12-character runs: re-runs are no-ops
+    table.update(values_sql={"tokens": cut.format(column="tokens"), "app_tag": cut.format(column="app_tag")})
+    if any(index.columns == ["tokens"] for index in table.list_indices()):
+        table.create_index("tokens", config=keyword_index_config(), replace=True)
+    dataset = table.to_lance()
+    dataset.cleanup_old_versions(older_than=timedelta(0), delete_unverified=True)
+
+
+MIGRATIONS: dict[int, Any] = {1: _vectors_to_float16, 2: _tokens_to_nine_characters}
 
 
 @dataclass(frozen=True)

@@ -136,11 +136,35 @@ def test_a_version_1_store_gets_float16_vectors_and_still_finds_by_meaning(store
     store.close()
     reopened = MemoryStore.open(PASSPHRASE, home=home, embedder=HashEmbedder())
     assert pa.types.is_float16(reopened.table.schema.field("vector").type.value_type)
-    assert json.loads(meta.read_text())["schema_version"] == 2
+    assert json.loads(meta.read_text())["schema_version"] == store_module.SCHEMA_VERSION
     found = reopened.similar("who leads the Atlas project", kinds=["semantic"], k=1)
     assert found[0][0].id == ids[0]
     store_module._vectors_to_float16(reopened.table)       # re-running the step changes nothing
     assert reopened.count() == 2
+
+
+def test_a_version_2_store_gets_nine_character_tokens_and_still_finds_by_word_and_app(
+        store: MemoryStore, home: Path, monkeypatch) -> None:
+    from storage import blind_index
+
+    monkeypatch.setattr(blind_index, "_TOKEN_CHARS", 12)                        # as version 2 wrote them
+    store.codec.index._cache.clear()
+    screen = Memory("frame", "boarding pass for flight TP1234", {"monitor": 0}, app="Firefox")
+    store.add([screen, Memory("message", "the flight lands at noon")])
+    assert all(len(t) == 12 for r in store.table.to_arrow().to_pylist() for t in r["tokens"].split())
+    meta = home / "store" / "engram-store.json"
+    meta.write_text(json.dumps({**json.loads(meta.read_text()), "schema_version": 2}))
+    store.close()
+    monkeypatch.setattr(blind_index, "_TOKEN_CHARS", 9)
+    reopened = MemoryStore.open(PASSPHRASE, home=home, embedder=HashEmbedder())
+    rows = reopened.table.to_arrow().to_pylist()
+    assert all(len(t) == 9 for r in rows for t in r["tokens"].split()) and {len(r["app_tag"]) for r in rows} == {0, 9}
+    assert reopened.search("boarding pass", SearchOptions(k=2, mode="keyword"), now=NOW).hits[0].id == screen.id
+    assert [h.id for h in reopened.search("flight", SearchOptions(k=5, mode="keyword", app="firefox"), now=NOW).hits] \
+        == [screen.id]
+    before = reopened.table.to_arrow().to_pylist()
+    store_module._tokens_to_nine_characters(reopened.table)                    # re-running the step changes nothing
+    assert reopened.table.to_arrow().to_pylist() == before
 
 
 def test_a_different_embedder_is_refused(store: MemoryStore, home: Path) -> None:
