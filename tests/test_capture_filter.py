@@ -209,3 +209,17 @@ def test_a_small_lasting_change_is_kept_once_it_has_settled() -> None:
     assert decide() is Decision.KEEP                          # the character, a minute after the last keep
     now[0] = 200.0
     assert decide() is Decision.SKIP_DUPLICATE and decide() is Decision.SKIP_DUPLICATE
+
+
+def test_exact_changes_shrink_a_region_to_the_pixels_that_differ() -> None:
+    from app.capture.frame_filter import exact_changes
+
+    before = Image.new("RGB", (400, 300), (200, 200, 200))
+    after = before.copy()
+    after.paste((255, 0, 0), (100, 50, 140, 62))           # a red word
+    after.paste((232, 190, 200), (300, 200, 310, 210))      # as bright as the grey, another colour: still a change
+    assert exact_changes(after, before, [(60, 20, 120, 90), (280, 180, 60, 60)]) == \
+        [(98, 48, 44, 16), (298, 198, 14, 14)]
+    noisy = Image.fromarray((np.asarray(before, dtype=np.int16) + 20).clip(0, 255).astype(np.uint8))
+    assert exact_changes(noisy, before, [(0, 0, 400, 300)]) == [(0, 0, 400, 300)]   # noise only: region kept
+    assert exact_changes(after, None, [(60, 20, 120, 90)]) == [(60, 20, 120, 90)]

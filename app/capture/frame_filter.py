@@ -51,6 +51,9 @@ SETTLE_SECONDS = 60.0
 # A cell counts as changed for the OCR regions when its rounded mean gray moved at all: at 2 gray levels,
 # changed pixels fell outside every region in 59 of 164 kept ScreenAgent pairs; at 0.5 in 6 (a few pixels each).
 CELL_THRESHOLD = 0.5
+# A pixel counts as changed for a patch above this difference in a colour channel: JPEG noise in the
+# ScreenAgent replays reaches ~20 in smooth areas; a real grab differs by 0 where nothing changed.
+EXACT_THRESHOLD = 24
 DEFAULT_EXCLUDED_APPS = frozenset({"keepassxc", "keepass", "keepass2", "1password", "bitwarden", "enpass",
                                    "seahorse", "kwalletmanager5"})
 
@@ -207,6 +210,28 @@ def changed_regions(cells: npt.NDArray[np.bool_], image_size: tuple[int, int]) -
                     cols.append(near[1])
         groups.append(_cell_box(cells.shape, image_size, min(rows), min(cols), max(rows), max(cols)))
     return tuple(sorted(groups, key=lambda box: -box[2] * box[3]))
+
+
+def exact_changes(image: Image.Image, reference: Image.Image | None, regions: Sequence[Box],
+                  threshold: int = EXACT_THRESHOLD, margin: int = 2) -> list[Box]:
+    """Each changed region shrunk to the pixels that really differ from `reference` (the previous kept
+    grab) by more than `threshold` in some colour channel, plus `margin`. The regions come from 30-pixel
+    thumbnail cells padded by a cell, so a typed word's region is ~90 pixels tall where the word is 20;
+    a patch stores the shrunk box. A region with no such pixel is dropped; without a reference, or when
+    nothing is left, the regions are returned as they are."""
+    if reference is None or reference.size != image.size:
+        return list(regions)
+    shrunk = []
+    for x, y, w, h in regions:
+        now = np.asarray(image.crop((x, y, x + w, y + h)).convert("RGB"), dtype=np.int16)
+        before = np.asarray(reference.crop((x, y, x + w, y + h)).convert("RGB"), dtype=np.int16)
+        rows, cols = np.nonzero((np.abs(now - before) > threshold).any(axis=2))
+        if rows.size:
+            x0, y0 = max(0, x + int(cols.min()) - margin), max(0, y + int(rows.min()) - margin)
+            x1 = min(image.width, x + int(cols.max()) + 1 + margin)
+            y1 = min(image.height, y + int(rows.max()) + 1 + margin)
+            shrunk.append((x0, y0, x1 - x0, y1 - y0))
+    return shrunk or list(regions)
 
 
 def _cell_box(shape: tuple[int, ...], image_size: tuple[int, int], r0: int, c0: int, r1: int, c1: int) -> Box:

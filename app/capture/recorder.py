@@ -8,6 +8,7 @@ stored at once with its text pending, so nothing is lost if Engram stops.
 from __future__ import annotations
 
 import logging
+import math
 import shutil
 from collections import Counter
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from storage.memory import Memory, Trust
 
 from app.capture import pause
 from app.capture.encode import encode_frame, stored_size
-from app.capture.frame_filter import Decision, FrameFilter
+from app.capture.frame_filter import Decision, FrameFilter, exact_changes
 from app.capture.quiet_hours import QuietRange, is_quiet
 from app.capture.screen import ScreenSource
 from app.capture.windows import NullWindows, WindowProvider
@@ -63,6 +64,7 @@ class Recorder:
         self.counts: Counter[str] = Counter()
         self._last_frame: dict[int, str] = {}
         self._chains: dict[int, _Chain] = {}
+        self._reference: dict[int, Any] = {}  # the last kept grab per monitor, for exact patch boxes
         self.stopped_reason: str | None = None  # set when capture cannot go on (the tray shows it)
 
     def tick(self, now: datetime | None = None) -> str:
@@ -74,6 +76,7 @@ class Recorder:
             self.filter.forget()  # after a break, the first grab is kept whatever it shows
             self._last_frame.clear()
             self._chains.clear()
+            self._reference.clear()
             return why_not
         focused = self.windows.focused()
         visible = self.windows.visible()
@@ -131,9 +134,11 @@ class Recorder:
     def _store_frame(self, monitor: int, image: Any, regions: Any, focused: Any, now: datetime) -> None:
         size = stored_size(image.size, self.settings.image_scale)
         scale = size[0] / image.width
-        changed = [[round(v * scale) for v in box] for box in regions if box]
+        regions = [tuple(box) for box in regions if box]
+        changed = [[round(v * scale) for v in box] for box in regions]
         chain = self._chains.get(monitor)
-        patches = self._patches(chain, changed, size, now)
+        exact = [_scaled(box, scale, size) for box in exact_changes(image, self._reference.get(monitor), regions)]
+        patches = self._patches(chain, exact, size, now)
         encode = partial(encode_frame, image, scale=self.settings.image_scale, quality=self.settings.webp_quality)
         encoded = encode(patches=patches)
         if chain is not None and patches and chain.patch_bytes + len(encoded.image) > CHAIN_BYTES * chain.key_bytes:
@@ -156,19 +161,29 @@ class Recorder:
                        text_pending=True)
         self.store.add([frame])
         self._last_frame[monitor] = frame.id
+        self._reference[monitor] = image
         if chain is not None and patches:
             chain.last_id, chain.frames = frame.id, chain.frames + 1
             chain.patch_bytes += len(encoded.image)
         else:
             self._chains[monitor] = _Chain(frame.id, now, len(encoded.image))
 
-    def _patches(self, chain: _Chain | None, changed: list[list[int]], size: tuple[int, int],
+    def _patches(self, chain: _Chain | None, changed: list[Rect], size: tuple[int, int],
                  now: datetime) -> list[Rect]:
         """The rectangles to store instead of a whole picture, or [] for a whole one (a new key frame)."""
         if chain is None or chain.frames >= MAX_CHAIN or now - chain.started >= GROUP_SPAN or not changed:
             return []
-        rects = merge_rects([(c[0], c[1], c[2], c[3]) for c in changed])
+        rects = merge_rects(changed)
         # The frame before may have been forgotten meanwhile: then this one must be whole.
         if not patchable(rects, size) or not self.store.existing([chain.last_id]):
             return []
         return rects
+
+
+def _scaled(box: Rect, scale: float, size: tuple[int, int]) -> Rect:
+    """A box in grab pixels as a box in stored pixels, rounded outwards."""
+    if scale == 1.0:
+        return box
+    x0, y0 = math.floor(box[0] * scale), math.floor(box[1] * scale)
+    x1, y1 = min(size[0], math.ceil((box[0] + box[2]) * scale)), min(size[1], math.ceil((box[1] + box[3]) * scale))
+    return (x0, y0, x1 - x0, y1 - y0)
