@@ -35,7 +35,7 @@ from PIL import Image
 
 Rect = tuple[int, int, int, int]  # x, y, w, h in the stored picture's pixels
 
-MAX_CHAIN = 30
+MAX_CHAIN = 60
 CHAIN_BYTES = 1.0          # a chain's patches may weigh this many times its key frame
 GROUP_SPAN = timedelta(minutes=10)
 MAX_PATCH_SHARE = 0.5      # above this share of the screen, a whole picture is as small
