@@ -69,24 +69,35 @@ class _PaintWatch:
 
 
 def _screen_frames(store: Any, count: int, text_of: Callable[[int], str]) -> tuple[datetime, list[str]]:
-    from PIL import Image, ImageDraw
+    """`count` 1920x1080 screens 3 s apart, recorded by the real recorder: each retypes one line of
+    the one before (so they are stored as chains of patches, as typing is) and every 25th is a new page."""
+    from PIL import Image, ImageDraw, ImageFont
 
-    from app.capture.encode import encode_frame
-    from storage.memory import Memory, Trust
+    from app.capture.recorder import CaptureSettings, Recorder
+    from app.capture.screen import ReplayScreen
+    from bench.capture_bench import PresentUser
 
     start = datetime.now().astimezone().replace(hour=9, minute=0, second=0, microsecond=0)
-    frames = []
+    pictures = []
+    font = ImageFont.load_default(size=18)
     for i in range(count):
-        picture = Image.new("RGB", (1920, 1080), (240, 240 - i % 40, 235))
+        page = i // 25
+        picture = Image.new("RGB", (1920, 1080), (240, 240 - page * 8, 235))
         draw = ImageDraw.Draw(picture)
         for row in range(40):
-            draw.text((40, 30 + 25 * row), f"line {row} of screen {i}: quarterly figures and notes", fill="black")
-        encoded = encode_frame(picture)
-        frames.append(Memory("frame", text_of(i), {"monitor": 0, "image_id": store.blobs.put(encoded.image),
-                                                   "thumb_id": store.blobs.put(encoded.thumbnail),
-                                                   "boxes": [[f"screen {i}", 40, 30, 300, 14]]},
-                             time=start + timedelta(seconds=3 * i), app=f"App{i % 5}", trust=Trust.OBSERVED))
-    store.add(frames)
+            edited = row <= i % 25
+            draw.text((40, 30 + 25 * row), f"line {row} of page {page}: " + ("retyped, now final" if edited else
+                                                                          "quarterly figures and notes"),
+                      fill="black", font=font)
+        pictures.append(picture)
+    recorder = Recorder(store, ReplayScreen(pictures), PresentUser(), settings=CaptureSettings(min_free_disk_mb=1))
+    for i in range(count):
+        assert recorder.tick(start + timedelta(seconds=3 * i)) == "kept"
+    frames = store.list_range(kinds=["frame"], limit=count)
+    for i, frame in enumerate(frames):
+        frame.text, frame.text_pending, frame.app = text_of(i), False, f"App{i % 5}"
+        frame.fields = {**frame.fields, "boxes": [[f"screen {i}", 40, 30, 300, 14]]}
+    store.save(frames)
     return start, [f.id for f in frames]
 
 
@@ -164,9 +175,9 @@ def in_process(rows: int, trials: int) -> Metrics:
         "ui.results_after_keystroke.p95_ms": metric(round(_pct(shown, 0.95) * ms, 1), "ms", len(shown),
                                                     note + "; after the 150 ms debounce"),
         "ui.timeline_frame_switch.p50_ms": metric(round(statistics.median(switches) * ms, 1), "ms", len(switches),
-                                                  "1920x1080 WebP screens"),
+                                                  "1920x1080, chains of patches, newest to oldest"),
         "ui.timeline_frame_switch.p95_ms": metric(round(_pct(switches, 0.95) * ms, 1), "ms", len(switches),
-                                                  "1920x1080 WebP screens"),
+                                                  "1920x1080, chains of patches, newest to oldest"),
     }
 
 

@@ -215,6 +215,23 @@ class MemoryStore:
                 self._refresh_indexes()
         return [m.id for m in memories]
 
+    def repoint_sources(self, moved: dict[str, str], since: datetime) -> int:
+        """Memories made (on or after `since`) from frames in `moved` name the frame each was merged
+        into instead, so "Sources" still finds the screen. Returns how many memories changed."""
+        if not moved:
+            return 0
+        refs = {f"frame:{old}": f"frame:{new}" for old, new in moved.items()}
+        rows = (self.table.search().where(f"kind NOT IN ('frame', 'message') AND created_us >= {to_us(since)}")
+                .limit(None).to_arrow().to_pylist())
+        changed = []
+        for memory in map(self.codec.decode, rows):
+            sources = list(dict.fromkeys(refs.get(ref, ref) for ref in memory.source_ids))
+            if sources != memory.source_ids:
+                memory.source_ids = sources
+                changed.append(memory)
+        self.save(changed, replace_only=[m.id for m in changed])
+        return len(changed)
+
     def delete(self, ids: Iterable[str]) -> int:
         """Delete memories for good (see the module contract). Returns how many were removed."""
         id_list = [i for i in ids if _is_id(i)]

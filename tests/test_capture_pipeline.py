@@ -240,7 +240,9 @@ def test_text_only_keeps_one_row_per_screen_and_every_line_it_showed(store: Memo
               frame(0.1, "letter.odt", ["Dear Anna,", "the invoice is late", "Best, Tom"])]
     other = frame(0.15, "Inbox", ["Budget review moved", "Lunch on Friday"])
     waiting = frame(0.2, "Inbox", ["Budget review moved", "Lunch on Friday", "New: flight ZX77"], digested=False)
-    store.add(typing + [other, waiting])
+    fact = Memory("semantic", "Invoice 4471 is late", {"name": "invoice 4471"}, source_kind="screen",
+                  source_ids=[f"frame:{typing[1].id}", f"frame:{typing[2].id}", f"frame:{other.id}"])
+    store.add(typing + [other, waiting, fact])
     report = enforce(store, RetentionPolicy(max_age_days=0, text_only_after_days=7), now=NOW)
     assert report.images_dropped == 4
     rows = store.list_range(kinds=["frame"])
@@ -253,8 +255,10 @@ def test_text_only_keeps_one_row_per_screen_and_every_line_it_showed(store: Memo
     assert rows[1].fields == {"monitor": 0, "screens": 1}
     assert rows[2].fields.get("image_id") == waiting.fields["image_id"]        # not taken in by the agents yet
     assert set(store.blobs.ids()) == {waiting.fields["image_id"], waiting.fields["thumb_id"]}
-    hit = store.search("4471").hits[0]
+    hit = store.search("4471", SearchOptions(kinds=["frame"])).hits[0]
     assert hit.id == letter.id
+    # The fact made from two merged screens now names the screen they became, once.
+    assert store.get(fact.id).source_ids == [f"frame:{letter.id}", f"frame:{other.id}"]
     assert enforce(store, RetentionPolicy(max_age_days=0, text_only_after_days=7), now=NOW).images_dropped == 0
 
 

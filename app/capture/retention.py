@@ -62,12 +62,14 @@ def _drop_images(store: Any, before: datetime) -> int:
     image_ids = [f.fields[k] for f in ready for k in ("image_id", "thumb_id") if f.fields.get(k)]
     # Later screens stored as patches over these pictures are rebased before the pictures go.
     image_ids += store.release_pictures([f.id for f in ready])
-    spans, absorbed = [], []
+    spans, absorbed, moved = [], [], {}
     for run in screen_runs(ready):
         spans.append(merge_run(run))
         absorbed += [f.id for f in run[1:]]
+        moved.update((f.id, run[0].id) for f in run[1:])
     # The spans first, in one commit: a crash before the delete leaves extra rows, never lost text.
     store.save(spans, replace_only=[s.id for s in spans])
+    store.repoint_sources(moved, since=ready[0].time)  # memories made from a merged screen follow it
     if not store.delete(absorbed):
         store.purge()  # the old row versions still name the image ids (a delete purges them itself)
     store.blobs.delete(image_ids)
