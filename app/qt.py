@@ -11,7 +11,7 @@ from PySide6.QtNetwork import QLocalServer, QLocalSocket
 from shiboken6 import isValid
 from PySide6.QtWidgets import (QAbstractItemView, QApplication, QDialog, QDialogButtonBox, QFrame, QHBoxLayout,
                                QCheckBox, QDateEdit, QDoubleSpinBox, QFileDialog, QFormLayout, QHeaderView,
-                               QInputDialog, QLabel, QSpinBox, QSplitter, QLineEdit, QTableWidget, QTableWidgetItem,
+                               QInputDialog, QLabel, QSizePolicy, QSpinBox, QSplitter, QLineEdit, QTableWidget, QTableWidgetItem,
                                QTabWidget,
                                QListWidget, QListWidgetItem, QMenu, QMessageBox, QPlainTextEdit, QPushButton,
                                QStyle, QStyledItemDelegate, QStyleOptionViewItem, QSystemTrayIcon,
@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QApplication, QDialog, QDialog
 
 __all__ = [
     "QSocketNotifier", "QCheckBox", "QDoubleSpinBox", "QFileDialog", "QFormLayout", "QSpinBox",
-    "QBrush", "QDate", "QDateEdit", "QPen", "QPointF", "QRectF", "QSplitter",
+    "QBrush", "QDate", "QDateEdit", "QPen", "QPointF", "QRectF", "QSizePolicy", "QSplitter",
     "QAbstractItemView", "QHeaderView", "QInputDialog", "QTableWidget", "QTableWidgetItem", "QTabWidget",
     "QAction", "QApplication", "QByteArray", "QColor", "QDialog", "QDialogButtonBox", "QEvent", "QFont", "QFrame",
     "QGuiApplication", "QHBoxLayout", "QIcon", "QKeySequence", "QLabel", "QLineEdit", "QListWidget",

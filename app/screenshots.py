@@ -39,12 +39,33 @@ def seed(store: object) -> None:
     ])
 
 
-def seed_screens(store: object) -> None:
-    """A morning of screens today: three apps, each screen a picture with its words and boxes."""
-    from PIL import Image, ImageDraw
+class _DemoWindows:
+    """The window the demo user is looking at, for the recorder (no desktop is asked)."""
 
-    from app.capture.encode import encode_frame
-    from storage.memory import Memory, Trust
+    def __init__(self) -> None:
+        self.current: object = None
+
+    def focused(self) -> object:
+        return self.current
+
+    def visible(self) -> list[object]:
+        return [self.current] if self.current else []
+
+    def idle_seconds(self) -> float:
+        return 0.0
+
+    def screen_locked(self) -> bool:
+        return False
+
+
+def seed_screens(store: object) -> None:
+    """A morning of screens today, recorded by the real recorder: six visits to three apps, in each a
+    reply typed over six minutes (so the screens are stored as chains of patches), with word boxes."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    from app.capture.recorder import CaptureSettings, Recorder
+    from app.capture.screen import ReplayScreen
+    from app.capture.windows import WindowInfo
 
     now = datetime.now().astimezone()
     # Four hours of screens ending now (from midnight if it is earlier than that): today, and in the past.
@@ -53,24 +74,35 @@ def seed_screens(store: object) -> None:
                                                       "Budget review moved to Friday"]),
                ("LibreOffice Calc", "Q3 budget.ods — LibreOffice Calc", ["Q3 budget", "Travel 3,100", "Invoice totals"]),
                ("Firefox", "Atlas project wiki — Mozilla Firefox", ["Atlas project", "Owner: Anna", "Deploy notes"])]
-    frames = []
+    reply = "Thanks, I will bring the numbers and the draft to the review on Friday".split()
+    font = ImageFont.load_default(size=16)
+    shown, words = [], []
     for i in range(36):
         app_name, title, lines = windows[(i // 6) % 3]
+        typed = " ".join(reply[: 2 * (i % 6 + 1)])
         picture = Image.new("RGB", (960, 540), "#f4f4f4")
         draw = ImageDraw.Draw(picture)
         draw.rectangle((0, 0, 960, 28), fill="#3c3c3c")
-        draw.text((10, 8), title, fill="white")
+        draw.text((10, 6), title.replace("—", "-"), fill="white", font=font)  # the built-in font has no dash
         boxes = []
-        for row, line in enumerate(lines):
+        for row, line in enumerate(lines + [typed]):
             y = 80 + 40 * row
-            draw.text((60, y), line, fill="black")
-            boxes.append([line, 60, y, 6 * len(line), 12])
-        encoded = encode_frame(picture)
-        blobs = store.blobs  # type: ignore[attr-defined]
-        frames.append(Memory("frame", "\n".join(lines), {"monitor": 0, "image_id": blobs.put(encoded.image),
-                                                        "thumb_id": blobs.put(encoded.thumbnail), "boxes": boxes}, time=start + timedelta(minutes=7 * i),
-                             app=app_name, title=title, trust=Trust.OBSERVED, source_kind="screen"))
-    store.add(frames)  # type: ignore[attr-defined]
+            draw.text((60, y), line, fill="black", font=font)
+            boxes.append([line, 60, y, int(draw.textlength(line, font=font)), 16])
+        shown.append(picture)
+        words.append((lines + [typed], boxes, WindowInfo(app_name, title, (0, 0, 960, 540))))
+    demo = _DemoWindows()
+    recorder = Recorder(store, ReplayScreen(shown), demo, settings=CaptureSettings(min_free_disk_mb=1))
+    for i, (_, _, window) in enumerate(words):
+        demo.current = window
+        recorder.tick((start + timedelta(minutes=40 * (i // 6) + i % 6)).astimezone(timezone.utc))
+    frames = [f for f in store.list_range(kinds=["frame"], limit=100)  # type: ignore[attr-defined]
+              if f.fields.get("image_id")]  # the recorded ones, in the order they were shown
+    assert len(frames) == len(words), "every demo screen differs enough from the one before to be kept"
+    for frame, (lines, boxes, _) in zip(frames, words):
+        frame.text, frame.text_pending = "\n".join(lines), False   # what OCR would read
+        frame.fields = {**frame.fields, "boxes": boxes}
+    store.save(frames)  # type: ignore[attr-defined]
 
 
 def main(outdir: str, dark: bool = False) -> int:

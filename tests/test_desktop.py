@@ -426,6 +426,13 @@ def test_timeline_shows_a_day_moves_highlights_and_forgets(qtbot, store: MemoryS
     qtbot.waitUntil(lambda: window.frame.id == frames[3].id, timeout=10_000)
     window.highlight.setText("invoice")
     assert window.matched_boxes() == 1 and window.image.pixmap() is not None
+    window.show()
+    window.resize(700, 560)
+    qtbot.waitUntil(lambda: window.image.pixmap().width() <= window.image.width(), timeout=5_000)
+    small = window.image.pixmap().width()
+    window.resize(1500, 1000)                                                       # the picture grows with the window
+    qtbot.waitUntil(lambda: window.image.pixmap().width() > small, timeout=5_000)
+    assert window.image.pixmap().height() <= window.image.height()
     window.axis.zoom(0.001, frames[2].time)
     assert window.axis.end - window.axis.start == timedelta(minutes=10)             # zoomed to the minimum
 

@@ -24,7 +24,7 @@ from app.desktop.pixmaps import fitted, frame_image, load_thumbnails, pixmaps_fr
 from app.desktop.forget_range import ForgetRangeDialog
 from app.qt import (QBrush, QColor, QDate, QDateEdit, QDialog, QHBoxLayout, QImage, QIcon, QLabel, QLineEdit, QListWidget,
                     QListWidgetItem, QMessageBox, QPainter, QPen, QPixmap, QPlainTextEdit, QPushButton, QRectF, QSize,
-                    QSplitter, Qt, QVBoxLayout, QWidget, Signal)
+                    QSizePolicy, QSplitter, Qt, QVBoxLayout, QWidget, Signal)
 
 _MIN_SPAN = timedelta(minutes=10)
 _STRIP_SIDE = 7  # thumbnails shown on each side of the chosen frame
@@ -132,6 +132,22 @@ class TimeAxis(QWidget):
             super().keyPressEvent(event)
 
 
+class FittedPicture(QLabel):
+    """The chosen screen, scaled to whatever room the window gives it: drawn again on every resize.
+    (Its size does not follow the picture's, or a large screenshot would push the window apart.)"""
+
+    def __init__(self, redraw: Callable[[], None]) -> None:
+        super().__init__("")
+        self._redraw = redraw
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+        self.setMinimumSize(480, 300)
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self._redraw()
+
+
 class TimelineWindow(QWidget):
     def __init__(self, store: Any, confirm: Callable[[str], bool] | None = None,
                  pick_range: Callable[..., tuple[datetime, datetime] | None] | None = None) -> None:
@@ -173,9 +189,7 @@ class TimelineWindow(QWidget):
         self.strip.itemClicked.connect(self._strip_chosen)
         self._thumbs: dict[str, QPixmap] = {}
         self.caption = QLabel("")
-        self.image = QLabel("")
-        self.image.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.image.setMinimumSize(480, 300)
+        self.image = FittedPicture(lambda: self._draw())
         self.text = QPlainTextEdit()
         self.text.setReadOnly(True)
         self.episodes = QListWidget()
