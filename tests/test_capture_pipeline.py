@@ -410,6 +410,27 @@ def test_a_chain_is_at_most_max_chain_frames_long(store: MemoryStore, windows: F
     assert ["key" in f.fields for f in frames] == [False, True, True, False, True, True]
 
 
+def test_drawn_screens_are_stored_exactly_and_photographs_lossy_whichever_is_smaller() -> None:
+    import io
+
+    from storage.frame_pictures import decode, webp
+
+    def lossless_size(image: Image.Image) -> int:
+        out = io.BytesIO()
+        image.save(out, "WEBP", lossless=True, quality=50, method=4)
+        return len(out.getvalue())
+
+    text = screen_with([f"line {i}: the quarterly report, page two, is due on Friday" for i in range(14)])
+    stored = webp(text, 60)
+    assert np.array_equal(np.asarray(decode(stored).convert("RGB")), np.asarray(text))   # exact: OCR reads what was shown
+    out = io.BytesIO()
+    text.save(out, "WEBP", quality=60, method=4)
+    assert len(stored) <= len(out.getvalue())
+    photo = Image.fromarray(np.random.default_rng(3).integers(0, 255, size=(300, 400, 3), dtype=np.uint8))
+    assert len(webp(photo, 60)) < lossless_size(photo) / 2 and not np.array_equal(
+        np.asarray(decode(webp(photo, 60)).convert("RGB")), np.asarray(photo))
+
+
 def test_a_large_change_starts_a_new_key_frame(store: MemoryStore, windows: FakeWindows) -> None:
     screens = [busy_screen(["a"]), busy_screen([f"other screen row {i}" for i in range(14)])]
     recorder = recorder_for(store, screens, windows)
