@@ -6,7 +6,9 @@ One process runs the windows under Xvfb (so painting is real) and measures:
 - results after keystroke: from the search starting (the moment the debounce
   fires) until the result rows are in the list, over LoCoMo questions;
 - timeline frame switch: from choosing a frame on the axis until its screenshot
-  (a 1920x1080 WebP) is decoded and drawn;
+  is built and drawn, stepping back from the newest of 120 1920x1080 screens recorded by the real
+  recorder (each retypes a line of the one before, so most are patches in chains over a key frame:
+  the direction that cannot reuse the picture just built);
 Two child processes measure app start to tray visible (python start, imports, the
 tray shown) and idle RSS: the app unlocked with capture and agents running, 20 s
 after unlocking and after 75 s idle, then with the packaged model loaded.
