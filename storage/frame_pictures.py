@@ -9,12 +9,13 @@ leads back to one whole picture.
 
 A chain ends (the next frame is whole) when a change covers half the screen, when its patches
 together weigh as much as its key frame (`CHAIN_BYTES`: decoding any frame then costs at most about
-two whole pictures), after `MAX_CHAIN` frames (each link is a row to fetch) or `GROUP_SPAN` after its
-key frame (so the frames that depend on one lie shortly after it). `RenderedPictures` keeps the last
-few pictures built, so reading frames in order (the OCR worker, scrubbing the timeline) pastes one
-patch per frame instead of walking the chain. On steady typing (bench/capture_bench.py) chains store
-a third of the picture bytes of patches against the key frame (the band typed since the key frame
-was re-stored by every frame).
+two whole pictures), after `MAX_CHAIN` frames (the patches pasted when a frame is opened out of
+order) or `GROUP_SPAN` after its key frame (so the frames that depend on one lie shortly after it).
+A chain's links come from one query, and `RenderedPictures` keeps pictures built (every eighth along
+a chain too), so reading frames in either direction (the OCR worker, scrubbing the timeline) pastes a
+few patches per frame. Before chains, each patch covered everything changed since the key frame: on
+steady typing (bench/capture_bench.py) every frame re-stored the band typed since, and groups had
+to stop at 12 frames.
 
 Deleting a frame must not break the frames stored over it: `rebase` stores each such frame over the
 nearest frame that stays (with the rectangles of the frames in between), or makes it whole (the store
