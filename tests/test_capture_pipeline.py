@@ -431,6 +431,21 @@ def test_drawn_screens_are_stored_exactly_and_photographs_lossy_whichever_is_sma
         np.asarray(decode(webp(photo, 60)).convert("RGB")), np.asarray(photo))
 
 
+def test_patches_of_screens_stored_at_half_size_rebuild_them(store: MemoryStore, windows: FakeWindows) -> None:
+    from storage.frame_pictures import picture
+
+    lines = [f"line {i} of the report" for i in range(12)]
+    screens = [busy_screen(lines), busy_screen(lines[:5] + ["line five was retyped from start to end"] + lines[6:])]
+    recorder = Recorder(store, ReplayScreen(screens), windows, FrameFilter(CaptureRules()),
+                        CaptureSettings(min_free_disk_mb=1, image_scale=0.5))
+    assert [recorder.tick(NOW + timedelta(seconds=3 * i)) for i in range(2)] == ["kept", "kept"]
+    key, patched = store.list_range(kinds=["frame"])
+    assert patched.fields["key"] == key.id and patched.fields["size"] == [400, 300]
+    store.rendered.clear()
+    half = screens[1].resize((400, 300), Image.Resampling.LANCZOS)
+    assert difference(picture(store, patched), half) < 4
+
+
 def test_a_large_change_starts_a_new_key_frame(store: MemoryStore, windows: FakeWindows) -> None:
     screens = [busy_screen(["a"]), busy_screen([f"other screen row {i}" for i in range(14)])]
     recorder = recorder_for(store, screens, windows)
