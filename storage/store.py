@@ -28,7 +28,7 @@ from storage.codec import TABLE, RowCodec, arrow_schema, from_us, to_us
 from storage.config import Config
 from storage.embedding import Embedder
 from storage.fields import FieldCipher
-from storage.frame_pictures import RenderedPictures
+from storage.frame_pictures import GROUP_SPAN, RenderedPictures, rebase
 from storage.keys import KeyVault
 from storage.locking import WriterLock
 from storage.memory import KINDS, Memory, utcnow
@@ -286,8 +286,6 @@ class MemoryStore:
         """Frames outside `where` stored as patches over a frame among `doomed` are stored over one
         that stays, or made whole (frame_pictures.rebase; the frames stored over a frame lie within
         GROUP_SPAN after it). Returns the files no longer needed."""
-        from storage.frame_pictures import GROUP_SPAN, rebase
-
         bases = {i: t for i, t, f in doomed if f.get("image_id")}
         if not bases:
             return []
