@@ -196,24 +196,32 @@ def picture(store: Any, frame: Any) -> Image.Image:
     if not frame.fields.get("image_id"):
         raise PictureMissing("this screen's picture was dropped; its text is kept")
     rendered: RenderedPictures = getattr(store, "rendered", None) or RenderedPictures(0)
+    try:
+        return _build(store, rendered, frame)
+    except PictureMissing:
+        # A link kept from before a frame of the chain was rebased names a file that is gone:
+        # forget what was kept and walk the chain as stored now.
+        rendered.clear()
+        return _build(store, rendered, frame)
+
+
+def _build(store: Any, rendered: RenderedPictures, frame: Any) -> Image.Image:
     link: Link | None = Link.of(frame.id, frame.fields)
     chain: list[Link] = []  # the links whose patches are still to paste, newest first
     built = None
-    while built is None and link is not None:
+    while built is None and link is not None and len(chain) <= MAX_CHAIN:
         rendered.remember(link)
         cached = rendered.get(link.id)
         if cached is not None:
             built = cached.copy()
         elif link.base is None:
             built = _own(store, link, "picture").convert("RGB")
-        elif len(chain) > MAX_CHAIN:
-            break
         else:
             chain.append(link)
             link = rendered.link(link.base) or _fetch_link(store, rendered, link.base, frame.time)
     if built is None:
         # Should not happen (deleting a frame rebases the ones stored over it first): show what is known.
-        width, height = chain[-1].size or (1, 1)
+        width, height = next((step.size for step in chain if step.size), (1, 1))
         built = Image.new("RGB", (int(width), int(height)), (96, 96, 96))
     for done, step in enumerate(reversed(chain), 1):
         paste_patches(built, _own(store, step, "patch"), step.patches)

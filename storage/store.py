@@ -279,8 +279,9 @@ class MemoryStore:
             return []
         where = f"id IN ({', '.join(repr(i) for i in ids)})"
         with self._lock.held():
-            self.rendered.clear()
-            return self._rebase_dependents(where, self._frame_fields(f"({where}) AND kind = 'frame'"))
+            old_files = self._rebase_dependents(where, self._frame_fields(f"({where}) AND kind = 'frame'"))
+            self.rendered.clear()  # no built picture of these screens stays in memory
+            return old_files
 
     def _rebase_dependents(self, where: str, doomed: list[tuple[str, int, dict[str, Any]]]) -> list[str]:
         """Frames outside `where` stored as patches over a frame among `doomed` are stored over one

@@ -402,6 +402,16 @@ def test_reading_a_chain_backwards_fetches_its_frames_once(store: MemoryStore, w
     assert fetched == ["frame_fields"]        # one query for the chain's links, then all from memory
 
 
+def test_a_stale_link_kept_in_memory_is_dropped_and_the_chain_walked_again(store: MemoryStore,
+                                                                          windows: FakeWindows) -> None:
+    from storage.frame_pictures import Link, picture
+
+    screens, (key, second, third) = typed_frames(store, windows)
+    store.rendered.clear()
+    store.rendered.remember(Link(second.id, "0" * 32, key.id, ((0, 0, 10, 10),), (800, 600)))  # its file since replaced
+    assert difference(picture(store, third), screens[2]) < 4
+
+
 def test_a_chain_is_at_most_max_chain_frames_long(store: MemoryStore, windows: FakeWindows, monkeypatch) -> None:
     from app.capture import recorder as recorder_module
 
