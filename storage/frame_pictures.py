@@ -35,6 +35,7 @@ from typing import Any
 from PIL import Image
 
 Rect = tuple[int, int, int, int]  # x, y, w, h in the stored picture's pixels
+Move = tuple[int, int, int, int, int]  # x, y, w, h of rows in the frame before, and how far down they moved
 
 MAX_CHAIN = 60
 CHAIN_BYTES = 1.0          # a chain's patches may weigh this many times its key frame
@@ -81,12 +82,21 @@ class Link:
     base: str | None            # the frame it is stored over; None for a whole picture
     patches: tuple[Rect, ...]
     size: tuple[int, int] | None
+    moves: tuple[Move, ...] = ()  # rows scrolled since the base, applied before the patches
 
     @classmethod
     def of(cls, frame_id: str, fields: dict[str, Any]) -> Link:
         return cls(frame_id, fields.get("image_id") or "", fields.get("key"),
                    tuple(tuple(r) for r in fields.get("patches", [])),
-                   tuple(fields["size"]) if fields.get("size") else None)
+                   tuple(fields["size"]) if fields.get("size") else None,
+                   tuple(tuple(m) for m in fields.get("moves", [])))
+
+
+def apply_moves(picture: Image.Image, moves: Sequence[Move]) -> None:
+    """Move rows as a scroll moved them (app/capture/scroll.py), in place; the rows they uncover keep
+    what was there until the patches cover them."""
+    for x, y, w, h, dy in moves:
+        picture.paste(picture.crop((x, y, x + w, y + h)), (x, y + dy))
 
 
 class RenderedPictures:
@@ -177,11 +187,16 @@ def webp(image: Image.Image, quality: int) -> bytes:
     ScreenAgent screens: 44 kB lossy, 305 kB lossless), so they are not tried (counting the colours
     of a quarter-size copy costs ~1 ms)."""
     lossy = _saved(image, quality=quality, method=4)  # method 4: 4x the time of 0, a third smaller
-    small = image.reduce(4) if min(image.size) >= 64 else image
-    if small.getcolors(_DRAWN_COLOURS) is None:
+    if not looks_drawn(image):
         return lossy
     lossless = _saved(image, lossless=True, quality=50, method=4)
     return lossless if len(lossless) <= len(lossy) else lossy
+
+
+def looks_drawn(image: Image.Image) -> bool:
+    """Drawn by the computer (text, interfaces: few colours), not a photograph or a JPEG."""
+    small = image.reduce(4) if min(image.size) >= 64 else image
+    return small.getcolors(_DRAWN_COLOURS) is not None
 
 
 def _saved(image: Image.Image, **options: Any) -> bytes:
@@ -224,6 +239,7 @@ def _build(store: Any, rendered: RenderedPictures, frame: Any) -> Image.Image:
         width, height = next((step.size for step in chain if step.size), (1, 1))
         built = Image.new("RGB", (int(width), int(height)), (96, 96, 96))
     for done, step in enumerate(reversed(chain), 1):
+        apply_moves(built, step.moves)
         paste_patches(built, _own(store, step, "patch"), step.patches)
         if done % _CHECKPOINT == 0 and step.id != frame.id:
             rendered.put(step.id, built.copy())  # stepping back through the chain starts here
@@ -269,6 +285,7 @@ def rebase(store: Any, dependents: Sequence[Any], doomed: set[str]) -> tuple[lis
         except PictureMissing:
             continue
         rects = [tuple(r) for r in frame.fields.get("patches", [])]
+        scrolled = bool(frame.fields.get("moves"))  # rectangles cannot say what a scroll moved: whole
         base, lost_key = store.get(frame.fields["key"]), None  # lost_key: the doomed key frame its chain began at
         for _ in range(MAX_CHAIN + 1):
             if base is None or base.id not in doomed:
@@ -278,13 +295,16 @@ def rebase(store: Any, dependents: Sequence[Any], doomed: set[str]) -> tuple[lis
                 base = None
                 break
             rects += [tuple(r) for r in base.fields.get("patches", [])]
+            scrolled = scrolled or bool(base.fields.get("moves"))
             base = store.get(base.fields["key"])
+        if scrolled:
+            base, lost_key = None, None
         since_key = merge_rects(rects)
         if base is None and lost_key in made_whole:
             base, earlier = made_whole[lost_key]
             rects += earlier
         rects = merge_rects(rects)
-        fields = {k: v for k, v in frame.fields.items() if k not in ("key", "patches", "size")}
+        fields = {k: v for k, v in frame.fields.items() if k not in ("key", "patches", "size", "moves")}
         old_files.append(frame.fields["image_id"])
         if base is not None and base.fields.get("image_id") and patchable(rects, whole.size):
             fields.update(image_id=store.blobs.put(webp(pack(whole, rects), WHOLE_QUALITY)), key=base.id,

@@ -216,10 +216,17 @@ def test_exact_changes_shrink_a_region_to_the_pixels_that_differ() -> None:
 
     before = Image.new("RGB", (400, 300), (200, 200, 200))
     after = before.copy()
-    after.paste((255, 0, 0), (100, 50, 140, 62))           # a red word
+    after.paste((255, 0, 0), (100, 50, 140, 62))           # a red word (rows 50-61, one run)
     after.paste((232, 190, 200), (300, 200, 310, 210))      # as bright as the grey, another colour: still a change
     assert exact_changes(after, before, [(60, 20, 120, 90), (280, 180, 60, 60)]) == \
         [(98, 48, 44, 16), (298, 198, 14, 14)]
-    noisy = Image.fromarray((np.asarray(before, dtype=np.int16) + 20).clip(0, 255).astype(np.uint8))
-    assert exact_changes(noisy, before, [(0, 0, 400, 300)]) == [(0, 0, 400, 300)]   # noise only: region kept
+    faint = before.copy()
+    faint.paste((201, 200, 200), (10, 10, 20, 20))          # one level brighter on a drawn screen: a change
+    assert exact_changes(faint, before, [(0, 0, 400, 300)]) == [(8, 8, 14, 14)]
+    noise = np.random.default_rng(5).integers(-20, 21, size=(300, 400, 3))
+    noisy = Image.fromarray((np.asarray(before, dtype=np.int16) + noise).clip(0, 255).astype(np.uint8))
+    assert exact_changes(noisy, before, [(0, 0, 400, 300)]) == [(0, 0, 400, 300)]   # JPEG-like noise only: region kept
+    word = noisy.copy()
+    word.paste((0, 0, 0), (100, 50, 140, 62))
+    assert exact_changes(word, noisy, [(60, 20, 120, 90)]) == [(98, 48, 44, 16)]   # a word on a noisy screen
     assert exact_changes(after, None, [(60, 20, 120, 90)]) == [(60, 20, 120, 90)]

@@ -38,6 +38,8 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
+from storage.frame_pictures import looks_drawn
+
 from app.capture.screen import Box, Monitor
 from app.capture.windows import WindowInfo
 
@@ -51,9 +53,10 @@ SETTLE_SECONDS = 60.0
 # A cell counts as changed for the OCR regions when its rounded mean gray moved at all: at 2 gray levels,
 # changed pixels fell outside every region in 59 of 164 kept ScreenAgent pairs; at 0.5 in 6 (a few pixels each).
 CELL_THRESHOLD = 0.5
-# A pixel counts as changed for a patch above this difference in a colour channel: JPEG noise in the
-# ScreenAgent replays reaches ~20 in smooth areas; a real grab differs by 0 where nothing changed.
-EXACT_THRESHOLD = 24
+# On a screen that is not drawn (JPEG noise in the ScreenAgent replays reaches ~20 in smooth areas), a
+# pixel counts as changed for a patch above this difference in a colour channel; on a drawn one, any.
+NOISY_THRESHOLD = 24
+_ROW_GAP = 8  # unchanged rows between two runs of changed rows that are boxed apart
 DEFAULT_EXCLUDED_APPS = frozenset({"keepassxc", "keepass", "keepass2", "1password", "bitwarden", "enpass",
                                    "seahorse", "kwalletmanager5"})
 
@@ -213,23 +216,32 @@ def changed_regions(cells: npt.NDArray[np.bool_], image_size: tuple[int, int]) -
 
 
 def exact_changes(image: Image.Image, reference: Image.Image | None, regions: Sequence[Box],
-                  threshold: int = EXACT_THRESHOLD, margin: int = 2) -> list[Box]:
-    """Each changed region shrunk to the pixels that really differ from `reference` (the previous kept
-    grab) by more than `threshold` in some colour channel, plus `margin`. The regions come from 30-pixel
-    thumbnail cells padded by a cell, so a typed word's region is ~90 pixels tall where the word is 20;
-    a patch stores the shrunk box. A region with no such pixel is dropped; without a reference, or when
-    nothing is left, the regions are returned as they are."""
+                  threshold: int | None = None, margin: int = 2) -> list[Box]:
+    """The changed regions narrowed to the pixels that really differ from `reference` (the previous
+    kept grab) by more than `threshold` in some colour channel (by default 0 on a drawn screen, so a
+    chain of patches rebuilds it exactly, and `NOISY_THRESHOLD` on JPEG-like ones): per region, one box for each run of
+    changed rows (runs more than `_ROW_GAP` rows apart are separate), plus `margin`. The regions come
+    from 30-pixel thumbnail cells padded by a cell, so a typed word's region is ~90 pixels tall where
+    the word is 20, and two edited lines far apart share one region. A region with no such pixel is
+    dropped; without a reference, or when nothing is left, the regions are returned as they are."""
     if reference is None or reference.size != image.size:
         return list(regions)
+    if threshold is None:
+        threshold = 0 if looks_drawn(image) else NOISY_THRESHOLD
     shrunk = []
     for x, y, w, h in regions:
         now = np.asarray(image.crop((x, y, x + w, y + h)).convert("RGB"), dtype=np.int16)
         before = np.asarray(reference.crop((x, y, x + w, y + h)).convert("RGB"), dtype=np.int16)
-        rows, cols = np.nonzero((np.abs(now - before) > threshold).any(axis=2))
-        if rows.size:
-            x0, y0 = max(0, x + int(cols.min()) - margin), max(0, y + int(rows.min()) - margin)
-            x1 = min(image.width, x + int(cols.max()) + 1 + margin)
-            y1 = min(image.height, y + int(rows.max()) + 1 + margin)
+        changed = (np.abs(now - before) > threshold).any(axis=2)
+        rows = np.nonzero(changed.any(axis=1))[0]
+        if not rows.size:
+            continue
+        breaks = np.nonzero(np.diff(rows) > _ROW_GAP)[0]
+        for first, last in zip(np.r_[rows[0], rows[breaks + 1]], np.r_[rows[breaks], rows[-1]]):
+            cols = np.nonzero(changed[first:last + 1].any(axis=0))[0]
+            x0, y0 = max(0, x + int(cols[0]) - margin), max(0, y + int(first) - margin)
+            x1 = min(image.width, x + int(cols[-1]) + 1 + margin)
+            y1 = min(image.height, y + int(last) + 1 + margin)
             shrunk.append((x0, y0, x1 - x0, y1 - y0))
     return shrunk or list(regions)
 

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from functools import partial
 from typing import Any
 
-from storage.frame_pictures import CHAIN_BYTES, GROUP_SPAN, MAX_CHAIN, Rect, merge_rects, patchable
+from storage.frame_pictures import CHAIN_BYTES, GROUP_SPAN, MAX_CHAIN, Rect, apply_moves, merge_rects, patchable
 from storage.memory import Memory, Trust
 
 from app.capture import pause
@@ -24,6 +24,7 @@ from app.capture.encode import encode_frame, stored_size
 from app.capture.frame_filter import Decision, FrameFilter, exact_changes
 from app.capture.quiet_hours import QuietRange, is_quiet
 from app.capture.screen import ScreenSource
+from app.capture.scroll import find_scroll
 from app.capture.windows import NullWindows, WindowProvider
 
 log = logging.getLogger(__name__)
@@ -137,7 +138,17 @@ class Recorder:
         regions = [tuple(box) for box in regions if box]
         changed = [[round(v * scale) for v in box] for box in regions]
         chain = self._chains.get(monitor)
-        exact = [_scaled(box, scale, size) for box in exact_changes(image, self._reference.get(monitor), regions)]
+        reference, moves = self._reference.get(monitor), []
+        if chain is not None and reference is not None and scale == 1.0 and regions:
+            # A scroll: compare with the frame before as scrolled, so only what scrolled in is stored.
+            moved_box = _union(regions)
+            move = find_scroll(image, reference, moved_box)
+            if move is not None:
+                reference, moves = reference.copy(), [move]
+                apply_moves(reference, moves)
+                # Moving rows also moves columns that had not changed: look at the whole box again.
+                regions = [moved_box]
+        exact = [_scaled(box, scale, size) for box in exact_changes(image, reference, regions)]
         patches = self._patches(chain, exact, size, now)
         encode = partial(encode_frame, image, scale=self.settings.image_scale, quality=self.settings.webp_quality)
         encoded = encode(patches=patches)
@@ -154,6 +165,8 @@ class Recorder:
         }
         if chain is not None and patches:
             fields.update(key=chain.last_id, patches=[list(r) for r in patches], size=list(size))
+            if moves:
+                fields["moves"] = [list(m) for m in moves]
         if focused is not None and focused.url:
             fields["url"] = focused.url
         frame = Memory("frame", "", fields, time=now, app=focused.app if focused else "",
@@ -178,6 +191,11 @@ class Recorder:
         if not patchable(rects, size) or not self.store.existing([chain.last_id]):
             return []
         return rects
+
+
+def _union(boxes: list[Rect]) -> Rect:
+    x0, y0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
+    return (x0, y0, max(b[0] + b[2] for b in boxes) - x0, max(b[1] + b[3] for b in boxes) - y0)
 
 
 def _scaled(box: Rect, scale: float, size: tuple[int, int]) -> Rect:

@@ -44,7 +44,7 @@ def enforce(store: Any, policy: RetentionPolicy, now: datetime | None = None, ba
 # are on both, the same window shows them, and no more than SPAN_GAP passed between them.
 SAME_SCREEN_LINES = 0.5
 SPAN_GAP = timedelta(minutes=5)
-_PICTURE_FIELDS = ("image_id", "thumb_id", "boxes", "changed", "previous", "key", "patches", "size")
+_PICTURE_FIELDS = ("image_id", "thumb_id", "boxes", "changed", "previous", "key", "patches", "size", "moves")
 
 
 def _drop_images(store: Any, before: datetime) -> int:

@@ -1,0 +1,87 @@
+"""Scrolls stored as a move plus the strip that scrolled in (app/capture/scroll.py)."""
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from app.capture.frame_filter import CaptureRules, FrameFilter
+from app.capture.recorder import CaptureSettings, Recorder
+from app.capture.screen import ReplayScreen
+from app.capture.scroll import find_scroll
+from storage.frame_pictures import picture
+from storage.store import MemoryStore
+
+NOW = datetime(2026, 11, 25, 15, 30, tzinfo=timezone.utc)
+DOCUMENT = Image.new("RGB", (760, 3000), "white")
+_draw = ImageDraw.Draw(DOCUMENT)
+for _row in range(140):
+    _draw.text((12, 8 + 21 * _row), f"{_row:03d} the minutes of the meeting, item {_row * 7 % 31}: budget and travel",
+               fill="black")
+
+
+def view(offset: int) -> Image.Image:
+    """A reader at `offset` pixels down the document: a title bar, the page, a sidebar that stays."""
+    screen = Image.new("RGB", (1000, 640), "#e8e8e8")
+    ImageDraw.Draw(screen).rectangle((0, 0, 1000, 30), fill="#303030")
+    ImageDraw.Draw(screen).text((10, 60), "Contents\nMinutes\nBudget", fill="black")
+    screen.paste(DOCUMENT.crop((0, offset, 760, offset + 600)), (220, 36))
+    return screen
+
+
+class Present:
+    def focused(self):
+        return None
+
+    def visible(self):
+        return []
+
+    def idle_seconds(self):
+        return 0.0
+
+    def screen_locked(self):
+        return False
+
+
+def test_a_scroll_is_found_with_its_rows_and_distance() -> None:
+    box = (200, 30, 800, 610)
+    assert find_scroll(view(63), view(0), box) == (200, 93, 800, 547, -63)   # read down: rows moved up 63
+    assert find_scroll(view(0), view(63), box) == (200, 30, 800, 547, 63)
+    assert find_scroll(view(0), view(0), box) is None                          # nothing moved
+    other = Image.fromarray(np.random.default_rng(1).integers(0, 255, (640, 1000, 3), dtype=np.uint8))
+    assert find_scroll(other, view(0), box) is None
+
+
+def recorded(store: MemoryStore, offsets: list[int]) -> list:
+    screens = [view(o) for o in offsets]
+    recorder = Recorder(store, ReplayScreen(screens), Present(), FrameFilter(CaptureRules()),
+                        CaptureSettings(min_free_disk_mb=1))
+    assert [recorder.tick(NOW + timedelta(seconds=3 * i)) for i in range(len(screens))] == ["kept"] * len(screens)
+    return store.list_range(kinds=["frame"])
+
+
+def exact(a: Image.Image, b: Image.Image) -> bool:
+    return np.array_equal(np.asarray(a.convert("RGB")), np.asarray(b.convert("RGB")))
+
+
+def test_reading_down_a_page_stores_moves_and_small_strips_that_rebuild_every_screen(store: MemoryStore) -> None:
+    offsets = [0, 63, 126, 200, 263, 180, 243]                      # down, down, down, down, back up, down
+    frames = recorded(store, offsets)
+    scrolled = [f for f in frames if f.fields.get("moves")]
+    assert len(scrolled) >= 4 and all(f.fields.get("moves") for f in frames if f.fields.get("key"))
+    key = len(store.blobs.get(frames[0].fields["image_id"]))
+    assert all(len(store.blobs.get(f.fields["image_id"])) < key / 3 for f in scrolled)  # the chain ends at its budget
+    for order in (frames[::-1], frames):                             # from the newest back, then forward
+        store.rendered.clear()
+        for frame in order:
+            assert exact(picture(store, frame), view(offsets[frames.index(frame)]))
+
+
+def test_forgetting_a_scrolled_screen_makes_the_next_one_whole(store: MemoryStore) -> None:
+    offsets = [0, 63, 126, 189]
+    frames = recorded(store, offsets)
+    assert store.delete([frames[1].id]) == 1
+    after = store.get(frames[2].id)
+    assert "key" not in after.fields and "moves" not in after.fields
+    store.rendered.clear()
+    for frame, offset in ((after, 126), (store.get(frames[3].id), 189)):
+        assert exact(picture(store, frame), view(offset))
