@@ -45,7 +45,8 @@ METHODS = {"capture": textwrap.dedent("""\
     (`capture.mb_per_hour.typing*`): a full-screen Qt editor under Xvfb (1920x1080) holding a page of text,
     15 characters typed before each of 120 ticks (60 words a minute, without pause): the real recorder, X11
     window provider, RapidOCR and store; bytes on disk per tick x 1,200, and the same after the text-only
-    conversion."""),
+    conversion. **Reading** (`capture.mb_per_hour.reading*`): the same editor holding a long document that
+    moves up 3 lines before each tick (a page a minute), the way scrolling while reading changes a screen."""),
 }
 
 
@@ -233,12 +234,16 @@ _EDITOR = textwrap.dedent("""
         if not line:
             app.quit()
             return
-        count = int(line)
-        editor.moveCursor(editor.textCursor().MoveOperation.End)
-        editor.insertPlainText(source[done:done + count])
-        done += count
+        what, count = line.split()
+        if what == "scroll":  # reading: the page moves up by `count` lines
+            bar = editor.verticalScrollBar()
+            bar.setValue(bar.value() + int(count))
+        else:
+            editor.moveCursor(editor.textCursor().MoveOperation.End)
+            editor.insertPlainText(source[done:done + int(count)])
+            done += int(count)
         app.processEvents()
-        print("typed", flush=True)
+        print("done", flush=True)
 
     from PySide6.QtCore import QTimer
     timer = QTimer()
@@ -248,10 +253,11 @@ _EDITOR = textwrap.dedent("""
 """)
 
 
-def typing_session(home: Path, ticks: int = 120, chars_per_tick: int = 15) -> dict[str, Any]:
-    """Someone writing steadily in a full-screen editor at 60 words a minute (15 characters per 3 s
-    tick): every tick keeps a frame, the heaviest steady use of one window. Real X server, real
-    capture, OCR, store; disk per hour = bytes per tick x 1,200."""
+def editor_session(home: Path, scenario: str = "typing", ticks: int = 120) -> dict[str, Any]:
+    """A full-screen editor under a real X server, real capture, OCR and store; disk per hour = bytes
+    per tick x 1,200. `typing`: someone writing steadily at 60 words a minute (15 characters per 3 s
+    tick). `reading`: someone reading a long document, which moves up 3 lines every tick (a page a
+    minute). Every tick keeps a frame in both: the heaviest steady use of one window."""
     from app.capture.ocr_worker import OcrWorker
     from app.capture.recorder import CaptureSettings, Recorder
     from app.capture.screen import MssScreen
@@ -263,7 +269,7 @@ def typing_session(home: Path, ticks: int = 120, chars_per_tick: int = 15) -> di
     sessions = sorted(p for p in SCREENS.iterdir() if p.is_dir())
     prompts = [json.loads(Path(j).read_text()).get("task_prompt", "") for s in sessions
                for j in sorted(glob.glob(str(s / "*.json")))[:1]]
-    page = "\n".join(f"{i + 1}. {t}" for i, t in enumerate(prompts))   # a document already on screen
+    page = "\n".join(f"{i + 1}. {t}" for i, t in enumerate(prompts * (8 if scenario == "reading" else 1)))
     words = " ".join(prompts) * 4                                         # the text being typed
     (home / "page.txt").parent.mkdir(parents=True, exist_ok=True)
     (home / "page.txt").write_text(page)
@@ -283,9 +289,9 @@ def typing_session(home: Path, ticks: int = 120, chars_per_tick: int = 15) -> di
         start = datetime.now(timezone.utc)
         outcomes = [recorder.tick(start)]
         for i in range(1, ticks + 1):
-            editor.stdin.write(f"{chars_per_tick}\n")
+            editor.stdin.write("scroll 3\n" if scenario == "reading" else "type 15\n")
             editor.stdin.flush()
-            assert editor.stdout.readline().strip() == "typed"
+            assert editor.stdout.readline().strip() == "done"
             time.sleep(0.05)
             outcomes.append(recorder.tick(start + timedelta(seconds=INTERVAL_S * i)))
         worker.drain()
@@ -298,29 +304,33 @@ def typing_session(home: Path, ticks: int = 120, chars_per_tick: int = 15) -> di
     store.purge()
     frames = store.list_range(kinds=["frame"], limit=100_000)
     patches = sum(1 for f in frames if f.fields.get("key"))
+    scrolled = sum(1 for f in frames if f.fields.get("moves"))
     thumbs = store.blobs.bytes_on_disk(f.fields["thumb_id"] for f in frames)
     pictures = store.blobs.bytes_on_disk() - thumbs
     table = _table_bytes(store)
     total = pictures + thumbs + table
     per_hour = total / len(outcomes) * 3600 / INTERVAL_S
     text_bytes, rows = text_only_bytes(store)
-    return {"capture.typing.keep_share": metric(round(outcomes.count("kept") / len(outcomes), 3), "of grabs",
-                                                len(outcomes), "60 wpm in a full-screen editor, 1920x1080"),
-            "capture.mb_per_hour.typing": metric(round(per_hour / 1e6, 2), "MB/h", len(frames),
+    what = {"typing": "60 wpm", "reading": "3 lines a tick"}[scenario]
+    return {f"capture.{scenario}.keep_share": metric(round(outcomes.count("kept") / len(outcomes), 3), "of grabs",
+                                                     len(outcomes), f"{what} in a full-screen editor, 1920x1080"),
+            f"capture.mb_per_hour.{scenario}": metric(round(per_hour / 1e6, 2), "MB/h", len(frames),
                                                  f"{total / len(frames) / 1e3:.1f} kB per kept frame (pictures "
                                                  f"{pictures / len(frames) / 1e3:.1f}, thumbnails "
                                                  f"{thumbs / len(frames) / 1e3:.1f}, table {table / len(frames) / 1e3:.1f}); "
-                                                 f"{patches} of {len(frames)} stored as patches"),
-            "capture.mb_per_hour.typing_text_only": metric(round(text_bytes / len(outcomes) * 3600 / INTERVAL_S / 1e6, 3),
+                                                 f"{patches} of {len(frames)} stored as patches"
+                                                 + (f", {scrolled} as scrolls" if scrolled else "")),
+            f"capture.mb_per_hour.{scenario}_text_only": metric(round(text_bytes / len(outcomes) * 3600 / INTERVAL_S / 1e6, 3),
                                                            "MB/h", len(frames), f"{len(frames)} frames -> {rows} text-only rows")}
 
 
 def run(argv: list[str] | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        if "--typing-only" in (argv or []):
-            return typing_session(Path(tmp) / "t")
-        out.update(typing_session(Path(tmp) / "t"))
+        if "--editor-only" in (argv or []):
+            return {**editor_session(Path(tmp) / "t"), **editor_session(Path(tmp) / "r", "reading")}
+        out.update(editor_session(Path(tmp) / "t"))
+        out.update(editor_session(Path(tmp) / "r", "reading"))
         out.update(unchanged_tick(Path(tmp) / "a"))
         replay, kept_ms = replay_sessions(Path(tmp) / "b")
         out.update(replay)
