@@ -9,6 +9,7 @@ from app.capture.recorder import CaptureSettings, Recorder
 from app.capture.screen import ReplayScreen
 from app.capture.scroll import find_scroll
 from storage.frame_pictures import picture
+from app.ocr import OcrResult
 from storage.store import MemoryStore
 
 NOW = datetime(2026, 11, 25, 15, 30, tzinfo=timezone.utc)
@@ -85,3 +86,45 @@ def test_forgetting_a_scrolled_screen_makes_the_next_one_whole(store: MemoryStor
     store.rendered.clear()
     for frame, offset in ((after, 126), (store.get(frames[3].id), 189)):
         assert exact(picture(store, frame), view(offset))
+
+
+class DocumentOcr:
+    """Reads the row numbers of the document: finds where the image it is given sits on one of the
+    reader's screens (exactly: drawn screens are stored losslessly) and names the rows inside it."""
+
+    def __init__(self, offsets: list[int]) -> None:
+        self.views = {o: np.asarray(view(o).convert("L")) for o in offsets}
+        self.heights: list[int] = []
+
+    def read(self, image: Image.Image) -> OcrResult:
+        from app.ocr import OcrResult, OcrWord
+
+        self.heights.append(image.height)
+        crop = np.asarray(image.convert("L"))
+        for offset, screen in self.views.items():
+            for top in range(screen.shape[0] - crop.shape[0] + 1):
+                if crop.shape[1] == screen.shape[1] and np.array_equal(screen[top:top + crop.shape[0]], crop):
+                    words = []
+                    for row in range(140):
+                        y = 36 + 8 + 21 * row - offset                       # the row's place on the screen
+                        if 36 <= y and y + 12 <= 636 and top <= y and y + 12 <= top + crop.shape[0]:
+                            words.append(OcrWord(f"{row:03d}", (232, y - top, 20, 12), 0.99))
+                    return OcrResult(" ".join(w.text for w in words), words)
+        raise AssertionError("the OCR was given a picture that is on none of the screens")
+
+
+def visible_rows(offset: int) -> set[str]:
+    return {f"{row:03d}" for row in range(140) if 36 <= 44 + 21 * row - offset and 56 + 21 * row - offset <= 636}
+
+
+def test_after_a_scroll_only_the_strip_that_scrolled_in_is_read(store: MemoryStore) -> None:
+    from app.capture.ocr_worker import OcrWorker
+
+    offsets = [0, 63, 126, 189]
+    frames = recorded(store, offsets)
+    assert all(f.fields.get("moves") for f in frames[1:])
+    ocr = DocumentOcr(offsets)
+    assert OcrWorker(store, ocr).drain() == len(frames)
+    for frame, offset in zip(frames, offsets):
+        assert set(store.get(frame.id).text.split()) == visible_rows(offset)
+    assert ocr.heights[0] == 640 and max(ocr.heights[1:]) < 200    # the first whole, then strips

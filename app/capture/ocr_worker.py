@@ -80,11 +80,17 @@ class OcrWorker:
 
     def _words(self, image: Any, fields: dict[str, Any]) -> list[OcrWord]:
         previous = self.store.get(fields["previous"]) if fields.get("previous") else None
-        bands = _bands(fields.get("changed") or [], image.width, image.height)
+        regions = fields.get("changed") or []
+        carried = previous.fields.get("boxes", []) if previous is not None else []
+        if fields.get("moves") and previous is not None and fields.get("key") == previous.id:
+            # A scroll: the words that moved with the page are the previous frame's, moved; only
+            # what scrolled in (the patches) is read.
+            carried, regions = _moved(carried, fields["moves"]), fields.get("patches") or regions
+        bands = _whole_words(_bands(regions, image.width, image.height), carried)
         if (not bands or previous is None or previous.text_pending
                 or sum(b[3] for b in bands) * image.width >= _FULL_READ_SHARE * image.width * image.height):
             return list(self.ocr.read(image).words)
-        words = [OcrWord(t, (bx, by, bw, bh), 1.0) for t, bx, by, bw, bh in previous.fields.get("boxes", [])
+        words = [OcrWord(t, (bx, by, bw, bh), 1.0) for t, bx, by, bw, bh in carried
                  if not any(_overlaps((bx, by, bw, bh), band) for band in bands)]
         for x, y, w, h in bands:
             for word in self.ocr.read(image.crop((x, y, x + w, y + h))).words:
@@ -107,6 +113,46 @@ def _bands(regions: list[list[int]], width: int, height: int) -> list[tuple[int,
         else:
             merged.append([top, bottom])
     return [(0, top, width, bottom - top) for top, bottom in merged]
+
+
+def _whole_words(bands: list[tuple[int, int, int, int]], boxes: list[Any]) -> list[tuple[int, int, int, int]]:
+    """Bands grown (without margin) until no carried word box is cut by an edge: a word that overlaps a
+    band is dropped from the carry, so the band must hold all of it to read it again."""
+    grown = [list(band) for band in bands]
+    changed = True
+    while changed:
+        changed = False
+        for band in grown:
+            for _text, _bx, by, _bw, bh in boxes:
+                if by < band[1] + band[3] and band[1] < by + bh and (by < band[1] or by + bh > band[1] + band[3]):
+                    top, bottom = min(band[1], by), max(band[1] + band[3], by + bh)
+                    band[1], band[3] = top, bottom - top
+                    changed = True
+    merged: list[list[int]] = []
+    for band in sorted(grown, key=lambda b: b[1]):
+        if merged and band[1] <= merged[-1][1] + merged[-1][3]:
+            merged[-1][3] = max(merged[-1][1] + merged[-1][3], band[1] + band[3]) - merged[-1][1]
+        else:
+            merged.append(band)
+    return [(b[0], b[1], b[2], b[3]) for b in merged]
+
+
+def _moved(boxes: list[Any], moves: list[list[int]]) -> list[Any]:
+    """Word boxes after a scroll: those inside rows that moved, moved with them; those the moved rows
+    now cover, or cut by their edge, dropped; the rest kept."""
+    out = []
+    for text, bx, by, bw, bh in boxes:
+        box: tuple[int, int, int, int] | None = (bx, by, bw, bh)
+        for x, y, w, h, dy in moves:
+            if x <= bx and bx + bw <= x + w and y <= by and by + bh <= y + h:
+                box = (bx, by + dy, bw, bh)
+                break
+            if _overlaps((bx, by, bw, bh), (x, y, w, h)) or _overlaps((bx, by, bw, bh), (x, y + dy, w, h)):
+                box = None
+                break
+        if box is not None:
+            out.append([text, *box])
+    return out
 
 
 def _overlaps(a: tuple[int, int, int, int] | list[int], b: tuple[int, int, int, int] | list[int]) -> bool:
