@@ -46,7 +46,8 @@ METHODS = {"capture": textwrap.dedent("""\
     15 characters typed before each of 120 ticks (60 words a minute, without pause): the real recorder, X11
     window provider, RapidOCR and store; bytes on disk per tick x 1,200, and the same after the text-only
     conversion. **Reading** (`capture.mb_per_hour.reading*`): the same editor holding a long document that
-    moves up 3 lines before each tick (a page a minute), the way scrolling while reading changes a screen."""),
+    moves up 3 lines before each tick (a page a minute), the way scrolling while reading changes a screen.
+    For both, `cpu_ms_per_tick` is the median CPU (Engram and the X server) of a tick and reading its text."""),
 }
 
 
@@ -288,13 +289,17 @@ def editor_session(home: Path, scenario: str = "typing", ticks: int = 120) -> di
         worker = OcrWorker(store, RapidOcrEngine())
         start = datetime.now(timezone.utc)
         outcomes = [recorder.tick(start)]
+        worker.drain()  # the first screen is read whole: the ticks after it are what is measured
+        cpu = []
         for i in range(1, ticks + 1):
             editor.stdin.write("scroll 3\n" if scenario == "reading" else "type 15\n")
             editor.stdin.flush()
             assert editor.stdout.readline().strip() == "done"
             time.sleep(0.05)
+            own, server = time.process_time(), _cpu_of(xvfb.pid)
             outcomes.append(recorder.tick(start + timedelta(seconds=INTERVAL_S * i)))
-        worker.drain()
+            worker.drain()
+            cpu.append((time.process_time() - own + _cpu_of(xvfb.pid) - server) * 1000)
         recorder.close()
     finally:
         editor.kill()
@@ -321,7 +326,9 @@ def editor_session(home: Path, scenario: str = "typing", ticks: int = 120) -> di
                                                  f"{patches} of {len(frames)} stored as patches"
                                                  + (f", {scrolled} as scrolls" if scrolled else "")),
             f"capture.mb_per_hour.{scenario}_text_only": metric(round(text_bytes / len(outcomes) * 3600 / INTERVAL_S / 1e6, 3),
-                                                           "MB/h", len(frames), f"{len(frames)} frames -> {rows} text-only rows")}
+                                                           "MB/h", len(frames), f"{len(frames)} frames -> {rows} text-only rows"),
+            f"capture.{scenario}.cpu_ms_per_tick": metric(round(statistics.median(cpu)), "ms CPU", len(cpu),
+                                                          "median: grab, filter, encode, store, OCR of what changed")}
 
 
 def run(argv: list[str] | None = None) -> dict[str, Any]:
