@@ -270,7 +270,7 @@ def editor_session(home: Path, scenario: str = "typing", ticks: int = 120) -> di
     sessions = sorted(p for p in SCREENS.iterdir() if p.is_dir())
     prompts = [json.loads(Path(j).read_text()).get("task_prompt", "") for s in sessions
                for j in sorted(glob.glob(str(s / "*.json")))[:1]]
-    page = "\n".join(f"{i + 1}. {t}" for i, t in enumerate(prompts * (8 if scenario == "reading" else 1)))
+    page = "\n".join(f"{i + 1}. {t}" for i, t in enumerate(prompts * (24 if scenario == "reading" else 1)))
     words = " ".join(prompts) * 4                                         # the text being typed
     (home / "page.txt").parent.mkdir(parents=True, exist_ok=True)
     (home / "page.txt").write_text(page)

@@ -45,8 +45,8 @@ class Present:
 
 def test_a_scroll_is_found_with_its_rows_and_distance() -> None:
     box = (200, 30, 800, 610)
-    assert find_scroll(view(63), view(0), box) == (200, 93, 800, 547, -63)   # read down: rows moved up 63
-    assert find_scroll(view(0), view(63), box) == (200, 30, 800, 547, 63)
+    assert find_scroll(view(63), view(0), box) == (200, 99, 800, 537, -63)   # read down: the page moved up 63
+    assert find_scroll(view(0), view(63), box) == (200, 36, 800, 537, 63)    # (the title bar above stays)
     assert find_scroll(view(0), view(0), box) is None                          # nothing moved
     other = Image.fromarray(np.random.default_rng(1).integers(0, 255, (640, 1000, 3), dtype=np.uint8))
     assert find_scroll(other, view(0), box) is None

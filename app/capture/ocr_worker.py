@@ -86,16 +86,20 @@ class OcrWorker:
             # A scroll: the words that moved with the page are the previous frame's, moved; only
             # what scrolled in (the patches) is read.
             carried, regions = _moved(carried, fields["moves"]), fields.get("patches") or regions
-        bands = _whole_words(_bands(regions, image.width, image.height), carried)
+        bands = _bands(regions, image.width, image.height)
+        # Each band is read a little taller, so the carried words it cuts (dropped from the carry) are
+        # read whole; of what is read, the words touching the band replace the carried ones.
+        reads = _holding_whole_words(bands, carried)
         if (not bands or previous is None or previous.text_pending
-                or sum(b[3] for b in bands) * image.width >= _FULL_READ_SHARE * image.width * image.height):
+                or sum(b[3] for b in reads) * image.width >= _FULL_READ_SHARE * image.width * image.height):
             return list(self.ocr.read(image).words)
         words = [OcrWord(t, (bx, by, bw, bh), 1.0) for t, bx, by, bw, bh in carried
                  if not any(_overlaps((bx, by, bw, bh), band) for band in bands)]
-        for x, y, w, h in bands:
+        for x, y, w, h in reads:
             for word in self.ocr.read(image.crop((x, y, x + w, y + h))).words:
-                words.append(OcrWord(word.text, (word.box[0] + x, word.box[1] + y, word.box[2], word.box[3]),
-                                     word.confidence))
+                box = (word.box[0] + x, word.box[1] + y, word.box[2], word.box[3])
+                if any(_overlaps(box, band) for band in bands):
+                    words.append(OcrWord(word.text, box, word.confidence))
         return words
 
 
@@ -115,19 +119,15 @@ def _bands(regions: list[list[int]], width: int, height: int) -> list[tuple[int,
     return [(0, top, width, bottom - top) for top, bottom in merged]
 
 
-def _whole_words(bands: list[tuple[int, int, int, int]], boxes: list[Any]) -> list[tuple[int, int, int, int]]:
-    """Bands grown (without margin) until no carried word box is cut by an edge: a word that overlaps a
-    band is dropped from the carry, so the band must hold all of it to read it again."""
-    grown = [list(band) for band in bands]
-    changed = True
-    while changed:
-        changed = False
-        for band in grown:
-            for _text, _bx, by, _bw, bh in boxes:
-                if by < band[1] + band[3] and band[1] < by + bh and (by < band[1] or by + bh > band[1] + band[3]):
-                    top, bottom = min(band[1], by), max(band[1] + band[3], by + bh)
-                    band[1], band[3] = top, bottom - top
-                    changed = True
+def _holding_whole_words(bands: list[tuple[int, int, int, int]], boxes: list[Any]) -> list[tuple[int, int, int, int]]:
+    """Bands grown (once, without margin) to hold every word box that touches them, then merged."""
+    grown = []
+    for x, y, w, h in bands:
+        top, bottom = y, y + h
+        for _text, _bx, by, _bw, bh in boxes:
+            if by < y + h and y < by + bh:
+                top, bottom = min(top, by), max(bottom, by + bh)
+        grown.append([x, top, w, bottom - top])
     merged: list[list[int]] = []
     for band in sorted(grown, key=lambda b: b[1]):
         if merged and band[1] <= merged[-1][1] + merged[-1][3]:

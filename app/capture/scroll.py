@@ -21,6 +21,8 @@ Box = tuple[int, int, int, int]
 _MIN_SIDE = 64
 _MIN_ROWS = 8          # rows that must line up, at least...
 _MIN_SHARE = 0.3       # ...and this share of the rows with something on them
+_AGREE = 0.99          # a column (row) moved with the page when this share of its pixels did
+_ROUGHLY = 0.9
 
 
 def find_scroll(image: Image.Image, reference: Image.Image, box: Box) -> Move | None:
@@ -54,4 +56,27 @@ def find_scroll(image: Image.Image, reference: Image.Image, box: Box) -> Move | 
     dy, count = votes.most_common(1)[0]
     if count < max(_MIN_ROWS, _MIN_SHARE * informative) or abs(dy) >= h - _MIN_SIDE // 2:
         return None
-    return (x, y + max(0, -dy), w, h - abs(dy), dy)
+    # Only part of the box scrolled (not the scroll bar beside the page, nor the frame around it): keep
+    # the widest run of columns, then of rows, where the moved pixels are the new ones.
+    # Roughly first (a frame line across the top fails every column a little), then exactly.
+    moved = now[max(0, dy): h + min(0, dy)] == before[max(0, -dy): h - max(0, dy)]
+    left, right = _longest_run(moved.mean(axis=0) >= _ROUGHLY)
+    top, bottom = _longest_run(moved[:, left:right].mean(axis=1) >= _AGREE)
+    narrow, wide = _longest_run(moved[top:bottom, left:right].mean(axis=0) >= _AGREE)
+    left, right = left + narrow, left + wide
+    if right - left < _MIN_SIDE or bottom - top < _MIN_SIDE // 2:
+        return None
+    return (x + left, y + max(0, -dy) + top, right - left, bottom - top, dy)
+
+
+def _longest_run(good: np.ndarray) -> tuple[int, int]:
+    """[start, end) of the longest run of True."""
+    best, start = (0, 0), None
+    for i, ok in enumerate(list(good) + [False]):
+        if ok and start is None:
+            start = i
+        elif not ok and start is not None:
+            if i - start > best[1] - best[0]:
+                best = (start, i)
+            start = None
+    return best
