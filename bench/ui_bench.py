@@ -93,8 +93,20 @@ def _screen_frames(store: Any, count: int, text_of: Callable[[int], str]) -> tup
                       fill="black", font=font)
         pictures.append(picture)
     recorder = Recorder(store, ReplayScreen(pictures), PresentUser(), settings=CaptureSettings(min_free_disk_mb=1))
-    for i in range(count):
-        assert recorder.tick(start + timedelta(seconds=3 * i)) == "kept"
+    pooled = store.embedder
+
+    class TextStillToRead:  # frames are recorded before their text is read: embed a pool text meanwhile
+        dim = pooled.dim
+
+        def embed(self, texts: list[str]) -> Any:
+            return pooled.embed([text or text_of(0) for text in texts])
+
+    store.embedder = TextStillToRead()
+    try:
+        for i in range(count):
+            assert recorder.tick(start + timedelta(seconds=3 * i)) == "kept"
+    finally:
+        store.embedder = pooled
     frames = store.list_range(kinds=["frame"], limit=count)
     for i, frame in enumerate(frames):
         frame.text, frame.text_pending, frame.app = text_of(i), False, f"App{i % 5}"
