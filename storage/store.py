@@ -42,9 +42,12 @@ _META_FILE = "engram-store.json"
 # Fold new rows into the indexes once this many are not yet in one: beyond it,
 # the flat scan of unindexed rows starts to show in search latency.
 _REFRESH_ROWS = 5_000
-# Merge data files once a table has more than this many (each add makes one),
-# and an index's deltas once there are more than this many.
-_MAX_FRAGMENTS = 64
+# Merge small data files once there are more than this many (each write makes one, and every
+# lookup opens each one), into files of up to _FRAGMENT_ROWS rows; and an index's deltas once
+# there are more than _MAX_INDEX_DELTAS.
+_MAX_SMALL_FRAGMENTS = 16
+_MERGE_EVERY = 16         # writes between two looks at the data files
+_FRAGMENT_ROWS = 2_000
 _MAX_INDEX_DELTAS = 8
 # Filters on time, id, type and app get B-tree/bitmap indexes from this size on.
 _SCALAR_INDEX_ROWS = 10_000
@@ -113,6 +116,7 @@ class MemoryStore:
                 self.table = self._db.create_table(TABLE, schema=arrow_schema(embedder.dim))
         keys = vault.keys
         self.blobs = BlobStore(root.parent / "blobs", keys.blobs)
+        self._writes = 0
         self.rendered = RenderedPictures()  # frame pictures built from chains of patches, for reading in order
         self.codec = RowCodec(FieldCipher(keys.content), BlindIndex(keys.index))
         self.rotation = VectorRotation(keys.rotation, embedder.dim)
@@ -465,6 +469,12 @@ class MemoryStore:
             self.build_indexes()
         elif any(_unindexed(self.table, name) >= _REFRESH_ROWS for name in indexed.values()):
             self._fold_new_rows_into_indexes()
+        else:
+            # Capture writes a row per screen and again when its text is read: each write is a data
+            # file, and every lookup opens each one not yet merged (120 unmerged: ~70 ms a get).
+            self._writes += 1
+            if self._writes % _MERGE_EVERY == 0:
+                self._merge_small_pieces()
 
     def _fold_new_rows_into_indexes(self) -> None:
         """Index just the new rows as a small delta (cheap); merge deltas and small data files
@@ -485,8 +495,11 @@ class MemoryStore:
         if force or deltas > _MAX_INDEX_DELTAS:
             # Many deltas slow every query (keyword search above all) and hold files open.
             dataset.optimize.optimize_indices(num_indices_to_merge=deltas)  # type: ignore[no-untyped-call]
-        if force or len(dataset.get_fragments()) > _MAX_FRAGMENTS:
-            dataset.optimize.compact_files()
+        small = sum(1 for f in dataset.get_fragments() if f.metadata.physical_rows < _FRAGMENT_ROWS)
+        if force or small > _MAX_SMALL_FRAGMENTS:
+            # Only small files are merged, up to _FRAGMENT_ROWS rows: bigger ones stay as they are,
+            # so this costs the size of what was written since, not of the table.
+            dataset.optimize.compact_files(target_rows_per_fragment=_FRAGMENT_ROWS)
             # Old versions keep replaced files alive; an hour's grace lets other
             # processes (the CLI beside the app) finish reads of the version they hold.
             dataset.cleanup_old_versions(older_than=timedelta(hours=1))
