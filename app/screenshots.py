@@ -39,25 +39,6 @@ def seed(store: object) -> None:
     ])
 
 
-class _DemoWindows:
-    """The window the demo user is looking at, for the recorder (no desktop is asked)."""
-
-    def __init__(self) -> None:
-        self.current: object = None
-
-    def focused(self) -> object:
-        return self.current
-
-    def visible(self) -> list[object]:
-        return [self.current] if self.current else []
-
-    def idle_seconds(self) -> float:
-        return 0.0
-
-    def screen_locked(self) -> bool:
-        return False
-
-
 def seed_screens(store: object) -> None:
     """A morning of screens today, recorded by the real recorder: six visits to three apps, in each a
     reply typed over six minutes (so the screens are stored as chains of patches), with word boxes."""
@@ -65,7 +46,7 @@ def seed_screens(store: object) -> None:
 
     from app.capture.recorder import CaptureSettings, Recorder
     from app.capture.screen import ReplayScreen
-    from app.capture.windows import WindowInfo
+    from app.capture.windows import ReplayWindows, WindowInfo
 
     now = datetime.now().astimezone()
     # Four hours of screens ending now (from midnight if it is earlier than that): today, and in the past.
@@ -91,7 +72,7 @@ def seed_screens(store: object) -> None:
             boxes.append([line, 60, y, int(draw.textlength(line, font=font)), 16])
         shown.append(picture)
         words.append((lines + [typed], boxes, WindowInfo(app_name, title, (0, 0, 960, 540))))
-    demo = _DemoWindows()
+    demo = ReplayWindows()
     recorder = Recorder(store, ReplayScreen(shown), demo, settings=CaptureSettings(min_free_disk_mb=1))
     for i, (_, _, window) in enumerate(words):
         demo.current = window

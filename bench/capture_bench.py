@@ -51,22 +51,6 @@ METHODS = {"capture": textwrap.dedent("""\
 }
 
 
-class PresentUser:
-    """Window metadata for replayed screens: someone at the keyboard, no window excluded."""
-
-    def focused(self) -> None:
-        return None
-
-    def visible(self) -> list[Any]:
-        return []
-
-    def idle_seconds(self) -> float:
-        return 0.0
-
-    def screen_locked(self) -> bool:
-        return False
-
-
 def _cpu_of(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -123,6 +107,7 @@ def replay_sessions(home: Path) -> tuple[dict[str, Any], Any]:
     from app.capture.ocr_worker import OcrWorker
     from app.capture.recorder import CaptureSettings, Recorder
     from app.capture.screen import ReplayScreen
+    from app.capture.windows import ReplayWindows
     from app.ocr import RapidOcrEngine
 
     store = _store(home)
@@ -132,7 +117,7 @@ def replay_sessions(home: Path) -> tuple[dict[str, Any], Any]:
     for session in sessions:
         images = sorted(glob.glob(str(session / "images" / "*.jpg")))
         recorded_s += (_taken(images[-1]) - _taken(images[0])).total_seconds() + INTERVAL_S
-        recorder = Recorder(store, ReplayScreen(images), PresentUser(), settings=CaptureSettings(min_free_disk_mb=1))
+        recorder = Recorder(store, ReplayScreen(images), ReplayWindows(), settings=CaptureSettings(min_free_disk_mb=1))
         worker = OcrWorker(store, ocr)
         started, session_kept = time.process_time(), 0
         for _ in images:
@@ -193,13 +178,14 @@ def to_searchable(home: Path) -> dict[str, Any]:
     from app.capture.recorder import CaptureSettings, Recorder
     from app.capture.retention import RetentionPolicy
     from app.capture.screen import ReplayScreen
+    from app.capture.windows import ReplayWindows
     from app.capture.service import CaptureService
     from app.ocr import RapidOcrEngine
 
     store = _store(home)
     session = sorted(p for p in SCREENS.iterdir() if p.is_dir())[0]
     images = sorted(glob.glob(str(session / "images" / "*.jpg")))[:15]
-    recorder = Recorder(store, ReplayScreen(images), PresentUser(), settings=CaptureSettings(min_free_disk_mb=1))
+    recorder = Recorder(store, ReplayScreen(images), ReplayWindows(), settings=CaptureSettings(min_free_disk_mb=1))
     service = CaptureService(recorder, OcrWorker(store, RapidOcrEngine()), RetentionPolicy(), INTERVAL_S)
     service.start()
     time.sleep(INTERVAL_S * len(images) + 1)

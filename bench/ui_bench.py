@@ -77,7 +77,7 @@ def _screen_frames(store: Any, count: int, text_of: Callable[[int], str]) -> tup
 
     from app.capture.recorder import CaptureSettings, Recorder
     from app.capture.screen import ReplayScreen
-    from bench.capture_bench import PresentUser
+    from app.capture.windows import ReplayWindows
 
     start = datetime.now().astimezone().replace(hour=9, minute=0, second=0, microsecond=0)
     pictures = []
@@ -92,7 +92,7 @@ def _screen_frames(store: Any, count: int, text_of: Callable[[int], str]) -> tup
                                                                           "quarterly figures and notes"),
                       fill="black", font=font)
         pictures.append(picture)
-    recorder = Recorder(store, ReplayScreen(pictures), PresentUser(), settings=CaptureSettings(min_free_disk_mb=1))
+    recorder = Recorder(store, ReplayScreen(pictures), ReplayWindows(), settings=CaptureSettings(min_free_disk_mb=1))
     pooled = store.embedder
 
     class TextStillToRead:  # frames are recorded before their text is read: embed a pool text meanwhile

@@ -8,6 +8,7 @@ from app.capture.frame_filter import CaptureRules, FrameFilter
 from app.capture.recorder import CaptureSettings, Recorder
 from app.capture.screen import ReplayScreen
 from app.capture.scroll import find_scroll
+from app.capture.windows import ReplayWindows
 from storage.frame_pictures import picture
 from app.ocr import OcrResult
 from storage.store import MemoryStore
@@ -29,20 +30,6 @@ def view(offset: int) -> Image.Image:
     return screen
 
 
-class Present:
-    def focused(self):
-        return None
-
-    def visible(self):
-        return []
-
-    def idle_seconds(self):
-        return 0.0
-
-    def screen_locked(self):
-        return False
-
-
 def test_a_scroll_is_found_with_its_rows_and_distance() -> None:
     box = (200, 30, 800, 610)
     assert find_scroll(view(63), view(0), box) == (200, 99, 800, 537, -63)   # read down: the page moved up 63
@@ -54,7 +41,7 @@ def test_a_scroll_is_found_with_its_rows_and_distance() -> None:
 
 def recorded(store: MemoryStore, offsets: list[int]) -> list:
     screens = [view(o) for o in offsets]
-    recorder = Recorder(store, ReplayScreen(screens), Present(), FrameFilter(CaptureRules()),
+    recorder = Recorder(store, ReplayScreen(screens), ReplayWindows(), FrameFilter(CaptureRules()),
                         CaptureSettings(min_free_disk_mb=1))
     assert [recorder.tick(NOW + timedelta(seconds=3 * i)) for i in range(len(screens))] == ["kept"] * len(screens)
     return store.list_range(kinds=["frame"])

@@ -115,6 +115,26 @@ class NullWindows:
         return None
 
 
+class ReplayWindows:
+    """Someone at the keyboard looking at `current` (or at no known window), nothing locked: the window
+    side of a replayed screen (tests, benchmarks, the demo screens)."""
+
+    def __init__(self, current: WindowInfo | None = None) -> None:
+        self.current = current
+
+    def focused(self) -> WindowInfo | None:
+        return self.current
+
+    def visible(self) -> list[WindowInfo]:
+        return [self.current] if self.current else []
+
+    def idle_seconds(self) -> float:
+        return 0.0
+
+    def screen_locked(self) -> bool:
+        return False
+
+
 def process_name(pid: int) -> str | None:
     """The short process name of a local pid (Linux /proc), None if it is gone or unreadable."""
     try:
