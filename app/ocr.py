@@ -19,6 +19,8 @@ from typing import Any, Protocol
 import numpy as np
 from PIL import Image
 
+from storage.frame_pictures import bounding_box
+
 # onnxruntime phones home ~20 s after a session starts unless this is set before it is first
 # imported (its own disable_telemetry_events() does not stop it; STACK.md). So it is set when this
 # module is imported, and rapidocr/onnxruntime are imported only inside RapidOcrEngine._load.
@@ -296,10 +298,7 @@ class TesseractEngine:
             x, y, w, h = (int(c) for c in cols[6:10])
             grouped.setdefault(tuple(cols[1:5]), []).append(
                 OcrWord(cols[11].strip(), (x, y, w, h), max(float(cols[10]), 0.0) / 100))
-        return [OcrLine(" ".join(w.text for w in words), _union([w.box for w in words]),
+        return [OcrLine(" ".join(w.text for w in words), bounding_box([w.box for w in words]),
                         sum(w.confidence for w in words) / len(words), words) for words in grouped.values()]
 
 
-def _union(boxes: list[Box]) -> Box:
-    x0, y0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
-    return x0, y0, max(b[0] + b[2] for b in boxes) - x0, max(b[1] + b[3] for b in boxes) - y0

@@ -151,6 +151,12 @@ def patchable(rects: Sequence[Rect], size: tuple[int, int]) -> bool:
             and sum(r[3] for r in rects) <= _MAX_PACKED_HEIGHT)
 
 
+def bounding_box(rects: Sequence[Sequence[int]]) -> Rect:
+    """The smallest (x, y, w, h) holding all of `rects`."""
+    x0, y0 = min(r[0] for r in rects), min(r[1] for r in rects)
+    return (x0, y0, max(r[0] + r[2] for r in rects) - x0, max(r[1] + r[3] for r in rects) - y0)
+
+
 def merge_rects(rects: Sequence[Rect]) -> list[Rect]:
     """Overlapping or touching rectangles joined into their bounding boxes, until none overlap."""
     merged = [tuple(r) for r in rects if r[2] > 0 and r[3] > 0]
@@ -161,8 +167,7 @@ def merge_rects(rects: Sequence[Rect]) -> list[Rect]:
             for j in range(i + 1, len(merged)):
                 b = merged[j]
                 if a[0] <= b[0] + b[2] and b[0] <= a[0] + a[2] and a[1] <= b[1] + b[3] and b[1] <= a[1] + a[3]:
-                    x0, y0 = min(a[0], b[0]), min(a[1], b[1])
-                    merged[i] = (x0, y0, max(a[0] + a[2], b[0] + b[2]) - x0, max(a[1] + a[3], b[1] + b[3]) - y0)
+                    merged[i] = bounding_box([a, b])
                     del merged[j]
                     joined = True
                     break

@@ -16,7 +16,8 @@ from datetime import datetime, timezone
 from functools import partial
 from typing import Any
 
-from storage.frame_pictures import CHAIN_BYTES, GROUP_SPAN, MAX_CHAIN, Rect, apply_moves, merge_rects, patchable
+from storage.frame_pictures import (CHAIN_BYTES, GROUP_SPAN, MAX_CHAIN, Rect, apply_moves, bounding_box, merge_rects,
+                                    patchable)
 from storage.memory import Memory, Trust
 
 from app.capture import pause
@@ -141,7 +142,7 @@ class Recorder:
         reference, moves = self._reference.get(monitor), []
         if chain is not None and reference is not None and scale == 1.0 and regions:
             # A scroll: compare with the frame before as scrolled, so only what scrolled in is stored.
-            moved_box = _union(regions)
+            moved_box = bounding_box(regions)
             move = find_scroll(image, reference, moved_box)
             if move is not None:
                 reference, moves = reference.copy(), [move]
@@ -191,11 +192,6 @@ class Recorder:
         if not patchable(rects, size) or not self.store.existing([chain.last_id]):
             return []
         return rects
-
-
-def _union(boxes: list[Rect]) -> Rect:
-    x0, y0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
-    return (x0, y0, max(b[0] + b[2] for b in boxes) - x0, max(b[1] + b[3] for b in boxes) - y0)
 
 
 def _scaled(box: Rect, scale: float, size: tuple[int, int]) -> Rect:
