@@ -109,9 +109,13 @@ def _bands(regions: list[list[int]], width: int, height: int) -> list[tuple[int,
     Text runs horizontally, and a region cut mid-line garbles the words on its
     edges; the margin catches words whose pixels barely changed.
     """
-    spans = sorted((max(0, y - _MARGIN), min(height, y + h + _MARGIN)) for _x, y, _w, h in regions if h > 0)
+    return _rows([(max(0, y - _MARGIN), min(height, y + h + _MARGIN)) for _x, y, _w, h in regions if h > 0], width)
+
+
+def _rows(spans: list[tuple[int, int]], width: int) -> list[tuple[int, int, int, int]]:
+    """(top, bottom) spans merged where they meet, as full-width bands."""
     merged: list[list[int]] = []
-    for top, bottom in spans:
+    for top, bottom in sorted(spans):
         if merged and top <= merged[-1][1]:
             merged[-1][1] = max(merged[-1][1], bottom)
         else:
@@ -121,20 +125,11 @@ def _bands(regions: list[list[int]], width: int, height: int) -> list[tuple[int,
 
 def _holding_whole_words(bands: list[tuple[int, int, int, int]], boxes: list[Any]) -> list[tuple[int, int, int, int]]:
     """Bands grown (once, without margin) to hold every word box that touches them, then merged."""
-    grown = []
-    for x, y, w, h in bands:
-        top, bottom = y, y + h
-        for _text, _bx, by, _bw, bh in boxes:
-            if by < y + h and y < by + bh:
-                top, bottom = min(top, by), max(bottom, by + bh)
-        grown.append([x, top, w, bottom - top])
-    merged: list[list[int]] = []
-    for band in sorted(grown, key=lambda b: b[1]):
-        if merged and band[1] <= merged[-1][1] + merged[-1][3]:
-            merged[-1][3] = max(merged[-1][1] + merged[-1][3], band[1] + band[3]) - merged[-1][1]
-        else:
-            merged.append(band)
-    return [(b[0], b[1], b[2], b[3]) for b in merged]
+    spans = []
+    for _x, y, _w, h in bands:
+        touching = [(by, by + bh) for _text, _bx, by, _bw, bh in boxes if by < y + h and y < by + bh]
+        spans.append((min([y] + [t for t, _ in touching]), max([y + h] + [b for _, b in touching])))
+    return _rows(spans, bands[0][2]) if bands else []
 
 
 def _moved(boxes: list[Any], moves: list[list[int]]) -> list[Any]:
