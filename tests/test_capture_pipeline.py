@@ -116,8 +116,8 @@ def test_kept_frame_is_encrypted_and_findable_after_ocr(store: MemoryStore, wind
 
 
 def test_only_the_changed_rows_are_read_again(store: MemoryStore, windows: FakeWindows) -> None:
-    before = ["first line stays", "", "", "", "", "", "", "", "", "", "a line that will change"]
-    after = before[:-1] + ["another, much longer line of text took its place entirely"]
+    before = ["a line that will change", "", "", "", "", "", "", "", "", "", "last line stays"]
+    after = ["another, much longer line of text took its place entirely"] + before[1:]
     ocr = ScriptedOcr()
     recorder = recorder_for(store, [screen_with(before), screen_with(after)], windows)
     recorder.tick(NOW)
@@ -128,7 +128,11 @@ def test_only_the_changed_rows_are_read_again(store: MemoryStore, windows: FakeW
     OcrWorker(store, ocr).drain()
     assert ocr.calls[0] == (800, 600) and ocr.calls[1][1] < 200  # a band, not the whole screen
     latest = store.list_range(kinds=["frame"])[-1]
-    assert latest.text == "first line stays\nanother, much longer line of text took its place entirely"
+    assert latest.text == "another, much longer line of text took its place entirely\nlast line stays"
+    # Carried and newly read words are stored in the text's order, so their words are not stored twice.
+    assert [box[0] for box in latest.fields["boxes"]] == latest.text.split()
+    row = store.table.search().where(f"id = '{latest.id}'").to_arrow().to_pylist()[0]
+    assert '"steps"' in store.codec.open_field(row, "body", []) and '"words"' not in store.codec.open_field(row, "body", [])
 
 
 def test_the_ocr_models_are_dropped_only_after_a_quiet_spell(store: MemoryStore, windows: FakeWindows,
@@ -260,6 +264,24 @@ def test_text_only_keeps_one_row_per_screen_and_every_line_it_showed(store: Memo
     # The fact made from two merged screens now names the screen they became, once.
     assert store.get(fact.id).source_ids == [f"frame:{letter.id}", f"frame:{other.id}"]
     assert enforce(store, RetentionPolicy(max_age_days=0, text_only_after_days=7), now=NOW).images_dropped == 0
+
+
+def test_text_only_merges_a_screen_read_a_little_differently_but_not_another_page() -> None:
+    from app.capture.retention import merge_run, screen_runs
+
+    def frame(second: int, text: str) -> Memory:
+        return Memory("frame", text, {"monitor": 0}, time=NOW + timedelta(seconds=second), app="firefox",
+                      title="Docs", trust=Trust.OBSERVED)
+
+    page = "Release notes for version 4.2\nThe importer now reads CSV files\nFixed a crash on startup"
+    # The same page read again: a letter misread, one line broken in two, one line scrolled in.
+    again = ("Release notes for versi0n 4.2\nThe importer now reads\nCSV files\nFixed a crash on startup\n"
+             "Known issue: proxy settings")
+    other = "Pricing\nTeam plan per seat\nEnterprise contact sales"
+    runs = screen_runs([frame(0, page), frame(3, again), frame(6, other)])
+    assert [len(run) for run in runs] == [2, 1]
+    # Every word either read stays findable, each line variant only once.
+    assert merge_run(runs[0]).text == again + "\nRelease notes for version 4.2"
 
 
 def test_quiet_hours_parse_and_cover_the_right_times() -> None:

@@ -70,8 +70,10 @@ class OcrWorker:
             words: list[OcrWord] = []
         else:
             words = self._words(image, fields)
-        frame.text = assemble_text(words)
-        frame.fields = {**fields, "boxes": [[w.text, *w.box] for w in words]}
+        lines = reading_order(words)
+        frame.text = _joined(lines)
+        # In the text's order, so the store keeps their words once (storage/word_boxes.py).
+        frame.fields = {**fields, "boxes": [[word.text, *word.box] for line in lines for word in line]}
         frame.text_pending = False
         frame.updated = utcnow()
         frame.note("ocr", "screen text read")
@@ -155,6 +157,14 @@ def _overlaps(a: tuple[int, int, int, int] | list[int], b: tuple[int, int, int, 
 
 
 def assemble_text(words: list[OcrWord]) -> str:
+    return _joined(reading_order(words))
+
+
+def _joined(lines: list[list[OcrWord]]) -> str:
+    return "\n".join(" ".join(word.text for word in line) for line in lines)
+
+
+def reading_order(words: list[OcrWord]) -> list[list[OcrWord]]:
     """Words back into lines: top to bottom, and left to right within a line."""
     lines: list[list[OcrWord]] = []
     for word in sorted(words, key=lambda wd: wd.box[1] + wd.box[3] / 2):
@@ -165,4 +175,4 @@ def assemble_text(words: list[OcrWord]) -> str:
                 lines[-1].append(word)
                 continue
         lines.append([word])
-    return "\n".join(" ".join(wd.text for wd in sorted(line, key=lambda wd: wd.box[0])) for line in lines)
+    return [sorted(line, key=lambda wd: wd.box[0]) for line in lines]

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from storage.blind_index import words
+
 
 @dataclass(frozen=True)
 class RetentionPolicy:
@@ -40,9 +42,12 @@ def enforce(store: Any, policy: RetentionPolicy, now: datetime | None = None, ba
     return report
 
 
-# Consecutive text-only frames are one screen when at least this share of the smaller one's lines
-# are on both, the same window shows them, and no more than SPAN_GAP passed between them.
-SAME_SCREEN_LINES = 0.5
+# Consecutive text-only frames are one screen when at least this share of the smaller one's words
+# are on both, the same window shows them, and no more than SPAN_GAP passed between them. Words, not
+# lines: OCR reads the same screen a little differently each time (a letter, where a line breaks), and
+# on the ScreenAgent replay only 67 of 198 neighbours shared half their lines exactly, while 108 shared
+# 70% of their words (a page scrolled or partly changed, the rest still on screen).
+SAME_SCREEN_WORDS = 0.7
 SPAN_GAP = timedelta(minutes=5)
 _PICTURE_FIELDS = ("image_id", "thumb_id", "boxes", "changed", "previous", "key", "patches", "size", "moves")
 
@@ -93,10 +98,10 @@ def _same_screen(a: Any, b: Any) -> bool:
         return False
     if b.time - (a.ended or a.time) > SPAN_GAP:
         return False
-    lines_a, lines_b = set(_lines(a.text)), set(_lines(b.text))
-    if not lines_a or not lines_b:
-        return not lines_a and not lines_b
-    return len(lines_a & lines_b) >= SAME_SCREEN_LINES * min(len(lines_a), len(lines_b))
+    words_a, words_b = set(words(a.text)), set(words(b.text))
+    if not words_a or not words_b:
+        return not words_a and not words_b
+    return len(words_a & words_b) >= SAME_SCREEN_WORDS * min(len(words_a), len(words_b))
 
 
 def _lines(text: str) -> list[str]:
@@ -105,14 +110,16 @@ def _lines(text: str) -> list[str]:
 
 def merge_run(run: list[Any]) -> Any:
     """The run's first frame, now spanning until the last one: the last screen's lines (its final
-    state), then lines only earlier screens showed, in the order they first appeared."""
+    state), then the lines of earlier screens holding a word not kept yet, in the order they first
+    appeared. (A line read again with a letter changed adds nothing a search could find.)"""
     first, last = run[0], run[-1]
     lines = _lines(last.text)
-    seen = set(lines)
+    seen = set(words(last.text))
     for frame in run[:-1]:
         for line in _lines(frame.text):
-            if line not in seen:
-                seen.add(line)
+            new = set(words(line)) - seen
+            if new:
+                seen |= new
                 lines.append(line)
     first.text = "\n".join(lines)
     first.ended = last.ended or last.time if len(run) > 1 else first.ended
