@@ -18,9 +18,11 @@ import re
 import unicodedata
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
-# 45 bits: with a million distinct words stored, a query word matches another word's token with a
-# chance of 3 in 100 million. (12 characters until schema 3: a quarter more bytes for no visible gain.)
-_TOKEN_CHARS = 9
+# 35 bits: with ten million distinct words stored (OCR misreadings included), a query word matches
+# another word's token with a chance of 3 in 10,000, which at worst adds one unrelated hit to a
+# keyword search. Tokens are the largest column of a screen's row (a text-only one: 1.2 of 2.7 kB);
+# 12 characters until schema 3, 9 until schema 4.
+_TOKEN_CHARS = 7
 _CACHE_WORDS = 200_000
 
 

@@ -24,7 +24,7 @@ from storage import paths
 from storage.atomic import write_json_atomically
 from storage.blind_index import BlindIndex
 from storage.blobs import BlobStore
-from storage.codec import TABLE, RowCodec, arrow_schema, from_us, to_us
+from storage.codec import TABLE, RowCodec, arrow_schema, compression_metadata, from_us, to_us
 from storage.config import Config
 from storage.embedding import Embedder
 from storage.fields import FieldCipher
@@ -37,7 +37,7 @@ from storage.search import HybridSearch, SearchOptions, SearchResult
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 _META_FILE = "engram-store.json"
 # Fold new rows into the indexes once this many are not yet in one: beyond it,
 # the flat scan of unindexed rows starts to show in search latency.
@@ -71,17 +71,32 @@ def _vectors_to_float16(table: Any) -> None:
 
 def _tokens_to_nine_characters(table: Any) -> None:
     """2 -> 3: blind tokens of 9 characters instead of 12 (a quarter of the largest column of a screen's
-    row). A token is a prefix of the HMAC's base32 form, so cutting a stored one gives exactly the token
-    the new length computes; the keyword index is built again over the cut tokens."""
-    cut = r"regexp_replace({column}, '([a-z2-7]{{9}})[a-z2-7]{{3}}', '\1', 'g')"  # only 12-character runs: re-runs are no-ops
-    table.update(values_sql={"tokens": cut.format(column="tokens"), "app_tag": cut.format(column="app_tag")})
+    row)."""
+    _cut_tokens(table, 12, 9)
+
+
+def _shorter_compressed_tokens(table: Any) -> None:
+    """3 -> 4: blind tokens of 7 characters instead of 9, and ids and tokens written compressed from
+    now on (rows already written are compressed when maintenance next merges their files)."""
+    table.to_lance().update_field_metadata(compression_metadata())
+    table.checkout_latest()
+    _cut_tokens(table, 9, 7)
+
+
+def _cut_tokens(table: Any, stored: int, wanted: int) -> None:
+    """A token is a prefix of the HMAC's base32 form, so cutting a stored one gives exactly the token
+    the new length computes; the keyword index is built again over the cut tokens. After a cut no run
+    is `stored` characters long, so re-running a step changes nothing."""
+    pattern = "([a-z2-7]{%d})[a-z2-7]{%d}" % (wanted, stored - wanted)
+    table.update(values_sql={column: f"regexp_replace({column}, '{pattern}', '\\1', 'g')"
+                             for column in ("tokens", "app_tag")})
     if any(index.columns == ["tokens"] for index in table.list_indices()):
         table.create_index("tokens", config=keyword_index_config(), replace=True)
     dataset = table.to_lance()
     dataset.cleanup_old_versions(older_than=timedelta(0), delete_unverified=True)
 
 
-MIGRATIONS: dict[int, Any] = {1: _vectors_to_float16, 2: _tokens_to_nine_characters}
+MIGRATIONS: dict[int, Any] = {1: _vectors_to_float16, 2: _tokens_to_nine_characters, 3: _shorter_compressed_tokens}
 
 
 @dataclass(frozen=True)

@@ -143,7 +143,7 @@ def test_a_version_1_store_gets_float16_vectors_and_still_finds_by_meaning(store
     assert reopened.count() == 2
 
 
-def test_a_version_2_store_gets_nine_character_tokens_and_still_finds_by_word_and_app(
+def test_a_version_2_store_gets_shorter_tokens_and_still_finds_by_word_and_app(
         store: MemoryStore, home: Path, monkeypatch) -> None:
     from storage import blind_index
 
@@ -155,16 +155,44 @@ def test_a_version_2_store_gets_nine_character_tokens_and_still_finds_by_word_an
     meta = home / "store" / "engram-store.json"
     meta.write_text(json.dumps({**json.loads(meta.read_text()), "schema_version": 2}))
     store.close()
-    monkeypatch.setattr(blind_index, "_TOKEN_CHARS", 9)
+    monkeypatch.undo()
     reopened = MemoryStore.open(PASSPHRASE, home=home, embedder=HashEmbedder())
     rows = reopened.table.to_arrow().to_pylist()
-    assert all(len(t) == 9 for r in rows for t in r["tokens"].split()) and {len(r["app_tag"]) for r in rows} == {0, 9}
+    assert all(len(t) == 7 for r in rows for t in r["tokens"].split()) and {len(r["app_tag"]) for r in rows} == {0, 7}
     assert reopened.search("boarding pass", SearchOptions(k=2, mode="keyword"), now=NOW).hits[0].id == screen.id
     assert [h.id for h in reopened.search("flight", SearchOptions(k=5, mode="keyword", app="firefox"), now=NOW).hits] \
         == [screen.id]
     before = reopened.table.to_arrow().to_pylist()
     store_module._tokens_to_nine_characters(reopened.table)                    # re-running the step changes nothing
     assert reopened.table.to_arrow().to_pylist() == before
+
+
+def test_a_version_3_store_gets_shorter_compressed_tokens_and_reads_as_before(
+        store: MemoryStore, home: Path, monkeypatch) -> None:
+    from storage import blind_index
+    from storage.codec import COMPRESSED_COLUMNS
+
+    monkeypatch.setattr(blind_index, "_TOKEN_CHARS", 9)                         # as version 3 wrote them
+    store.codec.index._cache.clear()
+    first = store.add([Memory("message", "the ferry leaves at seven", app="Thunderbird")])[0]
+    plain = {column: {"lance-encoding:compression": None} for column in COMPRESSED_COLUMNS}
+    store.table.to_lance().update_field_metadata(plain)                          # as version 3 wrote them
+    store.table.checkout_latest()
+    assert not store.table.schema.field("tokens").metadata
+    meta = home / "store" / "engram-store.json"
+    meta.write_text(json.dumps({**json.loads(meta.read_text()), "schema_version": 3}))
+    store.close()
+    monkeypatch.undo()
+    reopened = MemoryStore.open(PASSPHRASE, home=home, embedder=HashEmbedder())
+    (row,) = reopened.table.to_arrow().to_pylist()
+    assert {len(t) for t in row["tokens"].split()} == {7} and len(row["app_tag"]) == 7
+    for column in COMPRESSED_COLUMNS:
+        assert reopened.table.schema.field(column).metadata == {b"lance-encoding:compression": b"zstd"}
+    later = reopened.add([Memory("message", "the ferry is late again")])[0]
+    assert {h.id for h in reopened.search("ferry", SearchOptions(k=5, mode="keyword"), now=NOW).hits} == {first, later}
+    assert [h.id for h in reopened.search("ferry", SearchOptions(k=5, mode="keyword", app="thunderbird"),
+                                          now=NOW).hits] == [first]
+    assert reopened.get(first).text == "the ferry leaves at seven"
 
 
 def test_a_different_embedder_is_refused(store: MemoryStore, home: Path) -> None:
