@@ -130,8 +130,8 @@ def replay_sessions(home: Path) -> tuple[dict[str, Any], Any]:
     store.purge()
     frames = store.count("frame")
     blob_bytes = store.blobs.bytes_on_disk()
-    table_bytes = _table_bytes(store)
-    index_bytes = _index_bytes(store)
+    rows_bytes, index_bytes = _table_bytes(store)
+    table_bytes = rows_bytes + index_bytes
     share = kept / grabs
     per_hour = 3600 / INTERVAL_S * share
     kept_ms = statistics.median(per_frame)
@@ -142,8 +142,7 @@ def replay_sessions(home: Path) -> tuple[dict[str, Any], Any]:
         "capture.mb_per_hour.images": metric(round((blob_bytes + table_bytes) / frames * per_hour / 1e6, 2), "MB/h",
                                              frames, f"{(blob_bytes + table_bytes) / frames / 1e3:.1f} kB per kept frame "
                                              f"(pictures and thumbnails {blob_bytes / frames / 1e3:.1f}, table "
-                                             f"{(table_bytes - index_bytes) / frames / 1e3:.1f}, its indexes "
-                                             f"{index_bytes / frames / 1e3:.1f})"),
+                                             f"{rows_bytes / frames / 1e3:.1f}, its indexes {index_bytes / frames / 1e3:.1f})"),
         "capture.mb_per_hour.images_at_recorded_pace": metric(
             round((blob_bytes + table_bytes) / (recorded_s / 3600) / 1e6, 2), "MB/h", frames,
             f"the same bytes over the sessions' own {recorded_s / 3600:.1f} h (an agent step every "
@@ -159,19 +158,41 @@ def _taken(image: str) -> datetime:
     return datetime.strptime(Path(image).stem, "%Y-%m-%d_%H-%M-%S-%f")
 
 
-def _table_bytes(store: Any) -> int:
-    """Bytes of the table with every row in every index a long-lived store keeps: keyword, filters and
-    the ANN vector index (which a store builds at 50,000 rows, about a week of capture). Left to
-    itself the store folds new rows into its indexes only every 5,000, so without this a short run
-    would not count them (they add ~1.1 kB a row: 580 B the vector index, 490 B the keyword index)."""
-    store.build_indexes(vector_min_rows=1)
-    store.build_indexes()  # takes the rows written since the keyword index was made into it
+def _table_bytes(store: Any) -> tuple[int, int]:
+    """Bytes of the table's rows, and what every index a long-lived store keeps adds for them at scale
+    (keyword, filters, and the ANN vector index a store builds at 50,000 rows, about a week of capture).
+    Left to itself the store folds new rows into its indexes only every 5,000, so a short run would
+    not count them; built over these few rows alone, their fixed parts (centroids, dictionaries) would
+    be counted many times over. So: the slope of the indexes' bytes between this table's rows and
+    four copies of them, in a scratch copy of the store, times the rows."""
+    import shutil
+
+    import pyarrow as pa
+
+    from storage.store import MemoryStore
+
     store.purge()
-    return sum(p.stat().st_size for p in store.root.rglob("*") if p.is_file())
+    data = _bytes_under(store.root) - _bytes_under(store.root / "memories.lance" / "_indices")
+    rows = store.table.to_arrow()
+    sizes = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for copies in (1, 4):
+            home = Path(tmp) / str(copies)
+            shutil.copytree(store.root.parent, home, ignore=shutil.ignore_patterns("blobs"))
+            scratch = MemoryStore.open("bench", home=home)
+            for c in range(1, copies):
+                ids = pa.array([f"{(int(i[0], 16) + c) % 16:x}{i[1:]}" for i in rows["id"].to_pylist()])
+                scratch.table.add(rows.set_column(rows.schema.get_field_index("id"), "id", ids))
+            scratch.build_indexes(vector_min_rows=1)
+            scratch.build_indexes()  # takes the rows written since the keyword index was made into it
+            scratch.purge()  # index files of replaced versions
+            sizes.append(_bytes_under(scratch.root / "memories.lance" / "_indices"))
+            scratch.close()
+    return data, round((sizes[1] - sizes[0]) / 3)
 
 
-def _index_bytes(store: Any) -> int:
-    return sum(p.stat().st_size for p in (store.root / "memories.lance" / "_indices").rglob("*") if p.is_file())
+def _bytes_under(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
 def text_only_bytes(store: Any) -> tuple[int, int]:
@@ -183,8 +204,7 @@ def text_only_bytes(store: Any) -> tuple[int, int]:
     store.mark_digested([f.id for f in frames])
     later = datetime.now(timezone.utc) + timedelta(days=2)
     enforce(store, RetentionPolicy(max_age_days=0, text_only_after_days=1), now=later)
-    store.purge()
-    return _table_bytes(store), store.count("frame")
+    return sum(_table_bytes(store)), store.count("frame")
 
 
 def to_searchable(home: Path) -> dict[str, Any]:
@@ -312,9 +332,8 @@ def editor_session(home: Path, scenario: str = "typing", ticks: int = 120) -> di
     scrolled = sum(1 for f in frames if f.fields.get("moves"))
     thumbs = store.blobs.bytes_on_disk(f.fields["thumb_id"] for f in frames)
     pictures = store.blobs.bytes_on_disk() - thumbs
-    table = _table_bytes(store)
-    indexes = _index_bytes(store)
-    total = pictures + thumbs + table
+    table, indexes = _table_bytes(store)
+    total = pictures + thumbs + table + indexes
     per_hour = total / len(outcomes) * 3600 / INTERVAL_S
     text_bytes, rows = text_only_bytes(store)
     what = {"typing": "60 wpm", "reading": "3 lines a tick"}[scenario]
@@ -323,8 +342,8 @@ def editor_session(home: Path, scenario: str = "typing", ticks: int = 120) -> di
             f"capture.mb_per_hour.{scenario}": metric(round(per_hour / 1e6, 2), "MB/h", len(frames),
                                                  f"{total / len(frames) / 1e3:.1f} kB per kept frame (pictures "
                                                  f"{pictures / len(frames) / 1e3:.1f}, thumbnails "
-                                                 f"{thumbs / len(frames) / 1e3:.1f}, table {(table - indexes) / len(frames) / 1e3:.1f}, its "
-                                                 f"indexes {indexes / len(frames) / 1e3:.1f}); "
+                                                 f"{thumbs / len(frames) / 1e3:.1f}, table {table / len(frames) / 1e3:.1f}, its indexes "
+                                                 f"{indexes / len(frames) / 1e3:.1f}); "
                                                  f"{patches} of {len(frames)} stored as patches"
                                                  + (f", {scrolled} as scrolls" if scrolled else "")),
             f"capture.mb_per_hour.{scenario}_text_only": metric(round(text_bytes / len(outcomes) * 3600 / INTERVAL_S / 1e6, 3),
