@@ -189,9 +189,29 @@ class RapidOcrEngine:
             engine = rapidocr.RapidOCR(params=params)
             for load in ("_load_det_model", "_load_rec_model"):  # it loads lazily: fail here, not mid-read
                 getattr(engine, load, lambda: None)()
+            self._stop_spinning(engine, det, rec)
             return engine
         except Exception as exc:  # a broken wheel or model: say so instead of a stack from its internals
             raise OcrUnavailable(f"RapidOCR could not start ({exc}); reinstall rapidocr and onnxruntime") from exc
+
+    def _stop_spinning(self, engine: Any, det: Path, rec: Path) -> None:
+        """Sessions like rapidocr's, but whose threads sleep between reads instead of spinning.
+
+        onnxruntime's worker threads spin-wait for the next piece of work by default: reading the band
+        of a typed line took 280 ms of CPU for 140 ms of work (~200 ms without spinning), and under load
+        the spinning threads slowed every read (bench/ocr_bench.py: one thread beat two). rapidocr has
+        no setting for it, so its two sessions are replaced (it keeps them at `.session.session`)."""
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads, options.inter_op_num_threads = self.threads, 1
+        options.enable_cpu_mem_arena = False  # as rapidocr's: the arena keeps the peak of a large read
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        for part, model in (("text_det", det), ("text_rec", rec)):
+            runner = getattr(getattr(engine, part, None), "session", None)
+            if runner is not None and hasattr(runner, "session"):
+                runner.session = onnxruntime.InferenceSession(str(model), sess_options=options,
+                                                              providers=["CPUExecutionProvider"])
 
     def release(self) -> None:
         """Drop the models (about 250 MB resident) until the next read loads them again (~0.3 s).
