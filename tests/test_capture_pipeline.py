@@ -21,6 +21,7 @@ from app.ocr import OcrResult, OcrWord
 from storage.memory import Memory, Trust
 from storage.search import SearchOptions
 from storage.store import MemoryStore
+from tests.locate import where
 
 NOW = datetime(2026, 11, 25, 15, 30, tzinfo=timezone.utc)
 
@@ -31,6 +32,20 @@ def screen_with(lines: list[str], size=(800, 600)) -> Image.Image:
     for i, line in enumerate(lines):
         draw.text((20, 20 + 40 * i), line, fill="black")
     return image
+
+
+def drawn_words(lines: list[str]) -> list[tuple[str, int, int, int, int]]:
+    """Where screen_with() drew each word: (word, x, y, w, h)."""
+    draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    out = []
+    for i, line in enumerate(lines):
+        at = 0
+        for word in line.split():
+            at = line.index(word, at)
+            x = 20 + round(draw.textlength(line[:at]))
+            out.append((word, x, 20 + 40 * i, round(draw.textlength(word)), 12))
+            at += len(word)
+    return out
 
 
 class ScriptedOcr:
@@ -47,18 +62,13 @@ class ScriptedOcr:
 
     def read(self, image: Image.Image) -> OcrResult:
         self.calls.append(image.size)
-        full = np.asarray(screen_with(self.lines).convert("L"), dtype=np.float32)
-        crop = np.asarray(image.convert("L"), dtype=np.float32)
-        height = crop.shape[0]
-        offset = min(range(full.shape[0] - height + 1), key=lambda d: float(np.abs(full[d:d + height] - crop).mean()))
+        crop = np.asarray(image.convert("L"))
+        left, top = where(crop, np.asarray(screen_with(self.lines).convert("L")))
         words = []
-        for i, line in enumerate(self.lines):
-            y = 20 + 40 * i - offset
-            if 0 <= y and y + 10 <= height:
-                x = 20
-                for word in line.split():
-                    words.append(OcrWord(word, (x, y, 8 * len(word), 12), 0.99))
-                    x += 8 * len(word) + 8
+        for word, x, y, w, h in drawn_words(self.lines):
+            # Words wholly inside the crop are read; one cut by its edge is not (a real OCR garbles it).
+            if left <= x and x + w <= left + crop.shape[1] and top <= y and y + h <= top + crop.shape[0]:
+                words.append(OcrWord(word, (x - left, y - top, w, h), 0.99))
         return OcrResult(assemble_text(words), words)
 
 
@@ -133,6 +143,20 @@ def test_only_the_changed_rows_are_read_again(store: MemoryStore, windows: FakeW
     assert [box[0] for box in latest.fields["boxes"]] == latest.text.split()
     row = store.table.search().where(f"id = '{latest.id}'").to_arrow().to_pylist()[0]
     assert '"steps"' in store.codec.open_field(row, "body", []) and '"words"' not in store.codec.open_field(row, "body", [])
+
+
+def test_a_word_typed_is_read_around_where_it_was_typed(store: MemoryStore, windows: FakeWindows) -> None:
+    before = ["Dear Anna,", "the invoice for the garden works is", "", "Best, Tom"]
+    after = ["Dear Anna,", "the invoice for the garden works is overdue since May", "", "Best, Tom"]
+    ocr = ScriptedOcr()
+    recorder = recorder_for(store, [screen_with(before), screen_with(after)], windows)
+    for i, lines in enumerate((before, after)):
+        assert recorder.tick(NOW + timedelta(seconds=3 * i)) == "kept"
+        ocr.lines = lines
+        OcrWorker(store, ocr).drain()
+    width, height = ocr.calls[1]
+    assert width < 400 and height < 100      # not the whole line across the screen: the new words and their neighbours
+    assert store.list_range(kinds=["frame"])[-1].text == "\n".join(line for line in after if line)
 
 
 def test_the_ocr_models_are_dropped_only_after_a_quiet_spell(store: MemoryStore, windows: FakeWindows,

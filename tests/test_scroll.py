@@ -12,6 +12,7 @@ from app.capture.windows import ReplayWindows
 from storage.frame_pictures import picture
 from app.ocr import OcrResult
 from storage.store import MemoryStore
+from tests.locate import where
 
 NOW = datetime(2026, 11, 25, 15, 30, tzinfo=timezone.utc)
 DOCUMENT = Image.new("RGB", (760, 3000), "white")
@@ -88,15 +89,17 @@ class DocumentOcr:
 
         self.heights.append(image.height)
         crop = np.asarray(image.convert("L"))
+        h, w = crop.shape
         for offset, screen in self.views.items():
-            for top in range(screen.shape[0] - crop.shape[0] + 1):
-                if crop.shape[1] == screen.shape[1] and np.array_equal(screen[top:top + crop.shape[0]], crop):
-                    words = []
-                    for row in range(140):
-                        y = 36 + 8 + 21 * row - offset                       # the row's place on the screen
-                        if 36 <= y and y + 12 <= 636 and top <= y and y + 12 <= top + crop.shape[0]:
-                            words.append(OcrWord(f"{row:03d}", (232, y - top, 20, 12), 0.99))
-                    return OcrResult(" ".join(w.text for w in words), words)
+            left, top = where(crop, screen)
+            if np.array_equal(screen[top:top + h, left:left + w], crop):
+                words = []
+                for row in range(140):
+                    y = 36 + 8 + 21 * row - offset                           # the row's place on the screen
+                    if (36 <= y and y + 12 <= 636 and top <= y and y + 12 <= top + h
+                            and left <= 232 and 252 <= left + w):
+                        words.append(OcrWord(f"{row:03d}", (232 - left, y - top, 20, 12), 0.99))
+                return OcrResult(" ".join(w.text for w in words), words)
         raise AssertionError("the OCR was given a picture that is on none of the screens")
 
 

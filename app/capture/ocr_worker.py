@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 # Above this share of the screen changed, reading it all is as cheap as the pieces.
 _FULL_READ_SHARE = 0.6
 _MARGIN = 12
+_SIDE_MARGIN = 40
 # With no frame to read for this long, the OCR models are dropped (about 250 MB); loading them again
 # takes a fraction of a second, which a frame that waits in the backlog does not notice.
 RELEASE_AFTER_SECONDS = 60.0
@@ -87,13 +88,14 @@ class OcrWorker:
         if fields.get("moves") and previous is not None and fields.get("key") == previous.id:
             # A scroll: the words that moved with the page are the previous frame's, moved; only
             # what scrolled in (the patches) is read.
-            carried, regions = _moved(carried, fields["moves"]), fields.get("patches") or regions
+            carried, cut = _moved(carried, fields["moves"])
+            regions = (fields.get("patches") or regions) + cut
         bands = _bands(regions, image.width, image.height)
         # Each band is read a little taller, so the carried words it cuts (dropped from the carry) are
         # read whole; of what is read, the words touching the band replace the carried ones.
         reads = _holding_whole_words(bands, carried)
         if (not bands or previous is None or previous.text_pending
-                or sum(b[3] for b in reads) * image.width >= _FULL_READ_SHARE * image.width * image.height):
+                or sum(w * h for _x, _y, w, h in reads) >= _FULL_READ_SHARE * image.width * image.height):
             return list(self.ocr.read(image).words)
         words = [OcrWord(t, (bx, by, bw, bh), 1.0) for t, bx, by, bw, bh in carried
                  if not any(_overlaps((bx, by, bw, bh), band) for band in bands)]
@@ -106,50 +108,65 @@ class OcrWorker:
 
 
 def _bands(regions: list[list[int]], width: int, height: int) -> list[tuple[int, int, int, int]]:
-    """Changed regions widened to full rows and merged where they meet.
+    """Changed regions with a margin, merged where they meet.
 
-    Text runs horizontally, and a region cut mid-line garbles the words on its
-    edges; the margin catches words whose pixels barely changed.
+    The margins catch words whose pixels barely changed; sideways it is wider, as a word runs on
+    sideways. (Until session 5 a band was the full width of the screen: typing a word re-read its
+    whole line, and a scroll bar's thumb two stripes across the screen.)
     """
-    return _rows([(max(0, y - _MARGIN), min(height, y + h + _MARGIN)) for _x, y, _w, h in regions if h > 0], width)
+    return _merged([(max(0, x - _SIDE_MARGIN), max(0, y - _MARGIN), min(width, x + w + _SIDE_MARGIN),
+                     min(height, y + h + _MARGIN)) for x, y, w, h in regions if w > 0 and h > 0])
 
 
-def _rows(spans: list[tuple[int, int]], width: int) -> list[tuple[int, int, int, int]]:
-    """(top, bottom) spans merged where they meet, as full-width bands."""
-    merged: list[list[int]] = []
-    for top, bottom in sorted(spans):
-        if merged and top <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], bottom)
-        else:
-            merged.append([top, bottom])
-    return [(0, top, width, bottom - top) for top, bottom in merged]
+def _merged(corners: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
+    """Rectangles given by (left, top, right, bottom), merged into their bounding box wherever two
+    overlap, until none do; returned as (x, y, w, h)."""
+    rects = [list(c) for c in corners]
+    merging = True
+    while merging:
+        merging = False
+        for i in range(len(rects)):
+            for j in range(len(rects) - 1, i, -1):
+                a, b = rects[i], rects[j]
+                if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]:
+                    rects[i] = [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])]
+                    del rects[j]
+                    merging = True
+    return [(left, top, right - left, bottom - top) for left, top, right, bottom in sorted(rects, key=lambda r: (r[1], r[0]))]
 
 
 def _holding_whole_words(bands: list[tuple[int, int, int, int]], boxes: list[Any]) -> list[tuple[int, int, int, int]]:
     """Bands grown (once, without margin) to hold every word box that touches them, then merged."""
-    spans = []
-    for _x, y, _w, h in bands:
-        touching = [(by, by + bh) for _text, _bx, by, _bw, bh in boxes if by < y + h and y < by + bh]
-        spans.append((min([y] + [t for t, _ in touching]), max([y + h] + [b for _, b in touching])))
-    return _rows(spans, bands[0][2]) if bands else []
+    grown = []
+    for x, y, w, h in bands:
+        touching = [(bx, by, bx + bw, by + bh) for _text, bx, by, bw, bh in boxes if _overlaps((bx, by, bw, bh), (x, y, w, h))]
+        grown.append((min([x] + [t[0] for t in touching]), min([y] + [t[1] for t in touching]),
+                      max([x + w] + [t[2] for t in touching]), max([y + h] + [t[3] for t in touching])))
+    return _merged(grown)
 
 
-def _moved(boxes: list[Any], moves: list[list[int]]) -> list[Any]:
+def _moved(boxes: list[Any], moves: list[list[int]]) -> tuple[list[Any], list[list[int]]]:
     """Word boxes after a scroll: those inside rows that moved, moved with them; those the moved rows
-    now cover, or cut by their edge, dropped; the rest kept."""
-    out = []
+    now cover dropped; the rest kept. Words the edge of the moved rows cut are dropped too, and where
+    they were and went is returned to be read again (a line half scrolled out at the top is still
+    half on screen)."""
+    out, cut = [], []
     for text, bx, by, bw, bh in boxes:
         box: tuple[int, int, int, int] | None = (bx, by, bw, bh)
         for x, y, w, h, dy in moves:
             if x <= bx and bx + bw <= x + w and y <= by and by + bh <= y + h:
                 box = (bx, by + dy, bw, bh)
                 break
-            if _overlaps((bx, by, bw, bh), (x, y, w, h)) or _overlaps((bx, by, bw, bh), (x, y + dy, w, h)):
+            if _overlaps((bx, by, bw, bh), (x, y, w, h)):
+                box = None
+                cut.append([bx, min(by, by + dy), bw, bh + abs(dy)])
+                break
+            if _overlaps((bx, by, bw, bh), (x, y + dy, w, h)):
                 box = None
                 break
         if box is not None:
             out.append([text, *box])
-    return out
+    return out, cut
 
 
 def _overlaps(a: tuple[int, int, int, int] | list[int], b: tuple[int, int, int, int] | list[int]) -> bool:
