@@ -37,9 +37,13 @@ METHODS = {"capture": textwrap.dedent("""\
     person, so the two figures bracket a real hour. The replayed screens are JPEG files: their compression
     noise costs lossy WebP bytes and rules out lossless, where a real grab has exact pixels (the typing
     scenario below is real grabs). **Disk** (`capture.mb_per_hour.*`): bytes of encrypted images,
-    thumbnails and table rows per kept frame (after compaction) x 1,200 ticks per hour x `keep_share`;
-    `text_only`: the same replay after the "text only" conversion retention applies (pictures and word
-    boxes dropped, runs of one screen merged into one row), table bytes per kept frame x the same rate. **To searchable** (`capture.to_searchable.*`): the
+    thumbnails and table rows per kept frame (after compaction), plus what the table's indexes add for
+    those rows in a long-lived store (keyword, filters and the ANN vector index, which a store builds at
+    50,000 rows: the slope of the index files' bytes between the rows and four copies of them, so the
+    fixed parts of a small index are not charged to a few rows; until session 5 indexes were not
+    counted), x 1,200 ticks per hour x `keep_share`; `text_only`: the same replay after the "text
+    only" conversion retention applies (pictures and word boxes dropped, runs of one screen merged into
+    one row), table and index bytes per kept frame x the same rate. **To searchable** (`capture.to_searchable.*`): the
     `CaptureService` (APScheduler, 3 s interval) over a replayed session; for every kept frame, the time from
     its capture to its OCR text being stored (then keyword search finds it). **Typing**
     (`capture.mb_per_hour.typing*`): a full-screen Qt editor under Xvfb (1920x1080) holding a page of text,

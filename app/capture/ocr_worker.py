@@ -111,7 +111,7 @@ def _bands(regions: list[list[int]], width: int, height: int) -> list[tuple[int,
     """Changed regions with a margin, merged where they meet.
 
     The margins catch words whose pixels barely changed; sideways it is wider, as a word runs on
-    sideways. (Until session 5 a band was the full width of the screen: typing a word re-read its
+    sideways. (Bands across the whole screen made typing a word re-read its
     whole line, and a scroll bar's thumb two stripes across the screen.)
     """
     return _merged([(max(0, x - _SIDE_MARGIN), max(0, y - _MARGIN), min(width, x + w + _SIDE_MARGIN),
