@@ -197,10 +197,11 @@ class RapidOcrEngine:
     def _stop_spinning(self, engine: Any, det: Path, rec: Path) -> None:
         """Sessions like rapidocr's, but whose threads sleep between reads instead of spinning.
 
-        onnxruntime's worker threads spin-wait for the next piece of work by default: reading the band
-        of a typed line took 280 ms of CPU for 140 ms of work (~200 ms without spinning), and under load
-        the spinning threads slowed every read (bench/ocr_bench.py: one thread beat two). rapidocr has
-        no setting for it, so its two sessions are replaced (it keeps them at `.session.session`)."""
+        onnxruntime's worker threads spin-wait for the next piece of work by default: reading two typed
+        lines across a 1080p screen took 611 ms of CPU and 315 ms, against 479 and 266 ms without
+        spinning, and under load the spinning threads slowed every read (bench/ocr_bench.py: one thread
+        beat two). rapidocr has no setting for it, so its two sessions are made again (it keeps them at
+        `.session.session`; ~0.2 s more each time the models load)."""
         import onnxruntime
 
         options = onnxruntime.SessionOptions()

@@ -9,8 +9,9 @@ leads back to one whole picture.
 
 A chain ends (the next frame is whole) when a change covers half the screen, when its patches
 together weigh one and a half times its key frame (`CHAIN_BYTES`: decoding any frame then costs at
-most about two and a half whole pictures), after `MAX_CHAIN` frames (the patches pasted when a frame is opened out of
-order) or `GROUP_SPAN` after its key frame (so the frames that depend on one lie shortly after it).
+most about two and a half whole pictures), after `MAX_CHAIN` frames (the patches pasted when a frame
+is opened out of order) or `GROUP_SPAN` after its key frame (so the frames that depend on one lie
+shortly after it).
 A chain's links come from one query, and `RenderedPictures` keeps pictures built (every eighth along
 a chain too), so reading frames in either direction (the OCR worker, scrubbing the timeline) pastes a
 few patches per frame. Before chains, each patch covered everything changed since the key frame: on
