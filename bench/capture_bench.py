@@ -51,7 +51,9 @@ METHODS = {"capture": textwrap.dedent("""\
     window provider, RapidOCR and store; bytes on disk per tick x 1,200, and the same after the text-only
     conversion. **Reading** (`capture.mb_per_hour.reading*`): the same editor holding a long document that
     moves up 3 lines before each tick (a page a minute), the way scrolling while reading changes a screen.
-    For both, `cpu_ms_per_tick` is the median CPU (Engram and the X server) of a tick and reading its text."""),
+    For both, `cpu_ms_per_tick` is the median CPU (Engram and the X server) of a tick and reading its text,
+    and `ocr_agreement` the share of the words a whole-screen read of the middle and last frames finds
+    that their text, built tick by tick from reads of what changed, has too."""),
 }
 
 
@@ -195,6 +197,22 @@ def _table_bytes(store: Any) -> tuple[int, int]:
     return data, round((sizes[1] - sizes[0]) / 3)
 
 
+def _agreement_with_full_reads(store: Any, frames: list[Any]) -> float:
+    """Share of the words a whole-screen read finds that the frames' text (built tick by tick from
+    reads of what changed and words carried over) has too, counting repeats."""
+    from collections import Counter
+
+    from app.ocr import RapidOcrEngine
+    from storage.frame_pictures import picture
+
+    ocr, found, total = RapidOcrEngine(), 0, 0
+    for frame in frames:
+        whole = Counter(ocr.read(picture(store, frame)).text.split())
+        found += sum((whole & Counter(frame.text.split())).values())
+        total += sum(whole.values())
+    return found / max(1, total)
+
+
 def _bytes_under(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
@@ -336,6 +354,7 @@ def editor_session(home: Path, scenario: str = "typing", ticks: int = 120) -> di
     scrolled = sum(1 for f in frames if f.fields.get("moves"))
     thumbs = store.blobs.bytes_on_disk(f.fields["thumb_id"] for f in frames)
     pictures = store.blobs.bytes_on_disk() - thumbs
+    agreement = _agreement_with_full_reads(store, [frames[len(frames) // 2], frames[-1]])
     table, indexes = _table_bytes(store)
     total = pictures + thumbs + table + indexes
     per_hour = total / len(outcomes) * 3600 / INTERVAL_S
@@ -352,6 +371,10 @@ def editor_session(home: Path, scenario: str = "typing", ticks: int = 120) -> di
                                                  + (f", {scrolled} as scrolls" if scrolled else "")),
             f"capture.mb_per_hour.{scenario}_text_only": metric(round(text_bytes / len(outcomes) * 3600 / INTERVAL_S / 1e6, 3),
                                                            "MB/h", len(frames), f"{len(frames)} frames -> {rows} text-only rows"),
+            f"capture.{scenario}.ocr_agreement": metric(round(agreement, 4), "of words", 2,
+                                                        "words of the middle and last frames as the ticks read "
+                                                        "them (what changed, the rest carried), against reading "
+                                                        "the whole screen"),
             f"capture.{scenario}.cpu_ms_per_tick": metric(round(statistics.median(cpu)), "ms CPU", len(cpu),
                                                           "median: grab, filter, encode, store, OCR of what changed")}
 

@@ -118,3 +118,13 @@ def test_after_a_scroll_only_the_strip_that_scrolled_in_is_read(store: MemorySto
     for frame, offset in zip(frames, offsets):
         assert set(store.get(frame.id).text.split()) == visible_rows(offset)
     assert ocr.heights[0] == 640 and max(ocr.heights[1:]) < 200    # the first whole, then strips
+
+
+def test_scrolling_by_part_of_a_line_reads_every_line_wholly_on_screen(store: MemoryStore) -> None:
+    from app.capture.ocr_worker import OcrWorker
+
+    offsets = [0, 50, 100, 150, 190]                                 # rows cut at the top and bottom edges
+    frames = recorded(store, offsets)
+    assert all(f.fields.get("moves") for f in frames[1:])
+    OcrWorker(store, DocumentOcr(offsets)).drain()
+    assert [set(store.get(f.id).text.split()) for f in frames] == [visible_rows(o) for o in offsets]
