@@ -28,7 +28,7 @@ METHODS = {"capture": textwrap.dedent("""\
     kept one. CPU is Engram's process time plus the X server's (it does the copying of a grab), per tick,
     median; `core_share` = that CPU / the 3 s default interval. **Kept frame** (`capture.kept_frame.*`): the
     35 ScreenAgent sessions (real 1024x768 desktops) replayed in order through the real pipeline (filter,
-    WebP encode, encrypted blobs, store add, RapidOCR reading only the changed rows, MiniLM embedding of
+    WebP encode, encrypted blobs, store add, RapidOCR reading only what changed, MiniLM embedding of
     the text, store update); process CPU per kept frame, median over sessions. `keep_share` is the share of
     grabs the filter kept in that replay: ScreenAgent screenshots were taken at the agent's actions, not
     every 3 s, so this overstates how often a real screen changes; `avg_core_share` combines both costs at
