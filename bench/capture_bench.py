@@ -53,7 +53,9 @@ METHODS = {"capture": textwrap.dedent("""\
     moves up 3 lines before each tick (a page a minute), the way scrolling while reading changes a screen.
     For both, `cpu_ms_per_tick` is the median CPU (Engram and the X server) of a tick and reading its text,
     and `ocr_agreement` the share of the words a whole-screen read of the middle and last frames finds
-    that their text, built tick by tick from reads of what changed, has too."""),
+    that their text, built tick by tick from reads of what changed, has too. It is not an error rate of
+    either: where they differ, the whole-screen read is as often the wrong one (its detector sees the
+    1080p screen shrunk to 1280 px: "tabie", "salēs" where the small reads had "table", "sales")."""),
 }
 
 
