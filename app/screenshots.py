@@ -118,6 +118,11 @@ def main(outdir: str, dark: bool = False) -> int:
     unlock = UnlockDialog(lambda p: store)
     unlock.show_error("Wrong passphrase (or recovery key). Nothing was changed.")
     shoot(unlock, "unlock-wrong-passphrase")
+    upgrading = UnlockDialog(lambda p: store)
+    upgrading.passphrase.setText("correct horse battery")
+    upgrading.upgrading.show()
+    upgrading._busy(True, "Upgrading…")
+    shoot(upgrading, "unlock-upgrading")
     from app.desktop.pixmaps import load_thumbnails
 
     popup = RecallPopup(lambda q, o: store.search(q, o), lambda hit: None, lambda ids: load_thumbnails(store, ids))

@@ -96,6 +96,16 @@ def _cut_tokens(table: Any, stored: int, wanted: int) -> None:
     dataset.cleanup_old_versions(older_than=timedelta(0), delete_unverified=True)
 
 
+def needs_upgrade(home: Path | None = None) -> bool:
+    """Whether opening the store will first upgrade it to this version's layout (read without the key,
+    so the unlock dialog can say why it takes longer: ~6 s per 100,000 rows for schema 4)."""
+    meta_path = ((home / "store") if home else paths.store_dir()) / _META_FILE
+    try:
+        return int(json.loads(meta_path.read_text(encoding="utf-8"))["schema_version"]) < SCHEMA_VERSION
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
 MIGRATIONS: dict[int, Any] = {1: _vectors_to_float16, 2: _tokens_to_nine_characters, 3: _shorter_compressed_tokens}
 
 

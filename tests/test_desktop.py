@@ -42,6 +42,24 @@ def test_unlock_with_wrong_then_right_passphrase(qtbot, store: MemoryStore) -> N
     assert dialog.store is not None and dialog.store.vault.is_unlocked
 
 
+def test_unlocking_a_store_from_an_older_version_says_it_is_upgrading(qtbot, store: MemoryStore, home: Path) -> None:
+    import json
+
+    from storage.store import needs_upgrade
+
+    store.close()
+    meta = home / "store" / "engram-store.json"
+    meta.write_text(json.dumps({**json.loads(meta.read_text()), "schema_version": 3}))
+    assert needs_upgrade()
+    dialog = UnlockDialog(open_with_fake)
+    qtbot.addWidget(dialog)
+    dialog.passphrase.setText(PASSPHRASE)
+    with qtbot.waitSignal(dialog.accepted, timeout=20_000):
+        dialog.submit()
+        assert not dialog.upgrading.isHidden() and dialog.button.text() == "Upgrading…"
+    assert dialog.store is not None and not needs_upgrade()
+
+
 def test_first_run_checks_the_passphrase_then_creates_the_store(qtbot, home: Path, monkeypatch) -> None:
     shown: list[str] = []
     monkeypatch.setattr("app.desktop.unlock.RecoveryKeyDialog.exec", lambda self: shown.append("shown") or 1)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from storage.config import Config
+from storage.store import needs_upgrade
 
 from app.desktop.ops import run_in_background
 from app.qt import (QApplication, QCheckBox, QDialog, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QPushButton, Qt,
@@ -70,6 +71,11 @@ class UnlockDialog(_Dialog):
         self.use_keyring.setChecked(Config.load().get("security.use_keyring"))
         self.layout_.addWidget(self.use_keyring)
         self.layout_.addWidget(self.error)
+        self.upgrading = QLabel("Engram was updated: your memory is converted to its new layout, once. "
+                                "A large one takes up to a minute; nothing is lost if it is interrupted.")
+        self.upgrading.setWordWrap(True)
+        self.upgrading.hide()
+        self.layout_.addWidget(self.upgrading)
         self.button = QPushButton("Unlock")
         self.button.setDefault(True)
         self.button.clicked.connect(self.submit)
@@ -94,7 +100,9 @@ class UnlockDialog(_Dialog):
         passphrase = self.passphrase.text()
         if not passphrase:
             return
-        self._busy(True)
+        upgrade = needs_upgrade()
+        self.upgrading.setVisible(upgrade)
+        self._busy(True, "Upgrading…" if upgrade else "Unlocking…")
         wanted = self.use_keyring.isChecked()
         run_in_background(lambda: open_and_keep_choice(self._open_store, passphrase, wanted), self._opened,
                           self._failed, owner=self)
@@ -105,6 +113,7 @@ class UnlockDialog(_Dialog):
 
     def _failed(self, exc: Exception) -> None:
         self._busy(False)
+        self.upgrading.hide()
         self.passphrase.clear()
         self.passphrase.setFocus()
         self.show_error(str(exc))
