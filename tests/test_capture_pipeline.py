@@ -580,3 +580,13 @@ def test_patches_stored_over_one_key_frame_before_chains_are_rebased_onto_the_fi
     assert "key" not in first.fields and other.fields["key"] == first.id
     for frame, screen in ((first, screens[1]), (other, screens[2])):
         assert difference(picture(store, frame), screen) < 4
+
+
+def test_changes_scattered_all_over_are_read_as_a_few_bands_across_the_screen() -> None:
+    from app.capture.ocr_worker import _bands
+
+    few = _bands([[100, 100, 30, 20], [600, 400, 30, 20]], 1920, 1080)
+    assert len(few) == 2 and all(w < 200 for _x, _y, w, _h in few)       # around each change
+    cells = [[60 * (i % 30), 36 * (i // 30), 20, 10] for i in range(300)]  # a sheet recalculating
+    many = _bands(cells, 1920, 1080)
+    assert len(many) < 30 and all((x, w) == (0, 1920) for x, _y, w, _h in many)

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 _FULL_READ_SHARE = 0.6
 _MARGIN = 12
 _SIDE_MARGIN = 40
+_MAX_PIECES = 24  # more changed regions than this are read as bands across the screen
 # With no frame to read for this long, the OCR models are dropped (about 250 MB); loading them again
 # takes a fraction of a second, which a frame that waits in the backlog does not notice.
 RELEASE_AFTER_SECONDS = 60.0
@@ -114,8 +115,24 @@ def _bands(regions: list[list[int]], width: int, height: int) -> list[tuple[int,
     sideways. (Bands across the whole screen made typing a word re-read its
     whole line, and a scroll bar's thumb two stripes across the screen.)
     """
-    return _merged([(max(0, x - _SIDE_MARGIN), max(0, y - _MARGIN), min(width, x + w + _SIDE_MARGIN),
-                     min(height, y + h + _MARGIN)) for x, y, w, h in regions if w > 0 and h > 0])
+    corners = [(max(0, x - _SIDE_MARGIN), max(0, y - _MARGIN), min(width, x + w + _SIDE_MARGIN),
+                min(height, y + h + _MARGIN)) for x, y, w, h in regions if w > 0 and h > 0]
+    if len(corners) > _MAX_PIECES:
+        # Changes scattered all over (a sheet recalculating): each piece would cost a pass of the
+        # detector, and merging rectangles pairwise grows with the square of their number.
+        return _rows([(top, bottom) for _left, top, _right, bottom in corners], width)
+    return _merged(corners)
+
+
+def _rows(spans: list[tuple[int, int]], width: int) -> list[tuple[int, int, int, int]]:
+    """(top, bottom) spans merged where they meet, as bands across the screen."""
+    merged: list[list[int]] = []
+    for top, bottom in sorted(spans):
+        if merged and top <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], bottom)
+        else:
+            merged.append([top, bottom])
+    return [(0, top, width, bottom - top) for top, bottom in merged]
 
 
 def _merged(corners: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
