@@ -142,7 +142,7 @@ def test_only_the_changed_rows_are_read_again(store: MemoryStore, windows: FakeW
     # Carried and newly read words are stored in the text's order, so their words are not stored twice.
     assert [box[0] for box in latest.fields["boxes"]] == latest.text.split()
     row = store.table.search().where(f"id = '{latest.id}'").to_arrow().to_pylist()[0]
-    assert '"steps"' in store.codec.open_field(row, "body", []) and '"words"' not in store.codec.open_field(row, "body", [])
+    assert '"gaps"' in store.codec.open_field(row, "body", []) and '"words"' not in store.codec.open_field(row, "body", [])
 
 
 def test_a_word_typed_is_read_around_where_it_was_typed(store: MemoryStore, windows: FakeWindows) -> None:

@@ -25,6 +25,11 @@ def test_words_that_are_the_text_are_not_stored_twice() -> None:
     assert unpack_boxes(stored, PAGE_TEXT + " more") == []
 
 
+def test_boxes_stored_in_the_previous_form_still_read() -> None:
+    stored = {"words": "Total\ndue", "steps": [400, 300, 50, 18, 60, 0, 30, 0]}   # steps from the box before
+    assert unpack_boxes(stored, "Total due") == [["Total", 400, 300, 50, 18], ["due", 460, 300, 80, 18]]
+
+
 def test_a_word_with_a_newline_keeps_the_plain_list_which_still_reads() -> None:
     boxes = [["two\nlines", 1, 2, 3, 4]]
     assert pack_boxes(boxes, "two lines") == boxes and unpack_boxes(boxes, "two lines") == boxes
