@@ -42,7 +42,7 @@ def unpack_boxes(stored: Any, text: str) -> list[Any]:
     if not isinstance(stored, dict):
         return list(stored or [])
     words = stored["words"].split("\n") if "words" in stored else text.split()
-    numbers = stored.get("gaps", stored.get("steps", []))
+    numbers: list[int] = stored["gaps"] if "gaps" in stored else stored["steps"]
     if 4 * len(words) != len(numbers):
         return []  # the text no longer matches (damaged): no highlights rather than wrong ones
     boxes, last = [], [0, 0, 0, 0]
