@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from agents.secrets import keep_secrets
-from storage.frame_pictures import PictureMissing, picture
+from storage.frame_pictures import PictureMissing, bounding_box, merge_rects, picture
 from storage.memory import utcnow
 
 from app.ocr import OCR, OcrWord
@@ -117,11 +117,12 @@ def _bands(regions: list[list[int]], width: int, height: int) -> list[tuple[int,
     """
     corners = [(max(0, x - _SIDE_MARGIN), max(0, y - _MARGIN), min(width, x + w + _SIDE_MARGIN),
                 min(height, y + h + _MARGIN)) for x, y, w, h in regions if w > 0 and h > 0]
-    if len(corners) > _MAX_PIECES:
+    padded = [(left, top, right - left, bottom - top) for left, top, right, bottom in corners]
+    if len(padded) > _MAX_PIECES:
         # Changes scattered all over (a sheet recalculating): each piece would cost a pass of the
         # detector, and merging rectangles pairwise grows with the square of their number.
-        return _rows([(top, bottom) for _left, top, _right, bottom in corners], width)
-    return _merged(corners)
+        return _rows([(y, y + h) for _x, y, _w, h in padded], width)
+    return merge_rects(padded)
 
 
 def _rows(spans: list[tuple[int, int]], width: int) -> list[tuple[int, int, int, int]]:
@@ -135,31 +136,10 @@ def _rows(spans: list[tuple[int, int]], width: int) -> list[tuple[int, int, int,
     return [(0, top, width, bottom - top) for top, bottom in merged]
 
 
-def _merged(corners: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
-    """Rectangles given by (left, top, right, bottom), merged into their bounding box wherever two
-    overlap, until none do; returned as (x, y, w, h)."""
-    rects = [list(c) for c in corners]
-    merging = True
-    while merging:
-        merging = False
-        for i in range(len(rects)):
-            for j in range(len(rects) - 1, i, -1):
-                a, b = rects[i], rects[j]
-                if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]:
-                    rects[i] = [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])]
-                    del rects[j]
-                    merging = True
-    return [(left, top, right - left, bottom - top) for left, top, right, bottom in sorted(rects, key=lambda r: (r[1], r[0]))]
-
-
 def _holding_whole_words(bands: list[tuple[int, int, int, int]], boxes: list[Any]) -> list[tuple[int, int, int, int]]:
     """Bands grown (once, without margin) to hold every word box that touches them, then merged."""
-    grown = []
-    for x, y, w, h in bands:
-        touching = [(bx, by, bx + bw, by + bh) for _text, bx, by, bw, bh in boxes if _overlaps((bx, by, bw, bh), (x, y, w, h))]
-        grown.append((min([x] + [t[0] for t in touching]), min([y] + [t[1] for t in touching]),
-                      max([x + w] + [t[2] for t in touching]), max([y + h] + [t[3] for t in touching])))
-    return _merged(grown)
+    return merge_rects([bounding_box([band] + [box[1:5] for box in boxes if _overlaps(box[1:5], band)])
+                        for band in bands])
 
 
 def _moved(boxes: list[Any], moves: list[list[int]]) -> tuple[list[Any], list[list[int]]]:
