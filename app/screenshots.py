@@ -120,8 +120,7 @@ def main(outdir: str, dark: bool = False) -> int:
     shoot(unlock, "unlock-wrong-passphrase")
     upgrading = UnlockDialog(lambda p: store)
     upgrading.passphrase.setText("correct horse battery")
-    upgrading.upgrading.show()
-    upgrading._busy(True, "Upgrading…")
+    upgrading.working(upgrade=True)
     shoot(upgrading, "unlock-upgrading")
     from app.desktop.pixmaps import load_thumbnails
 

@@ -100,12 +100,15 @@ class UnlockDialog(_Dialog):
         passphrase = self.passphrase.text()
         if not passphrase:
             return
-        upgrade = needs_upgrade()
-        self.upgrading.setVisible(upgrade)
-        self._busy(True, "Upgrading…" if upgrade else "Unlocking…")
+        self.working(upgrade=needs_upgrade())
         wanted = self.use_keyring.isChecked()
         run_in_background(lambda: open_and_keep_choice(self._open_store, passphrase, wanted), self._opened,
                           self._failed, owner=self)
+
+    def working(self, upgrade: bool) -> None:
+        """Busy opening the store; `upgrade`: first converting it to this version's layout (says so)."""
+        self.upgrading.setVisible(upgrade)
+        self._busy(True, "Upgrading…" if upgrade else "Unlocking…")
 
     def _opened(self, store: Any) -> None:
         self.store = store
