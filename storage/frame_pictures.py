@@ -40,8 +40,9 @@ Move = tuple[int, int, int, int, int]  # x, y, w, h of rows in the frame before,
 
 MAX_CHAIN = 60
 # A chain's patches may weigh this many times its key frame. Reading (a page scrolled by every tick)
-# spends most of its bytes on key frames: 1.5 instead of 1.0 stores 1.3 kB a frame less (9.7 -> 8.4,
-# bench/capture_bench.py) for a quarter more to decode at worst (bench/ui_bench.py: timeline switch).
+# spends most of its bytes on key frames: 1.5 instead of 1.0 stores 1.6 kB a frame less (9.7 -> 8.1,
+# bench/capture_bench.py) for up to half more to decode at worst; the timeline switch (bench/ui_bench.py)
+# stayed within run-to-run noise.
 CHAIN_BYTES = 1.5
 GROUP_SPAN = timedelta(minutes=10)
 MAX_PATCH_SHARE = 0.5      # above this share of the screen, a whole picture is as small
