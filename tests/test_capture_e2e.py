@@ -17,6 +17,7 @@ from conftest import PASSPHRASE
 from xvfb import start_xvfb
 
 pytestmark = [pytest.mark.slow]
+ROOT = Path(__file__).resolve().parents[1]
 
 WINDOW = textwrap.dedent("""
     import sys
@@ -25,9 +26,34 @@ WINDOW = textwrap.dedent("""
     label = QLabel(sys.argv[2])
     label.setStyleSheet("background: white; color: black; font-size: 22px; padding: 30px")
     label.setWindowTitle(sys.argv[1])
-    label.setGeometry(0, 0, 1280, 800)
+    label.setGeometry(*(int(v) for v in sys.argv[3].split(",")))
     label.show()
     label.activateWindow()
+    print("ready", flush=True)
+    app.exec()
+""")
+
+# A video playing at 20 frames a second (tests/video.py's synthetic footage).
+VIDEO = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, sys.argv[4])
+    from PySide6.QtCore import QTimer
+    from PySide6.QtGui import QImage, QPixmap
+    from PySide6.QtWidgets import QApplication, QLabel
+    from tests.video import VideoScreen
+    app = QApplication(sys.argv)
+    x, y, w, h = (int(v) for v in sys.argv[3].split(","))
+    video, label, shown = VideoScreen((w, h), (0, 0, w, h)), QLabel(), [0.0]
+    label.setWindowTitle(sys.argv[1])
+    label.setGeometry(x, y, w, h)
+    def next_frame():
+        shown[0] += 0.05
+        label.setPixmap(QPixmap.fromImage(QImage(video.frame(shown[0]).tobytes(), w, h, 3 * w, QImage.Format.Format_RGB888)))
+    timer = QTimer()
+    timer.timeout.connect(next_frame)
+    timer.start(50)
+    next_frame()
+    label.show()
     print("ready", flush=True)
     app.exec()
 """)
@@ -42,10 +68,10 @@ def desktop(monkeypatch):
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     windows: list[subprocess.Popen] = []
 
-    def open_window(title: str, text: str) -> None:
+    def open_window(title: str, text: str, geometry: str = "0,0,1280,800", script: str = WINDOW) -> None:
         env = dict(os.environ, QT_QPA_PLATFORM="xcb")
-        window = subprocess.Popen([sys.executable, "-c", WINDOW, title, text], env=env, stdout=subprocess.PIPE,
-                                  stderr=subprocess.DEVNULL, text=True)
+        window = subprocess.Popen([sys.executable, "-c", script, title, text, geometry, str(ROOT)], env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         windows.append(window)
         assert window.stdout.readline().strip() == "ready"
         time.sleep(1.0)  # let it paint
@@ -98,3 +124,41 @@ def test_a_private_window_never_reaches_disk(desktop, cli, home: Path) -> None:
         if path.is_file():
             data = path.read_bytes()
             assert b"Quokka7731" not in data and b"Canary page" not in data, path
+
+
+def test_a_playing_video_is_kept_once_a_minute_but_a_window_opened_beside_it_at_once(desktop, store) -> None:
+    """Real grabs of a real video window (mss, a second grab 0.1 s later), X11 window data, RapidOCR."""
+    from app.capture.frame_filter import FrameFilter
+    from app.capture.ocr_worker import OcrWorker
+    from app.capture.recorder import CaptureSettings, Recorder
+    from app.capture.screen import MssScreen
+    from app.capture.windows_x11 import X11Windows
+    from app.ocr import RapidOcrEngine
+
+    desktop("Notes - Editor", "Quarterly notes, nothing moves here", "0,0,600,400")
+    desktop("Holiday clip - Videos", "", "620,100,640,360", VIDEO)
+    clock = [0.0]
+    recorder = Recorder(store, MssScreen(), X11Windows(), FrameFilter(clock=lambda: clock[0]),
+                        CaptureSettings(min_free_disk_mb=1))
+
+    def ticks(n: int) -> list[str]:
+        outcomes = []
+        for _ in range(n):
+            time.sleep(1.0)  # the video moves on (its pan: 40 pixels a second)
+            outcomes.append(recorder.tick())
+            clock[0] += 3.0  # the filter's clock: ticks 3 s apart
+        return outcomes
+
+    try:
+        playing = ticks(12)  # 33 s of video
+        desktop("Reminder", "Collect the ANTELOPE9 parcel", "0,420,600,200")
+        beside = ticks(1)
+    finally:
+        recorder.close()
+    # Kept: the first grab and the next (nothing is known to move yet); the rest of the video only moved.
+    assert playing[:2] == ["kept", "kept"] and playing[2:] == ["duplicate"] * 10, playing
+    assert beside == ["kept"]
+    OcrWorker(store, RapidOcrEngine()).drain()
+    [newest] = store.list_range(kinds=["frame"], limit=1, newest_first=True)
+    assert "ANTELOPE9" in newest.text
+    assert store.count("frame") == 3

@@ -2,16 +2,19 @@
 and what window titles reveal (URLs, private browsing). No display needed."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import shared_dir
-from PIL import Image
+from PIL import Image, ImageDraw
 
-from app.capture.frame_filter import CaptureRules, Decision, FrameFilter, black_out, changed_regions
+from app.capture.frame_filter import (MOTION_GAP_S, CaptureRules, Decision, FilterResult, FrameFilter, black_out,
+                                      changed_regions)
 from app.capture.screen import Monitor, ReplayScreen
 from app.capture.windows import NullWindows, WindowInfo, is_private_title, url_in_title, window_provider
+from tests.video import VideoScreen
 
 VAULT = WindowInfo("keepassxc", "Passwords.kdbx [Locked] - KeePassXC", (0, 0, 10, 10), wm_class="KeePassXC")
 EDITOR = WindowInfo("gedit", "notes.txt - gedit", (0, 0, 10, 10))
@@ -30,7 +33,8 @@ def gray(path: Path | Image.Image) -> np.ndarray:
 def replay(frames: list[Path] | list[Image.Image], frame_filter: FrameFilter | None = None) -> list[Decision]:
     screen, frame_filter = ReplayScreen(frames), frame_filter or FrameFilter()
     monitor = screen.monitors()[0]
-    return [frame_filter.decide(monitor, screen.grab(monitor)).decision for _ in range(len(frames))]
+    return [frame_filter.decide(monitor, screen.grab(monitor), again=lambda: screen.grab_later(monitor, MOTION_GAP_S)
+                                ).decision for _ in range(len(frames))]
 
 
 def test_twenty_identical_ticks_keep_exactly_one_frame() -> None:
@@ -230,3 +234,59 @@ def test_exact_changes_shrink_a_region_to_the_pixels_that_differ() -> None:
     word.paste((0, 0, 0), (100, 50, 140, 62))
     assert exact_changes(word, noisy, [(60, 20, 120, 90)]) == [(98, 48, 44, 16)]   # a word on a noisy screen
     assert exact_changes(after, None, [(60, 20, 120, 90)]) == [(60, 20, 120, 90)]
+
+
+def play(screen: VideoScreen, frame_filter: FrameFilter, ticks: int,
+         at: dict[int, Callable[[], None]] | None = None) -> list[FilterResult]:
+    """`ticks` grabs 3 s apart (by the filter's clock), each with a second grab a moment later."""
+    monitor, results = screen.monitors()[0], []
+    frame_filter.clock = lambda: screen.clock
+    for tick in range(ticks):
+        (at or {}).get(tick, lambda: None)()
+        results.append(frame_filter.decide(monitor, screen.grab(monitor),
+                                           again=lambda: screen.grab_later(monitor, MOTION_GAP_S)))
+    return results
+
+
+def kept(results: list[FilterResult]) -> list[int]:
+    return [i for i, r in enumerate(results) if r.decision is Decision.KEEP]
+
+
+def test_a_playing_video_is_kept_once_a_minute_and_a_change_beside_it_at_once() -> None:
+    screen = VideoScreen()
+
+    def type_a_line() -> None:
+        ImageDraw.Draw(screen.desk).text((24, 1000), "a line typed beside the video", fill="black")
+
+    def pause() -> None:
+        screen.playing = False
+
+    results = play(screen, FrameFilter(), 45, at={25: type_a_line, 35: pause})
+    # The first two grabs (nothing is known to move yet), a minute after the second, the typed line, the
+    # first paused picture; nothing else.
+    assert kept(results) == [0, 1, 21, 25, 35]
+    assert all(results[i].reason == "moving picture" for i in range(2, 35) if i not in (21, 25))
+    assert all(r.decision is Decision.SKIP_DUPLICATE and not r.reason for r in results[36:])
+    # Without the moving-picture rule every frame of the video is kept.
+    assert kept(play(VideoScreen(), FrameFilter(moving_seconds=0), 10)) == list(range(10))
+
+
+def test_text_scrolling_as_fast_as_a_video_is_kept_every_time() -> None:
+    """A log being written changes as often as a video, but it is drawn text: every screen of it counts."""
+    results = play(VideoScreen(drawn=True), FrameFilter(), 12)
+    assert kept(results) == list(range(12))
+
+
+def test_a_new_screen_each_tick_is_not_a_moving_picture() -> None:
+    """ScreenAgent screens (JPEG, so never 'drawn') changing at grab after grab, but still between grabs."""
+    frames, second_grabs = session("6cab3d"), []
+    screen, frame_filter = ReplayScreen(frames), FrameFilter()
+    monitor = screen.monitors()[0]
+
+    def again() -> Image.Image:
+        second_grabs.append(1)
+        return screen.grab_later(monitor, MOTION_GAP_S)
+
+    decisions = [frame_filter.decide(monitor, screen.grab(monitor), again=again).decision for _ in frames]
+    assert len(second_grabs) >= 5  # the same places changed twice in a row, so it looked again
+    assert decisions == replay(frames, FrameFilter(moving_seconds=0))

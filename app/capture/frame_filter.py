@@ -13,9 +13,19 @@ Order of the decision (`FrameFilter.decide`):
    One exception: a change that is small but not noise (at least `SETTLE_THRESHOLD`, above caret
    blinks) and still there `SETTLE_SECONDS` after the last kept frame is kept then, so a one-digit
    edit that nothing follows is not lost.
+   A moving picture (a video, an animation) is judged apart: see "Moving pictures" below.
 4. KEEP, with the bounding box of the changed thumbnail cells and, finer, the separate groups of
    changed cells (a typed word and the clock tick in the corner are two small regions, not one box
    spanning the screen), so OCR reads only what changed.
+
+Moving pictures: a video playing changes the screen at every tick, and keeping each of those frames
+cost 1.5 s of CPU (encoding and reading the changed picture) and ~40 MB an hour for a 720p video in a
+window (bench/capture_bench.py, `video`). Cells that changed between the last two grabs in a row are
+candidates; if they change again within a moment (`MOTION_GAP_S`, a second grab) and what changes is
+a picture, not drawn text (a page scrolled or typed into is drawn; `looks_drawn`), those cells are
+moving. Then only the change outside them decides, and a frame of the moving picture itself is kept
+once per `MOVING_PICTURE_SECONDS`. A new page or window is still within a moment, so the second grab
+tells it from a video; when the video stops, the next grab's change is judged whole again.
 
 Why not a hash (bench/dedup_bench.py, 247 labelled pairs of consecutive ScreenAgent screenshots): 64-
 and 256-bit difference hashes and a 64-bit perceptual hash stay at 0-2 bits for most real changes (a
@@ -36,7 +46,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
-from PIL import Image
+from PIL import Image, ImageChops
 
 from storage.frame_pictures import looks_drawn
 
@@ -56,6 +66,11 @@ CELL_THRESHOLD = 0.5
 # On a screen that is not drawn (JPEG noise in the ScreenAgent replays reaches ~20 in smooth areas), a
 # pixel counts as changed for a patch above this difference in a colour channel; on a drawn one, any.
 NOISY_THRESHOLD = 24
+# Moving pictures (see above). A cell counts as moving when its mean gray moved by more than this many
+# levels between grabs; video frames move most cells by tens of levels, JPEG-like re-encoding noise by < 1.
+MOTION_LEVELS = 2.0
+MOTION_GAP_S = 0.1    # the second grab: later than one frame of 10 fps video, too soon for a person
+MOVING_PICTURE_SECONDS = 60.0
 _ROW_GAP = 8  # unchanged rows between two runs of changed rows that are boxed apart
 DEFAULT_EXCLUDED_APPS = frozenset({"keepassxc", "keepass", "keepass2", "1password", "bitwarden", "enpass",
                                    "seahorse", "kwalletmanager5"})
@@ -101,7 +116,7 @@ class FilterResult:
     regions: tuple[Box, ...] = ()  # the separate changed areas inside `changed`
     change_area: float = 0.0  # pixel-equivalents of change vs the last kept frame
     hidden: int = 0  # visible excluded windows blacked out
-    reason: str = ""  # the rule that excluded the frame
+    reason: str = ""  # the rule that excluded the frame, or "moving picture" for a skip only it decided
 
 
 @dataclass
@@ -113,17 +128,24 @@ class FrameFilter:
     cell_threshold: float = CELL_THRESHOLD
     settle_threshold: float = SETTLE_THRESHOLD
     settle_seconds: float = SETTLE_SECONDS
+    moving_seconds: float = MOVING_PICTURE_SECONDS  # 0: every frame of a moving picture counts
     clock: Callable[[], float] = time.monotonic
     _last: dict[int, tuple[tuple[int, int], Thumbnail]] = field(default_factory=dict, init=False, repr=False)
     _kept_at: dict[int, float] = field(default_factory=dict, init=False, repr=False)
+    _grabbed: dict[int, tuple[tuple[int, int], Thumbnail]] = field(default_factory=dict, init=False, repr=False)
+    _runs: dict[int, npt.NDArray[np.int16]] = field(default_factory=dict, init=False, repr=False)
+    _pictures: dict[int, npt.NDArray[np.bool_]] = field(default_factory=dict, init=False, repr=False)
 
     def decide(self, monitor: Monitor, image: Image.Image, focused: WindowInfo | None = None,
-               visible: Sequence[WindowInfo] = ()) -> FilterResult:
+               visible: Sequence[WindowInfo] = (),
+               again: Callable[[], Image.Image] | None = None) -> FilterResult:
+        """`again` grabs the monitor a moment later (`MOTION_GAP_S`); without it nothing counts as moving."""
         if focused is not None and (why := self.rules.exclusion(focused)):
             return FilterResult(Decision.EXCLUDED, reason=why)
         hide = [w.geometry for w in visible if self.rules.exclusion(w)]
         image, hidden = black_out(image, monitor, hide)
         thumb = gray_thumbnail(image)
+        moving = self._moving(monitor, image, thumb, lambda: black_out(again(), monitor, hide)[0] if again else None)
         last = self._last.get(monitor.index)
         now = self.clock()
         if last is None or last[0] != image.size:
@@ -132,10 +154,14 @@ class FrameFilter:
             whole = (0, 0, *image.size)
             return FilterResult(Decision.KEEP, image, whole, (whole,), float(image.width * image.height), hidden)
         diff = np.abs(thumb - last[1])
-        area = change_area(diff, image.size)
-        settled = area >= self.settle_threshold and now - self._kept_at.get(monitor.index, now) >= self.settle_seconds
-        if area < self.threshold and not settled:
-            return FilterResult(Decision.SKIP_DUPLICATE, change_area=area, hidden=hidden)
+        area = judged = change_area(diff, image.size)
+        since_kept = now - self._kept_at.get(monitor.index, now)
+        if moving is not None and since_kept < self.moving_seconds:
+            judged = change_area(np.where(moving, 0, diff), image.size)  # what changed beside the picture
+        settled = judged >= self.settle_threshold and since_kept >= self.settle_seconds
+        if judged < self.threshold and not settled:
+            return FilterResult(Decision.SKIP_DUPLICATE, change_area=area, hidden=hidden,
+                                reason="moving picture" if area >= self.threshold else "")
         self._last[monitor.index] = (image.size, thumb)
         self._kept_at[monitor.index] = now
         cells = diff > self.cell_threshold
@@ -144,10 +170,42 @@ class FrameFilter:
 
     def forget(self, monitor_index: int | None = None) -> None:
         """Drop the reference frame(s), so the next grab is kept (after a pause, unlock, monitor change)."""
-        if monitor_index is None:
-            self._last.clear()
-        else:
-            self._last.pop(monitor_index, None)
+        for state in (self._last, self._grabbed, self._runs, self._pictures):
+            if monitor_index is None:
+                state.clear()
+            else:
+                state.pop(monitor_index, None)
+
+    def _moving(self, monitor: Monitor, image: Image.Image, thumb: Thumbnail,
+                again: Callable[[], Image.Image | None]) -> npt.NDArray[np.bool_] | None:
+        """The thumbnail cells moving pictures cover, or None. Counts, per cell, the grabs in a row it
+        changed in; only when some cell changed in the last two and what changed there is a picture,
+        grabs again, so a still screen, typing and scrolling text never pay for the second grab."""
+        before = self._grabbed.get(monitor.index)
+        self._grabbed[monitor.index] = (image.size, thumb)
+        if before is None or before[0] != image.size:
+            self._runs[monitor.index] = np.zeros(thumb.shape, dtype=np.int16)
+            return None
+        changed = np.abs(thumb - before[1]) > MOTION_LEVELS
+        runs = self._runs[monitor.index] = np.where(changed, self._runs[monitor.index] + 1, 0).astype(np.int16)
+        cells = runs >= 2
+        picture = cells.any() and not looks_drawn(image.crop(_corners(changed_box(cells, image.size))))
+        later = again() if picture and self.moving_seconds > 0 else None
+        if later is not None and later.size == image.size:
+            # Per cell, the mean difference of its pixels (not of their means: a picture panning by a few
+            # pixels keeps its cells' means).
+            cells &= gray_thumbnail(ImageChops.difference(image, later)) > MOTION_LEVELS
+        if later is None or later.size != image.size or not cells.any():
+            self._pictures.pop(monitor.index, None)
+            return None
+        # Covered whole, a cell beyond each edge: in smooth parts of a picture (sky, a dark scene) some
+        # cells hardly change from one grab to the next, and edge cells are only partly the picture. The
+        # cover grows while the picture keeps moving (a window dragged, a second picture starting).
+        cover = self._pictures.get(monitor.index, np.zeros(cells.shape, dtype=bool)).copy()
+        for r0, c0, r1, c1 in cell_groups(cells):
+            cover[max(0, r0 - 1):r1 + 2, max(0, c0 - 1):c1 + 2] = True
+        self._pictures[monitor.index] = cover
+        return cover
 
 
 def black_out(image: Image.Image, monitor: Monitor, geometries: Sequence[Box]) -> tuple[Image.Image, int]:
@@ -196,9 +254,13 @@ def changed_box(cells: npt.NDArray[np.bool_], image_size: tuple[int, int]) -> Bo
 
 def changed_regions(cells: npt.NDArray[np.bool_], image_size: tuple[int, int]) -> tuple[Box, ...]:
     """One padded box per group of changed cells (cells one cell apart count as touching), largest first."""
+    groups = [_cell_box(cells.shape, image_size, *group) for group in cell_groups(cells)]
+    return tuple(sorted(groups, key=lambda box: -box[2] * box[3])) or ((0, 0, *image_size),)
+
+
+def cell_groups(cells: npt.NDArray[np.bool_]) -> list[tuple[int, int, int, int]]:
+    """The first and last row and column of each group of changed cells (one cell apart is touching)."""
     pending = set(zip(*(a.tolist() for a in np.nonzero(cells))))
-    if not pending:
-        return ((0, 0, *image_size),)
     groups = []
     while pending:
         stack = [pending.pop()]
@@ -211,8 +273,8 @@ def changed_regions(cells: npt.NDArray[np.bool_], image_size: tuple[int, int]) -
                     stack.append(near)
                     rows.append(near[0])
                     cols.append(near[1])
-        groups.append(_cell_box(cells.shape, image_size, min(rows), min(cols), max(rows), max(cols)))
-    return tuple(sorted(groups, key=lambda box: -box[2] * box[3]))
+        groups.append((min(rows), min(cols), max(rows), max(cols)))
+    return groups
 
 
 def exact_changes(image: Image.Image, reference: Image.Image | None, regions: Sequence[Box],
@@ -254,6 +316,11 @@ def _cell_box(shape: tuple[int, ...], image_size: tuple[int, int], r0: int, c0: 
     x1 = math.ceil(min(tw, c1 + 2) * width / tw)
     y1 = math.ceil(min(th, r1 + 2) * height / th)
     return (x0, y0, x1 - x0, y1 - y0)
+
+
+def _corners(box: Box) -> tuple[int, int, int, int]:
+    x, y, w, h = box
+    return (x, y, x + w, y + h)
 
 
 def dhash(image: Image.Image, size: int = 8) -> npt.NDArray[np.bool_]:

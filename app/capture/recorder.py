@@ -22,7 +22,7 @@ from storage.memory import Memory, Trust
 
 from app.capture import pause
 from app.capture.encode import encode_frame, stored_size
-from app.capture.frame_filter import Decision, FrameFilter, exact_changes
+from app.capture.frame_filter import MOTION_GAP_S, Decision, FrameFilter, exact_changes
 from app.capture.quiet_hours import QuietRange, is_quiet
 from app.capture.screen import ScreenSource
 from app.capture.scroll import find_scroll
@@ -86,7 +86,8 @@ class Recorder:
         for monitor in self.screen.monitors():
             if self.settings.monitors and monitor.index + 1 not in self.settings.monitors:
                 continue
-            result = self.filter.decide(monitor, self.screen.grab(monitor), focused, visible)
+            result = self.filter.decide(monitor, self.screen.grab(monitor), focused, visible,
+                                        again=partial(self.screen.grab_later, monitor, MOTION_GAP_S))
             if result.decision is Decision.EXCLUDED:
                 outcome = "excluded"
                 break

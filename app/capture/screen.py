@@ -7,6 +7,7 @@ points; `FrameFilter` scales window geometry accordingly).
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,10 @@ class ScreenSource(Protocol):
         """The monitor's pixels now, as an RGB image."""
         ...
 
+    def grab_later(self, monitor: Monitor, seconds: float) -> Image.Image:
+        """The monitor's pixels `seconds` after the last grab (to tell a moving picture from a new screen)."""
+        ...
+
 
 class MssScreen:
     """The real screen through mss (X11, Windows, macOS; not Wayland without XWayland).
@@ -63,6 +68,10 @@ class MssScreen:
         region = {"left": monitor.left, "top": monitor.top, "width": monitor.width, "height": monitor.height}
         shot = self._handle().grab(region)
         return Image.frombuffer("RGB", shot.size, shot.raw, "raw", "BGRX", 0, 1)
+
+    def grab_later(self, monitor: Monitor, seconds: float) -> Image.Image:
+        time.sleep(seconds)
+        return self.grab(monitor)
 
     def close(self) -> None:
         """Close every thread's handle. Only call it when no grab is in flight."""
@@ -94,7 +103,8 @@ def _open_mss(with_cursor: bool) -> Any:
 class ReplayScreen:
     """Replays images (files or PIL images) in order as one monitor, for tests and benchmarks.
 
-    The monitor has the first image's size; `grab` raises `IndexError` after the last image.
+    The monitor has the first image's size; `grab` raises `IndexError` after the last image. Each image
+    stands still until the next grab (`grab_later` returns it again).
     """
 
     def __init__(self, images: Sequence[str | Path | Image.Image], *, left: int = 0, top: int = 0) -> None:
@@ -117,6 +127,9 @@ class ReplayScreen:
             raise IndexError("replay finished")
         self._next += 1
         return self._load(self._next - 1)
+
+    def grab_later(self, monitor: Monitor, seconds: float) -> Image.Image:
+        return self._load(max(0, self._next - 1))
 
     def _load(self, i: int) -> Image.Image:
         item = self._images[i]
