@@ -55,7 +55,14 @@ METHODS = {"capture": textwrap.dedent("""\
     and `ocr_agreement` the share of the words a whole-screen read of the middle and last frames finds
     that their text, built tick by tick from reads of what changed, has too. It is not an error rate of
     either: where they differ, the whole-screen read is as often the wrong one (its detector sees the
-    1080p screen shrunk to 1280 px: "tabie", "salēs" where the small reads had "table", "sales")."""),
+    1080p screen shrunk to 1280 px: "tabie", "salēs" where the small reads had "table", "sales").
+    **Video** (`capture.*video*`): a 1280x720 window on a 1920x1080 X server playing footage at 20 frames a
+    second (tests/video.py: synthetic, panned colour noise with film grain; real footage has sharper edges,
+    so costs more bytes a frame), captured by the real recorder, X11 window provider, mss, RapidOCR and
+    store for 40 ticks 3 s apart in real time; bytes on disk per tick x 1,200, and the CPU of a tick with
+    reading its text (Engram and the X server; the player's own CPU is not counted). Run twice: with the
+    moving-picture rule (a frame a minute while only the picture moves) and without it (`_every_frame`:
+    every changed frame kept, as before session 6)."""),
 }
 
 
@@ -381,11 +388,79 @@ def editor_session(home: Path, scenario: str = "typing", ticks: int = 120) -> di
                                                           "median: grab, filter, encode, store, OCR of what changed")}
 
 
+def video_session(home: Path, moving_seconds: float, ticks: int = 40) -> tuple[float, float, float, int, float]:
+    """A 1280x720 video playing in a window on a 1920x1080 X server (tests/video.py: synthetic footage at
+    20 frames a second), captured for `ticks` real 3 s intervals. Returns bytes on disk per tick (pictures,
+    table and its indexes), the median CPU of a tick with reading its text (Engram and the X server, not
+    the player), the share of ticks kept, the frames kept, and the mean CPU of a tick."""
+    from app.capture.frame_filter import FrameFilter
+    from app.capture.ocr_worker import OcrWorker
+    from app.capture.recorder import CaptureSettings, Recorder
+    from app.capture.screen import MssScreen
+    from app.capture.windows_x11 import X11Windows
+    from app.ocr import RapidOcrEngine
+
+    from tests.video import PLAYER
+    from tests.xvfb import start_xvfb
+
+    xvfb, display = start_xvfb("1920x1080x24")
+    env = dict(os.environ, DISPLAY=display, QT_QPA_PLATFORM="xcb")
+    root = str(Path(__file__).resolve().parents[1])
+    player = subprocess.Popen([sys.executable, "-c", PLAYER, "Holiday clip - Videos", "", "600,200,1280,720", root],
+                              env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert player.stdout is not None and player.stdout.readline().strip() == "ready"
+        os.environ["DISPLAY"] = display
+        store = _store(home)
+        recorder = Recorder(store, MssScreen(), X11Windows(display), FrameFilter(moving_seconds=moving_seconds),
+                            CaptureSettings(min_free_disk_mb=1))
+        worker = OcrWorker(store, RapidOcrEngine())
+        outcomes, cpu = [], []
+        for _ in range(ticks):
+            began, own, server = time.monotonic(), time.process_time(), _cpu_of(xvfb.pid)
+            outcomes.append(recorder.tick())
+            worker.drain()
+            cpu.append((time.process_time() - own + _cpu_of(xvfb.pid) - server) * 1000)
+            time.sleep(max(0.0, INTERVAL_S - (time.monotonic() - began)))
+        recorder.close()
+    finally:
+        player.kill()
+        player.wait(10)
+        xvfb.terminate()
+        xvfb.wait(10)
+    total = store.blobs.bytes_on_disk() + sum(_table_bytes(store))
+    kept = outcomes.count("kept")
+    return total / ticks, statistics.median(cpu[1:]), kept / ticks, kept, statistics.mean(cpu[1:])
+
+
+def video(home: Path) -> dict[str, Any]:
+    from app.capture.frame_filter import MOVING_PICTURE_SECONDS
+
+    per_tick, cpu, share, kept, mean_cpu = video_session(home / "a", MOVING_PICTURE_SECONDS)
+    every_tick, every_cpu, _, every_kept, every_mean = video_session(home / "b", 0)
+    per_hour = 3600 / INTERVAL_S
+    return {"capture.mb_per_hour.video": metric(round(per_tick * per_hour / 1e6, 2), "MB/h", kept,
+                                                f"{kept} frames kept of 40 ticks (2 min)"),
+            "capture.mb_per_hour.video_every_frame": metric(round(every_tick * per_hour / 1e6, 2), "MB/h", every_kept,
+                                                            "baseline: every changed frame kept (before session 6)"),
+            "capture.video.keep_share": metric(round(share, 3), "of grabs", 40, "a 720p video in a window, 1920x1080"),
+            "capture.video.cpu_ms_per_tick": metric(round(cpu), "ms CPU", 39, "median; grab, second grab, filter, "
+                                                    "encode, store, OCR (Engram and the X server, not the player)"),
+            "capture.video.cpu_ms_per_tick_every_frame": metric(round(every_cpu), "ms CPU", 39,
+                                                                 "baseline: every changed frame kept"),
+            "capture.video.core_share": metric(round(mean_cpu / (INTERVAL_S * 1000), 4), "of one core", 39,
+                                               f"mean CPU of a tick / 3 s; every frame kept: "
+                                               f"{every_mean / (INTERVAL_S * 1000):.3f}")}
+
+
 def run(argv: list[str] | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         if "--editor-only" in (argv or []):
             return {**editor_session(Path(tmp) / "t"), **editor_session(Path(tmp) / "r", "reading")}
+        if "--video-only" in (argv or []):
+            return video(Path(tmp) / "v")
+        out.update(video(Path(tmp) / "v"))
         out.update(editor_session(Path(tmp) / "t"))
         out.update(editor_session(Path(tmp) / "r", "reading"))
         out.update(unchanged_tick(Path(tmp) / "a"))

@@ -14,6 +14,7 @@ import pytest
 from app.cli import main
 
 from conftest import PASSPHRASE
+from tests.video import PLAYER
 from xvfb import start_xvfb
 
 pytestmark = [pytest.mark.slow]
@@ -32,32 +33,6 @@ WINDOW = textwrap.dedent("""
     print("ready", flush=True)
     app.exec()
 """)
-
-# A video playing at 20 frames a second (tests/video.py's synthetic footage).
-VIDEO = textwrap.dedent("""
-    import sys
-    sys.path.insert(0, sys.argv[4])
-    from PySide6.QtCore import QTimer
-    from PySide6.QtGui import QImage, QPixmap
-    from PySide6.QtWidgets import QApplication, QLabel
-    from tests.video import VideoScreen
-    app = QApplication(sys.argv)
-    x, y, w, h = (int(v) for v in sys.argv[3].split(","))
-    video, label, shown = VideoScreen((w, h), (0, 0, w, h)), QLabel(), [0.0]
-    label.setWindowTitle(sys.argv[1])
-    label.setGeometry(x, y, w, h)
-    def next_frame():
-        shown[0] += 0.05
-        label.setPixmap(QPixmap.fromImage(QImage(video.frame(shown[0]).tobytes(), w, h, 3 * w, QImage.Format.Format_RGB888)))
-    timer = QTimer()
-    timer.timeout.connect(next_frame)
-    timer.start(50)
-    next_frame()
-    label.show()
-    print("ready", flush=True)
-    app.exec()
-""")
-
 
 @pytest.fixture
 def desktop(monkeypatch):
@@ -136,7 +111,7 @@ def test_a_playing_video_is_kept_once_a_minute_but_a_window_opened_beside_it_at_
     from app.ocr import RapidOcrEngine
 
     desktop("Notes - Editor", "Quarterly notes, nothing moves here", "0,0,600,400")
-    desktop("Holiday clip - Videos", "", "620,100,640,360", VIDEO)
+    desktop("Holiday clip - Videos", "", "620,100,640,360", PLAYER)
     clock = [0.0]
     recorder = Recorder(store, MssScreen(), X11Windows(), FrameFilter(clock=lambda: clock[0]),
                         CaptureSettings(min_free_disk_mb=1))

@@ -4,6 +4,7 @@ grain): like camera footage it has thousands of colours and moves everywhere at 
 ships with the project or the shared data."""
 from __future__ import annotations
 
+import textwrap
 from functools import cache
 
 import numpy as np
@@ -78,3 +79,31 @@ class VideoScreen:
         dx, dy = int(PAN[0] * t) % 800, int(PAN[1] * t) % 400
         grain = np.random.default_rng(int(t * FPS)).normal(0, 4, (h, w, 3))
         return Image.fromarray(np.clip(scene[dy:dy + h, dx:dx + w] + grain, 0, 255).astype(np.uint8))
+
+
+# A video player window for a real X server: `python -c PLAYER title _ x,y,w,h repo-root` shows the
+# footage of `VideoScreen` at 20 frames a second in a window of that geometry, and prints "ready".
+PLAYER = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, sys.argv[4])
+    from PySide6.QtCore import QTimer
+    from PySide6.QtGui import QImage, QPixmap
+    from PySide6.QtWidgets import QApplication, QLabel
+    from tests.video import VideoScreen
+    app = QApplication(sys.argv)
+    x, y, w, h = (int(v) for v in sys.argv[3].split(","))
+    video, label, shown = VideoScreen((w, h), (0, 0, w, h)), QLabel(), [0.0]
+    label.setWindowTitle(sys.argv[1])
+    label.setGeometry(x, y, w, h)
+    def next_frame():
+        shown[0] += 0.05
+        frame = QImage(video.frame(shown[0]).tobytes(), w, h, 3 * w, QImage.Format.Format_RGB888)
+        label.setPixmap(QPixmap.fromImage(frame))
+    timer = QTimer()
+    timer.timeout.connect(next_frame)
+    timer.start(50)
+    next_frame()
+    label.show()
+    print("ready", flush=True)
+    app.exec()
+""")
