@@ -22,7 +22,7 @@ Moving pictures: a video playing changes the screen at every tick, and keeping e
 cost 1.5 s of CPU (encoding and reading the changed picture) and ~40 MB an hour for a 720p video in a
 window (bench/capture_bench.py, `video`). Cells that changed between the last two grabs in a row are
 candidates; if they change again within a moment (`MOTION_GAP_S`, a second grab) and what changes is
-a picture, not drawn text (a page scrolled or typed into is drawn; `looks_drawn`), those cells are
+a picture, not drawn text (a page scrolled or typed into is drawn; `looks_like_a_picture`), those cells are
 moving. Then only the change outside them decides, and a frame of the moving picture itself is kept
 once per `MOVING_PICTURE_SECONDS`. A new page or window is still within a moment, so the second grab
 tells it from a video; when the video stops, the next grab's change is judged whole again.
@@ -48,7 +48,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageChops
 
-from storage.frame_pictures import looks_drawn
+from storage.frame_pictures import looks_drawn, looks_like_a_picture
 
 from app.capture.screen import Box, Monitor
 from app.capture.windows import WindowInfo
@@ -179,17 +179,24 @@ class FrameFilter:
     def _moving(self, monitor: Monitor, image: Image.Image, thumb: Thumbnail,
                 again: Callable[[], Image.Image | None]) -> npt.NDArray[np.bool_] | None:
         """The thumbnail cells moving pictures cover, or None. Counts, per cell, the grabs in a row it
-        changed in; only when some cell changed in the last two and what changed there is a picture,
-        grabs again, so a still screen, typing and scrolling text never pay for the second grab."""
+        changed in; only when cells that changed in the last two grabs changed enough to keep a frame for
+        and hold a picture, grabs again, so a still screen, a clock, typing and scrolling text never pay
+        for the second grab."""
         before = self._grabbed.get(monitor.index)
         self._grabbed[monitor.index] = (image.size, thumb)
         if before is None or before[0] != image.size:
             self._runs[monitor.index] = np.zeros(thumb.shape, dtype=np.int16)
             return None
-        changed = np.abs(thumb - before[1]) > MOTION_LEVELS
-        runs = self._runs[monitor.index] = np.where(changed, self._runs[monitor.index] + 1, 0).astype(np.int16)
+        step = np.abs(thumb - before[1])
+        runs = self._runs[monitor.index] = np.where(step > MOTION_LEVELS, self._runs[monitor.index] + 1, 0
+                                                    ).astype(np.int16)
         cells = runs >= 2
-        picture = cells.any() and not looks_drawn(image.crop(_corners(changed_box(cells, image.size))))
+        # Too little to keep a frame for even if it moves (a clock's seconds): not worth a second look.
+        picture = False
+        if change_area(np.where(cells, step, 0), image.size) >= self.threshold:
+            rows, cols = np.nonzero(cells)  # just those cells: a margin would add the background around
+            box = _cell_box(cells.shape, image.size, rows.min(), cols.min(), rows.max(), cols.max(), pad=0)
+            picture = looks_like_a_picture(image.crop(_corners(box)))
         later = again() if picture and self.moving_seconds > 0 else None
         if later is not None and later.size == image.size:
             # Per cell, the mean difference of its pixels (not of their means: a picture panning by a few
@@ -308,13 +315,14 @@ def exact_changes(image: Image.Image, reference: Image.Image | None, regions: Se
     return shrunk or list(regions)
 
 
-def _cell_box(shape: tuple[int, ...], image_size: tuple[int, int], r0: int, c0: int, r1: int, c1: int) -> Box:
+def _cell_box(shape: tuple[int, ...], image_size: tuple[int, int], r0: int, c0: int, r1: int, c1: int,
+              pad: int = 1) -> Box:
     th, tw = shape
     width, height = image_size
-    x0 = math.floor(max(0, c0 - 1) * width / tw)
-    y0 = math.floor(max(0, r0 - 1) * height / th)
-    x1 = math.ceil(min(tw, c1 + 2) * width / tw)
-    y1 = math.ceil(min(th, r1 + 2) * height / th)
+    x0 = math.floor(max(0, c0 - pad) * width / tw)
+    y0 = math.floor(max(0, r0 - pad) * height / th)
+    x1 = math.ceil(min(tw, c1 + 1 + pad) * width / tw)
+    y1 = math.ceil(min(th, r1 + 1 + pad) * height / th)
     return (x0, y0, x1 - x0, y1 - y0)
 
 
