@@ -51,6 +51,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("capture.idle_after_seconds", float, 300.0, "Capture nothing after this long without keyboard or mouse input."),
     Option("capture.image_scale", float, 1.0, "Scale of stored screenshots (0.5 = half width and height)."),
     Option("capture.webp_quality", int, 60, "WebP quality of stored screenshots (1-100)."),
+    Option("capture.moving_picture_seconds", float, 60.0, "While only a video or animation moves on screen, keep "
+           "one frame this often (0 = every frame); anything changing beside it is kept at once."),
     Option("capture.excluded_apps", list, ["keepassxc", "keepass", "keepass2", "1password", "bitwarden", "enpass",
                                             "seahorse", "kwalletmanager5"],
            "Apps never captured (process names); their windows are blacked out when visible."),

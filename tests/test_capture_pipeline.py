@@ -590,3 +590,15 @@ def test_changes_scattered_all_over_are_read_as_a_few_bands_across_the_screen() 
     cells = [[60 * (i % 30), 36 * (i // 30), 20, 10] for i in range(300)]  # a sheet recalculating
     many = _bands(cells, 1920, 1080)
     assert len(many) < 30 and all((x, w) == (0, 1920) for x, _y, w, _h in many)
+
+
+def test_the_moving_picture_setting_reaches_the_filter(store: MemoryStore, windows: FakeWindows) -> None:
+    from app.capture.factory import build_capture
+    from storage.config import Config
+
+    screen = ReplayScreen([screen_with(["x"])])
+    assert build_capture(store, screen, windows)[0].filter.moving_seconds == 60.0
+    config = Config.load()
+    config.set("capture.moving_picture_seconds", 0)  # every frame of a video, as before
+    config.save()
+    assert build_capture(store, screen, windows)[0].filter.moving_seconds == 0.0

@@ -26,7 +26,8 @@ def build_capture(store: Any, screen: Any = None, windows: Any = None, ocr: Any 
                                allow_without_window_info=cfg.get("capture.allow_without_window_info"),
                                monitors=monitor_numbers(cfg.get("capture.monitors")),
                                quiet_hours=parse_schedule(cfg.get("capture.quiet_hours")))
-    recorder = Recorder(store, screen or MssScreen(), windows or window_provider(), FrameFilter(rules), settings)
+    frame_filter = FrameFilter(rules, moving_seconds=max(0.0, cfg.get("capture.moving_picture_seconds")))
+    recorder = Recorder(store, screen or MssScreen(), windows or window_provider(), frame_filter, settings)
     policy = RetentionPolicy(max_bytes=int(cfg.get("retention.max_gb") * 1e9), max_age_days=cfg.get("retention.max_age_days"),
                              text_only_after_days=cfg.get("retention.text_only_after_days"))
     return recorder, OcrWorker(store, ocr or RapidOcrEngine()), policy

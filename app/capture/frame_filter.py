@@ -18,13 +18,13 @@ Order of the decision (`FrameFilter.decide`):
    changed cells (a typed word and the clock tick in the corner are two small regions, not one box
    spanning the screen), so OCR reads only what changed.
 
-Moving pictures: a video playing changes the screen at every tick, and keeping each of those frames
-cost 1.5 s of CPU (encoding and reading the changed picture) and ~40 MB an hour for a 720p video in a
-window (bench/capture_bench.py, `video`). Cells that changed between the last two grabs in a row are
-candidates; if they change again within a moment (`MOTION_GAP_S`, a second grab) and what changes is
-a picture, not drawn text (a page scrolled or typed into is drawn; `looks_like_a_picture`), those cells are
-moving. Then only the change outside them decides, and a frame of the moving picture itself is kept
-once per `MOVING_PICTURE_SECONDS`. A new page or window is still within a moment, so the second grab
+Moving pictures: a video playing changes the screen at every tick; keeping each of those frames cost a
+second of CPU a tick (encoding and reading the changed picture) and 27 MB an hour for a 720p video in a
+window (bench/capture_bench.py, `video`). Cells that changed a lot between each of the last two grabs
+and hold a picture (`looks_like_a_picture`: not text or an interface, which a scrolled or typed-into
+page is) are looked at again a moment later (`MOTION_GAP_S`, a second grab). What changed again
+there is moving: only the change outside it decides, and a frame of the moving picture itself is kept
+once per `MOVING_PICTURE_SECONDS`. A new page or window is still a moment later, so the second grab
 tells it from a video; when the video stops, the next grab's change is judged whole again.
 
 Why not a hash (bench/dedup_bench.py, 247 labelled pairs of consecutive ScreenAgent screenshots): 64-
@@ -66,8 +66,9 @@ CELL_THRESHOLD = 0.5
 # On a screen that is not drawn (JPEG noise in the ScreenAgent replays reaches ~20 in smooth areas), a
 # pixel counts as changed for a patch above this difference in a colour channel; on a drawn one, any.
 NOISY_THRESHOLD = 24
-# Moving pictures (see above). A cell counts as moving when its mean gray moved by more than this many
-# levels between grabs; video frames move most cells by tens of levels, JPEG-like re-encoding noise by < 1.
+# Moving pictures (see above): a cell changed between two grabs when its mean gray moved by more than
+# this many levels (a picture moving for 3 s moves most cells by tens), and a moment later when the mean
+# difference of its pixels did.
 MOTION_LEVELS = 2.0
 MOTION_GAP_S = 0.1    # the second grab: later than one frame of 10 fps video, too soon for a person
 MOVING_PICTURE_SECONDS = 60.0
@@ -133,7 +134,7 @@ class FrameFilter:
     _last: dict[int, tuple[tuple[int, int], Thumbnail]] = field(default_factory=dict, init=False, repr=False)
     _kept_at: dict[int, float] = field(default_factory=dict, init=False, repr=False)
     _grabbed: dict[int, tuple[tuple[int, int], Thumbnail]] = field(default_factory=dict, init=False, repr=False)
-    _runs: dict[int, npt.NDArray[np.int16]] = field(default_factory=dict, init=False, repr=False)
+    _runs: dict[int, npt.NDArray[np.int8]] = field(default_factory=dict, init=False, repr=False)
     _pictures: dict[int, npt.NDArray[np.bool_]] = field(default_factory=dict, init=False, repr=False)
 
     def decide(self, monitor: Monitor, image: Image.Image, focused: WindowInfo | None = None,
@@ -179,18 +180,18 @@ class FrameFilter:
     def _moving(self, monitor: Monitor, image: Image.Image, thumb: Thumbnail,
                 again: Callable[[], Image.Image | None]) -> npt.NDArray[np.bool_] | None:
         """The thumbnail cells moving pictures cover, or None. Counts, per cell, the grabs in a row it
-        changed in; only when cells that changed in the last two grabs changed enough to keep a frame for
+        changed in (up to two); only when cells that changed in the last two grabs changed enough to keep a frame for
         and hold a picture, grabs again, so a still screen, a clock, typing and scrolling text never pay
         for the second grab."""
         before = self._grabbed.get(monitor.index)
         self._grabbed[monitor.index] = (image.size, thumb)
         if before is None or before[0] != image.size:
-            self._runs[monitor.index] = np.zeros(thumb.shape, dtype=np.int16)
+            self._runs[monitor.index] = np.zeros(thumb.shape, dtype=np.int8)
             return None
         step = np.abs(thumb - before[1])
-        runs = self._runs[monitor.index] = np.where(step > MOTION_LEVELS, self._runs[monitor.index] + 1, 0
-                                                    ).astype(np.int16)
-        cells = runs >= 2
+        runs = np.where(step > MOTION_LEVELS, np.minimum(self._runs[monitor.index] + 1, 2), 0).astype(np.int8)
+        self._runs[monitor.index] = runs
+        cells = runs == 2
         # Too little to keep a frame for even if it moves (a clock's seconds): not worth a second look.
         picture = False
         if change_area(np.where(cells, step, 0), image.size) >= self.threshold:
