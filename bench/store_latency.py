@@ -51,17 +51,16 @@ METHODS = {
     "search": "How: " + (__doc__ or "").split("How: ", 1)[1].strip() + """
 
 p50/p95 are over the 200 queries (each the median of 3 runs); the machine was shared with other work (another
-process used one to two cores throughout), so treat the figures as pessimistic and differences of a few ms as
-noise. The store builds its own indexes as it grows (storage/store.py `_refresh_indexes`): the full-text index on
-the first batch, scalar indexes at 10k rows, and the IVF_HNSW_SQ vector index once 50k rows exist (trained on
-those 50k rows, sqrt(rows)/2 = 111 partitions); later rows are folded in as delta indexes, as in real use. The
-`table.optimize()` in the maintenance call (and in the store's periodic compaction) merged those deltas into a
-single index of **one** partition (`index.vector_partitions`), which is what the 100k and 1M figures were measured
-on. It is queried with nprobes 20, refine_factor 5 (storage/search.py); at 10k search is exact.
-**Since measured:** the store no longer calls `table.optimize()`; deltas are merged with Lance's
-`optimize_indices`, which keeps the partitions (a 60k-row check: 100 partitions kept, recall@10 0.998). The 10k
-and 100k figures were re-measured after that change on a quiet machine (111 partitions, recall 0.986, hybrid p95
-28.5 ms at 100k); **the 1M figures predate it** (one collapsed partition, busy machine) and must be re-measured.
+process used one to two cores through most builds), so treat the figures as pessimistic and differences of a
+few ms as noise. The store builds its own indexes as it grows (storage/store.py `_refresh_indexes`): the
+full-text index on the first batch, scalar indexes at 10k rows, and the IVF_HNSW_SQ vector index once 50k rows
+exist (trained on those 50k rows, sqrt(rows)/2 = 111 partitions); later rows are folded in as delta indexes, as
+in real use, and deltas are merged with Lance's `optimize_indices`, which keeps the partitions (until session 3
+`table.optimize()` collapsed them into one: 1M recall@10 was 0.70). It is queried with nprobes 20,
+refine_factor 5 (storage/search.py); at 10k search is exact. The 10k and 100k figures were measured in earlier
+sessions on a quieter machine; the 1M ones in session 6 (7-character tokens, compressed columns), while a capture
+benchmark and tests ran beside the build (not beside the queries, but for ten seconds), which is why its insert
+rate is low. At 1M the index still has the 111 partitions it was trained with at 50k rows, each now ~9,000 rows.
 `search.vector.ann_recall_at_10` compares that index's top 10 (asked for 10, so refine re-ranks 50 candidates;
 search.py asks for 30, which re-ranks 150 and does better) with an exact numpy search over all stored vectors for
 the same 200 queries: by id, and by pool text (each pool text has ~250 near-duplicate rows at 1M,
