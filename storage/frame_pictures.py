@@ -207,22 +207,19 @@ def webp(image: Image.Image, quality: int) -> bytes:
 
 def looks_drawn(image: Image.Image) -> bool:
     """Drawn by the computer (text, interfaces: few colours), not a photograph or a JPEG."""
-    return _quarter(image).getcolors(_DRAWN_COLOURS) is not None
+    small = image.reduce(4) if min(image.size) >= 64 else image
+    return small.getcolors(_DRAWN_COLOURS) is not None
 
 
 def looks_like_a_picture(image: Image.Image) -> bool:
     """A photograph or a video frame, whatever its size: many colours, none of them covering half of it.
     Drawn text and interfaces sit on flat backgrounds, even with coloured (sub-pixel) edges to their
     letters; `looks_drawn` needs a whole screen's worth of colours, so it cannot tell a small picture.
-    Every fourth pixel is looked at, as it is (no blending, which would give text's background edges)."""
+    One pixel of every 4x4 is looked at, as it is (averaging would give a text's background soft edges)."""
     sample = image.resize((max(1, image.width // 4), max(1, image.height // 4)), Image.Resampling.NEAREST)
     pixels = sample.width * sample.height
     counts = sample.getcolors(pixels)
     return counts is not None and len(counts) > 256 and max(counts)[0] < pixels / 2
-
-
-def _quarter(image: Image.Image) -> Image.Image:
-    return image.reduce(4) if min(image.size) >= 64 else image
 
 
 def _saved(image: Image.Image, **options: Any) -> bytes:

@@ -34,6 +34,7 @@ WINDOW = textwrap.dedent("""
     app.exec()
 """)
 
+
 @pytest.fixture
 def desktop(monkeypatch):
     if not shutil.which("Xvfb"):
@@ -125,7 +126,7 @@ def test_a_playing_video_is_kept_once_a_minute_but_a_window_opened_beside_it_at_
         return outcomes
 
     try:
-        playing = ticks(12)  # 33 s of video
+        playing = ticks(12)  # 36 s of video by the filter's clock
         desktop("Reminder", "Collect the ANTELOPE9 parcel", "0,420,600,200")
         beside = ticks(1)
     finally:
