@@ -248,6 +248,18 @@ def play(screen: VideoScreen, frame_filter: FrameFilter, ticks: int,
     return results
 
 
+def with_second_grabs(screen: ReplayScreen | VideoScreen, frame_filter: FrameFilter,
+                      grabs: int) -> tuple[list[Decision], int]:
+    """The filter's decisions on `grabs` grabs, and how many second grabs it asked for."""
+    monitor, asked = screen.monitors()[0], []
+
+    def again() -> Image.Image:
+        asked.append(1)
+        return screen.grab_later(monitor, MOTION_GAP_S)
+
+    return [frame_filter.decide(monitor, screen.grab(monitor), again=again).decision for _ in range(grabs)], len(asked)
+
+
 def kept(results: list[FilterResult]) -> list[int]:
     return [i for i, r in enumerate(results) if r.decision is Decision.KEEP]
 
@@ -278,32 +290,19 @@ def test_text_scrolling_as_fast_as_a_video_is_kept_every_time() -> None:
 
 
 def test_a_new_screen_each_tick_is_not_a_moving_picture() -> None:
-    """ScreenAgent screens (JPEG, so never 'drawn') changing at grab after grab, but still between grabs."""
-    frames, second_grabs = session("6cab3d"), []
-    screen, frame_filter = ReplayScreen(frames), FrameFilter()
-    monitor = screen.monitors()[0]
-
-    def again() -> Image.Image:
-        second_grabs.append(1)
-        return screen.grab_later(monitor, MOTION_GAP_S)
-
-    decisions = [frame_filter.decide(monitor, screen.grab(monitor), again=again).decision for _ in frames]
-    assert len(second_grabs) >= 3  # the same places changed a lot twice in a row, so it looked again
+    """ScreenAgent screens (JPEG: pictures to the filter) changing at grab after grab, but still between grabs."""
+    frames = session("6cab3d")
+    decisions, second_grabs = with_second_grabs(ReplayScreen(frames), FrameFilter(), len(frames))
+    assert second_grabs >= 3  # the same places changed a lot twice in a row, so it looked again
     assert decisions == replay(frames, FrameFilter(moving_seconds=0))
 
 
 def test_something_too_small_to_keep_a_frame_for_is_not_grabbed_twice() -> None:
     """A tiny animation (a clock's seconds on a wallpaper, a spinner) changes at every grab, but never
     enough to keep a frame: no second grab is spent on it."""
-    screen, second_grabs = VideoScreen(box=(1800, 12, 16, 12)), []
-    frame_filter, monitor = FrameFilter(clock=lambda: screen.clock), screen.monitors()[0]
-
-    def again() -> Image.Image:
-        second_grabs.append(1)
-        return screen.grab_later(monitor, MOTION_GAP_S)
-
-    decisions = [frame_filter.decide(monitor, screen.grab(monitor), again=again).decision for _ in range(10)]
-    assert decisions == [Decision.KEEP] + [Decision.SKIP_DUPLICATE] * 9 and not second_grabs
+    screen = VideoScreen(box=(1800, 12, 16, 12))
+    decisions, second_grabs = with_second_grabs(screen, FrameFilter(clock=lambda: screen.clock), 10)
+    assert decisions == [Decision.KEEP] + [Decision.SKIP_DUPLICATE] * 9 and second_grabs == 0
     bigger = VideoScreen(box=(1700, 12, 200, 120))
     assert kept(play(bigger, FrameFilter(), 10)) == [0, 1]  # one worth a frame is found moving
 
