@@ -289,6 +289,13 @@ def test_text_scrolling_as_fast_as_a_video_is_kept_every_time() -> None:
     assert kept(results) == list(range(12))
 
 
+def test_photographs_scrolling_by_are_a_page_not_a_moving_picture() -> None:
+    """A photo feed flicked through without pause changes at every grab and again a moment later, but by
+    moving up: every screen of it counts, as any scrolled page's."""
+    results = play(VideoScreen(feed=True), FrameFilter(), 12)
+    assert kept(results) == list(range(12))
+
+
 def test_a_new_screen_each_tick_is_not_a_moving_picture() -> None:
     """ScreenAgent screens (JPEG: pictures to the filter) changing at grab after grab, but still between grabs."""
     frames = session("6cab3d")

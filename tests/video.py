@@ -42,11 +42,13 @@ def page(size: tuple[int, int], lines: list[str]) -> Image.Image:
 class VideoScreen:
     """One monitor showing `desk` with a video playing in `box`; each `grab` is `interval` seconds after
     the one before. `playing = False` freezes the picture; changing `desk` changes the screen beside it.
-    With `drawn=True` the box shows text scrolling as fast as a video moves (a log being written)."""
+    With `drawn=True` the box shows text scrolling as fast as a video moves (a log being written); with
+    `feed=True`, photographs scrolling by without pause (someone flicking through a photo feed)."""
 
     def __init__(self, size: tuple[int, int] = (1920, 1080), box: tuple[int, int, int, int] = (600, 200, 1280, 720),
-                 *, interval: float = 3.0, drawn: bool = False, seed: int = 1) -> None:
-        self.size, self.box, self.interval, self.drawn, self.seed = size, box, interval, drawn, seed
+                 *, interval: float = 3.0, drawn: bool = False, feed: bool = False, seed: int = 1) -> None:
+        self.size, self.box, self.interval, self.seed = size, box, interval, seed
+        self.drawn, self.feed = drawn, feed
         self.desk = page(size, [f"Notes beside the video, line {i}: nothing here moves" for i in range(32)])
         self.playing = True
         self.clock = -interval  # the first grab is at 0
@@ -75,6 +77,10 @@ class VideoScreen:
             first = int(t * 10)
             return page((w, h), [f"build step {n}: compiled module_{n * 7 % 1000}.o in {n % 97} ms"
                                  for n in range(first, first + h // 30)])
+        if self.feed:  # 400 pixels a second, exactly as a browser moves a page
+            feed = _scene(w, 4 * h, self.seed)
+            top = int(400 * t) % (3 * h)
+            return Image.fromarray(feed[top:top + h].astype(np.uint8))
         scene = _scene(w + 800, h + 400, self.seed)
         dx, dy = int(PAN[0] * t) % 800, int(PAN[1] * t) % 400
         grain = np.random.default_rng(int(t * FPS)).normal(0, 4, (h, w, 3))

@@ -24,8 +24,9 @@ window (bench/capture_bench.py, `video`). Cells that changed a lot between each 
 and hold a picture (`looks_like_a_picture`: not text or an interface, which a scrolled or typed-into
 page is) are looked at again a moment later (`MOTION_GAP_S`, a second grab). What changed again
 there is moving: only the change outside it decides, and a frame of the moving picture itself is kept
-once per `MOVING_PICTURE_SECONDS`. A new page or window is still a moment later, so the second grab
-tells it from a video; when the video stops, the next grab's change is judged whole again.
+once per `MOVING_PICTURE_SECONDS`. A new page or window is still a moment later, and photographs
+scrolling by have moved up or down (`find_scroll`), so the second grab tells both from a video; when
+the video stops, the next grab's change is judged whole again.
 
 Why not a hash (bench/dedup_bench.py, 247 labelled pairs of consecutive ScreenAgent screenshots): 64-
 and 256-bit difference hashes and a 64-bit perceptual hash stay at 0-2 bits for most real changes (a
@@ -51,6 +52,7 @@ from PIL import Image, ImageChops
 from storage.frame_pictures import looks_drawn, looks_like_a_picture
 
 from app.capture.screen import Box, Monitor
+from app.capture.scroll import find_scroll
 from app.capture.windows import WindowInfo
 
 THUMB = (64, 36)  # 30x30-pixel cells on a 1920x1080 monitor
@@ -193,16 +195,19 @@ class FrameFilter:
         self._runs[monitor.index] = runs
         cells = runs == 2
         # Too little to keep a frame for even if it moves (a clock's seconds): not worth a second look.
-        picture = False
+        picture, box = False, (0, 0, *image.size)
         if change_area(np.where(cells, step, 0), image.size) >= self.threshold:
             rows, cols = np.nonzero(cells)  # just those cells: a margin would add the background around
             box = _cell_box(cells.shape, image.size, rows.min(), cols.min(), rows.max(), cols.max(), pad=0)
             picture = looks_like_a_picture(image.crop(_corners(box)))
         later = again() if picture and self.moving_seconds > 0 else None
         if later is not None and later.size == image.size:
-            # Per cell, the mean difference of its pixels (not of their means: a picture panning by a few
-            # pixels keeps its cells' means).
-            cells &= gray_thumbnail(ImageChops.difference(image, later)) > MOTION_LEVELS
+            if find_scroll(later, image, box) is not None:
+                later = None  # photographs scrolling by (a feed flicked through): a page, not a video
+            else:
+                # Per cell, the mean difference of its pixels (not of their means: a picture panning by
+                # a few pixels keeps its cells' means).
+                cells &= gray_thumbnail(ImageChops.difference(image, later)) > MOTION_LEVELS
         if later is None or later.size != image.size or not cells.any():
             self._pictures.pop(monitor.index, None)
             return None
