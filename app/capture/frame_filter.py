@@ -215,7 +215,7 @@ class FrameFilter:
         # cells hardly change from one grab to the next, and edge cells are only partly the picture. The
         # cover grows while the picture keeps moving (a window dragged, a second picture starting).
         cover = self._pictures.get(monitor.index, np.zeros(cells.shape, dtype=bool)).copy()
-        for r0, c0, r1, c1 in cell_groups(cells):
+        for r0, c0, r1, c1 in _cell_groups(cells):
             cover[max(0, r0 - 1):r1 + 2, max(0, c0 - 1):c1 + 2] = True
         self._pictures[monitor.index] = cover
         return cover
@@ -267,11 +267,11 @@ def changed_box(cells: npt.NDArray[np.bool_], image_size: tuple[int, int]) -> Bo
 
 def changed_regions(cells: npt.NDArray[np.bool_], image_size: tuple[int, int]) -> tuple[Box, ...]:
     """One padded box per group of changed cells (cells one cell apart count as touching), largest first."""
-    groups = [_cell_box(cells.shape, image_size, *group) for group in cell_groups(cells)]
+    groups = [_cell_box(cells.shape, image_size, *group) for group in _cell_groups(cells)]
     return tuple(sorted(groups, key=lambda box: -box[2] * box[3])) or ((0, 0, *image_size),)
 
 
-def cell_groups(cells: npt.NDArray[np.bool_]) -> list[tuple[int, int, int, int]]:
+def _cell_groups(cells: npt.NDArray[np.bool_]) -> list[tuple[int, int, int, int]]:
     """The first and last row and column of each group of changed cells (one cell apart is touching)."""
     pending = set(zip(*(a.tolist() for a in np.nonzero(cells))))
     groups = []
