@@ -25,7 +25,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.locomo_retrieval import LOCOMO, CachedEmbedder, questions_of
+from bench.locomo_retrieval import CachedEmbedder, questions_of
+from bench.shared import locomo_path
 from bench.results import Metrics, metric
 
 LABELLED = Path(__file__).resolve().parents[1] / "tests" / "data" / "routing_labelled.jsonl"
@@ -106,8 +107,8 @@ def locomo(embedder: Any, conversations: int) -> Metrics:
     from storage.search import SearchOptions
     from storage.store import MemoryStore
 
-    samples = json.loads(LOCOMO.read_text(encoding="utf-8"))[:conversations]
-    messages = locomo_format.parse(LOCOMO, None)
+    samples = json.loads(locomo_path().read_text(encoding="utf-8"))[:conversations]
+    messages = locomo_format.parse(locomo_path(), None)
     found = {"memories": [], "turns": []}  # type: dict[str, list[bool]]
     memories_made, ingest_seconds, observations = [], 0.0, 0
     for sample in samples:
@@ -156,7 +157,7 @@ def frames(embedder: Any) -> Metrics:
     from storage.memory import Memory, Trust, utcnow
     from storage.store import MemoryStore
 
-    lines = [t["text"] for s in json.loads(LOCOMO.read_text(encoding="utf-8"))[:1]
+    lines = [t["text"] for s in json.loads(locomo_path().read_text(encoding="utf-8"))[:1]
              for k, v in s["conversation"].items() if k.startswith("session_") and isinstance(v, list) for t in v]
     start = utcnow()
     records = [Memory(kind="frame", text="\n".join(lines[i:i + 20]), time=start + timedelta(seconds=3 * i),

@@ -31,7 +31,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.locomo_retrieval import LOCOMO, CachedEmbedder
+from bench.locomo_retrieval import CachedEmbedder
+from bench.shared import locomo_path
 from bench.results import Metrics, metric
 
 AUTOFILL_TABLE = Path(__file__).resolve().parents[1] / "tests" / "data" / "autofill_labels.json"
@@ -82,8 +83,8 @@ def qa(embedder: Any, conversations: int, model_questions: int) -> Metrics:
     from agents.router import EmbeddingRouter
     from storage.store import MemoryStore
 
-    samples = json.loads(LOCOMO.read_text(encoding="utf-8"))[:conversations]
-    messages = locomo_format.parse(LOCOMO, None)
+    samples = json.loads(locomo_path().read_text(encoding="utf-8"))[:conversations]
+    messages = locomo_format.parse(locomo_path(), None)
     rows: dict[str, list[dict[str, Any]]] = {"extractive": [], "model": []}
     llm = LocalLLM(packaged_model(), context_tokens=4096) if model_questions else None
     for sample in samples:
@@ -146,7 +147,7 @@ def qa(embedder: Any, conversations: int, model_questions: int) -> Metrics:
 
 def reference_scores() -> Metrics:
     """MIRIX's published answers (gpt-4.1-mini, run 1) scored by this module's F1, for a like-for-like row."""
-    path = LOCOMO.parent / "reference_results" / "mirix_gpt41mini_run1.json"
+    path = locomo_path().parent / "reference_results" / "mirix_gpt41mini_run1.json"
     rows = json.loads(path.read_text(encoding="utf-8"))["detailed_results"]
     by_category: dict[int, list[float]] = {}
     for row in rows:

@@ -17,9 +17,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from bench.shared import screens_dir
 from bench.results import metric
 
-SCREENS = Path(__file__).resolve().parents[2] / "shared" / "data" / "screens" / "screenagent"
 INTERVAL_S = 3.0
 
 METHODS = {"capture": textwrap.dedent("""\
@@ -127,7 +127,7 @@ def replay_sessions(home: Path) -> tuple[dict[str, Any], Any]:
 
     store = _store(home)
     ocr = RapidOcrEngine()
-    sessions = sorted(p for p in SCREENS.iterdir() if p.is_dir())
+    sessions = sorted(p for p in screens_dir().iterdir() if p.is_dir())
     per_frame, grabs, kept, recorded_s = [], 0, 0, 0.0
     for session in sessions:
         images = sorted(glob.glob(str(session / "images" / "*.jpg")))
@@ -248,7 +248,7 @@ def to_searchable(home: Path) -> dict[str, Any]:
     from app.ocr import RapidOcrEngine
 
     store = _store(home)
-    session = sorted(p for p in SCREENS.iterdir() if p.is_dir())[0]
+    session = sorted(p for p in screens_dir().iterdir() if p.is_dir())[0]
     images = sorted(glob.glob(str(session / "images" / "*.jpg")))[:15]
     recorder = Recorder(store, ReplayScreen(images), ReplayWindows(), settings=CaptureSettings(min_free_disk_mb=1))
     service = CaptureService(recorder, OcrWorker(store, RapidOcrEngine()), RetentionPolicy(), INTERVAL_S)
@@ -318,7 +318,7 @@ def editor_session(home: Path, scenario: str = "typing", ticks: int = 120) -> di
 
     from tests.xvfb import start_xvfb
 
-    sessions = sorted(p for p in SCREENS.iterdir() if p.is_dir())
+    sessions = sorted(p for p in screens_dir().iterdir() if p.is_dir())
     prompts = [json.loads(Path(j).read_text()).get("task_prompt", "") for s in sessions
                for j in sorted(glob.glob(str(s / "*.json")))[:1]]
     page = "\n".join(f"{i + 1}. {t}" for i, t in enumerate(prompts * (24 if scenario == "reading" else 1)))

@@ -27,7 +27,6 @@ frame that changed, `filter_blackout_ms` unchanged but with one excluded window 
 """
 from __future__ import annotations
 
-import os
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -43,8 +42,8 @@ from app.capture.frame_filter import (CELL_THRESHOLD, CHANGE_THRESHOLD, Decision
 from app.capture.screen import Monitor, ReplayScreen
 from app.capture.windows import WindowInfo
 from bench.results import Metrics, metric
+from bench.shared import screens_dir
 
-REPO = Path(__file__).resolve().parents[1]
 BIG_CHANGE_PIXELS = 4000  # pairs with at least this many changed pixels are real changes (spot-checked)
 PIXEL_DELTA = 48  # a pixel "changed" for labelling when its gray value moved more than this (JPEG noise is less)
 # session id prefix, pair index (image i-1 -> i in name order): kind. Reviewed by eye, see the docstring.
@@ -77,13 +76,9 @@ class Pair:
     scores: dict[str, float]
 
 
-def shared_dir() -> Path:
-    return Path(os.environ.get("ENGRAM_SHARED", REPO.parent / "shared"))
-
-
 def sessions(root: Path | None = None) -> list[list[Path]]:
     """The image files of each ScreenAgent session, in capture order."""
-    root = root or shared_dir() / "data" / "screens" / "screenagent"
+    root = root or screens_dir()
     return [sorted(d.glob("*.jpg")) for d in sorted(root.glob("*/images")) if any(d.glob("*.jpg"))]
 
 
@@ -269,7 +264,7 @@ def timing(all_sessions: Sequence[Sequence[Path]]) -> Metrics:
 def run(argv: Sequence[str] | None = None) -> Metrics:
     all_sessions = sessions()
     if not all_sessions:
-        raise SystemExit(f"no ScreenAgent sessions under {shared_dir()}; set ENGRAM_SHARED")
+        raise SystemExit(f"no ScreenAgent sessions under {screens_dir()}; set ENGRAM_SHARED")
     pairs = labelled_pairs(all_sessions)
     return separation(pairs) | chosen(pairs) | regions(pairs) | replay(all_sessions) | timing(all_sessions)
 

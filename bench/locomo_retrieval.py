@@ -28,8 +28,8 @@ import numpy as np
 import numpy.typing as npt
 
 from bench.results import DATA_DIR, Metrics, metric
+from bench.shared import locomo_path
 
-LOCOMO = Path("/work/shared/data/locomo/locomo10.json")
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
 KS = (1, 5, 10, 20)
 MODES = ("keyword", "vector", "hybrid")
@@ -77,8 +77,8 @@ class Question:
     evidence: frozenset[str]
 
 
-def load_locomo(path: Path = LOCOMO) -> list[dict[str, Any]]:
-    data: list[dict[str, Any]] = json.loads(path.read_text(encoding="utf-8"))
+def load_locomo(path: Path | None = None) -> list[dict[str, Any]]:
+    data: list[dict[str, Any]] = json.loads((path or locomo_path()).read_text(encoding="utf-8"))
     return data
 
 

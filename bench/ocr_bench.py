@@ -26,9 +26,9 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont
 
 from app.ocr import OCR, RapidOcrEngine, TesseractEngine
+from bench.shared import screens_dir
 from bench.results import Metrics, metric
 
-SCREENS = Path(__file__).resolve().parents[2] / "shared" / "data" / "screens" / "screenagent"
 FONTS = Path("/usr/share/fonts/truetype/dejavu")
 
 # (session prefix, image name prefix, crop box, what is written there: transcribed by eye from 2x zooms)
@@ -274,7 +274,7 @@ def render_screen(seed: int, dark: bool) -> tuple[Image.Image, str]:
 
 
 def _frame(session: str, stamp: str) -> Image.Image:
-    path = next(SCREENS.glob(f"{session}*/images/{stamp}*.jpg"))
+    path = next(screens_dir().glob(f"{session}*/images/{stamp}*.jpg"))
     with Image.open(path) as im:
         return im.convert("RGB")
 

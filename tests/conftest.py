@@ -23,10 +23,18 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def shared_dir() -> Path:
-    """../shared beside the checkout (the CI lays it there too)."""
+    """../shared beside the checkout (the CI lays it there too).
+
+    A clone on its own has no shared data: the tests that read it skip with one reason line. CI sets
+    ENGRAM_REQUIRE_SHARED=1 (in .ci/run), which turns that skip into a failure, so there every one runs.
+    """
     path = Path(os.environ.get("ENGRAM_SHARED", REPO.parent / "shared"))
     if not (path / "data").is_dir():
-        pytest.fail(f"shared data not found at {path}; set ENGRAM_SHARED")
+        reason = (f"needs the benchmark data (LoCoMo, real screens) at {path}; "
+                  "set ENGRAM_SHARED (see README, Development)")
+        if os.environ.get("ENGRAM_REQUIRE_SHARED") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
     return path
 
 
