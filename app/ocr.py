@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -141,6 +142,32 @@ def split_words(text: str, box: Box, confidence: float) -> list[OcrWord]:
     return words
 
 
+# Ideographs, kana and hangul: a character is a word of its own for search; everything else runs on
+# until a space.
+_CJK = r"\u2e80-\u2fff\u3040-\u30ff\u3100-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef"
+_LINE_WORD = re.compile(rf"[{_CJK}]|[^\s{_CJK}]+")
+
+
+def join_letters(pieces: list[OcrWord], line: str) -> list[OcrWord]:
+    """The engine's pieces of a line regrouped into the line's words.
+
+    On lines that hold CJK text RapidOCR places every character on its own, Latin letters too; joined
+    with spaces, "Mozilla Firefox" became "M o z i l l a F i r e f o x", which no keyword finds. The
+    line's own text says where the spaces are: a run of non-CJK characters up to a space is one word
+    (its box around its pieces), a CJK character stays one. Pieces that straddle a word are kept as
+    they are."""
+    out, i = [], 0
+    for match in _LINE_WORD.finditer(line):
+        word, taken = match.group(), list[OcrWord]()
+        while i < len(pieces) and len("".join(p.text for p in taken)) < len(word):
+            taken.append(pieces[i])
+            i += 1
+        if "".join(p.text for p in taken) != word:
+            return pieces
+        out.append(OcrWord(word, bounding_box([p.box for p in taken]), min(p.confidence for p in taken)))
+    return out if i == len(pieces) else pieces
+
+
 def _bounds(points: Any) -> Box:
     """The axis-aligned rectangle around a detector quadrilateral."""
     pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
@@ -251,7 +278,7 @@ class RapidOcrEngine:
         centres = [(t.box[0] + t.box[2] / 2, t.box[1] + t.box[3] / 2) for t in words]
         inside = all(x <= cx <= x + w and y <= cy <= y + h for cx, cy in centres)
         if inside and "".join(wd.text for wd in words) == "".join(text.split()):
-            return words
+            return join_letters(words, text)
         return split_words(text, box, score)
 
 

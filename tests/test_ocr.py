@@ -12,8 +12,10 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from app.ocr import (OCR, OcrLine, OcrResult, OcrUnavailable, OcrWord, RapidOcrEngine, TesseractEngine, assemble,
-                     prepare, split_words)
+                     join_letters, prepare, split_words)
 from conftest import REPO, shared_dir
+
+FIXTURES = REPO / "tests" / "data" / "screens"
 
 FONTS = Path("/usr/share/fonts/truetype/dejavu")
 # Lines of a plausible screen: (font file, px size, text). Sizes 11-16 as in real UIs.
@@ -118,6 +120,17 @@ def test_rows_read_top_to_bottom_then_left_to_right() -> None:
     assert result.text == "left right\nsecond row\nthird"
     assert [w.text for w in result.words] == ["left", "right", "second", "row", "third"]
     assert result.words[0].box == (20, 20, 80, 28)  # mapped back by the scale
+
+
+def test_letters_placed_one_by_one_are_joined_into_the_lines_words() -> None:
+    line = "百科—Mozilla Firefox"
+    pieces = [OcrWord(ch, (10 * i, 5, 9, 20), 0.9) for i, ch in enumerate("".join(line.split()))]
+    words = join_letters(pieces, line)
+    assert [w.text for w in words] == ["百", "科", "—Mozilla", "Firefox"]
+    assert words[2].box == (20, 5, 79, 20) and words[3].box == (100, 5, 69, 20)
+    # Pieces that do not spell the line's words are left as the engine gave them.
+    odd = [OcrWord("Mozil", (0, 0, 50, 20), 0.9), OcrWord("laFire", (50, 0, 60, 20), 0.9), OcrWord("fox", (110, 0, 30, 20), 0.9)]
+    assert join_letters(odd, "Mozilla Firefox") == odd
 
 
 def test_split_words_shares_the_line_box_by_character_offsets() -> None:
@@ -276,6 +289,18 @@ def test_reads_what_the_user_typed_on_a_real_screen(rapid: RapidOcrEngine, sessi
     with Image.open(next((root / "images").glob(f"{frame}*.jpg"))) as img:
         text = rapid.read(img).text
     assert "".join(typed.split()) in "".join(text.split()), (typed, text)
+
+
+@pytest.mark.slow
+def test_latin_words_on_a_chinese_page_stay_whole(rapid: RapidOcrEngine) -> None:
+    """RapidOCR places each character of a line holding CJK on its own: the Latin words there must
+    still be words ("Mozilla Firefox", not "M o z i l l a")."""
+    from app.capture.ocr_worker import assemble_text
+
+    with Image.open(FIXTURES / "baike_firefox.jpg") as img:
+        text = assemble_text(rapid.read(img).words)
+    assert "Mozilla Firefox" in text and "baike.baidu.com" in text
+    assert "M o z i l l a" not in text
 
 
 TELEMETRY_PROBE = """
