@@ -52,6 +52,7 @@ _CITE = re.compile(r"\[S(\d+)\]")
 _SPEAKER = re.compile(r"^([A-Z][\w'-]*(?: [A-Z][\w'-]*){0,2}): ")
 _NAME = re.compile(r"(?<!^)\b[A-Z][a-z]+\b")
 _PAST = re.compile(r"yesterday|last|ago|past|earlier|\b(19|20)\d\d\b|this (morning|afternoon|evening)", re.IGNORECASE)
+_WRITTEN_DATE = re.compile(r"\b(19|20)\d\d\b|\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b", re.IGNORECASE)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 _ANSWER_INSTRUCTION = (
     "You answer questions about the user's own past from their memories. Use only the numbered sources "
@@ -312,9 +313,13 @@ def when_said(text: str, said_at: datetime) -> tuple[str, bool]:
     "yesterday" in a message of 8 May 2023 is (7 May 2023, True).
 
     Only phrases that point back in time are resolved; "on Saturday" in a chat may be the coming
-    one, so then the answer is the message's own date, (8 May 2023, False)."""
+    one, so then the answer is the message's own date, (8 May 2023, False). A date the sentence
+    writes out ("on September 3rd", "in 2019") is the answer as written."""
     parsed = parse_time_words(text, said_at)
     own_date = f"{said_at:%-d %B %Y}"
+    if parsed.phrase and _WRITTEN_DATE.search(parsed.phrase):
+        # "Tom's birthday is on September 3rd": the sentence names the date; that is the answer.
+        return parsed.phrase, True
     if not _PAST.search(parsed.phrase or "") or parsed.since is None or parsed.until is None \
             or parsed.since > said_at:
         return own_date, False

@@ -137,6 +137,8 @@ def test_the_real_default_model_streams_an_answer_that_is_cited_or_replaced(memo
     ("I ran that race last year.", ("2022", True)),
     ("The hike is on Saturday!", ("8 May 2023", False)),      # may be the coming Saturday: not guessed
     ("Nice to see you.", ("8 May 2023", False)),
+    ("Tom's birthday is on September 3rd.", ("September 3rd", True)),   # a date in the sentence is the answer
+    ("We moved here in 2019.", ("2019", True)),
 ])
 def test_when_a_sentence_says_something_happened(sentence: str, expected: tuple[str, bool]) -> None:
     from agents.ask import when_said
