@@ -105,13 +105,15 @@ def search(args: argparse.Namespace) -> int:
     result = _open_store().search(args.query, options)
     if args.json:
         print(json.dumps({
-            "query": result.query_text, "time_phrase": result.time_phrase,
+            "query": result.query_text, "time_phrase": result.time_phrase, "time_ignored": result.time_ignored,
             "since": _iso(result.since), "until": _iso(result.until),
             "hits": [{**asdict(h), "time": _iso(h.time)} for h in result.hits],
         }, ensure_ascii=False, indent=2))
         return 0
     if result.time_phrase:
         print(f"({result.time_phrase}: {_local(result.since)} to {_local(result.until)})")
+    if result.time_ignored:
+        print("(nothing from that time: these match all of your words, at any time)")
     if not result.hits:
         print("Nothing found.")
     for hit in result.hits:

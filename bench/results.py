@@ -34,6 +34,7 @@ GROUP_TITLES = {
     "index": "Index state after the build", "insert": "Insert throughput", "disk": "Disk use",
     "embed": "Embedding (all-MiniLM-L6-v2, numpy)", "locomo": "Retrieval quality on LoCoMo",
     "locomo_sweep": "Hybrid fusion sweep on LoCoMo (in-sample)",
+    "screens": "Screen recall: words seen on a real screen find it",
     "capture": "Screen capture: CPU, disk, time to searchable", "dedup": "Near-duplicate detection",
     "ocr": "OCR engines", "agents": "Memory agents: routing and ingest", "ask": "Ask: latency and context",
     "ask_model": "Ask with the 270M model writing", "autofill": "Autofill", "ui": "Desktop app responsiveness",

@@ -1,12 +1,18 @@
 """Hybrid search: meaning (vectors) and keywords (BM25 over blind tokens), fused.
 
-Both halves run inside LanceDB with the filters pushed down (type, time, app);
-their ranked lists are merged by weighted reciprocal rank fusion plus a small
-recency prior. Only the top results are decrypted, for their snippets.
+Both halves run inside LanceDB with the filters pushed down (type, time, app).
+Every candidate either half found gets both scores: its BM25 (0 when the
+keyword half did not find it) and its cosine to the query (read from its stored
+vector when only the keyword half found it). The fused score is a weighted sum
+of the two, each scaled to the query's best, plus a small recency prior.
 
-Fusion is not free: on LoCoMo plain BM25 beats MiniLM and an unweighted RRF of
-the two (shared STACK.md), so the weights are settings and every change is
-measured by bench/locomo_retrieval.py against keyword-only in the same run.
+Why not reciprocal rank fusion: with RRF a screen that is first by keyword but
+whose cosine to a two-word query is low ranked below anything both halves
+found, and hybrid lost to keyword alone on screen text (bench/screen_recall.py).
+With scores, a weak cosine costs a little instead of a whole rank list.
+Every change is measured on LoCoMo and on real screens against each half alone.
+
+Only the top results are decrypted, for their snippets.
 """
 from __future__ import annotations
 
@@ -18,18 +24,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+import numpy as np
+
 from storage.blind_index import words
 from storage.codec import from_us, to_us
 from storage.memory import KINDS
 from storage.timewords import parse_time_words
 
 _WORD = re.compile(r"[^\W_]+")
-_RRF_K = 60
 _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engram-vector-search")
 # Words that carry no topic: a query of only these plus a time phrase lists that time range.
 _FILLER = frozenset(words("what did i do see was were is are am the a an my me show happen happened "
                           "work worked working on at in during with everything anything all"))
 _SNIPPET_CHARS = 160
+_KEYWORD_TIER = 10.0  # above anything weights and the recency prior can add up to
 # Everything but the vector, the tokens and the secret: search never decrypts a vault value.
 _SUMMARY_COLUMNS = ["id", "kind", "time_us", "end_us", "created_us", "updated_us", "text_ready_us", "digested_us",
                     "trust", "text", "app", "title", "body"]
@@ -48,8 +56,12 @@ class SearchOptions:
     vector_weight: float = 0.5
     recency_weight: float = 0.1
     recency_half_life_days: float = 30.0
-    # Nearest neighbours always exist; below this cosine they are noise, not "related".
+    # Nearest neighbours always exist; below this cosine they are noise, not "related": a vector-only
+    # candidate under it is dropped, and a keyword hit under it gets nothing from its meaning.
     min_similarity: float = 0.2
+    # A query of this many words or fewer is a few words remembered from a screen or a message: the
+    # items holding them come first, in keyword order; items found by meaning alone follow.
+    keyword_first_words: int = 2
 
 
 @dataclass
@@ -74,6 +86,9 @@ class SearchResult:
     since: datetime | None
     until: datetime | None
     time_phrase: str | None
+    # The time words matched nothing, so the whole query was searched over all time (a screen's
+    # "Modified yesterday" or "Today's deals" are words on it, not a time the user asked for).
+    time_ignored: bool = False
 
 
 class HybridSearch:
@@ -88,43 +103,56 @@ class HybridSearch:
                 text, phrase = parsed.text, parsed.phrase
                 since = max(filter(None, (since, parsed.since)), default=None)
                 until = min(filter(None, (until, parsed.until)), default=None)
+        hits = self._ranked(text, options, since, until, now)
+        if not hits and phrase:
+            # Read as words instead: only the filter the user set themselves still applies.
+            hits = self._ranked(query, options, options.since, options.until, now)
+            if hits:
+                return SearchResult(hits, query, options.since, options.until, None, time_ignored=True)
+        return SearchResult(hits, text, since, until, phrase)
+
+    def _ranked(self, text: str, options: SearchOptions, since: datetime | None, until: datetime | None,
+                now: datetime | None) -> list[Hit]:
         where = self._filter(options, since, until)
         depth = max(options.k * 3, 30)  # fuse over more than we show, so agreement can lift a hit
         if (since or until) and not set(words(text)) - _FILLER:
-            keyword, vector = self._recent(where, depth), list[dict[str, Any]]()  # "what did I do yesterday"
+            ranked = [(row, 0.0) for row in self._recent(where, depth)]  # "what did I do yesterday"
         else:
-            keyword, vector = self._retrieve(text, where, depth, options)
-        ranked = self._fuse(keyword, vector, options, now)[: options.k]
+            keyword_first = len(set(words(text))) <= options.keyword_first_words
+            ranked = self._fuse(*self._retrieve(text, where, depth, options), options, now, keyword_first)
         query_words = set(words(text))
-        return SearchResult([self._hit(row, score, query_words) for row, score in ranked], text, since, until, phrase)
+        return [self._hit(row, score, query_words) for row, score in ranked[: options.k]]
 
     # -- the two retrievers -----------------------------------------------------
 
-    def _retrieve(self, text: str, where: str | None, depth: int,
-                  options: SearchOptions) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    def _retrieve(self, text: str, where: str | None, depth: int, options: SearchOptions) -> tuple[
+            list[dict[str, Any]], list[dict[str, Any]], np.ndarray[Any, Any] | None]:
         """Keyword and vector search at the same time: LanceDB and numpy release the GIL,
         so on two cores a hybrid query costs about as much as its slower half."""
         want_keyword = options.mode in ("hybrid", "keyword")
         want_vector = options.mode in ("hybrid", "vector") and bool(text.strip())
         if want_keyword and want_vector:
             vector_future = _POOL.submit(self._vector, text, where, depth, options.min_similarity)
-            keyword = self._keyword(text, where, depth)
-            return keyword, vector_future.result()
+            keyword = self._keyword(text, where, depth, with_vectors=True)
+            vector, query_vector = vector_future.result()
+            return keyword, vector, query_vector
         if want_vector:
-            return [], self._vector(text, where, depth, options.min_similarity)
-        return (self._keyword(text, where, depth) if want_keyword else []), []
+            return [], *self._vector(text, where, depth, options.min_similarity)
+        return (self._keyword(text, where, depth) if want_keyword else []), [], None
 
-    def _keyword(self, text: str, where: str | None, depth: int) -> list[dict[str, Any]]:
+    def _keyword(self, text: str, where: str | None, depth: int, with_vectors: bool = False) -> list[dict[str, Any]]:
         tokens = self._store.codec.index.tokens(text)
         if not tokens:
             return []
         query = self._store.table.search(tokens, query_type="fts", fts_columns="tokens")
         if where:
             query = query.where(where, prefilter=True)
-        rows: list[dict[str, Any]] = query.select(_SUMMARY_COLUMNS + ["_score"]).limit(depth).to_arrow().to_pylist()
+        columns = _SUMMARY_COLUMNS + ["_score"] + (["vector"] if with_vectors else [])
+        rows: list[dict[str, Any]] = query.select(columns).limit(depth).to_arrow().to_pylist()
         return rows
 
-    def _vector(self, text: str, where: str | None, depth: int, min_similarity: float) -> list[dict[str, Any]]:
+    def _vector(self, text: str, where: str | None, depth: int,
+                min_similarity: float) -> tuple[list[dict[str, Any]], np.ndarray[Any, Any]]:
         store = self._store
         vector = store.rotation.apply(store.embedder.embed([text]))[0]
         query = store.table.search(vector, vector_column_name="vector").distance_type("l2")
@@ -135,7 +163,9 @@ class HybridSearch:
         # Unit vectors: squared L2 distance = 2 - 2 * cosine. A record without words (a blank
         # screen, a frame not read yet) has no meaning to match. (Checked here, not as a
         # prefilter: a filter on the tokens column made every vector query scan the table.)
-        return [r for r in rows if r["tokens"] and 1.0 - r["_distance"] / 2.0 >= min_similarity]
+        for row in rows:
+            row["_cosine"] = 1.0 - row["_distance"] / 2.0
+        return [r for r in rows if r["tokens"] and r["_cosine"] >= min_similarity], vector
 
     def _recent(self, where: str | None, depth: int) -> list[dict[str, Any]]:
         query = self._store.table.search()
@@ -153,20 +183,37 @@ class HybridSearch:
     # -- fusion ---------------------------------------------------------------------
 
     def _fuse(self, keyword: list[dict[str, Any]], vector: list[dict[str, Any]],
-              options: SearchOptions, now: datetime | None) -> list[tuple[dict[str, Any], float]]:
-        scores: dict[str, float] = {}
-        rows: dict[str, dict[str, Any]] = {}
-        for weight, ranked in ((options.keyword_weight, keyword), (options.vector_weight, vector)):
-            for rank, row in enumerate(ranked):
-                scores[row["id"]] = scores.get(row["id"], 0.0) + weight / (_RRF_K + rank + 1)
-                rows[row["id"]] = row
+              query_vector: np.ndarray[Any, Any] | None, options: SearchOptions,
+              now: datetime | None, keyword_first: bool = False) -> list[tuple[dict[str, Any], float]]:
+        rows = {row["id"]: row for row in vector} | {row["id"]: row for row in keyword}
+        bm25 = {row["id"]: row["_score"] for row in keyword}
+        cosine = {row["id"]: row["_cosine"] for row in vector}
+        if query_vector is not None:
+            # Rotation keeps dot products, so the stored (rotated) vector and the rotated query agree.
+            for row in keyword:
+                if row["id"] not in cosine and row.get("vector") is not None:
+                    cosine[row["id"]] = float(np.dot(query_vector, np.asarray(row["vector"], np.float32)))
+        best_bm25 = max(bm25.values(), default=0.0) or 1.0
+        floor = options.min_similarity
+        best_cosine = max(cosine.values(), default=floor)
+        span = best_cosine - floor if best_cosine > floor else 1.0
+        scores = {}
+        for rid in rows:
+            meaning = options.vector_weight * max(0.0, cosine.get(rid, floor) - floor) / span
+            if keyword_first and rid in bm25:
+                # A few words: the items holding them, in keyword order, then what meaning adds. A short
+                # query is far from a whole page by cosine (MiniLM reads a screen's first 128 tokens), so
+                # on screens its cosine reordered right keyword hits down (bench/screen_recall.py).
+                scores[rid] = _KEYWORD_TIER + options.keyword_weight * bm25[rid] / best_bm25
+            else:
+                scores[rid] = options.keyword_weight * bm25.get(rid, 0.0) / best_bm25 + meaning
         if options.recency_weight:
             now_us = to_us(now or datetime.now(timezone.utc))
             half_life_us = options.recency_half_life_days * 86_400e6
             for rid in scores:
                 age = max(0, now_us - rows[rid]["time_us"])
-                # On the RRF scale: at most what the top rank of one retriever is worth, times the weight.
-                scores[rid] += options.recency_weight / (_RRF_K + 1) * math.pow(0.5, age / half_life_us)
+                # At most recency_weight of what the best keyword match is worth.
+                scores[rid] += options.recency_weight * math.pow(0.5, age / half_life_us)
         order = sorted(scores, key=lambda rid: scores[rid], reverse=True)
         return [(rows[rid], scores[rid]) for rid in order]
 

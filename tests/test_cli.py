@@ -136,3 +136,10 @@ def test_export_restores_elsewhere_and_holds_no_plaintext(home, tmp_path) -> Non
     restored.close()
     erase_everything(elsewhere)
     assert not elsewhere.exists()
+
+
+def test_time_words_that_match_nothing_are_searched_as_words_and_said_so(cli) -> None:
+    cli("init")
+    cli("add", "resource", "Today's deals on garden tools", "--time", "2026-01-05T10:00")
+    code, out, _ = cli("search", "today's deals")
+    assert code == 0 and "garden tools" in out and "at any time" in out

@@ -111,3 +111,32 @@ def test_a_hit_names_the_screen_to_show_by_its_id(store) -> None:
     store.add([Memory("semantic", "the invoice total was paid", source_ids=["message:" + "a" * 32, f"frame:{frame}"])])
     hits = {h.kind: h for h in store.search("invoice total", SearchOptions(mode="keyword")).hits}
     assert hits["frame"].frame_id == frame and hits["semantic"].frame_id == frame
+
+
+def test_hybrid_keeps_the_best_keyword_match_first_when_its_meaning_score_is_weak(store: MemoryStore) -> None:
+    """A dense screen holding both query words is the keyword half's first hit, but a short query is
+    far from a whole page by cosine. Rank fusion put every page that both halves found above it;
+    hybrid must not lose what keyword alone gets right."""
+    page = "invoice ledger " + " ".join(f"filler{i}" for i in range(60))
+    store.add([Memory("frame", page, time=NOW - timedelta(days=3))]
+              + [Memory("frame", f"invoice note {w}", time=NOW - timedelta(days=3)) for w in ("red", "blue", "green")])
+    keyword = store.search("invoice ledger", SearchOptions(mode="keyword"), now=NOW)
+    hybrid = store.search("invoice ledger", now=NOW)
+    assert keyword.hits[0].snippet.startswith("invoice ledger")
+    assert hybrid.hits[0].id == keyword.hits[0].id
+
+
+def test_time_words_that_match_nothing_are_searched_as_words(store: MemoryStore) -> None:
+    """"Today's deals" on a shop's page, "Modified yesterday" in a file manager: words on a screen."""
+    store.add([Memory("frame", "Today's deals on garden tools", time=NOW - timedelta(days=20)),
+               Memory("frame", "Name Size Modified yesterday report.odt", time=NOW - timedelta(days=40))])
+    deals = store.search("today's deals", now=NOW)
+    assert [h.snippet for h in deals.hits] == ["Today's deals on garden tools"]
+    assert deals.time_ignored and deals.time_phrase is None and deals.since is None
+    modified = store.search("modified yesterday", SearchOptions(mode="keyword"), now=NOW)
+    assert modified.time_ignored and "report.odt" in modified.hits[0].snippet
+    # A time phrase that does match keeps its filter and says so.
+    store.add([Memory("frame", "garden tools invoice", time=NOW - timedelta(hours=3))])
+    today = store.search("garden tools today", now=NOW)
+    assert not today.time_ignored and today.time_phrase == "today"
+    assert [h.snippet for h in today.hits] == ["garden tools invoice"]

@@ -152,6 +152,8 @@ class RecallPopup(QWidget):
         hits, self._repeats = collapse_repeats(result.hits)
         hits = hits[:SHOWN]
         note = f"{len(hits)} result(s)" + (f" · {result.time_phrase}" if result.time_phrase else "")
+        if result.time_ignored:
+            note += " · nothing from that time, so any time"
         self._show(hits, note if hits else "Nothing found.")
 
     def _show(self, hits: list[Hit], status: str) -> None:
