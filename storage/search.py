@@ -36,11 +36,13 @@ _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engram-vector-sear
 # Words that carry no topic: a query of only these plus a time phrase lists that time range.
 _FILLER = frozenset(words("what did i do see was were is are am the a an my me show happen happened "
                           "work worked working on at in during with everything anything all"))
+# Ask's exchanges are stored as chat under this app (Engram's own windows are never captured).
+ASK_APP = "Engram"
 _SNIPPET_CHARS = 160
 _KEYWORD_TIER = 10.0  # above anything weights and the recency prior can add up to
 # Everything but the vector, the tokens and the secret: search never decrypts a vault value.
 _SUMMARY_COLUMNS = ["id", "kind", "time_us", "end_us", "created_us", "updated_us", "text_ready_us", "digested_us",
-                    "trust", "text", "app", "title", "body"]
+                    "trust", "text", "app", "title", "body", "app_tag"]
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class SearchOptions:
     # A query of this many words or fewer is a few words remembered from a screen or a message: the
     # items holding them come first, in keyword order; items found by meaning alone follow.
     keyword_first_words: int = 2
+    ask_history: bool = False     # include the questions asked in Ask and Engram's answers
 
 
 @dataclass
@@ -120,6 +123,11 @@ class HybridSearch:
         else:
             keyword_first = len(set(words(text))) <= options.keyword_first_words
             ranked = self._fuse(*self._retrieve(text, where, depth, options), options, now, keyword_first)
+        if not options.ask_history and not options.app:
+            # Dropped here rather than filtered in LanceDB: a filter on every query that keeps nearly
+            # every row would make each search prefilter the whole table.
+            ask_tag = self._store.codec.app_tag(ASK_APP)
+            ranked = [(row, score) for row, score in ranked if row["app_tag"] != ask_tag]
         query_words = set(words(text))
         return [self._hit(row, score, query_words) for row, score in ranked[: options.k]]
 
@@ -230,6 +238,7 @@ class HybridSearch:
         clauses = []
         if options.app:
             clauses.append(f"app_tag = '{self._store.codec.app_tag(options.app)}'")
+
         if options.kinds:
             unknown = [k for k in options.kinds if k not in KINDS]
             if unknown:

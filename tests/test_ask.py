@@ -11,6 +11,7 @@ from conftest import FAST_KDF, PASSPHRASE
 
 from agents.ask import IDK, Asker
 from agents.llm import LocalLLM, ModelInfo, packaged_model
+from storage.search import SearchOptions
 from storage.memory import Memory, Trust
 from storage.store import MemoryStore
 
@@ -78,9 +79,13 @@ def test_the_question_and_answer_are_remembered_as_chat(memories: Any) -> None:
     chat = [m for m in store.list_range(kinds=["message"]) if m.fields.get("conversation") == "engram-ask"]
     assert [m.fields["speaker"] for m in chat] == ["user", "Engram"]
     assert chat[0].text == "When is Tom's birthday?" and f"semantic:{ids['birthday']}" in chat[1].source_ids
-    # The agents will read the question (it may say something about the user); the answer they know.
+    # Ask's exchanges are history, not evidence about the user: the agents never read them (a question
+    # became "About you" or an Event), and search leaves them out unless asked for them.
     waiting = {m.id for m in store.undigested()}
-    assert chat[0].id in waiting and chat[1].id not in waiting
+    assert chat[0].id not in waiting and chat[1].id not in waiting
+    assert all(h.id not in {m.id for m in chat} for h in store.search("Tom's birthday", now=NOW).hits)
+    history = store.search("Tom's birthday", SearchOptions(ask_history=True), now=NOW).hits
+    assert {m.id for m in chat} <= {h.id for h in history}
 
 
 class ScriptedModel:
