@@ -7,6 +7,10 @@
   self-test at first load) are not trusted with judgement: the agents keep to
   their deterministic path and use the model only where a wrong word costs
   little. "capable" models also summarise, extract facts and break routing ties.
+- Whether it writes: an instruction-tuned model (its GGUF carries a chat
+  template) writes Ask's answers from the evidence it is given, cited and
+  checked against its sources, whatever its tier; a base model (the packaged
+  Gemma 270M) does not, and Ask quotes the evidence instead.
 - Every call has a token budget and a deadline; a structured call is constrained
   by a JSON schema, so its output always parses. Any failure raises `ModelError`
   and the caller falls back to the deterministic path, never to silence.
@@ -55,9 +59,17 @@ class ModelInfo:
     tier: str                  # "small" or "capable"
     tier_reason: str
     context_tokens: int
+    instruct: bool = False     # its GGUF carries a chat template: instruction-tuned
+
+    @property
+    def writes(self) -> bool:
+        """Trusted to write answers from the evidence it is given (checked against it afterwards)."""
+        return self.instruct or self.tier == "capable"
 
     def describe(self) -> str:
-        return f"{self.name} ({self.parameters / 1e6:,.0f}M parameters): {self.tier} tier, {self.tier_reason}"
+        role = "writes answers" if self.writes else "a base model: answers are quoted, not written"
+        return (f"{self.name} ({self.parameters / 1e6:,.0f}M parameters): {self.tier} tier, {self.tier_reason}; "
+                f"{role}")
 
 
 # -- finding the model file -----------------------------------------------------------------
@@ -191,7 +203,8 @@ class LocalLLM:
             parameters = int(llama_cpp.llama_model_n_params(self._llama.model))
             name = metadata.get("general.name") or path.stem
             tier, reason = self._decide_tier(parameters)
-            self._info = ModelInfo(path, name, parameters, tier, reason, self._context_tokens)
+            self._info = ModelInfo(path, name, parameters, tier, reason, self._context_tokens,
+                                   instruct=bool(metadata.get("tokenizer.chat_template")))
             log.info("model loaded: %s", self._info.describe())
             return self._info
 
