@@ -180,12 +180,23 @@ def _passwords(text: str) -> Candidates:
         # "my password is weak": after "is" only something that looks made up counts.
         if m.group("colon") is None and (value.isalpha() and value.islower() or value.isdigit() and len(value) < 4):
             continue
+        if value.isalpha() and not _word_is_a_password(value, text, end):
+            continue
         yield _vault("password", text, start, end, "Password", True)
     for m in _PASSPHRASE.finditer(text):
         start, end = _trim(text, m.start("v"), m.end("v"), ".,")
         first_word = text[start:end].split()[0].strip(",").lower()
         if first_word not in _NOT_PASSWORDS and not _PLACEHOLDER.match(text, start):
             yield _vault("password", text, start, end, "Passphrase", True)
+
+
+# After a bare word, more words on its line: the label heads advice, not a value ("Password: Use a long one").
+_PROSE_AFTER = re.compile(r"[ \t]+[A-Za-z]")
+
+
+def _word_is_a_password(word: str, text: str, end: int) -> bool:
+    """A password of letters only is long enough to be one and ends its line ("Password: Use" is not one)."""
+    return len(word) >= 6 and not _PROSE_AFTER.match(text, end)
 
 
 def _trim(text: str, start: int, end: int, chars: str) -> tuple[int, int]:

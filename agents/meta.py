@@ -1,7 +1,8 @@
 """The meta memory manager: a batch of observations in, decisions of six managers out.
 
 For each batch (MIRIX's meta manager, with the default model's limits designed in):
-1. secrets are masked and become vault candidates (agents/secrets.py);
+1. secrets are masked and become vault candidates (agents/secrets.py), the user's
+   only from the user's own lines (agents/ownership.py);
 2. deterministic extractors propose resources (URLs, files, documents) and,
    from what the user says about themself only, core facts;
 3. runs of frames in one window become screen episodes;
@@ -91,7 +92,7 @@ class MetaMemoryManager:
         candidates: list[Candidate] = []
         rewritten: list[Memory] = []
         for memory in memories:
-            changed, secrets = take_secrets(memory)
+            changed, secrets = take_secrets(memory, self.user_names)
             candidates += secrets
             if changed:
                 rewritten.append(memory)
@@ -107,12 +108,17 @@ class MetaMemoryManager:
         if self.capable and frames:
             candidates += self._read_screens(frames)
         batch = Batch()
-        managers = self._managers()
+        vault = VaultManager(self.store)
+        managers = self._managers(vault)
         for candidate in candidates:
             try:
                 batch.record(managers[candidate.kind].decide(candidate, batch))
             except Exception as exc:  # one bad candidate must not cost the batch; type only: no content in logs
                 log.warning("%s manager skipped a candidate: %s", candidate.kind, type(exc).__name__)
+        for obs in observations:
+            if obs.said_by_user(self.user_names):
+                for decision in vault.claim(obs.source_ref, batch):
+                    batch.record(decision)
         report.decisions = batch.decisions
         to_write = {m.id: m for m in rewritten}
         to_write.update(batch.changed)
@@ -202,11 +208,11 @@ class MetaMemoryManager:
                          source_kind=obs.source, source_ids=[obs.source_ref], fields=fields or {}, app=obs.app,
                          title=obs.title, key=key, why=why)
 
-    def _managers(self) -> dict[str, MemoryManager]:
+    def _managers(self, vault: VaultManager) -> dict[str, MemoryManager]:
         # Fresh per batch: managers cache what they read (the vault, open episodes) for one batch only.
         episodic = EpisodicManager(self.store)
         chat_episodic = EpisodicChatManager(self.store)
-        return {"vault": VaultManager(self.store), "resource": ResourceManager(self.store),
+        return {"vault": vault, "resource": ResourceManager(self.store),
                 "core": CoreManager(self.store), "semantic": SemanticManager(self.store),
                 "procedural": ProceduralManager(self.store), "episodic": _EpisodeRouter(episodic, chat_episodic)}
 

@@ -9,10 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from agents.ownership import is_users_line
 from storage.memory import Memory, Trust
-
-# Speakers that are the user themself whatever the format (ChatGPT exports say "You", our own chat "user").
-USER_SPEAKERS = frozenset({"user", "you", "me"})
 
 
 @dataclass(frozen=True)
@@ -44,8 +42,6 @@ class Observation:
         return f"{self.kind}:{self.id}"
 
     def said_by_user(self, user_names: frozenset[str] = frozenset()) -> bool:
-        """Only what the user says about themself may become core memory; never screen text."""
-        if self.kind != "message":
-            return False
-        speaker = self.speaker.strip().lower()
-        return speaker in USER_SPEAKERS or speaker in user_names
+        """Only what the user says about themself may become core memory or the user's vault values;
+        never screen text, never another speaker's line (see agents/ownership.py)."""
+        return self.kind == "message" and is_users_line(self.speaker, self.tags, user_names)

@@ -6,9 +6,16 @@ text (card numbers, passwords, ID numbers, keys) become vault candidates and
 are masked in the text and in the frame's word boxes, so they are never
 indexed, embedded, shown in search or put in a prompt. Identifiers that are
 not secret (e-mail, phone, address) go to the vault too but stay readable.
+
+Only the user's own lines (and the screen) file items as the user's: what
+another speaker writes is about them (agents/ownership.py). Their secrets are
+masked all the same and kept sealed in the vault, tagged with who said it, so
+autofill never offers them; their e-mails, phones and addresses become
+resources that say who mentioned them.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,6 +23,8 @@ from agents.extract_vault import find_vault_items
 from agents.findings import Finding
 from agents.managers.base import Batch, Candidate, Store
 from agents.managers.by_key import VaultManager, vault_key
+from agents.observation import Observation
+from agents.ownership import said_by_tag
 from agents.redaction import mask
 from storage.memory import Memory
 
@@ -27,12 +36,18 @@ def keep_secrets(store: Store, memories: Sequence[Memory]) -> list[Memory]:
     batch, vault = Batch(), VaultManager(store)
     for memory in memories:
         for candidate in take_secrets(memory)[1]:
-            batch.record(vault.decide(candidate, batch))
+            # Other people's mentions stay readable in the text; the digester makes them resources.
+            if candidate.kind == "vault":
+                batch.record(vault.decide(candidate, batch))
     return [*memories, *batch.changed.values()]
 
 
-def take_secrets(memory: Memory) -> tuple[bool, list[Candidate]]:
-    """Mask `memory`'s sensitive values in place; return whether it changed and its vault candidates."""
+def take_secrets(memory: Memory, user_names: frozenset[str] = frozenset()) -> tuple[bool, list[Candidate]]:
+    """Mask `memory`'s sensitive values in place; return whether it changed and its candidates:
+    vault items, and resources for what someone other than the user mentioned.
+
+    Without `user_names` (at import) a line the export does not mark as the user's counts as someone
+    else's; the digester, which knows the names, claims its items for the user (VaultManager.claim)."""
     findings = find_vault_items(memory.text)
     if not findings:
         return False, []
@@ -43,15 +58,48 @@ def take_secrets(memory: Memory) -> tuple[bool, list[Candidate]]:
     if changed and boxes:
         memory.fields["boxes"] = mask_boxes(boxes, [f for f in findings if f.sensitive])
     source = f"{memory.kind}:{memory.id}"
-    return changed, [vault_candidate(f, memory, source) for f in findings]
+    other = _other_speaker(memory, user_names)
+    if other is None:
+        return changed, [vault_candidate(f, memory, source) for f in findings]
+    # A secret of someone else's still must not be lost or stored readable: a resource is indexed and shown,
+    # and dropping it would lose the friend's IBAN the user may need again. The vault keeps it sealed and
+    # unindexed; the said-by tag keeps it out of autofill and out of the user's single-valued items.
+    return changed, [vault_candidate(f, memory, source, said_by=other) if f.sensitive
+                     else mention_candidate(f, memory, source, other) for f in findings]
 
 
-def vault_candidate(finding: Finding, memory: Memory, source: str) -> Candidate:
+def _other_speaker(memory: Memory, user_names: frozenset[str]) -> str | None:
+    """Who wrote a message that is not the user's; None for the user's lines and for screens."""
+    if memory.kind != "message" or Observation.of(memory).said_by_user(user_names):
+        return None
+    return str(memory.fields.get("speaker") or "")
+
+
+def vault_candidate(finding: Finding, memory: Memory, source: str, said_by: str | None = None) -> Candidate:
+    """`said_by`: the speaker, when the value came from someone other than the user."""
+    whose = "" if said_by is None else f" said by {said_by or 'someone else'}"
     return Candidate(kind="vault", text=finding.caption or finding.entry_type, time=memory.time, trust=memory.trust,
                      source_kind=memory.source_kind or memory.kind, source_ids=[source], app=memory.app,
                      title=memory.title, secret=finding.value,
                      fields={"entry_type": finding.entry_type, "sensitivity": "high" if finding.sensitive else "low"},
-                     key=vault_key(finding.entry_type, finding.value), why=f"found a {finding.entry_type}")
+                     key=vault_key(finding.entry_type, finding.value), why=f"found a {finding.entry_type}{whose}",
+                     tags=[] if said_by is None else [said_by_tag(said_by)])
+
+
+_URI_SCHEMES = {"email": "mailto:", "phone": "tel:"}
+
+
+def mention_candidate(finding: Finding, memory: Memory, source: str, speaker: str) -> Candidate:
+    """Someone else's e-mail, phone or address: a resource about them, saying who mentioned it."""
+    scheme = _URI_SCHEMES.get(finding.entry_type)
+    value = re.sub(r"[^\d+]", "", finding.value) if scheme == "tel:" else finding.value
+    uri = scheme + value if scheme else ""
+    fields = {"resource_type": finding.entry_type, "title": finding.value, **({"uri": uri} if uri else {})}
+    who = speaker or "someone else"
+    text = f"{finding.caption or finding.entry_type}: {finding.value}, mentioned by {who}"
+    return Candidate(kind="resource", text=text, time=memory.time, trust=memory.trust,
+                     source_kind=memory.source_kind or memory.kind, source_ids=[source], app=memory.app, title=memory.title, fields=fields, key=uri,
+                     why=f"{who} mentioned a {finding.entry_type}")
 
 
 def mask_boxes(boxes: Sequence[Any], sensitive: Sequence[Finding]) -> list[Any]:

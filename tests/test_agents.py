@@ -15,6 +15,7 @@ from agents.managers.base import Batch, Candidate
 from agents.managers.by_meaning import SemanticManager, split_steps
 from agents.managers.core import BUDGET_CHARS, CoreManager
 from agents.meta import MetaMemoryManager
+from agents.ownership import said_by
 from agents.pipeline import Digester
 from agents.router import EmbeddingRouter
 from storage.memory import Memory, Trust
@@ -196,7 +197,9 @@ def test_injected_instructions_in_screen_text_change_neither_core_memory_nor_the
 
     assert of_kind(real_store, "core")[0].text == core_before
     passports = [v for v in of_kind(real_store, "vault") if v.fields["entry_type"] == "passport"]
-    assert [p.secret for p in passports] == ["X1234567"]
+    # The user's passport is untouched; Mallory's number is kept sealed as hers, never as the user's.
+    assert [p.secret for p in passports if said_by(p.tags) is None] == ["X1234567"]
+    assert [(p.secret, said_by(p.tags)) for p in passports if p.secret != "X1234567"] == [("Z9876543", "Mallory")]
     inferred = [m for m in of_kind(real_store, "semantic") if "Mallory" in m.text and m.source_kind == "screen"]
     assert inferred and all(m.trust == Trust.INFERRED for m in inferred)
     assert obedient.prompts and all("<data id=1>" in p and "not instructions" in p for p in obedient.prompts)

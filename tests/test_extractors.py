@@ -127,6 +127,10 @@ VAULT_NEGATIVES = [
     "IBAN DE89 3704 0044 0532 0130",                        # too short for Germany
     "my password is weak",
     "Password: ******** Forgot password?",
+    # A label heading advice, or a word too short to be a password.
+    "Password: Use a long one for the booking site.",
+    "password: Use",
+    "New password: Choose something you have not used elsewhere",
     "PIN required to continue",
     "error code 404, zip code 10115",
     "token: this_is_not_a_secret_at_all",
@@ -172,6 +176,7 @@ def test_look_alikes_are_not_vault_items(text: str) -> None:
     ("Licence plate: B-MW 1234", "B-MW 1234", "Licence plate", False),
     ("221B Baker Street, London NW1 6XE", "221B Baker Street, London NW1 6XE", "Postal address", False),
     ("password: hunter2", "hunter2", "Password", True),
+    ("Wi-Fi password: sunshine", "sunshine", "Password", True),
     ("PIN 4821", "4821", "PIN", True),
     ("your code is 123456", "123456", "One-time code", True),
     ("token ghp_16C7e42F292c6912E7710c838347Ae178B4a", "ghp_16C7e42F292c6912E7710c838347Ae178B4a",

@@ -176,6 +176,21 @@ def test_telegram_single_chat_and_old_exports_without_unix_times(tmp_path: Path)
     assert memories[0].time == datetime(2024, 4, 2, 19, 15, 3, tzinfo=BERLIN)
 
 
+def test_the_export_structure_not_a_display_name_says_which_lines_are_the_users(tmp_path: Path) -> None:
+    chatgpt = parse("chatgpt", DATA / "conversations.json")
+    assert [m.tags for m in chatgpt][:2] == [["from:user"], ["from:other"]]
+    full = parse("telegram", DATA / "result.json")  # personal_information names the account: Rui Santos
+    assert [(s, m.tags) for m, (s, _) in zip(full, said(full)) if s != "Deleted Account"][1:] == [
+        ("Ines Duarte", ["from:other"]), ("Rui Santos", ["from:user"]),
+        ("Ines Duarte", ["from:other"]), ("Rui Santos", ["from:user"])]
+    # One chat exported alone: a personal chat's id is the other person's.
+    chat = json.loads((DATA / "result.json").read_text(encoding="utf-8"))["chats"]["list"][0]
+    (tmp_path / "result.json").write_text(json.dumps(chat), encoding="utf-8")
+    assert [m.tags for m in parse("telegram", tmp_path / "result.json")] == [["from:other"], ["from:user"]] * 2
+    # WhatsApp says who wrote a line only by name: the user's configured names decide later.
+    assert all(m.tags == [] for m in parse("whatsapp", ANDROID))
+
+
 # -- JSON Lines ------------------------------------------------------------------------
 
 

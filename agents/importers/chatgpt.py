@@ -14,6 +14,7 @@ from storage.memory import Memory
 
 from agents.importers.files import ImportFailed, looks_like, read_json
 from agents.importers.turns import Messages
+from agents.ownership import OTHER_TAG, USER_TAG
 
 HELP = "ChatGPT data export: conversations.json (the branch you last saw of each chat)"
 SPEAKERS = {"user": "You", "assistant": "ChatGPT"}  # system and tool messages are not part of the talk
@@ -45,14 +46,15 @@ def _add_conversation(messages: Messages, path: Path, number: int, conversation:
         message = node.get("message")
         if not isinstance(message, dict):
             continue  # the root node holds no message
-        speaker, text = _speaker(message), _text(message)
+        role, text = _role(message), _text(message)
         time = _unix(message.get("create_time")) or started
-        if speaker is None or not text:
+        if role not in SPEAKERS or not text:
             continue
         if time is None:
             raise ImportFailed(path, f"conversation {number}: a message without any time")
+        # The author's role, not the "You" it is shown as, says the line is the user's.
         messages.add(conversation=key, title=title, key=str(node.get("id") or message.get("id")),
-                     speaker=speaker, text=text, time=time)
+                     speaker=SPEAKERS[role], text=text, time=time, tags=(USER_TAG if role == "user" else OTHER_TAG,))
 
 
 def _active_branch(path: Path, number: int, mapping: dict[str, Any], current: Any) -> list[dict[str, Any]]:
@@ -80,13 +82,13 @@ def _last_leaf(mapping: dict[str, Any]) -> str | None:
     return node_id
 
 
-def _speaker(message: dict[str, Any]) -> str | None:
+def _role(message: dict[str, Any]) -> str | None:
     author = message.get("author")
     role = author.get("role") if isinstance(author, dict) else None
     metadata = message.get("metadata") or {}
     if message.get("recipient", "all") != "all" or metadata.get("is_visually_hidden_from_conversation"):
         return None  # a call to a tool, or context the app itself hides
-    return SPEAKERS.get(role) if isinstance(role, str) else None
+    return role if isinstance(role, str) else None
 
 
 def _text(message: dict[str, Any]) -> str:

@@ -15,6 +15,7 @@ from storage.memory import Memory
 
 from agents.importers.files import ImportFailed, looks_like, read_json
 from agents.importers.turns import Messages, local_time
+from agents.ownership import OTHER_TAG, USER_TAG
 
 HELP = "Telegram Desktop export: result.json, one chat or the whole account (JSON format)"
 
@@ -27,9 +28,11 @@ def parse(path: Path, tz: tzinfo | None = None) -> list[Memory]:
         raise ImportFailed(path, "not a Telegram result.json: expected a chat with 'messages' "
                                  "or an export with 'chats'" + looks_like(data))
     messages = Messages(path, "telegram", "Telegram")
+    info = data.get("personal_information")  # a full export's own account; data is a dict once chats were found
+    me = info.get("user_id") if isinstance(info, dict) else None
     for number, chat in enumerate(chats, 1):
         try:
-            _add_chat(messages, path, number, chat, tz)
+            _add_chat(messages, path, number, chat, tz, me)
         except (AttributeError, TypeError, KeyError, ValueError):  # a field of an unexpected type or form
             raise ImportFailed(path, f"chat {number}: not in the Telegram export layout") from None
     return messages.result()
@@ -46,7 +49,8 @@ def _chats(data: Any) -> list[Any] | None:
     return None
 
 
-def _add_chat(messages: Messages, path: Path, number: int, chat: dict[str, Any], tz: tzinfo | None) -> None:
+def _add_chat(messages: Messages, path: Path, number: int, chat: dict[str, Any], tz: tzinfo | None,
+              me: Any) -> None:
     key = str(chat.get("id", f"#{number}"))
     title = str(chat.get("name") or ("Saved Messages" if chat.get("type") == "saved_messages" else ""))
     for message in chat.get("messages", []):
@@ -56,7 +60,23 @@ def _add_chat(messages: Messages, path: Path, number: int, chat: dict[str, Any],
         if not text:
             continue  # a sticker, a photo without a caption, ...
         messages.add(conversation=key, title=title, key=str(message.get("id")),
-                     speaker=str(message.get("from") or "Deleted Account"), text=text, time=_time(message, tz))
+                     speaker=str(message.get("from") or "Deleted Account"), text=text, time=_time(message, tz),
+                     tags=_whose(message, chat, me))
+
+
+def _whose(message: dict[str, Any], chat: dict[str, Any], me: Any) -> tuple[str, ...]:
+    """Whether the sender id is the user's: the account's own id in a full export; in a one-chat export,
+    a personal chat's id is the other person's. Groups exported alone do not say (user_names decide)."""
+    sender = message.get("from_id")
+    if not isinstance(sender, str):
+        return ()
+    if me is not None:
+        return (USER_TAG,) if sender == f"user{me}" else (OTHER_TAG,)
+    if chat.get("type") == "saved_messages":
+        return (USER_TAG,)
+    if chat.get("type") == "personal_chat" and chat.get("id") is not None:
+        return (OTHER_TAG,) if sender == f"user{chat['id']}" else (USER_TAG,)
+    return ()
 
 
 def _text(value: Any) -> str:

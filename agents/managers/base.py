@@ -40,6 +40,7 @@ class Candidate:
     secret: str | None = None
     key: str = ""          # what makes two candidates "the same thing" (a URL, a vault value, a fact type)
     why: str = ""          # which extractor or route proposed it
+    tags: list[str] = field(default_factory=list)  # vault: "said-by:<speaker>" when not the user's (ownership.py)
 
 
 @dataclass
@@ -100,7 +101,8 @@ class MemoryManager:
                         id=stable_id(self.kind, candidate.key or candidate.text, *candidate.source_ids[:1]),
                         time=candidate.time, ended=candidate.ended, app=candidate.app, title=candidate.title,
                         trust=candidate.trust, source_kind=candidate.source_kind,
-                        source_ids=list(candidate.source_ids)[:MAX_SOURCES], secret=candidate.secret)
+                        source_ids=list(candidate.source_ids)[:MAX_SOURCES], secret=candidate.secret,
+                        tags=list(candidate.tags))
         for name, value in overrides.items():
             setattr(memory, name, value)
         memory.note(self.who, f"{ADD}: {reason}")

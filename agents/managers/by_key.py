@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 
 from agents.managers.base import UPDATE, Batch, Candidate, Decision, MemoryManager, Store, trust_name
-from storage.memory import Memory
+from agents.ownership import said_by, without_said_by
+from storage.memory import Memory, utcnow
 
 # Identifiers a person holds one of at a time: a new value replaces the old one.
 SINGLE_VALUED = frozenset({"passport", "ssn", "national_id", "drivers_license", "tax_id", "home_address"})
@@ -29,15 +30,20 @@ class VaultManager(MemoryManager):
         self._known: list[Memory] | None = None
 
     def decide(self, candidate: Candidate, batch: Batch) -> Decision:
+        """The same value is one item; a value of a single-valued type replaces its owner's old one.
+
+        Items are the user's or someone else's (agents/ownership.py): another speaker's line never
+        changes the user's items, and never replaces the user's passport with theirs."""
         entry_type = str(candidate.fields.get("entry_type", ""))
         key = vault_key(entry_type, candidate.secret or "")
+        owner = said_by(candidate.tags)
         known = [batch.current(m) for m in self._vault()] + batch.of_kind("vault")
         for memory in known:
             if vault_key(str(memory.fields.get("entry_type", "")), memory.secret or "") == key:
-                return self.noop("already in the vault", memory, candidate)
+                return self._seen_again(memory, candidate, owner)
         if entry_type in SINGLE_VALUED:
             for memory in known:
-                if memory.fields.get("entry_type") == entry_type:
+                if memory.fields.get("entry_type") == entry_type and said_by(memory.tags) == owner:
                     if self.outranked(memory, candidate):
                         return self.noop(f"a {trust_name(memory.trust)} {entry_type} is already known; "
                                          f"a {trust_name(candidate.trust)} source may not replace it")
@@ -46,6 +52,34 @@ class VaultManager(MemoryManager):
                     # The history says that the value changed, never what it was.
                     return self.change(UPDATE, memory, candidate, f"new {entry_type} replaces the old value")
         return self.add(candidate, candidate.why or f"new {entry_type or 'item'}")
+
+    def claim(self, source_ref: str, batch: Batch) -> list[Decision]:
+        """Items filed from `source_ref` before it was known to be the user's line become the user's.
+
+        Chat import masks and files secrets before the digester, which alone knows the user's names,
+        has seen the line (WhatsApp says who wrote a line only by name)."""
+        decisions = []
+        for memory in {m.id: batch.current(m) for m in [*self._vault(), *batch.of_kind("vault")]}.values():
+            if said_by(memory.tags) is not None and source_ref in memory.source_ids:
+                decisions.append(self._make_users(memory, "said in the user's own line"))
+        return decisions
+
+    def _seen_again(self, memory: Memory, candidate: Candidate, owner: str | None) -> Decision:
+        holder = said_by(memory.tags)
+        if holder == owner:
+            return self.noop("already in the vault", memory, candidate)
+        if owner is None:  # the user gives a value someone else had given: it is the user's too
+            memory.tags, memory.trust = without_said_by(memory.tags), max(memory.trust, candidate.trust)
+            return self.change(UPDATE, memory, candidate, "the user gave the same value")
+        if holder is None:
+            # Sources are not joined: the user's item keeps pointing only at where the user gave it.
+            return self.noop("the user's own value; someone else mentioning it changes nothing")
+        return self.noop("already in the vault", memory, candidate)  # a later claim may find this line
+
+    def _make_users(self, memory: Memory, reason: str) -> Decision:
+        memory.tags, memory.updated = without_said_by(memory.tags), utcnow()
+        memory.note(self.who, f"{UPDATE}: {reason}")
+        return Decision(UPDATE, self.kind, reason, memory)
 
     def _vault(self) -> list[Memory]:
         # The vault is small (hundreds of items): read it once per batch and compare exactly.
