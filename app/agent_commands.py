@@ -84,9 +84,10 @@ def model(args: argparse.Namespace) -> int:
         print(f"Model: {info.describe()}")
         print(f"File:  {info.path}")
         if info.tier == "small":
-            print("Memories are sorted by the deterministic extractors and the meaning router; answers are "
-                  "extractive.\nChoose a 1.5-4B instruct GGUF (setting model.gguf_path) for summaries and "
-                  "written answers.")
+            print("Memories are sorted by the deterministic extractors and the meaning router"
+                  + ("; Ask's answers are written by this model, cited and checked against their sources."
+                     if info.writes else "; Ask's answers are quoted from your memories (a base model does not write).")
+                  + "\nChoose a 1.5-4B instruct GGUF (setting model.gguf_path) for summaries and better answers.")
         if args.test:
             print(f"Test: 'My passport number is X1234567' -> {route_with_llm(llm, 'My passport number is X1234567')}")
     except ModelError as exc:

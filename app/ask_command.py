@@ -17,15 +17,12 @@ def register(sub: Any) -> None:
 
 
 def build_asker(store: Any, cfg: Any = None) -> Any:
-    """The model is only loaded when it will write: a chosen GGUF, or the small one when allowed."""
+    """The chosen GGUF or the built-in model, loaded at the first question (a base model only quotes)."""
     from agents.ask import Asker
+    from agents.llm import LocalLLM
 
     cfg = cfg or config()
-    llm = None
-    if cfg.get("model.gguf_path") or cfg.get("ask.use_small_model"):
-        from agents.llm import LocalLLM
-
-        llm = LocalLLM(configured=cfg.get("model.gguf_path"), context_tokens=cfg.get("model.context_tokens"))
+    llm = LocalLLM(configured=cfg.get("model.gguf_path"), context_tokens=cfg.get("model.context_tokens"))
     return Asker(store, llm, use_small_model=cfg.get("ask.use_small_model"),
                  context_tokens=cfg.get("ask.context_tokens"))
 
@@ -52,8 +49,8 @@ def run(args: argparse.Namespace) -> int:
         print()
     else:
         print(f"{answer.text}\n({answer.note})" if answer.note else answer.text)
-    if answer.mode == "extractive":
-        print("(quoted from your memories; choose a larger model in settings for written answers)", file=sys.stderr)
+    if answer.mode == "extractive" and not answer.note:
+        print("(quoted from your memories)", file=sys.stderr)
     for source in answer.sources:
         where = " · ".join(p for p in (source.time.astimezone().strftime("%Y-%m-%d %H:%M"), source.app, source.kind) if p)
         print(f"  [{source.key}] {where}  {source.memory_id}\n       {source.excerpt()}")

@@ -66,8 +66,8 @@ OPTIONS: tuple[Option, ...] = (
     # Model
     Option("model.gguf_path", str, "", "A GGUF model file to use instead of the packaged default."),
     Option("model.context_tokens", int, 4096, "The model's context window (larger costs memory and time)."),
-    Option("ask.use_small_model", bool, False, "Let the packaged 270M model write answers (it rarely cites its sources; "
-           "answers are extractive when it does not)."),
+    Option("ask.use_small_model", bool, False, "Let a base (not instruction-tuned) model write answers too (it rarely "
+           "cites its sources; answers are quoted when it does not)."),
     Option("ask.context_tokens", int, 1800, "How much evidence an answer may draw on, in tokens."),
     Option("desktop.start_at_login", bool, False, "Start Engram (locked) when you log in."),
     Option("desktop.hotkey", str, "Ctrl+Shift+Space", "The shortcut that opens the search box from anywhere."),

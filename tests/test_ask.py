@@ -120,16 +120,29 @@ def test_a_capable_model_answer_must_cite_what_it_was_given(memories: Any) -> No
     assert made_up.ask("When is Tom's birthday?", now=NOW).mode == "extractive"
 
 
+@pytest.fixture(scope="module")
+def builtin_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalLLM]:
+    llm = LocalLLM(packaged_model(directory=tmp_path_factory.mktemp("models")), context_tokens=2048)
+    yield llm
+    llm.close()
+
+
 @pytest.mark.slow
-def test_the_real_default_model_streams_an_answer_that_is_cited_or_replaced(memories: Any, tmp_path: Path) -> None:
+def test_the_built_in_model_writes_a_cited_answer_from_the_memories(memories: Any, builtin_model: LocalLLM) -> None:
     store, ids = memories
-    llm = LocalLLM(packaged_model(directory=tmp_path), context_tokens=2048)
-    try:
-        streamed: list[str] = []
-        answer = Asker(store, llm, use_small_model=True, remember=False).ask(
-            "When is Tom's birthday?", now=NOW, on_text=streamed.append)
-    finally:
-        llm.close()
+    written = Asker(store, builtin_model, remember=False).ask("What is the wifi at the cabin called?", now=NOW)
+    assert written.mode == "model", written
+    assert "BlueFjord" in written.text and [s.memory_id for s in written.sources] == [ids["wifi"]]
+    assert f"[{written.sources[0].key}]" in written.text
+
+
+@pytest.mark.slow
+def test_the_real_default_model_streams_an_answer_that_is_cited_or_replaced(memories: Any,
+                                                                            builtin_model: LocalLLM) -> None:
+    store, ids = memories
+    streamed: list[str] = []
+    answer = Asker(store, builtin_model, remember=False).ask("When is Tom's birthday?", now=NOW,
+                                                            on_text=streamed.append)
     assert len(streamed) > 1 and "".join(streamed).strip()
     # Whatever the small model wrote, what comes back is either cited or the extractive fallback.
     assert answer.mode in ("model", "extractive") and answer.sources

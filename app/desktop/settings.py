@@ -94,8 +94,9 @@ class SettingsWindow(QWidget):
             always.setWordWrap(True)
             form.addRow("Never captured", always)
         if title == "Model and agents":
-            self.model_status = QLabel(model_description or "The built-in Gemma 3 270M: small tier (memories are "
-                                       "made by the extractors and the meaning router; answers are quoted).")
+            self.model_status = QLabel(model_description or "The built-in Qwen2.5-Coder 0.5B Instruct: writes Ask's "
+                                       "answers from your memories, cited; memories are made by the extractors "
+                                       "and the meaning router.")
             self.model_status.setWordWrap(True)
             form.addRow("Active model", self.model_status)
         return page
