@@ -17,7 +17,10 @@ def register(sub: Any) -> None:
     p = sub.add_parser("export", help="write everything (still encrypted) to one archive, as a backup")
     p.add_argument("path", help="where to write the .tar.gz")
     p.set_defaults(func=export)
-    p = sub.add_parser("model", help="show which language model is active and what it is trusted with")
+    p = sub.add_parser("model", help="show which language model is active and what it is trusted with; "
+                                     "'engram model use FILE.gguf' (or 'built-in') chooses one")
+    p.add_argument("action", nargs="?", choices=["use"], help="use: make FILE the model (checked by loading it)")
+    p.add_argument("file", nargs="?", help="a GGUF file, or 'built-in' for the model Engram ships with")
     p.add_argument("--test", action="store_true", help="load it and run one structured call")
     p.set_defaults(func=model)
 
@@ -78,6 +81,8 @@ def model(args: argparse.Namespace) -> int:
     from agents.llm import LocalLLM, ModelError, route_with_llm
 
     cfg = config()
+    if args.action == "use":
+        return use_model(cfg, args.file)
     llm = LocalLLM(configured=cfg.get("model.gguf_path"), context_tokens=cfg.get("model.context_tokens"))
     try:
         info = llm.load()
@@ -94,4 +99,28 @@ def model(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     finally:
         llm.close()
+    return 0
+
+
+def use_model(cfg: Any, file: str | None) -> int:
+    """Load the file once (a file llama.cpp cannot read is refused and the setting left as it was), then save it."""
+    from pathlib import Path
+
+    from agents.llm import LocalLLM, ModelError
+
+    if not file:
+        raise CliError("say which model: engram model use FILE.gguf (or: engram model use built-in)")
+    configured = "" if file == "built-in" else str(Path(file).expanduser().resolve())
+    llm = LocalLLM(configured=configured, context_tokens=cfg.get("model.context_tokens"))
+    try:
+        info = llm.load()
+    except ModelError as exc:
+        raise CliError(f"{exc}; the model in use is unchanged") from None
+    finally:
+        llm.close()
+    cfg.set("model.gguf_path", configured)
+    cfg.save()
+    print(f"Now using {info.describe()}")
+    print("Ask writes its answers with it." if info.writes else
+          "It is a base model: Ask will quote your memories instead of writing answers.")
     return 0
