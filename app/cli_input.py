@@ -45,13 +45,17 @@ def parse_when(text: str | None, *, end: bool = False) -> datetime | None:
 
 
 def memory_from_json(raw: dict[str, Any]) -> Memory:
-    """A memory from the JSON a user or script wrote: {"kind", "text", "fields", "time", ...}."""
-    if not isinstance(raw, dict) or "kind" not in raw:
-        raise CliError("each JSON memory must be an object with at least a 'kind'")
+    """A memory from the JSON a user or script wrote: {"kind", "text", "fields", "time", ...}.
+    Anything of the wrong shape is a CliError naming the key, before anything is stored."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("kind"), str):
+        raise CliError("each JSON memory must be an object with at least a 'kind' (a memory type's name)")
     kind = KINDS.get(raw["kind"])
     if kind is None:
-        raise CliError(f"unknown memory type {raw['kind']!r}")
-    fields = dict(raw.get("fields") or {})
+        raise CliError(f"unknown memory type {raw['kind']!r}; one of: {', '.join(KINDS)}")
+    fields = raw.get("fields") or {}
+    if not isinstance(fields, dict):
+        raise CliError("'fields' must be an object of field names and values")
+    fields = dict(fields)
     for name in kind.fields:  # also accept the kind's fields at the top level
         if name in raw:
             fields[name] = raw[name]
@@ -61,11 +65,43 @@ def memory_from_json(raw: dict[str, Any]) -> Memory:
         if raw.get(key):
             extra[stamp] = parse_when(str(raw[key]))
     if "trust" in raw:
-        extra["trust"] = Trust[str(raw["trust"]).upper()] if isinstance(raw["trust"], str) else Trust(raw["trust"])
-    return Memory(kind=raw["kind"], text=str(text), fields=fields, app=str(raw.get("app", "")),
-                  title=str(raw.get("title", "")), tags=list(raw.get("tags", [])),
-                  source_ids=list(raw.get("source_ids", [])), source_kind=str(raw.get("source_kind", "user")),
-                  secret=raw.get("secret_value", raw.get("secret")), **extra)
+        extra["trust"] = _trust(raw["trust"])
+    try:
+        return Memory(kind=raw["kind"], text=_text(raw, "text", text), fields=fields, app=_text(raw, "app"),
+                      title=_text(raw, "title"), tags=_texts(raw, "tags"), source_ids=_texts(raw, "source_ids"),
+                      source_kind=_text(raw, "source_kind", raw.get("source_kind", "user")),
+                      secret=_secret(raw), **extra)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _trust(value: Any) -> Trust:
+    names = ", ".join(t.name.lower() for t in Trust)
+    try:
+        return Trust[value.upper()] if isinstance(value, str) else Trust(value)
+    except (KeyError, ValueError, TypeError):
+        raise CliError(f"unknown trust {value!r}; one of: {names} (or 1-4)") from None
+
+
+def _text(raw: dict[str, Any], key: str, value: Any = None) -> str:
+    value = raw.get(key, "") if value is None else value
+    if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+        raise CliError(f"'{key}' must be text, not {type(value).__name__}")
+    return str(value)
+
+
+def _texts(raw: dict[str, Any], key: str) -> list[str]:
+    value = raw.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise CliError(f"'{key}' must be a list of texts")
+    return list(value)
+
+
+def _secret(raw: dict[str, Any]) -> str | None:
+    value = raw.get("secret_value", raw.get("secret"))
+    if value is not None and not isinstance(value, str):
+        raise CliError("'secret_value' must be text")
+    return value
 
 
 def config() -> Config:

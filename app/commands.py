@@ -62,7 +62,11 @@ def _memories_from_args(args: argparse.Namespace) -> list[Memory]:
             raw = json.loads(raw_text)
         except json.JSONDecodeError as exc:
             raise CliError(f"the JSON input is not valid JSON ({exc}); nothing was stored") from None
+        except RecursionError:
+            raise CliError("the JSON input is nested too deeply; nothing was stored") from None
         items = raw if isinstance(raw, list) else [raw]
+        if not all(isinstance(item, dict) for item in items):
+            raise CliError("the JSON input must be an object or a list of objects, one per memory; nothing was stored")
         return [memory_from_json({"kind": args.kind, **item}) for item in items]
     text = sys.stdin.read().strip() if args.text == "-" else args.text
     if not text:

@@ -160,3 +160,21 @@ def test_model_use_checks_the_file_before_choosing_it(cli, tmp_path: Path) -> No
     assert code == 0 and str(model) in out
     code, out, _ = cli("model", "use", "built-in")
     assert code == 0 and "Now using" in out
+
+
+@pytest.mark.parametrize(("document", "says"), [
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    ('{"kind": "semantic", "text": "x", "trust": "SUPERUSER"}', "unknown trust"),
+    ('["just", "strings"]', "must be an object"),
+    ('{"kind": "semantic", "text": "x", "tags": 7}', "'tags' must be a list"),
+    ('{"kind": "semantic", "text": "x", "fields": [1, 2]}', "'fields' must be an object"),
+    ('{"kind": ["semantic"], "text": "x"}', "must be an object with at least a 'kind'"),
+    ('{"kind": "semantic", "text": {"a": 1}}', "'text' must be text"),
+    ('{"kind": "semantic", "text": "x", "fields": {"colour": "red"}}', "has no field"),
+])
+def test_add_json_of_the_wrong_shape_says_what_is_wrong_and_stores_nothing(cli, document: str, says: str) -> None:
+    cli("init")
+    code, _, err = cli("add", "semantic", "--json", "-", stdin=document)
+    assert code == 1 and says in err and "Traceback" not in err
+    code, out, _ = cli("search", "x", "--json")
+    assert json.loads(out)["hits"] == []
