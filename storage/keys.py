@@ -30,7 +30,9 @@ from storage.atomic import write_json_atomically
 
 FORMAT_VERSION = 1
 MIN_MEMORY_MIB = 64
+MAX_MEMORY_MIB = 4096
 _LANES = 4
+_MAX_LANES = 64
 _MAX_ITERATIONS = 64
 
 
@@ -84,10 +86,18 @@ class KdfParams:
     def from_json(cls, raw: dict[str, Any]) -> "KdfParams":
         if raw.get("name") != "argon2id":
             raise KeyFileError(f"unknown key derivation {raw.get('name')!r}")
-        params = cls(int(raw["memory_kib"]), int(raw["iterations"]), int(raw["lanes"]), _unb64(raw["salt"]))
+        try:
+            params = cls(int(raw["memory_kib"]), int(raw["iterations"]), int(raw["lanes"]), _unb64(raw["salt"]))
+        except (KeyError, ValueError, TypeError, AttributeError):
+            raise KeyFileError("keys.json's key derivation settings are damaged") from None
         if params.memory_kib < MIN_MEMORY_MIB * 1024 or params.iterations < 1 or params.lanes < 1:
             # Never derive with parameters someone lowered to make guessing cheap.
             raise KeyFileError("keys.json asks for a weaker key derivation than Engram allows: "
+                               "the file is damaged or was tampered with")
+        if params.memory_kib > MAX_MEMORY_MIB * 1024 or params.iterations > _MAX_ITERATIONS \
+                or params.lanes > _MAX_LANES:
+            # Nor with parameters raised to hang the machine or exhaust its memory at unlock.
+            raise KeyFileError("keys.json asks for a key derivation far costlier than Engram ever sets: "
                                "the file is damaged or was tampered with")
         return params
 

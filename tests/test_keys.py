@@ -52,6 +52,20 @@ def test_weakened_kdf_parameters_are_refused(key_file: Path) -> None:
         KeyVault.load(key_file)
 
 
+@pytest.mark.parametrize(("key", "value"), [
+    ("iterations", 10**6), ("memory_kib", 16 * 1024 * 1024), ("memory_kib", 2**32), ("lanes", 10**4),
+    ("iterations", "many"), ("name", "scrypt"), ("salt", None),
+])
+def test_kdf_parameters_out_of_range_are_refused_at_once(key_file: Path, key: str, value: object) -> None:
+    """Raised costs would hang unlock or exhaust memory; junk would be a traceback."""
+    make(key_file)
+    data = json.loads(key_file.read_text())
+    data["kdf"][key] = value
+    key_file.write_text(json.dumps(data))
+    with pytest.raises(KeyFileError):
+        KeyVault.load(key_file)
+
+
 def test_any_edit_of_the_header_breaks_the_unwrap(key_file: Path) -> None:
     make(key_file)
     data = json.loads(key_file.read_text())
