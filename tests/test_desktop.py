@@ -730,3 +730,19 @@ def test_tray_says_quiet_hours_and_why_capture_did_not_start(qtbot, store: Memor
     assert desktop.tray.state == "error" and "not a number" in desktop.tray.toolTip()
     desktop.lock()
     desktop.server.close()
+
+
+def test_a_search_result_opens_its_own_screen_in_a_timeline_just_opened(qtbot, store: MemoryStore) -> None:
+    """The window loads today as it opens; the result's screen must not be replaced by today's newest
+    when that first load lands after the second."""
+    from app.desktop.timeline import TimelineWindow
+
+    today = datetime.now().astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
+    frames = [Memory("frame", f"screen {i}", {"monitor": 0}, time=today + timedelta(minutes=i)) for i in range(4)]
+    store.add(frames)
+    window = TimelineWindow(store)
+    qtbot.addWidget(window)
+    window.show_moment(frames[1].id, frames[1].time)   # at once, as Enter in the popup does
+    qtbot.waitUntil(lambda: window.frame is not None, timeout=10_000)
+    qtbot.wait(500)  # both loads have landed by now
+    assert window.frame is not None and window.frame.id == frames[1].id

@@ -161,6 +161,7 @@ class TimelineWindow(QWidget):
         self.frame: Any = None
         self._wanted = ""          # the frame id being loaded; older loads are dropped
         self._target: str | None = None   # a frame to show once its day is loaded
+        self._day_loads = 0        # only the newest load of a day is shown
         self.day = QDateEdit(QDate.currentDate())
         self.day.setCalendarPopup(True)
         self.day.setDisplayFormat("dddd d MMMM yyyy")
@@ -228,18 +229,27 @@ class TimelineWindow(QWidget):
         chosen: date = self.day.date().toPython()
         return datetime.combine(chosen, time(0)).astimezone()
 
-    def load_day(self) -> None:
+    def load_day(self, target: str | None = None) -> None:
+        """Load the chosen day and show `target` (a frame id), else the day's newest screen."""
         start = self.day_start()
+        target, self._target = target or self._target, None
+        self._day_loads += 1
+        load = self._day_loads
         self.status.setText("Loading the day…")
 
         def work() -> tuple[list[Any], list[Any]]:
             return (self.store.frame_times(start, start + _DAY),
                     self.store.list_range(start, start + _DAY, kinds=["episodic"], limit=2000))
 
-        run_in_background(work, lambda loaded: self._day_loaded(start, *loaded),
+        run_in_background(work, lambda loaded: self._day_loaded(load, start, target, *loaded),
                           lambda exc: self.status.setText(f"Could not load the day: {exc}"), owner=self)
 
-    def _day_loaded(self, start: datetime, frames: list[Any], episodes: list[Any]) -> None:
+    def _day_loaded(self, load: int, start: datetime, target: str | None, frames: list[Any],
+                    episodes: list[Any]) -> None:
+        if load != self._day_loads:
+            # A newer load was asked for (the window opening on today, then a search result's screen):
+            # showing this one after it would replace the chosen screen with the day's newest.
+            return
         self.axis.show_day(frames, start)
         self.episodes.clear()
         for episode in episodes:
@@ -251,7 +261,6 @@ class TimelineWindow(QWidget):
                             else "Nothing was captured this day.")
         if frames:
             ids = [f[0] for f in frames]
-            target, self._target = self._target, None
             self.axis.choose(ids.index(target) if target in ids else len(frames) - 1)
         else:
             self.frame, self._pixmap = None, None
@@ -261,12 +270,12 @@ class TimelineWindow(QWidget):
 
     def show_moment(self, frame_id: str, moment: datetime) -> None:
         """Open the timeline at one frame (from a search result)."""
-        self._target = frame_id
         local = moment.astimezone()
         wanted = QDate(local.year, local.month, local.day)
         if self.day.date() == wanted:
-            self.load_day()
+            self.load_day(frame_id)
         else:
+            self._target = frame_id
             self.day.setDate(wanted)  # loads the day, then shows the target
 
     def _jump_to_episode(self, item: QListWidgetItem) -> None:
