@@ -746,3 +746,20 @@ def test_a_search_result_opens_its_own_screen_in_a_timeline_just_opened(qtbot, s
     qtbot.waitUntil(lambda: window.frame is not None, timeout=10_000)
     qtbot.wait(500)  # both loads have landed by now
     assert window.frame is not None and window.frame.id == frames[1].id
+
+
+def test_a_reopened_timeline_shows_screens_stored_since_and_stays_on_its_screen(qtbot, store: MemoryStore) -> None:
+    from app.desktop.timeline import TimelineWindow
+
+    today = datetime.now().astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
+    frames = [Memory("frame", f"screen {i}", {"monitor": 0}, time=today + timedelta(minutes=i)) for i in range(3)]
+    store.add(frames)
+    window = TimelineWindow(store)
+    qtbot.addWidget(window)
+    window.show_moment(frames[0].id, frames[0].time)
+    qtbot.waitUntil(lambda: window.frame is not None and window.frame.id == frames[0].id, timeout=10_000)
+    store.add([Memory("frame", "screen 3", {"monitor": 0}, time=today + timedelta(minutes=3))])
+    window.refresh()
+    qtbot.waitUntil(lambda: len(window.axis.frames) == 4, timeout=10_000)
+    qtbot.wait(300)
+    assert window.frame.id == frames[0].id

@@ -208,9 +208,12 @@ class DesktopApp:
         self._bring_up("ask_panel", lambda: AskPanel(self._ask, self._open_hit))
 
     def show_timeline(self, frame_id: str | None = None, moment: Any = None) -> None:
+        reopened = self.timeline is not None
         timeline = self._bring_up("timeline", lambda: TimelineWindow(self.store))
         if timeline is not None and frame_id is not None and moment is not None:
             timeline.show_moment(frame_id, moment)
+        elif timeline is not None and reopened:
+            timeline.refresh()
 
     def show_browser(self) -> None:
         browser = self._bring_up("browser", lambda: MemoryBrowser(self.store, self._open_hit))

@@ -268,6 +268,10 @@ class TimelineWindow(QWidget):
             self.text.clear()
             self.caption.setText("")
 
+    def refresh(self) -> None:
+        """Load the day again (screens stored since it was opened), staying on the screen shown."""
+        self.load_day(self.frame.id if self.frame is not None else None)
+
     def show_moment(self, frame_id: str, moment: datetime) -> None:
         """Open the timeline at one frame (from a search result)."""
         local = moment.astimezone()
