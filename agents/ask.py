@@ -152,19 +152,19 @@ class Asker:
 
     def _answer(self, question: str, now: datetime, on_text: Callable[[str], None] | None) -> Answer:
         context = self.retrieve(question, now)
-        tokens = sum(_tokens(s.text) for s in context)
-        if self._model_writes():
-            answer = self.written_answer(question, context, on_text)
-            if answer is not None:
-                answer.context_tokens = tokens
-                return answer
-            fallback = self.extractive(question, context)
-            fallback.note = "the model's answer was not backed by its sources, so here is what the memories say"
-            fallback.context_tokens = tokens
-            return fallback
-        answer = self.extractive(question, context)
-        answer.context_tokens = tokens
-        return answer
+        quoted = self.extractive(question, context)
+        quoted.context_tokens = sum(_tokens(s.text) for s in context)
+        # When no sentence of the evidence comes close to the question, the answer is "I don't know":
+        # a small model given unrelated notes still writes something, and copies enough of their
+        # words to pass the grounding check (LoCoMo's unanswerable questions: 0% "I don't know").
+        if quoted.mode == "unknown" or not self._model_writes():
+            return quoted
+        answer = self.written_answer(question, context, on_text)
+        if answer is not None:
+            answer.context_tokens = quoted.context_tokens
+            return answer
+        quoted.note = "the model's answer was not backed by its sources, so here is what the memories say"
+        return quoted
 
     def retrieve(self, question: str, now: datetime) -> list[Source]:
         """The evidence for a question, best first, within the token budget; core memory first."""

@@ -73,7 +73,8 @@ The pieces of `storage.search.HybridSearch` timed one by one for the same 200 qu
 `keyword` = `_keyword` (blind tokens + LanceDB FTS, top 30 rows with their sealed columns), `vector` = `_vector`
 (pooled embed ~0, rotation, ANN/exact search, top 30), `retrieve_both` = `_retrieve`, which runs the two at once
 in threads (what hybrid pays), `index_check` = `store.has_vector_index()`, `fuse` = RRF, `decrypt` = building
-the 10 hits (AES-GCM open of text/app/title/body, snippet).""",
+the 10 hits (AES-GCM open of text/app/title/body, snippet). These figures predate score fusion (session 7),
+whose keyword half also reads its 30 hits' vectors (768 bytes each) to score their meaning: not re-measured.""",
     "index": """\
 The state of the indexes after the build: `*_indices` is LanceDB's `num_indices` for that index (1 + the delta
 indexes that `_refresh_indexes` appended since the last merge), `vector_partitions` the IVF partitions of the
@@ -259,11 +260,11 @@ def _time_parts(store: Any, queries: list[str]) -> dict[str, list[float]]:
         return value
 
     for q in queries:
-        keyword = timed("keyword", search._keyword, q, None, 30)
-        vector = timed("vector", search._vector, q, None, 30, options.min_similarity)
+        keyword = timed("keyword", search._keyword, q, None, 30, True)
+        vector, query_vector = timed("vector", search._vector, q, None, 30, options.min_similarity)
         timed("retrieve_both", search._retrieve, q, None, 30, options)
         timed("index_check", store.has_vector_index)
-        ranked = timed("fuse", search._fuse, keyword, vector, options, None)[:10]
+        ranked = timed("fuse", search._fuse, keyword, vector, query_vector, options, None)[:10]
         words_of_query = set(q.lower().split())
         timed("decrypt", lambda: [search._hit(row, score, words_of_query) for row, score in ranked])
     return parts
