@@ -36,7 +36,7 @@ METHODS = {
     "agents": """\
 Routing: 200 held-out sentences (tests/data/routing_labelled.jsonl; written by a different author than the
 router's 169 training examples in agents/routing_examples.py), top-1 accuracy. `embedding`: EmbeddingRouter
-(all-MiniLM-L6-v2, similarity-weighted 7-NN). `llm`: the packaged Gemma 3 270M Q4_K_M alone, one JSON-schema
+(all-MiniLM-L6-v2, similarity-weighted 7-NN). `llm`: the built-in model alone (Gemma 3 270M Q4_K_M when these figures were taken), one JSON-schema
 constrained call per sentence (enum of the six types), temperature 0. `combined`: an extractor finding decides
 (a sensitive vault item -> vault, a URL/file -> resource), else the router's best type, with the model asked only
 when the router's two best types are within its tie margin. Ingest: `engram import locomo` equivalent

@@ -7,7 +7,7 @@ conversation order). Token F1 as in bench/ask_bench.py. A model answer that is n
 the extractive answer from the same notes (what the app shows then). This separates the reader from retrieval:
 end-to-end figures are in `locomo.qa`.
 
-    python -m bench.reader_bench --model PATH.gguf [--questions 120] [--name NAME]
+    python -m bench.reader_bench [--model PATH.gguf] [--questions 120] [--name NAME]
 """
 from __future__ import annotations
 
@@ -39,17 +39,18 @@ def sample_questions(samples: list[dict], per_category: int, seed: int = 7) -> l
 
 def run(argv: Sequence[str] = ()) -> Metrics:
     from agents.ask import Asker, Source
-    from agents.llm import LocalLLM
+    from agents.llm import LocalLLM, packaged_model
     from bench.locomo_retrieval import CachedEmbedder
 
     parser = argparse.ArgumentParser(prog="bench.reader_bench")
-    parser.add_argument("--model", required=True, help="a GGUF file")
+    parser.add_argument("--model", default="", help="a GGUF file (default: the built-in model)")
     parser.add_argument("--name", default="", help="metric name part (default: the file's stem)")
     parser.add_argument("--questions", type=int, default=120, help="in all, split equally over categories 1-4")
     args, _ = parser.parse_known_args(list(argv))
-    name = args.name or Path(args.model).stem.lower().replace(".", "_")
+    model = Path(args.model) if args.model else packaged_model()
+    name = args.name or (model.stem.lower().replace(".", "_") if args.model else "built_in")
     rng = random.Random(11)
-    llm = LocalLLM(Path(args.model), context_tokens=4096)
+    llm = LocalLLM(model, context_tokens=4096)
     info = llm.load()
     asker = Asker(store=_EmbedderOnly(CachedEmbedder()), llm=llm, remember=False)  # type: ignore[arg-type]
     rows = []

@@ -37,7 +37,8 @@ GROUP_TITLES = {
     "screens": "Screen recall: words seen on a real screen find it",
     "capture": "Screen capture: CPU, disk, time to searchable", "dedup": "Near-duplicate detection",
     "ocr": "OCR engines", "agents": "Memory agents: routing and ingest", "ask": "Ask: latency and context",
-    "ask_model": "Ask with the 270M model writing", "autofill": "Autofill", "ui": "Desktop app responsiveness",
+    "ask_extractive": "Ask with no model (quoted answers)", "reader": "The reader alone: models given the evidence",
+    "autofill": "Autofill", "ui": "Desktop app responsiveness",
     "app": "Desktop app start and memory",
 }
 

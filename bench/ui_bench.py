@@ -36,7 +36,8 @@ METHODS = {"ui": (__doc__ or "").split("\n\n", 1)[1].strip(),
            "app": "Child processes under Xvfb: start = wall time from spawning `python` until the tray icon is "
                   "shown (imports included, no unlock); RSS = VmRSS of the unlocked app (a small store, capture "
                   "and agent services running) 20 s after unlocking and after 75 s idle (the OCR worker drops its "
-                  "models after 60 s without a frame), then after loading the packaged Gemma 3 270M."}
+                  "models after 60 s without a frame), then after loading the built-in model (Gemma 3 270M when these figures were taken; the built-in "
+                  "model is now Qwen2.5-Coder 0.5B, ~490 MB: not re-measured)."}
 
 
 def _pct(values: list[float], q: float) -> float:
