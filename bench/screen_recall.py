@@ -9,6 +9,8 @@ of MiniLM's WordPiece vocabulary, 4+ letters, not stop words) and not on more th
 is the screen itself or any other screen whose Tesseract reading holds every query word (a repeat of the same
 page is as good an answer). Searched with the app's default options (time words and recency prior on, "now" the
 day after the last screen) in keyword, vector and hybrid modes; R@k = share of queries with a hit in the top k.
+The fusion's settings (vector weight 0.5; 1-2 word queries in keyword order) were chosen on these queries and on
+LoCoMo's, so the margins are in-sample.
 
 OCR readings are cached in bench/.data/ (public benchmark images, not user data), keyed by the OCR code's hash.
 """
