@@ -32,6 +32,9 @@ def seed(store: object) -> None:
         Memory("semantic", "Marta is the new head of design and used to work at Farfetch", {},
                time=now - timedelta(days=1), trust=Trust.IMPORTED, source_kind="import",
                source_ids=["message:" + "0" * 32]),
+        Memory("frame", "Today's deals: garden tools, 20% off — Hardware Store", {"monitor": 0},
+               time=now - timedelta(days=6), app="firefox", title="Today's deals — Firefox",
+               trust=Trust.OBSERVED, source_kind="screen"),
         Memory("vault", "Passport number", {"entry_type": "passport", "sensitivity": "high"}, secret="X1234567",
                time=now - timedelta(days=30)),
         Memory("vault", "IBAN ending 0154", {"entry_type": "iban", "sensitivity": "high"},
@@ -133,10 +136,19 @@ def main(outdir: str, dark: bool = False) -> int:
         for _ in range(10):
             app.processEvents()
     shoot(popup, "recall")
+    popup.query.setText("today's deals")  # words on a page, not a time: nothing is from today
+    popup._debounce.stop()
+    popup.run_search()
+    for _ in range(3):
+        wait_for_background()
+        for _ in range(10):
+            app.processEvents()
+    shoot(popup, "recall-time-words-as-words")
     from agents.ask import Asker
+    from agents.llm import LocalLLM, packaged_model
     from app.desktop.ask_panel import AskPanel
 
-    asker = Asker(store, remember=False)
+    asker = Asker(store, LocalLLM(packaged_model(), context_tokens=2048), remember=False)  # the built-in model
     panel = AskPanel(lambda q, on_text: asker.ask(q, on_text=on_text), lambda hit: None)
     for question in ("When is the budget review?", "What did I do yesterday?", "What is Anna's cat called?"):
         panel.input.setText(question)
@@ -181,9 +193,12 @@ def main(outdir: str, dark: bool = False) -> int:
     from app.desktop.settings import SettingsWindow
 
     settings = SettingsWindow(hotkey_problem="no X11 display")
-    for index, name in ((0, "settings-capture"), (4, "settings-desktop")):
+    for index, name in ((0, "settings-capture"), (4, "settings-desktop"),
+                        (next(i for i in range(settings.tabs.count()) if "Model" in settings.tabs.tabText(i)),
+                         "settings-model")):
         settings.tabs.setCurrentIndex(index)
         shoot(settings, name)
+    asker.llm.close()
     store.close()
     print(f"screenshots in {out}")
     return 0

@@ -106,30 +106,35 @@ class HybridSearch:
                 text, phrase = parsed.text, parsed.phrase
                 since = max(filter(None, (since, parsed.since)), default=None)
                 until = min(filter(None, (until, parsed.until)), default=None)
-        hits = self._ranked(text, options, since, until, now)
-        if not hits and phrase:
-            # Read as words instead: only the filter the user set themselves still applies.
-            hits = self._ranked(query, options, options.since, options.until, now)
-            if hits:
-                return SearchResult(hits, query, options.since, options.until, None, time_ignored=True)
+        hits, matched = self._ranked(text, options, since, until, now)
+        if phrase and not matched:
+            # Nothing in that time holds the words (what came back was found by meaning alone): read the
+            # time words as words, over all time; only the filter the user set themselves still applies.
+            widened, widened_matched = self._ranked(query, options, options.since, options.until, now)
+            if widened_matched:
+                return SearchResult(widened, query, options.since, options.until, None, time_ignored=True)
         return SearchResult(hits, text, since, until, phrase)
 
     def _ranked(self, text: str, options: SearchOptions, since: datetime | None, until: datetime | None,
-                now: datetime | None) -> list[Hit]:
+                now: datetime | None) -> tuple[list[Hit], bool]:
+        """The hits, and whether any holds a word of the query (or the query asks for a time alone)."""
         where = self._filter(options, since, until)
         depth = max(options.k * 3, 30)  # fuse over more than we show, so agreement can lift a hit
         if (since or until) and not set(words(text)) - _FILLER:
             ranked = [(row, 0.0) for row in self._recent(where, depth)]  # "what did I do yesterday"
+            matched = True
         else:
+            keyword, vector, query_vector = self._retrieve(text, where, depth, options)
             keyword_first = len(set(words(text))) <= options.keyword_first_words
-            ranked = self._fuse(*self._retrieve(text, where, depth, options), options, now, keyword_first)
+            ranked = self._fuse(keyword, vector, query_vector, options, now, keyword_first)
+            matched = bool(vector) if options.mode == "vector" else bool(keyword)
         if not options.ask_history and not options.app:
             # Dropped here rather than filtered in LanceDB: a filter on every query that keeps nearly
             # every row would make each search prefilter the whole table.
             ask_tag = self._store.codec.app_tag(ASK_APP)
             ranked = [(row, score) for row, score in ranked if row["app_tag"] != ask_tag]
         query_words = set(words(text))
-        return [self._hit(row, score, query_words) for row, score in ranked[: options.k]]
+        return [self._hit(row, score, query_words) for row, score in ranked[: options.k]], matched
 
     # -- the two retrievers -----------------------------------------------------
 
