@@ -66,8 +66,9 @@ _ANSWER_INSTRUCTION = (
 _EXAMPLE = (
     {"role": "user", "content": f"{_ANSWER_INSTRUCTION}\n\n<data>\n[S1] 2 March 2024: Ana: The bakery on "
                                 "Rua Augusta closes at six.\n[S2] 3 March 2024: Ben: We flew to Porto yesterday "
-                                "(2 March 2024) for Ana's birthday.\n</data>\n\nQuestion: When did Ben fly to Porto?"},
-    {"role": "assistant", "content": "2 March 2024 [S2]"},
+                                "(2 March 2024). Ana's party is on Friday at eight.\n</data>\n\n"
+                                "Question: When is Ana's party?"},
+    {"role": "assistant", "content": "Friday at eight [S2]"},
 )
 _MODEL_IDK = re.compile(r"^\W*i (do not|don't) know\b", re.IGNORECASE)
 
