@@ -36,7 +36,7 @@ from storage.blind_index import words
 from storage.memory import Memory, Trust
 from storage.search import ASK_APP, SearchOptions
 from storage.store import MemoryStore
-from storage.timewords import parse_time_words
+from storage.timewords import TimeQuery, parse_time_words
 
 log = logging.getLogger(__name__)
 
@@ -263,7 +263,7 @@ class Asker:
             # Small models often answer right and leave the key out: cite the note the answer's words
             # come from, when one backs it; the grounding check below still decides.
             cited = _backing(text, context, notes)
-            text = f"{text} " + "".join(f"[{s.key}]" for s in cited) if cited else text
+            text += "".join(f" [{s.key}]" for s in cited)
         # Words taken from the question are a restatement, not a claim.
         if not cited or not grounded(text, [notes[s.key] for s in cited] + [question]):
             return None
@@ -313,12 +313,11 @@ def _dated(source: Source) -> str:
     """A note as the model reads it: its date, and what a relative time in it stands for ("yesterday"
     in a message of 8 May 2023 -> "yesterday (7 May 2023)"), worked out here because a small model
     gets date arithmetic wrong."""
-    text = source.text
-    when, read_from_text = when_said(text, source.time)
-    phrase = parse_time_words(text, source.time).phrase
-    at = text.find(phrase) if read_from_text and phrase and phrase != when else -1
-    if at >= 0:
-        text = f"{text[:at + len(phrase or '')]} ({when}){text[at + len(phrase or ''):]}"
+    text, parsed = source.text, parse_time_words(source.text, source.time)
+    when, read_from_text = _when(parsed, source.time)
+    if read_from_text and parsed.phrase and parsed.phrase != when and parsed.phrase in text:
+        end = text.index(parsed.phrase) + len(parsed.phrase)
+        text = f"{text[:end]} ({when}){text[end:]}"
     return f"{source.time:%-d %B %Y}: {text}"
 
 
@@ -360,7 +359,10 @@ def when_said(text: str, said_at: datetime) -> tuple[str, bool]:
     Only phrases that point back in time are resolved; "on Saturday" in a chat may be the coming
     one, so then the answer is the message's own date, (8 May 2023, False). A date the sentence
     writes out ("on September 3rd", "in 2019") is the answer as written."""
-    parsed = parse_time_words(text, said_at)
+    return _when(parse_time_words(text, said_at), said_at)
+
+
+def _when(parsed: TimeQuery, said_at: datetime) -> tuple[str, bool]:
     own_date = f"{said_at:%-d %B %Y}"
     if parsed.phrase and _WRITTEN_DATE.search(parsed.phrase):
         # "Tom's birthday is on September 3rd": the sentence names the date; that is the answer.

@@ -128,22 +128,16 @@ def main(outdir: str, dark: bool = False) -> int:
     from app.desktop.pixmaps import load_thumbnails
 
     popup = RecallPopup(lambda q, o: store.search(q, o), lambda hit: None, lambda ids: load_thumbnails(store, ids))
-    popup.query.setText("budget")
-    popup._debounce.stop()
-    popup.run_search()
-    for _ in range(3):  # the results, then their thumbnails
-        wait_for_background()
-        for _ in range(10):
-            app.processEvents()
-    shoot(popup, "recall")
-    popup.query.setText("today's deals")  # words on a page, not a time: nothing is from today
-    popup._debounce.stop()
-    popup.run_search()
-    for _ in range(3):
-        wait_for_background()
-        for _ in range(10):
-            app.processEvents()
-    shoot(popup, "recall-time-words-as-words")
+    for query, name in (("budget", "recall"),
+                        ("today's deals", "recall-time-words-as-words")):  # words on a page, not a time
+        popup.query.setText(query)
+        popup._debounce.stop()
+        popup.run_search()
+        for _ in range(3):  # the results, then their thumbnails
+            wait_for_background()
+            for _ in range(10):
+                app.processEvents()
+        shoot(popup, name)
     from agents.ask import Asker
     from agents.llm import LocalLLM, packaged_model
     from app.desktop.ask_panel import AskPanel

@@ -160,7 +160,6 @@ class TimelineWindow(QWidget):
         self._pick_range = pick_range or self._ask_range
         self.frame: Any = None
         self._wanted = ""          # the frame id being loaded; older loads are dropped
-        self._target: str | None = None   # a frame to show once its day is loaded
         self._day_loads = 0        # only the newest load of a day is shown
         self.day = QDateEdit(QDate.currentDate())
         self.day.setCalendarPopup(True)
@@ -232,7 +231,6 @@ class TimelineWindow(QWidget):
     def load_day(self, target: str | None = None) -> None:
         """Load the chosen day and show `target` (a frame id), else the day's newest screen."""
         start = self.day_start()
-        target, self._target = target or self._target, None
         self._day_loads += 1
         load = self._day_loads
         self.status.setText("Loading the day…")
@@ -275,12 +273,10 @@ class TimelineWindow(QWidget):
     def show_moment(self, frame_id: str, moment: datetime) -> None:
         """Open the timeline at one frame (from a search result)."""
         local = moment.astimezone()
-        wanted = QDate(local.year, local.month, local.day)
-        if self.day.date() == wanted:
-            self.load_day(frame_id)
-        else:
-            self._target = frame_id
-            self.day.setDate(wanted)  # loads the day, then shows the target
+        self.day.blockSignals(True)  # the date's own load would show the day's newest screen
+        self.day.setDate(QDate(local.year, local.month, local.day))
+        self.day.blockSignals(False)
+        self.load_day(frame_id)
 
     def _jump_to_episode(self, item: QListWidgetItem) -> None:
         moment = item.data(Qt.ItemDataRole.UserRole)
