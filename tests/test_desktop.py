@@ -763,3 +763,48 @@ def test_a_reopened_timeline_shows_screens_stored_since_and_stays_on_its_screen(
     qtbot.waitUntil(lambda: len(window.axis.frames) == 4, timeout=10_000)
     qtbot.wait(300)
     assert window.frame.id == frames[0].id
+
+
+def test_the_tray_follows_a_pause_ended_elsewhere_or_by_its_time(qtbot, store: MemoryStore) -> None:
+    """`engram capture --resume` in a terminal, or the pause's end, must not leave the tray saying "paused"."""
+    from app.capture import pause
+
+    desktop = DesktopApp(QApplication.instance(), open_store=open_with_fake, start_agents=lambda s: StubCapture())
+    desktop.store, desktop.capture = store, StubCapture()
+    desktop.pause(60)
+    assert desktop.tray.state == "paused"
+    pause.resume()                                     # what `engram capture --resume` does
+    desktop.tray.menu.aboutToShow.emit()               # the user opens the tray menu
+    assert desktop.tray.state == "capturing" and "until" not in desktop.tray.toolTip()
+    pause.pause(-1)                                    # a pause whose end has passed
+    desktop.tray.show_state("paused", "paused until 10:00")
+    desktop.check_auto_lock()                          # the app's periodic check
+    assert desktop.tray.state == "capturing"
+    desktop.store = None
+    desktop.server.close()
+
+
+def test_the_ask_field_has_the_focus_when_the_panel_opens(qtbot) -> None:
+    from app.desktop.ask_panel import AskPanel
+
+    panel = AskPanel(lambda q, on_text: None, lambda hit: None)
+    qtbot.addWidget(panel)
+    panel.show()
+    qtbot.waitExposed(panel)
+    assert panel.focusWidget() is panel.input
+
+
+def test_first_run_clears_the_mismatch_once_the_passphrases_agree(qtbot, home: Path) -> None:
+    dialog = FirstRunDialog(lambda p: None)
+    qtbot.addWidget(dialog)
+    dialog.passphrase.setText("a long enough passphrase")
+    dialog.repeat.setText("a long enough passphrase!")
+    dialog.submit()
+    assert dialog.error.isVisibleTo(dialog) and "differ" in dialog.error.text()
+    dialog.repeat.setText("a long enough passphrase")
+    assert not dialog.error.isVisibleTo(dialog)
+    dialog.passphrase.setText("short")
+    dialog.submit()
+    assert "8 characters" in dialog.error.text()
+    dialog.passphrase.setText("long enough now")
+    assert not dialog.error.isVisibleTo(dialog)

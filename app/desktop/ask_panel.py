@@ -49,6 +49,11 @@ class AskPanel(QWidget):
         self._blocks.append("<p style='color:gray'>Answers come from your memories and say where from. "
                             "Nothing leaves this computer.</p>")
         self._render()
+        self.input.setFocus()          # opened to type a question: the field has the keyboard at once
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        self.input.setFocus()
 
     def submit(self) -> None:
         question = self.input.text().strip()

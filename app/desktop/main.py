@@ -84,6 +84,9 @@ class DesktopApp:
         self._auto_lock = QTimer()
         self._auto_lock.setInterval(20_000)
         self._auto_lock.timeout.connect(self.check_auto_lock)
+        # A pause can end by its time or by `engram capture --resume` in a terminal: the menu shows what is true.
+        self.tray.menu.aboutToShow.connect(self._refresh_state)
+        self._told_reason: str | None = None   # the capture error last announced, so it is announced once
         self.idle_source: Any = None      # what tells idle time and screen lock (the capture's window provider)
         self.server = QLocalServer()
         QLocalServer.removeServer(instance_name())  # a stale socket left by a crash
@@ -164,6 +167,7 @@ class DesktopApp:
         if self.store is None:
             return
         self.release_idle_model()
+        self._refresh_state()
         source = self.idle_source or getattr(getattr(self.capture, "recorder", None), "windows", None)
         if source is None:
             return
@@ -294,6 +298,7 @@ class DesktopApp:
                 self.tray.show_state("paused", "screen capture is off (Settings)")
             return
         reason = self.capture.recorder.stopped_reason
+        told, self._told_reason = self._told_reason, reason
         if until is not None:
             self.tray.show_state("paused", "paused " + (until if isinstance(until, str)
                                                          else f"until {until.astimezone():%H:%M}"))
@@ -301,7 +306,8 @@ class DesktopApp:
             self.tray.show_state("paused", "quiet hours (see Settings)")
         elif reason:
             self.tray.show_state("error", reason)
-            self.tray.showMessage("Engram stopped capturing", reason)
+            if reason != told:
+                self.tray.showMessage("Engram stopped capturing", reason)
         else:
             self.tray.show_state("capturing", "capturing")
 

@@ -163,6 +163,8 @@ class FirstRunDialog(_Dialog):
         self.hint = QLabel()
         self.layout_.addWidget(self.hint)
         self.passphrase.textChanged.connect(lambda text: self.hint.setText(strength_hint(text)))
+        for edit in (self.passphrase, self.repeat):
+            edit.textChanged.connect(self._recheck)
         self.capture = QCheckBox("Capture my screen while unlocked (pause it from the tray any time)")
         self.capture.setChecked(True)
         self.layout_.addWidget(self.capture)
@@ -187,13 +189,25 @@ class FirstRunDialog(_Dialog):
         self.button.clicked.connect(self.submit)
         self.layout_.addWidget(self.button, alignment=Qt.AlignmentFlag.AlignRight)
 
+    def problem(self) -> str:
+        """What keeps the typed passphrases from being used, or ""."""
+        if len(self.passphrase.text()) < 8:
+            return "Use at least 8 characters."
+        if self.passphrase.text() != self.repeat.text():
+            return "The two passphrases differ."
+        return ""
+
+    def _recheck(self) -> None:
+        """A complaint goes as soon as the typing fixes it; a new one waits for "Create" (no nagging while typing)."""
+        shown = self.error.text()
+        if shown in ("Use at least 8 characters.", "The two passphrases differ.") and self.problem() != shown:
+            self.error.hide()
+            self.error.clear()
+
     def submit(self) -> None:
         passphrase = self.passphrase.text()
-        if len(passphrase) < 8:
-            self.show_error("Use at least 8 characters.")
-            return
-        if passphrase != self.repeat.text():
-            self.show_error("The two passphrases differ.")
+        if self.problem():
+            self.show_error(self.problem())
             return
         self.button.setEnabled(False)
         self.button.setText("Creating…")
