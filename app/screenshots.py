@@ -1,6 +1,7 @@
-"""Pictures of every window on a seeded demo store: `python -m app.screenshots OUTDIR [--dark]`.
+"""Pictures of every window on a seeded demo store: `python -m app.screenshots OUTDIR [--dark] [--only a,b]`.
 
-For looking at what we build (run it under Xvfb or offscreen) and for the README.
+For looking at what we build (run it under Xvfb or offscreen) and for the README. `--only recall,ask`
+takes just the pictures whose names start so (Ask loads the built-in model: the slow part).
 """
 from __future__ import annotations
 
@@ -89,7 +90,7 @@ def seed_screens(store: object) -> None:
     store.save(frames)  # type: ignore[attr-defined]
 
 
-def main(outdir: str, dark: bool = False) -> int:
+def main(outdir: str, dark: bool = False, only: tuple[str, ...] = ()) -> int:
     os.environ.setdefault("ENGRAM_HOME", tempfile.mkdtemp(prefix="engram-demo-"))
     from app.desktop.ops import wait_for_background
     from app.desktop.recall import RecallPopup
@@ -106,7 +107,12 @@ def main(outdir: str, dark: bool = False) -> int:
     seed(store)
     seed_screens(store)
 
+    def wanted(*names: str) -> bool:
+        return not only or any(name.startswith(prefix) for name in names for prefix in only)
+
     def shoot(widget: object, name: str) -> None:
+        if not wanted(name):
+            return
         widget.show()  # type: ignore[attr-defined]
         for _ in range(5):
             app.processEvents()
@@ -115,7 +121,9 @@ def main(outdir: str, dark: bool = False) -> int:
 
     first = FirstRunDialog(lambda p: (store, recovery))
     first.passphrase.setText("correct horse battery")
-    first.repeat.setText("correct horse battery")
+    first.repeat.setText("correct horse batter")
+    first.submit()                                  # "The two passphrases differ." ...
+    first.repeat.setText("correct horse battery")   # ... and gone once they agree
     shoot(first, "first-run")
     shoot(RecoveryKeyDialog(recovery), "recovery-key")
     unlock = UnlockDialog(lambda p: store)
@@ -130,6 +138,8 @@ def main(outdir: str, dark: bool = False) -> int:
     popup = RecallPopup(lambda q, o: store.search(q, o), lambda hit: None, lambda ids: load_thumbnails(store, ids))
     for query, name in (("budget", "recall"),
                         ("today's deals", "recall-time-words-as-words")):  # words on a page, not a time
+        if not wanted(name):
+            continue
         popup.query.setText(query)
         popup._debounce.stop()
         popup.run_search()
@@ -144,7 +154,8 @@ def main(outdir: str, dark: bool = False) -> int:
 
     asker = Asker(store, LocalLLM(packaged_model(), context_tokens=2048), remember=False)  # the built-in model
     panel = AskPanel(lambda q, on_text: asker.ask(q, on_text=on_text), lambda hit: None)
-    for question in ("When is the budget review?", "What did I do yesterday?", "What is Anna's cat called?"):
+    for question in ("When is the budget review?", "What did I do yesterday?", "What is Anna's cat called?")[
+            :3 if wanted("ask") else 0]:
         panel.input.setText(question)
         panel.submit()
         wait_for_background()
@@ -157,7 +168,8 @@ def main(outdir: str, dark: bool = False) -> int:
     from agents.pipeline import Digester
     from agents.router import EmbeddingRouter
 
-    Digester(store, MetaMemoryManager(store, EmbeddingRouter(store.embedder))).run()  # the day's episodes
+    if wanted("timeline"):
+        Digester(store, MetaMemoryManager(store, EmbeddingRouter(store.embedder))).run()  # the day's episodes
 
     def settle() -> None:
         for _ in range(20):
@@ -200,4 +212,9 @@ def main(outdir: str, dark: bool = False) -> int:
 
 if __name__ == "__main__":
     args = [a for a in sys.argv[1:] if a != "--dark"]
-    raise SystemExit(main(args[0] if args else "screenshots", dark="--dark" in sys.argv[1:]))
+    chosen: tuple[str, ...] = ()
+    if "--only" in args:
+        at = args.index("--only")
+        chosen = tuple(args[at + 1].split(","))
+        del args[at:at + 2]
+    raise SystemExit(main(args[0] if args else "screenshots", dark="--dark" in sys.argv[1:], only=chosen))
