@@ -107,6 +107,9 @@ def _parser() -> argparse.ArgumentParser:
     agent_commands.register(sub)
     autofill_command.register(sub)
     ask_command.register(sub)
+    from app import doctor
+
+    doctor.register(sub)
 
     p = sub.add_parser("recall", help="open the search box of the running Engram (bind this to a shortcut)")
     p.set_defaults(func=_recall)
