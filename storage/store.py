@@ -206,14 +206,21 @@ class MemoryStore:
     # -- writing ------------------------------------------------------------------
 
     def add(self, memories: Sequence[Memory]) -> list[str]:
-        """Store a batch atomically; returns their ids."""
+        """Store a batch atomically; returns their ids.
+
+        One id is one row: an id already stored, or given twice, is replaced by the last one given
+        (a replayed batch, an import that changes a vault entry), never stored beside it."""
         if not memories:
             return []
-        rows = self._encode(memories)
+        unique = _one_per_id(memories)
+        rows = self._encode(unique)
         with self._lock.held():
-            self.table.add(rows)
+            if self.existing([m.id for m in unique]):
+                self._upsert(rows)
+            else:
+                self.table.add(rows)  # the common case (capture, new messages): a plain append
             self._refresh_indexes()
-        return [m.id for m in memories]
+        return [m.id for m in unique]
 
     def update(self, memory: Memory, *, who: str = "user", what: str = "edited") -> None:
         """Replace a stored memory (same id) atomically, noting the change in its history."""
@@ -238,11 +245,14 @@ class MemoryStore:
             guarded = set(replace_only)
             gone = guarded - self.existing(list(guarded)) if guarded else set()
             memories = [m for m in memories if m.id not in gone]
+            memories = _one_per_id(memories)
             if memories:
-                rows = self._encode(memories)
-                self.table.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(rows)
+                self._upsert(self._encode(memories))
                 self._refresh_indexes()
         return [m.id for m in memories]
+
+    def _upsert(self, rows: list[dict[str, Any]]) -> None:
+        self.table.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(rows)
 
     def repoint_sources(self, moved: dict[str, str], since: datetime) -> int:
         """Memories made (on or after `since`) from frames in `moved` name the frame each was merged
@@ -597,6 +607,11 @@ def keyword_index_config() -> Any:
 
     return FTS(base_tokenizer="whitespace", stem=False, remove_stop_words=False, lower_case=False,
                ascii_folding=False, with_position=False, max_token_length=None)
+
+
+def _one_per_id(memories: Sequence[Memory]) -> list[Memory]:
+    """The last memory given for each id, in the order the ids first appear."""
+    return list({m.id: m for m in memories}.values())
 
 
 def _is_id(value: str) -> bool:

@@ -112,3 +112,20 @@ def test_the_telegram_export_says_who_the_user_is_not_a_display_name(store: Memo
     assert values["E-mail"] == ("ana.lima@example.com", []) and values["Phone"] == (None, [])
     core = store.get(CoreManager.memory_id)
     assert core is None or "ana.costa" not in core.text
+
+
+def test_an_import_that_changes_a_vault_entry_replaces_its_row(store: MemoryStore, tmp_path: Path) -> None:
+    from collections import Counter
+
+    first = chatgpt_export(tmp_path, [("user", "My passport number is X1234567, renew it?")])
+    import_file(store, "chatgpt", first)
+    renewed = tmp_path / "later"
+    renewed.mkdir()
+    text = json.loads(chatgpt_export(renewed, [("user", "My new passport number is X7654321")]).read_text())
+    text[0]["id"], text[0]["mapping"]["n0"]["message"]["id"] = "c2", "m9"   # another conversation
+    (renewed / "conversations.json").write_text(json.dumps(text), encoding="utf-8")
+    import_file(store, "chatgpt", renewed / "conversations.json")
+
+    ids = Counter(store.table.search().select(["id"]).limit(None).to_arrow().column("id").to_pylist())
+    assert [i for i, n in ids.items() if n > 1] == []
+    assert [v.secret for v in of_kind(store, "vault")] == ["X7654321"]

@@ -323,3 +323,28 @@ def test_ocr_backlog_and_agent_queue_survive_a_reopen(store: MemoryStore, home: 
     assert [m.id for m in queue] == [oldest.id, store.list_range(kinds=["message"])[0].id]
     reopened.mark_digested([m.id for m in queue])
     assert reopened.undigested() == [] and reopened.get(oldest.id).digested is not None
+
+
+def ids_stored_twice(store: MemoryStore) -> list[str]:
+    from collections import Counter
+
+    ids = store.table.search().select(["id"]).limit(None).to_arrow().column("id").to_pylist()
+    return [i for i, n in Counter(ids).items() if n > 1]
+
+
+def test_one_id_is_one_row_whatever_writes_it(store: MemoryStore) -> None:
+    fact = Memory("semantic", "Anna prefers green tea", {"name": "Anna"})
+    store.add([fact])
+    fact.text = "Anna prefers black tea"
+    store.add([fact])                                     # added again: a replayed batch, an import of a change
+    store.add([Memory("semantic", "Anna prefers oolong", id=fact.id), Memory("semantic", "Anna prefers mint", id=fact.id)])
+    assert ids_stored_twice(store) == [] and store.get(fact.id).text == "Anna prefers mint"
+    fact.text = "Anna prefers rooibos"
+    store.save([fact])
+    store.save([fact], replace_only=[fact.id])
+    store.update(fact)
+    frame = Memory("frame", "the slides", {"monitor": 0})
+    store.add([frame, Memory("semantic", "from the slides", source_ids=[f"frame:{frame.id}"], time=NOW)])
+    store.repoint_sources({frame.id: fact.id}, since=NOW - timedelta(days=1))
+    assert ids_stored_twice(store) == []
+    assert store.count() == 3 and store.get(fact.id).text == "Anna prefers rooibos"
