@@ -348,6 +348,10 @@ def folder_size(path: Path) -> int:
     return total
 
 
+def _size(count: int) -> str:
+    return f"{count / 1e9:.1f} GB" if count >= 1e9 else f"{count / 1e6:.1f} MB"
+
+
 def _existing(path: Path) -> Path:
     while not path.exists() and path.parent != path:
         path = path.parent
@@ -378,8 +382,8 @@ def check_store() -> list[Finding]:
     config = Config.load()
     sizes = {name: folder_size(home / name) for name in ("store", "blobs", "models")}
     budget = config.get("retention.max_gb")
-    what = (f"{(sizes['store'] + sizes['blobs']) / 1e9:.2f} GB at {home} (screenshots {sizes['blobs'] / 1e9:.2f} GB "
-            f"of a {budget:g} GB budget; models {sizes['models'] / 1e9:.2f} GB)")
+    what = (f"{_size(sizes['store'] + sizes['blobs'])} at {home} (screenshots {_size(sizes['blobs'])} of a "
+            f"{budget:g} GB budget; models {_size(sizes['models'])})")
     findings = [Finding("Memories", "ok", what)]
     meta = paths.store_dir() / "engram-store.json"
     try:

@@ -133,6 +133,22 @@ def main(outdir: str, dark: bool = False, only: tuple[str, ...] = ()) -> int:
     upgrading.passphrase.setText("correct horse battery")
     upgrading.working(upgrade=True)
     shoot(upgrading, "unlock-upgrading")
+    if wanted("tray-error", "doctor"):  # capture stopped: the tray's bold entry opens the doctor's report
+        from collections import defaultdict
+
+        from app.desktop.doctor_window import DoctorWindow
+        from app.desktop.tray import Tray
+        from app.doctor import run as run_doctor
+
+        tray = Tray(defaultdict(lambda: lambda: None))
+        tray.show_state("error", "no window information here (Wayland, or no X display)")
+        shoot(tray.menu, "tray-error")
+        doctor = DoctorWindow(run_doctor)
+        doctor.check()
+        wait_for_background()
+        for _ in range(10):
+            app.processEvents()
+        shoot(doctor, "doctor")
     from app.desktop.pixmaps import load_thumbnails
 
     popup = RecallPopup(lambda q, o: store.search(q, o), lambda hit: None, lambda ids: load_thumbnails(store, ids))

@@ -79,8 +79,11 @@ class DesktopApp:
         self._asked_at = 0.0
         self.tray = Tray({"search": self.show_recall, "ask": self.show_ask, "memories": self.show_browser, "timeline": self.show_timeline, "settings": self.show_settings, "pause_15": lambda: self.pause(15),
                           "pause_60": lambda: self.pause(60), "pause_forever": lambda: self.pause(None),
-                          "resume": self.resume, "lock": self.lock, "unlock": self.unlock, "quit": self.quit},
+                          "resume": self.resume, "lock": self.lock, "unlock": self.unlock, "quit": self.quit,
+                          "doctor": self.show_doctor},
                          self._hotkey_hint())
+        self.tray.messageClicked.connect(self.show_doctor)  # "Engram stopped capturing": why, and what to do
+        self.doctor_window: Any = None
         self._auto_lock = QTimer()
         self._auto_lock.setInterval(20_000)
         self._auto_lock.timeout.connect(self.check_auto_lock)
@@ -224,6 +227,18 @@ class DesktopApp:
         if browser is not None:
             browser.refresh_current()
 
+    def show_doctor(self) -> None:
+        """What works on this computer: no unlock needed, the doctor never opens the store."""
+        from app.desktop.doctor_window import DoctorWindow
+        from app.doctor import AppFacts, run
+
+        facts = AppFacts(str(self.hotkey.shortcut) if self.hotkey is not None else "", self.hotkey_problem)
+        if self.doctor_window is not None:
+            self.doctor_window.close()
+        self.doctor_window = DoctorWindow(lambda: run(facts=facts))
+        self.doctor_window.show()
+        self.doctor_window.check()
+
     def show_settings(self) -> None:
         self._bring_up("settings", lambda: SettingsWindow(
             {"test_model": _describe_model, "change_passphrase": self._change_passphrase,
@@ -307,7 +322,7 @@ class DesktopApp:
         elif reason:
             self.tray.show_state("error", reason)
             if reason != told:
-                self.tray.showMessage("Engram stopped capturing", reason)
+                self.tray.showMessage("Engram stopped capturing", reason + "\nClick for what works on this computer.")
         else:
             self.tray.show_state("capturing", "capturing")
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from app.qt import QAction, QColor, QIcon, QMenu, QPainter, QPixmap, QSystemTrayIcon
 
 ICON = Path(__file__).resolve().parents[2] / "assets" / "engram.svg"
+DOCTOR_LABEL = "What works on this computer…"
 STATE_COLOURS = {"capturing": "#3cb371", "paused": "#f0b429", "locked": "#8a8f98", "error": "#e0483e"}
 
 
@@ -33,7 +34,7 @@ class Tray(QSystemTrayIcon):
         entries = [("search", f"Search…{'  ' + hotkey_hint if hotkey_hint else ''}"), ("timeline", "Timeline…"), ("ask", "Ask…"), ("memories", "Memories…"), None,
                    ("pause_15", "Pause for 15 minutes"), ("pause_60", "Pause for 1 hour"),
                    ("pause_forever", "Pause until resumed"), ("resume", "Resume capture"), None,
-                   ("lock", "Lock"), ("unlock", "Unlock…"), None, ("settings", "Settings…"),
+                   ("lock", "Lock"), ("unlock", "Unlock…"), None, ("doctor", DOCTOR_LABEL), ("settings", "Settings…"),
                    ("quit", "Quit Engram")]
         for entry in entries:
             if entry is None:
@@ -54,7 +55,9 @@ class Tray(QSystemTrayIcon):
     def show_state(self, state: str, detail: str) -> None:
         self.state = state
         self.setIcon(state_icon(state))
-        self.setToolTip(f"Engram — {detail}")
+        self.setToolTip(f"Engram — {detail}" + (f"\n(menu: {DOCTOR_LABEL})" if state == "error" else ""))
+        # In trouble, the doctor's entry is the menu's bold one: what works here, and what to do.
+        self.menu.setDefaultAction(self.items["doctor"] if state == "error" else None)  # type: ignore[arg-type]
         unlocked = state != "locked"
         for name in ("search", "timeline", "ask", "memories", "settings", "pause_15", "pause_60", "pause_forever", "lock"):
             self.items[name].setVisible(unlocked)
