@@ -119,8 +119,23 @@ def generate_recovery_key() -> str:
     return "-".join(raw[i:i + 4] for i in range(0, len(raw), 4))
 
 
+# Base32 has no 0, 1, 8 or 9: a 0 or a 1 read off the paper can only be an O or an I.
+_LOOKALIKES = str.maketrans({"0": "O", "1": "I"})
+_BASE32 = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
+
+
+def _cleaned_recovery_key(text: str) -> str:
+    return "".join(ch for ch in text.upper() if ch.isalnum()).translate(_LOOKALIKES)
+
+
+def looks_like_recovery_key(text: str) -> bool:
+    """32 base32 characters once case, dashes, spaces and 0/O, 1/I are forgiven: what `generate_recovery_key` makes."""
+    cleaned = _cleaned_recovery_key(text)
+    return len(cleaned) == 32 and set(cleaned) <= _BASE32 and all(ch.isalnum() or ch in "- " for ch in text.strip())
+
+
 def _recovery_secret(recovery_key: str) -> bytes:
-    cleaned = "".join(ch for ch in recovery_key.upper() if ch.isalnum())
+    cleaned = _cleaned_recovery_key(recovery_key)
     try:
         return base64.b32decode(cleaned)
     except (ValueError, binascii.Error):
@@ -136,6 +151,7 @@ class KeyVault:
         self._wraps = wraps
         self._data_key: bytearray | None = None
         self._subkeys: SubKeys | None = None
+        self.opened_with = ""   # "passphrase" or "recovery key" once unlocked
 
     # -- creation and loading -------------------------------------------------
 
@@ -184,6 +200,7 @@ class KeyVault:
         kdf = KdfParams.from_json(self._header["kdf"])
         wrapping = kdf.derive(passphrase)
         self._set_key(self._unwrap(wrapping, self._wraps["passphrase"], self._header, b"passphrase"))
+        self.opened_with = "passphrase"
 
     def verify(self, passphrase: str) -> bool:
         """Whether `passphrase` is the right one, without changing anything (asked again before revealing a secret)."""
@@ -203,6 +220,21 @@ class KeyVault:
         wrap = self._wraps["recovery"]
         wrapping = _hkdf(_recovery_secret(recovery_key), _unb64(wrap["salt"]), b"engram/recovery-wrap/v1")
         self._set_key(self._unwrap(wrapping, wrap, _recovery_header(wrap["salt"]), b"recovery"))
+        self.opened_with = "recovery key"
+
+    def unlock_with_either(self, secret: str) -> str:
+        """Unlock with the passphrase or the recovery key, whichever `secret` is; says which opened it.
+
+        Wherever the passphrase is asked, the recovery key works too (the error message promises it). A
+        secret shaped like a recovery key is tried as one first: that costs a hash, the passphrase a second."""
+        if looks_like_recovery_key(secret):
+            try:
+                self.unlock_with_recovery_key(secret)
+                return self.opened_with
+            except WrongPassphrase:
+                pass  # a passphrase that happens to look like a recovery key
+        self.unlock(secret)
+        return self.opened_with
 
     def lock(self) -> None:
         """Forget the keys. Best effort: Python may hold copies we cannot reach, the

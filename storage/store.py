@@ -160,7 +160,7 @@ class MemoryStore:
     def open(cls, passphrase: str, *, home: Path | None = None, embedder: Embedder | None = None,
              embedder_name: str | None = None) -> "MemoryStore":
         vault = KeyVault.load((home / "keys.json") if home else paths.key_file())
-        vault.unlock(passphrase)
+        vault.unlock_with_either(passphrase)   # the recovery key opens it too (vault.opened_with says which)
         return cls._with(vault, home, embedder, embedder_name)
 
     @classmethod

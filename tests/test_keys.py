@@ -123,3 +123,17 @@ def test_tuning_picks_more_iterations_for_a_longer_target(key_file: Path) -> Non
     quick = KdfParams.tuned(64, 0.01)
     slow = KdfParams.tuned(64, 2.0)
     assert quick.iterations == 1 and slow.iterations > 1
+
+
+def test_the_recovery_key_opens_where_the_passphrase_is_asked_and_forgives_0_for_o_and_1_for_i(
+        key_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("storage.keys.generate_recovery_key", lambda: "ABCD-EFGH-IJKL-MNOP-QRST-UVWX-YZ23-4567")
+    vault, recovery = make(key_file)
+    typed = recovery.lower().replace("o", "0").replace("i", "1").replace("-", " ")   # as read off the paper
+    by_recovery = KeyVault.load(key_file)
+    assert by_recovery.unlock_with_either(typed) == "recovery key" and by_recovery.keys == vault.keys
+    by_passphrase = KeyVault.load(key_file)
+    assert by_passphrase.unlock_with_either("first passphrase") == "passphrase" and by_passphrase.keys == vault.keys
+    for wrong in ("not it", "AAAA-" * 7 + "AAAA"):
+        with pytest.raises(WrongPassphrase):
+            KeyVault.load(key_file).unlock_with_either(wrong)
