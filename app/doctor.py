@@ -105,7 +105,7 @@ def check_display(env: Mapping[str, str], config: Config) -> list[Finding]:
                         "system's screen and window APIs (not checked by this doctor)." + off)]
     if kind == "none":
         return [Finding("Display", "warn", "no graphical session (no DISPLAY or WAYLAND_DISPLAY): the desktop app "
-                        "and screen capture cannot run here; the commands (search, ask, import) work",
+                        "and screen capture cannot run here; the commands (search, ask, import) work." + off,
                         "run `engram doctor` from a terminal inside your desktop session to check it")]
     if kind == "wayland":
         allowed = config.get("capture.allow_without_window_info")
