@@ -230,13 +230,12 @@ def check_keyring(config: Config) -> list[Finding]:
 
         backend = keyring.get_keyring()
     except Exception as exc:  # keyring's backends raise their own types
-        backend, name = None, f"keyring failed ({type(exc).__name__})"
+        usable, name = False, f"keyring failed ({type(exc).__name__})"
     else:
         chained = getattr(backend, "backends", None)
         usable = backend.priority > 0 if chained is None else bool(chained)
         name = _backend_name(backend)
-        backend = backend if usable else None
-    if backend is None:
+    if not usable:
         what = f"no system keyring ({name}): Engram asks for your passphrase at each unlock"
         if wanted:
             return [Finding("Keyring", "warn", what + ", although unlocking from the keyring is on",
