@@ -107,6 +107,9 @@ def _parser() -> argparse.ArgumentParser:
     agent_commands.register(sub)
     autofill_command.register(sub)
     ask_command.register(sub)
+    from app.mcp import commands as mcp_commands
+
+    mcp_commands.register(sub)
     from app import doctor
 
     doctor.register(sub)

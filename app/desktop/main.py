@@ -15,6 +15,8 @@ from app.archive import export_archive
 from app.desktop.ask_panel import AskPanel
 from app.desktop.browser import MemoryBrowser
 from app.desktop.detail import MemoryDetail
+from app.desktop.mcp_bridge import McpBridge
+from app.mcp.relay import PREFIX as MCP_PREFIX
 from app.desktop.ops import post_to_gui, run_in_background, wait_for_background
 from app.desktop.recall import RecallPopup
 from app.desktop.settings import SettingsWindow
@@ -95,6 +97,7 @@ class DesktopApp:
         QLocalServer.removeServer(instance_name())  # a stale socket left by a crash
         self.server.listen(instance_name())
         self.server.newConnection.connect(self._message)
+        self.mcp = McpBridge(self)  # `engram mcp` relays agents' calls over the same socket
 
     # -- lifecycle --------------------------------------------------------------
 
@@ -356,7 +359,11 @@ class DesktopApp:
         if connection is None:
             return
         connection.waitForReadyRead(500)
-        message = bytes(connection.readAll().data()).decode(errors="replace").strip()
+        data = bytes(connection.readAll().data())
+        if data.startswith(MCP_PREFIX):
+            self.mcp.take(connection, data)  # answered on this connection once the call has run
+            return
+        message = data.decode(errors="replace").strip()
         connection.disconnectFromServer()
         if message in ("show", "recall"):
             self.show_recall()
