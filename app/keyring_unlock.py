@@ -20,6 +20,29 @@ def _account() -> str:
     return str(paths.home())
 
 
+NO_KEYRING = ("No system keyring on this computer (such as GNOME Keyring or KWallet): "
+              "Engram will ask for the passphrase.")
+
+
+def unavailable() -> str:
+    """Why the keyring cannot keep the passphrase here, or "" when a real one is there to try.
+
+    keyring falls back to a backend that refuses everything when no secret service is installed or
+    reachable; choosing the option there would fail without a word."""
+    try:
+        import keyring
+        from keyring.backends import fail, null
+
+        backend = keyring.get_keyring()
+    except Exception as exc:
+        log.info("no system keyring: %s", type(exc).__name__)
+        return NO_KEYRING
+    chained = getattr(backend, "backends", None)
+    if isinstance(backend, (fail.Keyring, null.Keyring)) or (chained is not None and not chained):
+        return NO_KEYRING
+    return ""
+
+
 def remember(passphrase: str) -> bool:
     try:
         import keyring

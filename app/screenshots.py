@@ -114,6 +114,7 @@ def main(outdir: str, dark: bool = False, only: tuple[str, ...] = ()) -> int:
         if not wanted(name):
             return
         widget.show()  # type: ignore[attr-defined]
+        wait_for_background()  # what a window asks in the background (the keyring, say) has its answer
         for _ in range(5):
             app.processEvents()
         widget.grab().save(str(out / f"{name}.png"))  # type: ignore[attr-defined]

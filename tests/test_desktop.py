@@ -808,3 +808,38 @@ def test_first_run_clears_the_mismatch_once_the_passphrases_agree(qtbot, home: P
     assert "8 characters" in dialog.error.text()
     dialog.passphrase.setText("long enough now")
     assert not dialog.error.isVisibleTo(dialog)
+
+
+def test_the_unlock_dialog_takes_the_recovery_key_and_leaves_the_keyring_alone(qtbot, home: Path,
+                                                                                memory_keyring) -> None:
+    created, recovery = MemoryStore.create(PASSPHRASE, home=home, embedder=HashEmbedder(), kdf_seconds=FAST_KDF)
+    created.close()
+    dialog = UnlockDialog(open_with_fake)
+    qtbot.addWidget(dialog)
+    dialog.use_keyring.setChecked(True)
+    dialog.passphrase.setText(recovery.lower())
+    with qtbot.waitSignal(dialog.accepted, timeout=20_000):
+        dialog.submit()
+    assert dialog.store is not None and dialog.store.vault.is_unlocked and dialog.opened_with == "recovery key"
+    assert memory_keyring.secrets == {}          # the recovery key is never kept in the keyring
+    assert "new passphrase" in dialog.note       # said once the dialog has closed (the tray's message)
+    dialog.store.close()
+
+
+def test_the_keyring_option_says_when_there_is_no_keyring(qtbot, home: Path, monkeypatch) -> None:
+    import keyring
+    from keyring.backends import fail
+
+    previous = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())
+    try:
+        dialog = FirstRunDialog(lambda p: None)
+        qtbot.addWidget(dialog)
+        qtbot.waitUntil(lambda: not dialog.use_keyring.isEnabled(), timeout=10_000)
+        assert not dialog.use_keyring.isChecked() and "no system keyring" in dialog.keyring_hint.text().lower()
+        unlock = UnlockDialog(open_with_fake)
+        qtbot.addWidget(unlock)
+        qtbot.waitUntil(lambda: not unlock.use_keyring.isEnabled(), timeout=10_000)
+        assert "no system keyring" in unlock.keyring_hint.text().lower() and unlock.keyring_hint.isVisibleTo(unlock)
+    finally:
+        keyring.set_keyring(previous)

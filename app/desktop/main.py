@@ -133,6 +133,8 @@ class DesktopApp:
         if dialog.exec() != QDialog.DialogCode.Accepted or dialog.store is None:
             return False
         self.store = dialog.store
+        if dialog.note:   # opened with the recovery key, or the keyring did not take the passphrase
+            self.tray.showMessage("Engram", dialog.note)
         try:
             self.capture, self.capture_problem = self.start_capture(self.store), ""
         except (ValueError, OSError, RuntimeError) as exc:  # a bad setting, a missing part: the rest still works

@@ -57,6 +57,20 @@ class _Dialog(QDialog):
         self.error.setText(message)
         self.error.show()
 
+    def check_keyring(self, use_keyring: QCheckBox, hint: QLabel) -> None:
+        """Where no keyring exists the option would fail without a word: say so and turn it off."""
+        from app import keyring_unlock
+
+        def checked(problem: str) -> None:
+            if problem:
+                use_keyring.setChecked(False)
+                use_keyring.setEnabled(False)
+                hint.setText(problem)
+                hint.show()
+                self.adjustSize()   # room for the hint at once, not squeezed into the old height
+
+        run_in_background(keyring_unlock.unavailable, checked, lambda _exc: None, owner=self)
+
 
 class UnlockDialog(_Dialog):
     """Asks for the passphrase until `open_store(passphrase)` succeeds; `store` holds the result."""
@@ -65,11 +79,19 @@ class UnlockDialog(_Dialog):
         super().__init__("Unlock Engram")
         self._open_store = open_store
         self.store: Any = None
-        self.layout_.addWidget(QLabel("Enter your passphrase to open your memory."))
-        self.passphrase = self.field("Passphrase")
+        self.opened_with = ""      # "passphrase" or "recovery key"
+        self.note = ""             # what the user should hear once the dialog has closed
+        self.layout_.addWidget(QLabel("Enter your passphrase (or your recovery key) to open your memory."))
+        self.passphrase = self.field("Passphrase or recovery key")
         self.use_keyring = QCheckBox("Unlock from the system keyring next time")
         self.use_keyring.setChecked(Config.load().get("security.use_keyring"))
         self.layout_.addWidget(self.use_keyring)
+        self.keyring_hint = QLabel()
+        self.keyring_hint.setProperty("role", "hint")
+        self.keyring_hint.setWordWrap(True)
+        self.keyring_hint.hide()
+        self.layout_.addWidget(self.keyring_hint)
+        self.check_keyring(self.use_keyring, self.keyring_hint)
         self.layout_.addWidget(self.error)
         self.upgrading = QLabel("Engram was updated: your memory is converted to its new layout, once. "
                                 "A large one takes up to a minute; nothing is lost if it is interrupted.")
@@ -110,8 +132,9 @@ class UnlockDialog(_Dialog):
         self.upgrading.setVisible(upgrade)
         self._busy(True, "Upgrading…" if upgrade else "Unlocking…")
 
-    def _opened(self, store: Any) -> None:
-        self.store = store
+    def _opened(self, opened: tuple[Any, str]) -> None:
+        self.store, self.note = opened
+        self.opened_with = getattr(getattr(self.store, "vault", None), "opened_with", "") or "passphrase"
         self.accept()
 
     def _failed(self, exc: Exception) -> None:
@@ -127,14 +150,21 @@ class UnlockDialog(_Dialog):
         self.button.setText(doing if busy else "Unlock")
 
 
-def open_and_keep_choice(open_store: Callable[[str], Any], passphrase: str, use_keyring: bool) -> Any:
+def open_and_keep_choice(open_store: Callable[[str], Any], passphrase: str, use_keyring: bool) -> tuple[Any, str]:
     """Open (or create) the store, then keep the passphrase in the system keyring or forget it, as the
-    user chose; the setting records whether the keyring took it.
+    user chose; the setting records whether the keyring took it. Returns what `open_store` gave and a
+    note for the user ("" when all went as chosen).
+
+    A recovery key typed in place of the passphrase is never kept: the keyring and the setting are left as
+    they were, and the note asks for a new passphrase.
 
     Runs in the background: both the key derivation and the secret service take their time."""
     from app import keyring_unlock
 
     store = open_store(passphrase)
+    if getattr(getattr(store, "vault", None), "opened_with", "") == "recovery key":
+        return store, ("Opened with your recovery key. Choose a new passphrase in Settings (Your data → "
+                       "Change passphrase); the recovery key keeps working.")
     kept = keyring_unlock.remember(passphrase) if use_keyring else False
     if not use_keyring:
         keyring_unlock.forget()
@@ -142,7 +172,10 @@ def open_and_keep_choice(open_store: Callable[[str], Any], passphrase: str, use_
     if kept != config.get("security.use_keyring"):
         config.set("security.use_keyring", kept)
         config.save()
-    return store
+    if use_keyring and not kept:
+        return store, (keyring_unlock.unavailable() or
+                       "The system keyring did not take the passphrase: Engram will ask for it next time.")
+    return store, ""
 
 
 class FirstRunDialog(_Dialog):
@@ -154,6 +187,7 @@ class FirstRunDialog(_Dialog):
         self._create_store = create_store
         self.store: Any = None
         self.recovery_key = ""
+        self.note = ""             # what the user should hear once the dialog has closed
         intro = QLabel("Engram remembers what you see on screen, so you can find it again. Everything stays on this "
                        "computer, encrypted with a passphrase only you know.")
         intro.setWordWrap(True)
@@ -179,10 +213,11 @@ class FirstRunDialog(_Dialog):
         self.layout_.addWidget(self.at_login)
         self.use_keyring = QCheckBox("Unlock from the system keyring, without typing the passphrase")
         self.layout_.addWidget(self.use_keyring)
-        keyring_hint = QLabel("Convenient, but then anyone using this login can open your memory.")
-        keyring_hint.setProperty("role", "hint")
-        keyring_hint.setWordWrap(True)
-        self.layout_.addWidget(keyring_hint)
+        self.keyring_hint = QLabel("Convenient, but then anyone using this login can open your memory.")
+        self.keyring_hint.setProperty("role", "hint")
+        self.keyring_hint.setWordWrap(True)
+        self.layout_.addWidget(self.keyring_hint)
+        self.check_keyring(self.use_keyring, self.keyring_hint)
         self.layout_.addWidget(self.error)
         self.button = QPushButton("Create my memory")
         self.button.setDefault(True)
@@ -220,8 +255,8 @@ class FirstRunDialog(_Dialog):
         self.button.setText("Create my memory")
         self.show_error(str(exc))
 
-    def _created(self, result: tuple[Any, str]) -> None:
-        self.store, self.recovery_key = result
+    def _created(self, created: tuple[tuple[Any, str], str]) -> None:
+        (self.store, self.recovery_key), self.note = created
         self.save_choices()
         RecoveryKeyDialog(self.recovery_key).exec()
         self.accept()
