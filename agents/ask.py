@@ -32,6 +32,7 @@ import numpy as np
 from agents.consolidate import FADED
 from agents.llm import LocalLLM, ModelError, neutralise
 from agents.managers.core import CoreManager
+from agents.redaction import redact
 from storage.blind_index import words
 from storage.memory import Memory, Trust
 from storage.search import ASK_APP, SearchOptions
@@ -277,9 +278,12 @@ class Asker:
             memory.recalled = now
             memory.tags = [t for t in memory.tags if t != FADED]
         self.store.save(used, replace_only=[m.id for m in used])
-        asked = Memory(kind="message", text=answer.question, time=now, trust=Trust.USER, source_kind="assistant",
-                       fields={"speaker": "user", "conversation": "engram-ask"}, app=ASK_APP)
-        replied = Memory(kind="message", text=answer.text, time=now + timedelta(milliseconds=1), trust=Trust.INFERRED,
+        # Masked before they are first written: both are marked digested, so nothing masks them later. A
+        # secret in a question is not filed in the vault (a question is history, not a statement).
+        asked = Memory(kind="message", text=redact(answer.question)[0], time=now, trust=Trust.USER,
+                       source_kind="assistant", fields={"speaker": "user", "conversation": "engram-ask"}, app=ASK_APP)
+        replied = Memory(kind="message", text=redact(answer.text)[0], time=now + timedelta(milliseconds=1),
+                         trust=Trust.INFERRED,
                          source_kind="assistant", fields={"speaker": "Engram", "conversation": "engram-ask"},
                          app=ASK_APP, source_ids=[f"{s.kind}:{s.memory_id}" for s in answer.sources])
         asked.digested = replied.digested = now

@@ -67,6 +67,10 @@ class Digester:
         new = {d.memory.id for d in report.decisions if d.new and d.memory is not None}
         self.store.save(to_write, replace_only=[m.id for m in to_write if m.id not in new])
         self.store.mark_digested([m.id for m in memories if m.id not in written])
+        if report.masked:
+            # An observation stored before its secrets were masked (a store from before every path masked):
+            # its old row still holds their blind tokens until the versions that hold it are gone.
+            self.store.purge()
         log.info("digested %d observations: %s", report.observations, report.counts())
         return report
 

@@ -47,9 +47,16 @@ def init(args: argparse.Namespace) -> int:
 
 
 def add(args: argparse.Namespace) -> int:
+    from agents.secrets import keep_secrets
+
     memories = _memories_from_args(args)
     store = _open_store()
-    ids = store.add(memories)
+    # A frame or message given here is an observation like a captured screen or an imported line: its
+    # secrets are masked before it is first written (later masking would leave them in old versions)
+    # and kept, sealed, in the vault. Only the ids given are printed, not the vault entries made.
+    observed = [m for m in memories if m.kind in ("frame", "message")]
+    filed = keep_secrets(store, observed)[len(observed):] if observed else []
+    ids = store.add([*memories, *filed])[:len(memories)]
     for memory_id in ids:
         print(memory_id)
     return 0

@@ -103,3 +103,92 @@ def test_no_canary_through_the_cli_logs_and_temp_files(tmp_path: Path) -> None:
     assert not leaks(home, needles)
     engram("delete", *ids, "--yes")
     assert not leaks(home, needles)
+
+
+# -- secrets: masked before the first write, on every path ------------------------------------------------
+
+IBAN = "DE89 3704 0044 0532 0130 00"
+IBAN_WORDS = ["de89", "3704", "0044", "0532", "0130"]   # what masking leaves is "[IBAN •••• 3000]"
+
+
+def password() -> str:
+    return canary("pw")
+
+
+def secret_words() -> list[str]:
+    return IBAN_WORDS + [password().casefold()]
+
+
+def tokens_in_any_version(store: MemoryStore, words: list[str]) -> list[str]:
+    """Which of these words have a blind token in a frame or message, in any version of the table on disk."""
+    wanted = {store.codec.index.token(w): w for w in words}
+    dataset = store.table.to_lance()
+    found: set[str] = set()
+    for version in dataset.versions():
+        rows = dataset.checkout_version(version["version"]).to_table(
+            columns=["tokens"], filter="kind IN ('frame', 'message')").column("tokens").to_pylist()
+        found.update(wanted[t] for row in rows for t in row.split() if t in wanted)
+    return sorted(found)
+
+
+def assert_no_secret_kept(store: MemoryStore, home: Path) -> None:
+    stored = " ".join(m.text + str(m.fields) for m in store.list_range(kinds=["message", "frame"], limit=1000))
+    assert password() not in stored and "0532" not in stored
+    assert tokens_in_any_version(store, secret_words()) == []
+    observed = SearchOptions(mode="keyword", kinds=["message", "frame"], ask_history=True)
+    assert not store.search(password(), observed).hits and not store.search("3704 0532", observed).hits
+    assert not leaks(home, [n for n in encodings(password())])
+
+
+def test_a_secret_in_a_question_or_its_answer_is_masked_before_they_are_kept(store: MemoryStore, home: Path) -> None:
+    from agents.ask import Asker
+
+    # A note the user wrote by hand keeps what they typed; the answer quoting it is history and must not.
+    store.add([Memory("semantic", f"The router password: {password()} for the office wifi")])
+    asker = Asker(store)
+    asker.ask("what is the router password for the office wifi?")
+    asker.ask(f"is my IBAN {IBAN} with password: {password()} the office one?")
+    kept = store.list_range(kinds=["message"], limit=100)
+    assert len(kept) == 4 and all(m.digested for m in kept)
+    assert any("[password]" in m.text for m in kept if m.fields["speaker"] == "Engram")
+    assert any("[IBAN •••• 3000]" in m.text for m in kept if m.fields["speaker"] == "user")
+    assert_no_secret_kept(store, home)
+
+
+def test_a_secret_stored_before_masking_existed_leaves_no_version_behind(store: MemoryStore, home: Path) -> None:
+    from agents.meta import MetaMemoryManager
+    from agents.pipeline import Digester
+    from agents.router import EmbeddingRouter
+
+    # As a store written before every path masked: the message holds the secret in its text and tokens.
+    message = Memory("message", f"Bob: my IBAN is {IBAN}, password: {password()}", {"speaker": "Bob"},
+                     trust=Trust.IMPORTED)
+    store.add([message])
+    sealed = store.table.search().where(f"id = '{message.id}'").limit(1).to_arrow().to_pylist()[0]["text"]
+    assert tokens_in_any_version(store, secret_words()) == sorted(secret_words())  # sanity: the probe sees them
+    Digester(store, MetaMemoryManager(store, EmbeddingRouter(store.embedder))).run()
+    assert_no_secret_kept(store, home)
+    assert not leaks(home, [sealed[13:37]])  # the unmasked row's ciphertext is gone from disk too
+
+
+@pytest.mark.slow
+def test_a_secret_given_to_engram_add_is_masked_before_it_is_stored(home: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    import io
+
+    from app.cli import main
+
+    (home / "config.toml").write_text("[security]\nkdf_target_seconds = 0.01\n")
+    monkeypatch.setenv("ENGRAM_PASSPHRASE", PASSPHRASE)
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    assert main(["init"]) == 0
+    said = f"my IBAN is {IBAN} and the password: {password()}"
+    assert main(["add", "message", said, "--field", "speaker=Ana"]) == 0
+    assert main(["add", "frame", f"Online banking\n{said}", "--app", "Firefox", "--title", "Bank"]) == 0
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps([{"text": said, "speaker": "Bob"}])))
+    assert main(["add", "message", "--json", "-"]) == 0
+    capsys.readouterr()
+    store = MemoryStore.open(PASSPHRASE, home=home)
+    assert_no_secret_kept(store, home)
+    # Kept, sealed, in the vault: nothing the user gave is lost.
+    assert {v.secret for v in store.list_range(kinds=["vault"])} >= {IBAN.replace(" ", ""), password()}
