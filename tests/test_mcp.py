@@ -232,3 +232,232 @@ def test_the_audit_records_each_calls_shape_sealed(harness: Harness, home: Path)
     assert entries[1].outcome == "refused: Engram was locked" and entries[2].outcome.startswith("refused")
     raw = (home / "mcp-audit.log").read_bytes()
     assert b"claude" not in raw and b"search" not in raw and b"green" not in raw
+
+
+# -- whole sessions: the real mcp client, `engram mcp` in its own process, the desktop app answering ----------
+
+def test_the_cli_finds_the_desktop_apps_socket(home: Path) -> None:
+    from app.desktop.main import instance_name
+    from app.mcp import relay
+
+    assert relay.instance_name() == instance_name()
+    with pytest.raises(relay.RelayError, match="Engram is not running"):
+        relay.ask_app({"op": "auth", "token": "x"})
+
+
+class StubService:
+    def stop(self) -> None:
+        pass
+
+
+@pytest.fixture
+def running(qtbot, seeded: MemoryStore, monkeypatch):  # type: ignore[no-untyped-def]
+    """The desktop app, unlocked, on the seeded store; answers with quotes (no model loaded)."""
+    from fakes import HashEmbedder
+
+    from agents.ask import Asker
+    from app.desktop.main import DesktopApp
+    from app.desktop.unlock import UnlockDialog
+    from app.qt import QApplication
+
+    seeded.close()
+    desktop = DesktopApp(QApplication.instance(), open_store=lambda p: MemoryStore.open(p, embedder=HashEmbedder()),
+                         start_capture=lambda s: None, start_agents=lambda s: StubService())
+    monkeypatch.setattr(UnlockDialog, "exec", lambda self: (self.passphrase.setText(PASSPHRASE), self.submit(),
+                                                            qtbot.waitUntil(lambda: self.store is not None,
+                                                                            timeout=20_000), 1)[-1])
+    assert desktop.unlock()
+    desktop.asker = Asker(desktop.store, None)
+    yield desktop
+    desktop.lock()
+    desktop.server.close()
+
+
+def _register(desktop: Any, name: str, scopes: str) -> str:
+    return desktop.mcp.service.registry.add(desktop.store.vault.keys.content, name, parse_scopes(scopes))
+
+
+def _in_thread(qtbot, work: Any, each_turn: Any = None) -> Any:  # type: ignore[no-untyped-def]
+    """Run an async client on its own thread while this one runs the app's event loop."""
+    import threading
+
+    import anyio
+
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = anyio.run(work)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    qtbot.waitUntil(lambda: (each_turn() if each_turn else None, not thread.is_alive())[1], timeout=180_000)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def _decline_forget(desktop: Any) -> Any:
+    from app.qt import QMessageBox
+
+    def turn() -> None:
+        box = desktop.mcp.approval_box
+        if box is not None and box.isVisible():
+            box.button(QMessageBox.StandardButton.No).click()
+    return turn
+
+
+def _text_of(result: Any) -> dict[str, Any]:
+    return json.loads(next(c.text for c in result.content if c.type == "text"))
+
+
+async def _session_checks(session: Any, desktop: Any) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    await session.initialize()
+    seen["tools"] = {t.name for t in (await session.list_tools()).tools}
+    found = await session.call_tool("search", {"query": "green tea"})
+    seen["search"] = _text_of(found)["data"]
+    asked = await session.call_tool("ask", {"question": "what does Anna prefer to drink?"})
+    seen["ask"] = _text_of(asked)
+    added = await session.call_tool("add_memory", {"text": "The user's standup moved to 9:30"})
+    seen["added"] = _text_of(added)
+    seen["found_added"] = _text_of(await session.call_tool("search", {"query": "standup moved"}))["data"]
+    refused = await session.call_tool("forget", {"ids": [seen["search"][0]["id"]]})
+    seen["forget"] = (refused.is_error, refused.content[0].text)
+    fuzzed = await session.call_tool("search", {"query": 7, "limit": "ten"})
+    seen["fuzzed"] = (fuzzed.is_error, fuzzed.content[0].text)
+    vault = await session.call_tool("search", {"query": "Bank PIN"})
+    seen["vault"] = vault.content[0].text
+    core = await session.read_resource("engram://core-memory")
+    seen["core"] = core.contents[0].text
+    return seen
+
+
+def _check_session(seen: dict[str, Any], desktop: Any, client: str) -> None:
+    assert {"search", "ask", "get_memory", "timeline", "get_frame_text", "get_frame_image", "add_memory",
+            "forget"} <= seen["tools"]
+    assert "green tea" in seen["search"][0]["snippet"]
+    assert "green tea" in seen["ask"]["data"]["answer"] and seen["ask"]["data"]["sources"]
+    added = desktop.store.get(seen["added"]["id"])
+    assert added.tags == [f"mcp:{client}"] and added.trust < Trust.USER
+    assert seen["found_added"][0]["id"] == added.id
+    assert seen["forget"][0] and "did not approve" in seen["forget"][1]
+    assert desktop.store.get(seen["search"][0]["id"]) is not None
+    assert seen["fuzzed"][0] and "'query' must be a string" in seen["fuzzed"][1] and "Traceback" not in seen["fuzzed"][1]
+    assert "Lisbon" in seen["core"]
+    assert VAULT_CANARY not in json.dumps(seen, default=sorted) and "Bank PIN" in seen["vault"]
+
+
+@pytest.mark.slow
+def test_a_stdio_session_searches_asks_and_adds_through_the_running_app(qtbot, running) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import sys
+
+    from mcp import ClientSession, StdioServerParameters, stdio_client
+
+    from conftest import REPO
+
+    token = _register(running, "claude-desktop", "read,write")
+    params = StdioServerParameters(command=sys.executable, args=["-m", "app.cli", "mcp"], cwd=str(REPO),
+                                   env={**os.environ, "ENGRAM_MCP_TOKEN": token})
+
+    async def session_run() -> dict[str, Any]:
+        async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+            seen = await _session_checks(session, running)
+            running_store = running.store
+            running.store = None  # as lock() leaves it, without closing windows from this thread
+            locked = await session.call_tool("search", {"query": "green tea"})
+            running.store = running_store
+            seen["locked"] = (locked.is_error, locked.content[0].text)
+            return seen
+
+    seen = _in_thread(qtbot, session_run, _decline_forget(running))
+    _check_session(seen, running, "claude-desktop")
+    assert seen["locked"] == (True, LOCKED)
+    entries = AuditLog().read(running.store.vault.keys.content)
+    assert {e.client for e in entries} == {"claude-desktop"} and len(entries) >= 8
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def http_server(running):  # type: ignore[no-untyped-def]
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from conftest import REPO
+
+    port = _free_port()
+    process = subprocess.Popen([sys.executable, "-m", "app.cli", "mcp", "--http", "--port", str(port)], cwd=str(REPO),
+                               env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.2)
+    assert process.poll() is None, process.communicate()[1].decode()
+    yield port
+    process.terminate()
+    _, errors = process.communicate(timeout=20)
+    assert b"Traceback" not in errors, errors.decode()
+
+
+@pytest.mark.slow
+def test_an_http_session_with_a_bearer_token_and_every_refusal(qtbot, running, http_server) -> None:  # type: ignore[no-untyped-def]
+    import httpx2
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+
+    token = _register(running, "cursor", "read,write")
+    revoked = _register(running, "old-client", "read")
+    running.mcp.service.registry.revoke(running.store.vault.keys.content, "old-client")
+    url = f"http://127.0.0.1:{http_server}/mcp"
+
+    async def session_run() -> dict[str, Any]:
+        async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60) as http, \
+                streamable_http_client(url, http_client=http) as (read, write), ClientSession(read, write) as session:
+            seen = await _session_checks(session, running)
+        hello = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+        statuses = {}
+        async with httpx2.AsyncClient(timeout=30) as plain:
+            for name, headers in (("none", {}), ("wrong", {"Authorization": "Bearer engram_not-a-token"}),
+                                  ("revoked", {"Authorization": f"Bearer {revoked}"}),
+                                  ("basic", {"Authorization": f"Basic {token}"})):
+                response = await plain.post(url, json=hello, headers={**headers, "Accept": "application/json, text/event-stream"})
+                statuses[name] = response.status_code
+        seen["statuses"] = statuses
+        return seen
+
+    seen = _in_thread(qtbot, session_run, _decline_forget(running))
+    _check_session(seen, running, "cursor")
+    assert seen["statuses"] == {"none": 401, "wrong": 401, "revoked": 401, "basic": 401}
+
+
+@pytest.mark.slow
+def test_the_http_server_listens_on_loopback_only(running, http_server) -> None:  # type: ignore[no-untyped-def]
+    import socket
+
+    listening = [line.split()[1] for line in Path("/proc/net/tcp").read_text().splitlines()[1:]
+                 if line.split()[3] == "0A"] if Path("/proc/net/tcp").exists() else []
+    ours = [address for address in listening if int(address.split(":")[1], 16) == http_server]
+    assert ours == ["0100007F:" + f"{http_server:04X}"]  # 127.0.0.1 in /proc's byte order, nothing else
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(("10.255.255.255", 1))  # no packet is sent: this only picks the outward address
+        outward = probe.getsockname()[0]
+    if not outward.startswith("127."):
+        with pytest.raises(OSError):
+            socket.create_connection((outward, http_server), timeout=5).close()
