@@ -5,6 +5,7 @@
 #
 #   installer/setup.sh          what the app needs
 #   installer/setup.sh --test   plus what the test suite needs (Xvfb, pytest)
+#   installer/setup.sh --system-only   only the system packages (installer/install.sh uses it)
 #
 # Safe to run again: it only installs what is missing.
 set -euo pipefail
@@ -12,6 +13,8 @@ cd "$(dirname "$0")/.."
 
 want_tests=0
 [ "${1:-}" = "--test" ] && want_tests=1
+system_only=0
+[ "${1:-}" = "--system-only" ] && system_only=1
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
@@ -45,6 +48,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+[ "$system_only" = 1 ] && exit 0
 
 # --- Python ----------------------------------------------------------------------
 python=""

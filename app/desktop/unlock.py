@@ -210,6 +210,7 @@ class FirstRunDialog(_Dialog):
         self.layout_.addWidget(self.excluded)
         self.capture.toggled.connect(self.excluded.setEnabled)
         self.at_login = QCheckBox("Start Engram when I log in")
+        self.at_login.setChecked(Config.load().get("desktop.start_at_login"))  # as chosen at install
         self.layout_.addWidget(self.at_login)
         self.use_keyring = QCheckBox("Unlock from the system keyring, without typing the passphrase")
         self.layout_.addWidget(self.use_keyring)
