@@ -268,6 +268,8 @@ def running(qtbot, seeded: MemoryStore, monkeypatch):  # type: ignore[no-untyped
                                                                             timeout=20_000), 1)[-1])
     assert desktop.unlock()
     desktop.asker = Asker(desktop.store, None)
+    desktop.notices = []
+    monkeypatch.setattr(desktop.tray, "showMessage", lambda title, text: desktop.notices.append(text))
     yield desktop
     desktop.lock()
     desktop.server.close()
@@ -347,6 +349,7 @@ def _check_session(seen: dict[str, Any], desktop: Any, client: str) -> None:
     assert desktop.store.get(seen["search"][0]["id"]) is not None
     assert seen["fuzzed"][0] and "'query' must be a string" in seen["fuzzed"][1] and "Traceback" not in seen["fuzzed"][1]
     assert "Lisbon" in seen["core"]
+    assert desktop.notices == [f"The agent “{client}” read your memory (search)."]  # once a minute at most
     assert VAULT_CANARY not in json.dumps(seen, default=sorted) and "Bank PIN" in seen["vault"]
 
 
@@ -376,6 +379,8 @@ def test_a_stdio_session_searches_asks_and_adds_through_the_running_app(qtbot, r
     seen = _in_thread(qtbot, session_run, _decline_forget(running))
     _check_session(seen, running, "claude-desktop")
     assert seen["locked"] == (True, LOCKED)
+    running.show_settings()
+    assert running.settings.tabs.tabText(running.settings.tabs.count() - 1) == "Agents"
     entries = AuditLog().read(running.store.vault.keys.content)
     assert {e.client for e in entries} == {"claude-desktop"} and len(entries) >= 8
 
@@ -461,3 +466,52 @@ def test_the_http_server_listens_on_loopback_only(running, http_server) -> None:
     if not outward.startswith("127."):
         with pytest.raises(OSError):
             socket.create_connection((outward, http_server), timeout=5).close()
+
+
+def test_settings_lists_agents_with_their_last_use_and_revokes_one(qtbot, harness: Harness, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from app.desktop.mcp_clients import AgentsTab
+    from app.desktop.ops import wait_for_background
+    from app.qt import QMessageBox
+
+    token = harness.register("claude-desktop", "read,images")
+    harness.register("cursor", "read,write")
+    harness.call(token, "search", {"query": "green tea"})
+    tab = AgentsTab(harness.service)
+    qtbot.addWidget(tab)
+    qtbot.waitUntil(lambda: tab.clients.rowCount() == 2, timeout=10_000)
+    rows = {tab.clients.item(r, 0).text(): [tab.clients.item(r, c).text() for c in range(1, 4)] for r in range(2)}
+    assert rows["claude-desktop"][0] == "read, images" and rows["claude-desktop"][2] != "never"
+    assert rows["cursor"][2] == "never"
+    assert [tab.audit.item(0, c).text() for c in (1, 2, 3, 4)] == ["claude-desktop", "search", "query: str[9]", "1"]
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    row = next(r for r in range(2) if tab.clients.item(r, 0).text() == "claude-desktop")
+    tab.clients.cellWidget(row, 4).click()
+    qtbot.waitUntil(lambda: tab.clients.rowCount() == 1, timeout=10_000)
+    wait_for_background()
+    assert harness.call(token, "search", {"query": "green tea"})["auth"] is False
+
+
+@pytest.mark.slow
+def test_without_the_app_a_stdio_client_is_told_to_start_engram(home: Path) -> None:
+    import os
+    import sys
+
+    import anyio
+    from mcp import ClientSession, StdioServerParameters, stdio_client
+
+    from conftest import REPO
+
+    params = StdioServerParameters(command=sys.executable, args=["-m", "app.cli", "mcp"], cwd=str(REPO),
+                                   env={**os.environ, "ENGRAM_MCP_TOKEN": "engram_anything"})
+
+    async def session_run() -> tuple[int, Any, Any]:
+        async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+            await session.initialize()
+            tools = (await session.list_tools()).tools
+            return len(tools), await session.call_tool("search", {"query": "x"}), \
+                await session.call_tool("ask", {"question": "y"})
+
+    count, search, ask = anyio.run(session_run)
+    assert count == 8
+    for result in (search, ask):
+        assert result.is_error and result.content[0].text.startswith("Engram is not running: start the Engram app")

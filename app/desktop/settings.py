@@ -48,6 +48,10 @@ class SettingsWindow(QWidget):
             self.tabs.addTab(self._form([o for o in OPTIONS if o.name.startswith(prefixes) and o.name not in _HIDDEN],
                                         title, hotkey_problem, model_description), title)
         self.tabs.addTab(self._account_tab(), "Your data")
+        if "agents" in self._actions:  # the MCP service: its clients and the audit of their calls
+            from app.desktop.mcp_clients import AgentsTab
+
+            self.tabs.addTab(AgentsTab(self._actions["agents"]), "Agents")
         self.status = QLabel("")
         save = QPushButton("Save")
         save.setDefault(True)

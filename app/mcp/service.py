@@ -115,6 +115,23 @@ class McpService:
         self._on_read(client.name, "core memory")
         return {"ok": True, "text": text}
 
+    # -- for Settings (any thread; they need Engram unlocked) -------------------------------------------
+
+    def clients(self) -> list[Client]:
+        return self.registry.list(self._key())
+
+    def revoke(self, name: str) -> bool:
+        return self.registry.revoke(self._key(), name)
+
+    def audit_entries(self, limit: int = 500) -> list[AuditEntry]:
+        return self.audit.read(self._key(), limit)
+
+    def _key(self) -> bytes:
+        store = self._unlocked()
+        if store is None:
+            raise RegistryError(LOCKED)
+        return bytes(store.vault.keys.content)
+
     # -- audit ------------------------------------------------------------------------------------------
 
     def _audit(self, key: bytes, client: Client, tool: str, args: Any, count: int, outcome: str) -> None:
