@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from storage.config import Config
-from storage.memory import KINDS, Memory, Trust
+from storage.memory import KINDS, Memory, TimeOutOfRange, Trust, check_time, check_year
 
 
 class CliError(Exception):
@@ -33,7 +33,7 @@ def parse_when(text: str | None, *, end: bool = False) -> datetime | None:
     except ValueError:
         pass
     else:
-        moment = moment if moment.tzinfo else moment.astimezone()
+        moment = _in_supported_years(text, moment)
         # "--until 2026-11-24" means through the end of that day, not its first instant.
         return moment + timedelta(days=1) if end and len(text.strip()) == 10 else moment
     from storage.timewords import parse_time_words
@@ -42,6 +42,15 @@ def parse_when(text: str | None, *, end: bool = False) -> datetime | None:
     if parsed.phrase is None or parsed.text:
         raise CliError(f"cannot read {text!r} as a time (try 2024-03-05, 2024-03-05T14:00, 'yesterday', 'last week')")
     return parsed.until if end else parsed.since
+
+
+def _in_supported_years(text: str, moment: datetime) -> datetime:
+    """`moment` made aware in the local zone, if its year is supported (a zone applied to year 1 or 9999
+    can overflow, and a store row that far off could not be read back)."""
+    try:
+        return check_time(moment if moment.tzinfo else check_year(moment).astimezone())
+    except (TimeOutOfRange, OverflowError, OSError):
+        raise CliError(str(TimeOutOfRange(f"{text!r} is"))) from None
 
 
 def memory_from_json(raw: dict[str, Any]) -> Memory:

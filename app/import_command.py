@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.importers import FORMATS
+from agents.importers.turns import MAX_MESSAGE_CHARACTERS
 
 from app.cli_input import CliError
 
@@ -52,6 +53,9 @@ def run(args: argparse.Namespace) -> int:
     log.info("import %s: %d new, %d already present", args.format, summary.new, summary.already_present)
     print(f"Imported {_count(summary.new, 'new message')} from {_count(summary.conversations, 'conversation')} "
           f"({_day(summary.first)} … {_day(summary.last)}); {summary.already_present:,} already present.")
+    if summary.shortened:
+        print(f"{_count(summary.shortened, 'message')} longer than {MAX_MESSAGE_CHARACTERS:,} characters "
+              f"{'was' if summary.shortened == 1 else 'were'} cut there (marked at the cut).")
     if not args.no_digest:
         print(describe_digest(run_digest(build_digester(store))))
     return 0

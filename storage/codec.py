@@ -7,7 +7,7 @@ captured words. Everything else is sealed per field by `FieldCipher`.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import numpy as np
@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from storage.blind_index import BlindIndex, words
 from storage.fields import FieldCipher, TamperedField
-from storage.memory import KINDS, Memory, Trust
+from storage.memory import EARLIEST, KINDS, LATEST, Memory, Trust, check_time
 from storage.word_boxes import pack_boxes, unpack_boxes
 
 TABLE = "memories"
@@ -68,8 +68,14 @@ def to_us(moment: datetime) -> int:
     return int(moment.timestamp() * 1_000_000)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EARLIEST_US, _LATEST_US = to_us(EARLIEST), to_us(LATEST) - 1
+
+
 def from_us(micros: int) -> datetime:
-    return datetime.fromtimestamp(micros / 1_000_000, tz=timezone.utc)
+    """Never fails: a stored time outside the supported years (written before they were checked, or edited
+    on disk) reads as the nearest end of the range, so the row stays readable, searchable and deletable."""
+    return _EPOCH + timedelta(microseconds=min(max(micros, _EARLIEST_US), _LATEST_US))
 
 
 class RowCodec:
@@ -83,6 +89,9 @@ class RowCodec:
         return self.index.token("app:" + normal) if normal else ""
 
     def encode(self, memory: Memory, vector: npt.NDArray[np.float32]) -> dict[str, Any]:
+        check_time(memory.time, "'time' is")  # checked when made, again here: a memory can be changed since
+        if memory.ended is not None:
+            check_time(memory.ended, "'ended' is")
         seal = self._sealer(memory)
         fields = memory.fields
         if "boxes" in fields:

@@ -58,6 +58,42 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
 MEMORY_KINDS = ("core", "episodic", "semantic", "procedural", "resource", "vault")
 
 
+# The years a memory's time may fall in (UTC). Exports and typed dates beyond them are mistakes or crafted
+# files, and far-off years break later: a zone's offset pushes year 1 or 9999 out of what `datetime` and
+# the platform's clock hold, and every read of such a row fails.
+SUPPORTED_YEARS = (1900, 2200)
+EARLIEST = datetime(SUPPORTED_YEARS[0], 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(SUPPORTED_YEARS[1] + 1, 1, 1, tzinfo=timezone.utc)  # the first instant past the range
+
+
+class TimeOutOfRange(ValueError):
+    """A time outside SUPPORTED_YEARS. The message says the range, never the value's context."""
+
+    def __init__(self, what: str = "a time") -> None:
+        super().__init__(f"{what} outside the supported years {SUPPORTED_YEARS[0]}–{SUPPORTED_YEARS[1]}")
+
+
+def check_time(moment: datetime, what: str = "a time") -> datetime:
+    """`moment` (timezone-aware) if it lies in the supported years, else TimeOutOfRange."""
+    if not EARLIEST <= moment < LATEST:
+        raise TimeOutOfRange(what)
+    return moment
+
+
+def check_year(naive: datetime, what: str = "a time") -> datetime:
+    """A wall-clock time's year, checked before a zone is applied to it (which can overflow far off)."""
+    if not SUPPORTED_YEARS[0] <= naive.year <= SUPPORTED_YEARS[1]:
+        raise TimeOutOfRange(what)
+    return naive
+
+
+def from_unix(seconds: float, what: str = "a time") -> datetime:
+    """Unix seconds as an aware UTC time; TimeOutOfRange (not OverflowError) for any number far off."""
+    if not EARLIEST.timestamp() <= seconds < LATEST.timestamp():  # also false for NaN
+        raise TimeOutOfRange(what)
+    return datetime.fromtimestamp(seconds, tz=timezone.utc)
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -103,6 +139,10 @@ class Memory:
         for stamp in ("time", "created", "updated"):
             if getattr(self, stamp).tzinfo is None:
                 raise ValueError(f"{stamp} must be timezone-aware")
+        for stamp in ("time", "ended"):
+            moment = getattr(self, stamp)
+            if moment is not None:
+                check_time(moment, f"'{stamp}' is")
 
     def index_text(self) -> str:
         """The words that keyword and meaning search see. Never includes a secret."""

@@ -31,13 +31,13 @@ from storage.fields import FieldCipher
 from storage.frame_pictures import GROUP_SPAN, RenderedPictures, rebase
 from storage.keys import KeyVault
 from storage.locking import WriterLock
-from storage.memory import KINDS, Memory, utcnow
+from storage.memory import EARLIEST, KINDS, LATEST, Memory, utcnow
 from storage.rotation import VectorRotation
 from storage.search import HybridSearch, SearchOptions, SearchResult
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 _META_FILE = "engram-store.json"
 # Fold new rows into the indexes once this many are not yet in one: beyond it,
 # the flat scan of unindexed rows starts to show in search latency.
@@ -106,7 +106,19 @@ def needs_upgrade(home: Path | None = None) -> bool:
         return False
 
 
-MIGRATIONS: dict[int, Any] = {1: _vectors_to_float16, 2: _tokens_to_nine_characters, 3: _shorter_compressed_tokens}
+def _times_into_supported_years(table: Any) -> None:
+    """4 -> 5: a time outside the supported years (an import before they were checked could store year 0
+    or 10000) is moved to the nearest end of the range, where it already reads (codec.from_us), so a time
+    range that shows the row also finds it. Re-running finds nothing left to move."""
+    lowest, highest = to_us(EARLIEST), to_us(LATEST) - 1
+    for column in ("time_us", "end_us"):
+        for where, value in ((f"{column} < {lowest}", lowest), (f"{column} > {highest}", highest)):
+            if table.count_rows(where):
+                table.update(where=where, values={column: value})
+
+
+MIGRATIONS: dict[int, Any] = {1: _vectors_to_float16, 2: _tokens_to_nine_characters, 3: _shorter_compressed_tokens,
+                              4: _times_into_supported_years}
 
 
 @dataclass(frozen=True)

@@ -370,3 +370,96 @@ def test_cli_import(home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.
     assert err.startswith("engram: cannot import ") and err.strip().endswith("nothing was imported")
     assert main(["import", "whatsapp", str(ANDROID), "--tz", "Mars/Olympus"]) == 1
     assert "unknown time zone" in capsys.readouterr().err
+
+
+# -- hostile files: out-of-range times, deep nesting, one enormous message (issues 15 and 20) ----------
+
+
+def _chatgpt_at(create_time: object) -> str:
+    return json.dumps([{"id": "c", "current_node": "a", "mapping": {
+        "r": {"id": "r", "parent": None, "children": ["a"]},
+        "a": {"id": "a", "parent": "r", "message": {"author": {"role": "user"}, "create_time": create_time,
+                                                    "content": {"content_type": "text", "parts": ["PIN 4321"]}}}}}])
+
+
+def _telegram_at(**when: str) -> str:
+    return json.dumps({"name": "x", "type": "personal_chat", "id": 1,
+                       "messages": [{"id": 1, "type": "message", "from": "Ines", "text": "PIN 4321", **when}]})
+
+
+def _locomo_at(date_time: str) -> str:
+    return json.dumps([{"sample_id": "s", "conversation": {
+        "session_1": [{"speaker": "A", "dia_id": "D1:1", "text": "PIN 4321"}], "session_1_date_time": date_time}}])
+
+
+def _jsonl_at(time: object) -> str:
+    return json.dumps({"time": time, "speaker": "Noor", "text": "PIN 4321"}) + "\n"
+
+
+@pytest.mark.parametrize("fmt,name,content", [
+    ("chatgpt", "conversations.json", _chatgpt_at(1e20)),
+    ("chatgpt", "conversations.json", _chatgpt_at(1e15)),
+    ("chatgpt", "conversations.json", _chatgpt_at(float("inf"))),
+    ("telegram", "result.json", _telegram_at(date_unixtime=str(10**20))),
+    ("telegram", "result.json", _telegram_at(date="0001-01-01T00:00:00+05:00")),
+    ("telegram", "result.json", _telegram_at(date="9999-12-31T23:59:59")),
+    ("jsonl", "chat.jsonl", _jsonl_at(1e20)),
+    ("jsonl", "chat.jsonl", _jsonl_at("0001-01-01T00:00:00+05:00")),
+    ("jsonl", "chat.jsonl", _jsonl_at("9999-12-31T23:59:59-05:00")),
+    ("jsonl", "chat.jsonl", _jsonl_at("9999-12-31T23:59:59+05:00")),
+    ("jsonl", "chat.jsonl", _jsonl_at("1899-12-31T23:00:00")),
+    ("locomo", "locomo.json", _locomo_at("1:56 pm on 8 May, 9999")),
+    ("locomo", "locomo.json", _locomo_at("1:56 pm on 8 May, 0001")),
+    ("whatsapp", "WhatsApp Chat with Ana.txt", "31/12/0000, 21:41 - Ana: PIN 4321\n"),
+    ("whatsapp", "WhatsApp Chat with Ana.txt", "[9999-12-31, 23:59:59] Ana: PIN 4321\n"),
+    ("whatsapp", "WhatsApp Chat with Ana.txt", "31/12/2201, 00:00 - Ana: PIN 4321\n"),
+])
+def test_a_time_outside_the_supported_years_imports_nothing(store: MemoryStore, tmp_path: Path, fmt: str,
+                                                            name: str, content: str) -> None:
+    import_file(store, "jsonl", DATA / "chat.jsonl")
+    before = store.count()
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(ImportFailed, match="outside the supported years 1900–2200") as caught:
+        import_file(store, fmt, path)
+    assert "4321" not in str(caught.value) and str(caught.value).endswith("nothing was imported")
+    assert store.count() == before
+
+
+def test_the_edges_of_the_supported_years_import(store: MemoryStore, tmp_path: Path) -> None:
+    path = tmp_path / "chat.jsonl"
+    path.write_text(_jsonl_at("1900-01-01T00:00:00+00:00") + _jsonl_at("2200-12-31T23:59:59+00:00"), encoding="utf-8")
+    summary = import_file(store, "jsonl", path)
+    assert (summary.first.year, summary.last.year) == (1900, 2200)
+
+
+@pytest.mark.parametrize("fmt,name,content", [
+    ("chatgpt", "conversations.json", "[" * 100_000 + "]" * 100_000),
+    ("telegram", "result.json", '{"messages": ' + "[" * 100_000 + "]" * 100_000 + "}"),
+    ("locomo", "locomo.json", "[" * 100_000 + "]" * 100_000),
+    ("jsonl", "chat.jsonl", '{"time": 1714983600, "speaker": "a", "text": ' + "[" * 100_000 + "]" * 100_000 + "}\n"),
+    # Shallow enough to parse, deep enough that turning it into text would overflow the stack.
+    ("locomo", "locomo.json", _locomo_at("1:56 pm on 8 May, 2023").replace('"PIN 4321"', "[" * 990 + "]" * 990)),
+])
+def test_deeply_nested_json_imports_nothing(store: MemoryStore, tmp_path: Path, fmt: str, name: str,
+                                            content: str) -> None:
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(ImportFailed, match="nested too deeply"):
+        import_file(store, fmt, path)
+    assert store.count() == 0
+
+
+def test_one_enormous_message_is_cut_and_the_import_stays_quick(store: MemoryStore, tmp_path: Path) -> None:
+    from agents.importers.turns import MAX_MESSAGE_CHARACTERS
+
+    words = "lorem ipsum dolor sit amet " * (3_000_000 // 27)  # 3 MB in one message (WhatsApp allows 65,536)
+    path = tmp_path / "WhatsApp Chat with Big.txt"
+    path.write_text(f"31/12/2023, 21:41 - Ana: {words}\n31/12/2023, 21:42 - Ana: and a short one\n", encoding="utf-8")
+    summary = import_file(store, "whatsapp", path)
+    assert (summary.new, summary.shortened) == (2, 1)
+    texts = sorted((m.text for m in store.list_range(kinds=["message"])), key=len)
+    assert texts[0] == "and a short one"
+    assert texts[1].startswith("lorem ipsum") and len(texts[1]) < MAX_MESSAGE_CHARACTERS + 200
+    assert "the rest of this message was not imported" in texts[1]
+    assert import_file(store, "whatsapp", path).new == 0  # the cut message is found again, not added twice

@@ -18,6 +18,7 @@ from storage.memory import Memory
 from agents.importers import chatgpt, jsonl, locomo, telegram, whatsapp
 from agents.importers.files import ImportFailed
 from agents.importers.progress import Progress, reporting
+from agents.importers.turns import CUT_MARK
 from agents.secrets import keep_secrets
 
 if TYPE_CHECKING:
@@ -35,12 +36,23 @@ class Format:
     help: str
 
 
+def _within_the_stack(parse: Callable[[Path, tzinfo | None], list[Memory]]) -> Callable[[Path, tzinfo | None], list[Memory]]:
+    """JSON nested a few hundred levels deep parses, then overflows the stack wherever a value of it is
+    turned into text; deeper, the parser itself overflows. Either way the file is refused, not a traceback."""
+    def guarded(path: Path, tz: tzinfo | None = None) -> list[Memory]:
+        try:
+            return parse(path, tz)
+        except RecursionError:
+            raise ImportFailed(path, "its JSON is nested too deeply (no chat export nests like this)") from None
+    return guarded
+
+
 FORMATS: dict[str, Format] = {
-    "chatgpt": Format(chatgpt.parse, chatgpt.HELP),
+    "chatgpt": Format(_within_the_stack(chatgpt.parse), chatgpt.HELP),
     "whatsapp": Format(whatsapp.parse, whatsapp.HELP),
-    "telegram": Format(telegram.parse, telegram.HELP),
-    "jsonl": Format(jsonl.parse, jsonl.HELP),
-    "locomo": Format(locomo.parse, locomo.HELP),
+    "telegram": Format(_within_the_stack(telegram.parse), telegram.HELP),
+    "jsonl": Format(_within_the_stack(jsonl.parse), jsonl.HELP),
+    "locomo": Format(_within_the_stack(locomo.parse), locomo.HELP),
 }
 
 
@@ -52,6 +64,7 @@ class ImportSummary:
     conversations: int
     first: datetime
     last: datetime
+    shortened: int = 0          # of the new, how many were cut at MAX_MESSAGE_CHARACTERS
 
 
 def import_file(store: MemoryStore, fmt: str, path: Path, progress: Progress | None = None,
@@ -73,7 +86,8 @@ def import_file(store: MemoryStore, fmt: str, path: Path, progress: Progress | N
         store.add(keep_secrets(store, new))
     return ImportSummary(read=len(memories), new=len(new), already_present=len(memories) - len(new),
                          conversations=len({m.fields["conversation"] for m in memories}),
-                         first=min(m.time for m in memories), last=max(m.time for m in memories))
+                         first=min(m.time for m in memories), last=max(m.time for m in memories),
+                         shortened=sum(m.text.endswith(CUT_MARK) for m in new))
 
 
 def _unique(memories: list[Memory]) -> list[Memory]:

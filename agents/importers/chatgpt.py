@@ -6,11 +6,11 @@ starts a branch). Only the branch the user last saw is imported: from
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone, tzinfo
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
-from storage.memory import Memory
+from storage.memory import Memory, TimeOutOfRange, from_unix
 
 from agents.importers.files import ImportFailed, looks_like, read_json
 from agents.importers.turns import Messages
@@ -35,6 +35,8 @@ def parse(path: Path, tz: tzinfo | None = None) -> list[Memory]:
             _add_conversation(messages, path, number, conversation)
         except (AttributeError, TypeError, KeyError):  # a field of an unexpected type somewhere inside
             raise ImportFailed(path, f"conversation {number}: not in the ChatGPT export layout") from None
+        except TimeOutOfRange as exc:
+            raise ImportFailed(path, f"conversation {number}: {exc}") from None
     return messages.result()
 
 
@@ -102,5 +104,5 @@ def _text(message: dict[str, Any]) -> str:
 
 def _unix(value: Any) -> datetime | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-        return datetime.fromtimestamp(value, tz=timezone.utc)
+        return from_unix(value)
     return None

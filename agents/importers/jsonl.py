@@ -9,11 +9,11 @@ are skipped.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone, tzinfo
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
-from storage.memory import Memory
+from storage.memory import Memory, TimeOutOfRange, from_unix
 
 from agents.importers.files import ImportFailed, read_text
 from agents.importers.turns import Messages, local_time
@@ -51,9 +51,11 @@ def _add(messages: Messages, path: Path, number: int, turn: dict[str, Any], tz: 
 def _time(path: Path, number: int, value: Any, tz: tzinfo | None) -> datetime:
     try:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return datetime.fromtimestamp(value, tz=timezone.utc)
+            return from_unix(value)
         if isinstance(value, str):
             return local_time(datetime.fromisoformat(value), tz)
-    except (ValueError, OverflowError, OSError):  # OSError: a number the platform's clock cannot hold
+    except TimeOutOfRange as exc:
+        raise ImportFailed(path, f"'time' is {exc}", line=number) from None
+    except (ValueError, OverflowError, OSError):  # OSError: a time the platform's clock cannot hold
         pass
     raise ImportFailed(path, "'time' is neither an ISO-8601 date/time nor Unix seconds", line=number)

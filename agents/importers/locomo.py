@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
-from storage.memory import Memory
+from storage.memory import Memory, TimeOutOfRange
 
 from agents.importers.files import ImportFailed, looks_like, read_json
 from agents.importers.turns import Messages, local_time
@@ -69,6 +69,8 @@ def _session_start(path: Path, sample_id: str, number: int, value: Any, tz: tzin
             raise ValueError
         hour = int(match[1]) % 12 + (12 if match[3].lower() == "p" else 0)
         return local_time(datetime(int(match[6]), month, int(match[4]), hour, int(match[2])), tz)
+    except TimeOutOfRange as exc:
+        raise ImportFailed(path, f"sample {sample_id}, session {number}: {exc}") from None
     except ValueError:
         raise ImportFailed(path, f"sample {sample_id}, session {number}: its date/time is not like "
                                  "'1:56 pm on 8 May, 2023'") from None

@@ -7,11 +7,11 @@ Service messages (joins, calls, pins) are not part of the talk and are skipped.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone, tzinfo
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
-from storage.memory import Memory
+from storage.memory import Memory, TimeOutOfRange, from_unix
 
 from agents.importers.files import ImportFailed, looks_like, read_json
 from agents.importers.turns import Messages, local_time
@@ -33,6 +33,8 @@ def parse(path: Path, tz: tzinfo | None = None) -> list[Memory]:
     for number, chat in enumerate(chats, 1):
         try:
             _add_chat(messages, path, number, chat, tz, me)
+        except TimeOutOfRange as exc:  # a ValueError: caught first
+            raise ImportFailed(path, f"chat {number}: {exc}") from None
         except (AttributeError, TypeError, KeyError, ValueError):  # a field of an unexpected type or form
             raise ImportFailed(path, f"chat {number}: not in the Telegram export layout") from None
     return messages.result()
@@ -89,5 +91,5 @@ def _text(value: Any) -> str:
 
 def _time(message: dict[str, Any], tz: tzinfo | None) -> datetime:
     if "date_unixtime" in message:
-        return datetime.fromtimestamp(int(message["date_unixtime"]), tz=timezone.utc)
+        return from_unix(int(message["date_unixtime"]))
     return local_time(datetime.fromisoformat(message["date"]), tz)

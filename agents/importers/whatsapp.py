@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from pathlib import Path
 
-from storage.memory import Memory
+from storage.memory import Memory, TimeOutOfRange
 
 from agents.importers.files import ImportFailed, read_text
 from agents.importers.turns import Messages, local_time
@@ -57,8 +57,12 @@ def parse(path: Path, tz: tzinfo | None = None) -> list[Memory]:
         if entry.speaker is None or text is None:
             continue
         naive = _naive_time(path, entry, order)
+        try:
+            time = local_time(naive, tz)
+        except TimeOutOfRange as exc:
+            raise ImportFailed(path, str(exc), line=entry.line) from None
         messages.add(conversation=title, title=title, key=naive.isoformat(), speaker=entry.speaker,
-                     text=text, time=local_time(naive, tz))
+                     text=text, time=time)
     return messages.result(sort=False)  # file order: within a minute it is the only order there is
 
 
@@ -67,6 +71,8 @@ def _entries(path: Path, text: str) -> list[_Entry]:
     for number, line in enumerate(text.replace("\r\n", "\n").split("\n"), 1):
         match = _HEADER.fullmatch(line.lstrip(_MARKS))
         if match:
+            if len(match["c"]) > 2 and int(match["c"]) < 100:  # "31/12/0000": year 0, not the 2-digit 00
+                raise ImportFailed(path, str(TimeOutOfRange()), line=number)
             speaker, body = _split_speaker(match["rest"])
             entries.append(_Entry(number, (int(match["a"]), int(match["b"]), int(match["c"])),
                                   _clock(path, number, match), speaker, [body]))
