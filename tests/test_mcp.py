@@ -153,7 +153,7 @@ def test_forget_deletes_nothing_without_the_users_yes(harness: Harness) -> None:
     target = harness.call(token, "search", {"query": "green tea"})["result"]["data"][0]["id"]
     refused = harness.call(token, "forget", {"ids": [target]})
     assert not refused["ok"] and "did not approve" in refused["error"]
-    assert harness.current.get(target) is not None and harness.approvals == [("cursor", "1 semantic")]
+    assert harness.current.get(target) is not None and harness.approvals == [("cursor", "1 memory (1 semantic)")]
     harness.approve = True
     assert harness.call(token, "forget", {"ids": [target]})["result"] == {"forgotten": 1}
     assert harness.current.get(target) is None

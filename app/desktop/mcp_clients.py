@@ -25,14 +25,14 @@ def _local(stamp: str | None) -> str:
         return stamp
 
 
-def _table(columns: tuple[str, ...]) -> QTableWidget:
+def _table(columns: tuple[str, ...], stretch: int) -> QTableWidget:
     table = QTableWidget(0, len(columns))
     table.setHorizontalHeaderLabels(list(columns))
     table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
     table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
     table.verticalHeader().setVisible(False)
     table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-    table.horizontalHeader().setStretchLastSection(True)
+    table.horizontalHeader().setSectionResizeMode(stretch, QHeaderView.ResizeMode.Stretch)
     return table
 
 
@@ -47,8 +47,8 @@ class AgentsTab(QWidget):
                        "(see the README, “Agents”). Every call is listed below; while Engram is locked they get "
                        "nothing. Vault values never leave.")
         intro.setWordWrap(True)
-        self.clients = _table(CLIENT_COLUMNS)
-        self.audit = _table(AUDIT_COLUMNS)
+        self.clients = _table(CLIENT_COLUMNS, stretch=0)
+        self.audit = _table(AUDIT_COLUMNS, stretch=len(AUDIT_COLUMNS) - 1)
         self.status = QLabel("")
         refresh = QPushButton("Refresh")
         refresh.clicked.connect(self.refresh)
@@ -83,7 +83,9 @@ class AgentsTab(QWidget):
             shape = ", ".join(f"{k}: {v}" for k, v in entry.args.items())
             for column, text in enumerate((_local(entry.at), entry.client, entry.tool, shape, str(entry.results),
                                            entry.outcome)):
-                self.audit.setItem(row, column, QTableWidgetItem(text))
+                item = QTableWidgetItem(text)
+                item.setToolTip(text)
+                self.audit.setItem(row, column, item)
         self.status.setText(f"{len(clients)} agent(s) registered." if clients else
                             "No agent registered yet.")
 

@@ -265,7 +265,8 @@ def forget(ctx: ToolContext, args: dict[str, Any]) -> tuple[dict[str, Any], int]
     if not found:
         raise ToolError("none of those ids is stored; nothing was deleted")
     kinds = Counter(m.kind for m in found)
-    what = ", ".join(f"{n} {k}" for k, n in kinds.most_common())
+    what = (f"{len(found)} memor{'y' if len(found) == 1 else 'ies'} "
+            f"({', '.join(f'{n} {k}' for k, n in kinds.most_common())})")
     if not ctx.approve_forget(ctx.client, what):
         raise ToolError("the user did not approve forgetting these memories; nothing was deleted")
     removed = int(ctx.store.delete([m.id for m in found]))
