@@ -158,6 +158,8 @@ def show(args: argparse.Namespace) -> int:
 
 
 def delete(args: argparse.Namespace) -> int:
+    from agents.forget import forget, forget_range
+
     if not args.ids and not args.range:
         raise CliError("say what to forget: one or more ids, or --range SINCE UNTIL")
     store = _open_store()
@@ -167,11 +169,15 @@ def delete(args: argparse.Namespace) -> int:
         kinds = [t.strip() for t in args.types.split(",")] if args.types else None
         what = f"everything{' of type ' + ','.join(kinds) if kinds else ''} from {_local(since)} to {_local(until)}"
         _confirm(args, f"Forget {what}? This cannot be undone.")
-        removed = store.delete_range(since, until, kinds)
+        forgotten = forget_range(store, since, until, kinds)
     else:
         _confirm(args, f"Forget {len(args.ids)} memor{'y' if len(args.ids) == 1 else 'ies'}? This cannot be undone.")
-        removed = store.delete(args.ids)
-    print(f"Forgot {removed} memor{'y' if removed == 1 else 'ies'}; removed from disk.")
+        forgotten = forget(store, args.ids)
+    removed = forgotten.sources + forgotten.derived
+    print(f"Forgot {removed} memor{'y' if removed == 1 else 'ies'}"
+          f"{f' ({forgotten.derived} made only from them)' if forgotten.derived else ''}; removed from disk."
+          + (f" {forgotten.trimmed} other memor{'y' if forgotten.trimmed == 1 else 'ies'} no longer name them as a source."
+             if forgotten.trimmed else ""))
     return 0
 
 

@@ -120,7 +120,8 @@ class MemoryManager:
         if seen_again is not None and candidate is not None:
             joined = join_sources(seen_again.source_ids, candidate.source_ids)
             if joined != seen_again.source_ids:
-                seen_again.source_ids = joined
+                # Updated: a new source is a change (forgetting that source finds the memory by this time).
+                seen_again.source_ids, seen_again.updated = joined, utcnow()
                 return Decision(NOOP, self.kind, reason, seen_again)
         return Decision(NOOP, self.kind, reason)
 

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from agents.forget import forget, forget_range
+
 from app.desktop.ops import run_in_background
 from app.desktop.pixmaps import fitted, frame_image, load_thumbnails, pixmaps_from
 from app.desktop.forget_range import ForgetRangeDialog
@@ -379,7 +381,7 @@ class TimelineWindow(QWidget):
         if frame is None or not self._confirm(f"Forget the screen of {frame.time.astimezone():%H:%M:%S} for good? "
                                               "It is removed from disk; this cannot be undone."):
             return
-        run_in_background(lambda: self.store.delete([frame.id]), lambda _: self.load_day(), owner=self)
+        run_in_background(lambda: forget(self.store, [frame.id]), lambda _: self.load_day(), owner=self)
 
     def forget_a_range(self) -> None:
         """The chosen frame's hour to begin with; the dialog shows how many screens the range holds."""
@@ -388,7 +390,8 @@ class TimelineWindow(QWidget):
         picked = self._pick_range(self.day_start(), start, start + timedelta(hours=1), [t for _, t, _ in self.axis.frames])
         if picked is None:
             return
-        run_in_background(lambda: self.store.delete_range(*picked, kinds=["frame", "episodic"]),
+        # The range's screens and episodes, and what was made only from them (links, files, vault items).
+        run_in_background(lambda: forget_range(self.store, *picked, kinds=["frame", "episodic"]),
                           lambda _: self.load_day(), owner=self)
 
     @staticmethod

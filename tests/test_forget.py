@@ -1,0 +1,71 @@
+"""Forgetting a time range forgets what was made from it: a real store, the real memory agents."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from agents.forget import forget_range
+from agents.meta import MetaMemoryManager
+from agents.pipeline import Digester
+from agents.router import EmbeddingRouter
+from storage.memory import Memory, Trust
+from storage.search import SearchOptions
+from storage.store import MemoryStore
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+
+
+def screen(text: str, title: str, minutes: float, app: str = "Firefox") -> Memory:
+    return Memory("frame", text, {"monitor": 0}, time=T0 + timedelta(minutes=minutes), app=app, title=title,
+                  trust=Trust.OBSERVED, source_kind="screen")
+
+
+def digest(store: MemoryStore) -> None:
+    Digester(store, MetaMemoryManager(store, EmbeddingRouter(store.embedder), user_names=("Ana",)), batch=4).run()
+
+
+def kinds(store: MemoryStore, kind: str) -> list[Memory]:
+    return store.list_range(kinds=[kind], limit=1000)
+
+
+def test_forgetting_a_range_forgets_what_was_made_only_from_it(store: MemoryStore) -> None:
+    inside = [screen(f"see https://quokka-secrets.example.org/plan and https://shared.example.net/wiki line {i}",
+                     "Quokka plan - Mozilla Firefox", minutes=i) for i in range(6)]
+    inside.append(screen("IBAN DE89 3704 0044 0532 0130 00 for the rent", "Bank - Mozilla Firefox", minutes=8))
+    outside = [screen(f"back to https://shared.example.net/wiki page {i}", "Wiki - Mozilla Firefox", minutes=90 + i)
+               for i in range(3)]
+    store.add(inside + outside)
+    digest(store)
+    assert any(r.fields.get("uri") == "https://quokka-secrets.example.org/plan" for r in kinds(store, "resource"))
+    assert kinds(store, "vault") and len(kinds(store, "episodic")) == 3
+
+    forget_range(store, T0, T0 + timedelta(minutes=30), kinds=["frame", "episodic"])
+
+    uris = {r.fields.get("uri"): r for r in kinds(store, "resource")}
+    assert "https://quokka-secrets.example.org/plan" not in uris           # made only from the range: gone
+    shared = uris["https://shared.example.net/wiki"]                       # seen outside too: kept, ...
+    assert shared.source_ids and set(shared.source_ids) <= {f"frame:{f.id}" for f in outside}   # ... minus the range
+    assert kinds(store, "vault") == []                                     # the IBAN was seen only in the range
+    assert [e.title for e in kinds(store, "episodic")] == ["Wiki - Mozilla Firefox"]
+    assert not [h for h in store.search("quokka", SearchOptions()).hits]   # nothing derived is found any more
+    assert store.count("frame") == len(outside)
+
+
+def test_forgetting_leaves_memories_the_user_wrote_and_the_core_facts_of_other_lines(store: MemoryStore) -> None:
+    lines = [Memory("message", "My name is Ana Lima", {"speaker": "Ana", "conversation": "c1"},
+                    time=T0 + timedelta(minutes=5), trust=Trust.IMPORTED, source_kind="import"),
+             Memory("message", "I live in Lisbon", {"speaker": "Ana", "conversation": "c1"},
+                    time=T0 + timedelta(hours=3), trust=Trust.IMPORTED, source_kind="import")]
+    store.add(lines)
+    digest(store)
+    [core] = kinds(store, "core")
+    assert "Ana Lima" in core.text and "Lisbon" in core.text
+    edited = Memory("semantic", "Ana's plan, in her words", source_ids=[f"message:{lines[0].id}"], trust=Trust.USER)
+    store.add([edited])
+
+    forget_range(store, T0, T0 + timedelta(hours=1))                       # every kind, the first line among them
+
+    [core] = kinds(store, "core")
+    assert "Ana Lima" not in core.text and "Lisbon" in core.text           # only the forgotten line's fact goes
+    kept = store.get(edited.id)
+    assert kept is not None and kept.source_ids == []                      # the user's own word stays, sourceless
+    assert store.count("message") == 1
