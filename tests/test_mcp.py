@@ -515,3 +515,64 @@ def test_without_the_app_a_stdio_client_is_told_to_start_engram(home: Path) -> N
     assert count == 8
     for result in (search, ask):
         assert result.is_error and result.content[0].text.startswith("Engram is not running: start the Engram app")
+
+
+def test_the_command_line_registers_lists_revokes_and_shows_the_audit(harness: Harness, home: Path, monkeypatch,
+                                                                      capsys) -> None:  # type: ignore[no-untyped-def]
+    from app.cli import main
+
+    monkeypatch.setenv("ENGRAM_PASSPHRASE", PASSPHRASE)
+    assert main(["mcp", "add-client", "claude-desktop", "--scopes", "read,images"]) == 0
+    token = next(w for w in capsys.readouterr().out.split() if w.startswith("engram_"))
+    assert harness.call(token, "search", {"query": "green tea"})["ok"]
+    assert main(["mcp", "clients", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(c["name"], c["scopes"]) for c in listed] == [("claude-desktop", ["read", "images"])]
+    assert listed[0]["last_used"] is not None
+    assert main(["mcp", "audit", "--json"]) == 0
+    assert [e["tool"] for e in json.loads(capsys.readouterr().out)] == ["search"]
+    assert main(["mcp", "add-client", "claude-desktop"]) == 1
+    assert "registered already" in capsys.readouterr().err
+    assert main(["mcp", "add-client", "x", "--scopes", "root"]) == 1
+    assert "unknown scope" in capsys.readouterr().err
+    assert main(["mcp", "revoke", "claude-desktop"]) == 0
+    assert harness.call(token, "search", {"query": "green tea"})["auth"] is False
+    monkeypatch.setenv("ENGRAM_PASSPHRASE", "not the passphrase")
+    assert main(["mcp", "add-client", "intruder"]) == 1
+    assert harness.service.registry.list(harness.current.vault.keys.content) == []
+
+
+def test_a_pause_of_capture_does_not_stop_search(harness: Harness) -> None:
+    from app.capture import pause
+
+    token = harness.register("claude", "read")
+    pause.pause(None)
+    try:
+        assert harness.call(token, "search", {"query": "green tea"})["result"]["data"]
+    finally:
+        pause.resume()
+
+
+def test_a_frame_image_needs_the_images_scope_and_comes_back_as_png(harness: Harness) -> None:
+    import base64
+    import io
+
+    from PIL import Image
+
+    from app.capture.encode import encode_frame
+
+    store = harness.current
+    encoded = encode_frame(Image.new("RGB", (1600, 900), "#4070c0"))
+    frame = Memory("frame", "a blue screen", {"monitor": 0, "image_id": store.blobs.put(encoded.image),
+                                              "thumb_id": store.blobs.put(encoded.thumbnail)}, app="calc",
+                   trust=Trust.OBSERVED, source_kind="screen")
+    store.add([frame])
+    reader, viewer = harness.register("reader", "read"), harness.register("viewer", "read,images")
+    assert "'images' scope" in harness.call(reader, "get_frame_image", {"id": frame.id})["error"]
+    answer = harness.call(viewer, "get_frame_image", {"id": frame.id, "max_width": 800})["result"]
+    image = Image.open(io.BytesIO(base64.b64decode(answer["image_png_base64"])))
+    assert image.format == "PNG" and image.size == (800, 450) == (answer["width"], answer["height"])
+    assert image.getpixel((10, 10))[2] > 150
+    missing = harness.call(viewer, "get_frame_image", {"id": harness.call(viewer, "search", {"query": "green tea"})
+                                                       ["result"]["data"][0]["id"]})
+    assert "no frame with that id" in missing["error"]
