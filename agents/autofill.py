@@ -7,7 +7,8 @@ nothing. Values are taken apart or reformatted as the field needs (the first
 name out of a full name, the postcode out of an address). Candidates are
 ranked by trust, then by how recent they are; the others are offered as
 alternatives. Vault items someone else gave in a chat (tagged said-by, see
-agents/ownership.py) are never offered: they are not the user's. Values are
+agents/ownership.py) are never offered: they are not the user's; items only
+seen on a screen are offered once the user confirmed them. Values are
 returned only from an unlocked store and never logged.
 """
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataclasses import field as default
 from datetime import datetime
 from typing import Any
 
-from agents.ownership import said_by
+from agents.ownership import offered_as_users
 from storage.memory import Memory
 
 # field -> label words that mean it (compared after normalising: lower case, no accents or punctuation).
@@ -115,7 +116,7 @@ def _candidates(name: str, core: Memory | None, vault: Sequence[Memory]) -> list
     found: list[tuple[int, datetime, str, float, str]] = []  # trust, time, value, confidence, source
     for memory in vault:
         if memory.fields.get("entry_type") in _VAULT_TYPES.get(name, ()) and memory.secret \
-                and said_by(memory.tags) is None:
+                and offered_as_users(memory.tags, memory.trust):
             value = _shape(name, memory.secret)
             if value:
                 found.append((int(memory.trust), memory.time, value, 0.9, memory.id))

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 
 from agents.findings import Finding
 
-__all__ = ["find_vault_items"]
+__all__ = ["find_vault_items", "labelled_as_the_users"]
 
 Candidates = Iterator[Finding]
 
@@ -408,6 +408,21 @@ def _address_lines(text: str) -> Candidates:
             home = (m.group("which") or "").lower() == "home"
             yield _vault("home_address" if home else "address", text, start, end,
                          "Home address" if home else "Postal address", False)
+
+
+# A label that says an address is the reader's own: "My address:", "Your shipping address:", "Home address:",
+# a checkout's "Shipping/Billing/Delivery address:" (and the same in German, Portuguese, Spanish).
+_USERS_ADDRESS_LABEL = re.compile(
+    r"(?i:\b(?:(?:my|your|mein[e]?|ihre?|minha|sua|mi|tu)(?:[ \t]+(?:home|shipping|billing|delivery|postal|mailing"
+    r"|street))?|home|shipping|billing|delivery)[ \t]+(?:address|adresse|anschrift|morada|direcci[oó]n)"
+    r"|\b(?:liefer|rechnungs|wohn)adresse|\bmorada[ \t]+de[ \t]+(?:entrega|fatura[cç][aã]o))[ \t]*:[ \t]*$")
+
+
+def labelled_as_the_users(text: str, finding: Finding) -> bool:
+    """Whether the label right before an address, on its line, says it is the reader's own. Screen text
+    needs one: an address on screen without it (a hotel's, a shop's, a contact's) is nobody's in particular."""
+    line_start = text.rfind("\n", 0, max(0, finding.start)) + 1
+    return bool(_USERS_ADDRESS_LABEL.search(text, line_start, max(line_start, finding.start)))
 
 
 # --- Phone numbers ----------------------------------------------------------------------

@@ -11,16 +11,26 @@ configured (`agents.user_names`), which only the digester knows.
 A vault item that came from anyone else's line is tagged with who said it and
 is never offered by autofill; a later line of the user's with the same value
 makes it the user's.
+
+A screen says nothing about whose a value is (a guest list, a hotel's address,
+a colleague's IBAN): a vault item found on screen is tagged "seen on screen",
+keeps the window it came from, never replaces a value the user gave, and is
+offered by autofill only once the user confirmed it (their own line with the
+same value, or their edit, which makes its trust "user").
 """
 from __future__ import annotations
 
 from collections.abc import Iterable
+
+from storage.memory import Trust
 
 # On messages: the export says the user wrote it / someone else did.
 USER_TAG = "from:user"
 OTHER_TAG = "from:other"
 # On vault items: "said-by:Tom", the value belongs to (or was given by) someone else.
 SAID_BY = "said-by:"
+# On vault items: found on a screen, whose unknown.
+SEEN_ON_SCREEN = "seen-on-screen"
 # Speakers that are the user when a line has no tag: Engram's own chat says "user", and messages
 # imported before the tags existed "You" (ChatGPT).
 USER_SPEAKERS = frozenset({"user", "you", "me"})
@@ -46,3 +56,14 @@ def said_by(tags: Iterable[str]) -> str | None:
 
 def without_said_by(tags: Iterable[str]) -> list[str]:
     return [t for t in tags if not t.startswith(SAID_BY)]
+
+
+def seen_on_screen(tags: Iterable[str]) -> bool:
+    return SEEN_ON_SCREEN in tags
+
+
+def offered_as_users(tags: Iterable[str], trust: Trust) -> bool:
+    """Whether autofill may give a vault item as the user's: not someone else's, and not only seen on a
+    screen unless the user vouched for it (screen items are filed at most "observed")."""
+    tags = list(tags)
+    return said_by(tags) is None and (not seen_on_screen(tags) or trust >= Trust.USER)

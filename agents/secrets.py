@@ -7,11 +7,12 @@ are masked in the text and in the frame's word boxes, so they are never
 indexed, embedded, shown in search or put in a prompt. Identifiers that are
 not secret (e-mail, phone, address) go to the vault too but stay readable.
 
-Only the user's own lines (and the screen) file items as the user's: what
-another speaker writes is about them (agents/ownership.py). Their secrets are
-masked all the same and kept sealed in the vault, tagged with who said it, so
-autofill never offers them; their e-mails, phones and addresses become
-resources that say who mentioned them.
+Only the user's own lines file items as the user's: what another speaker
+writes is about them (agents/ownership.py). Their secrets are masked all the
+same and kept sealed in the vault, tagged with who said it, so autofill never
+offers them; their e-mails, phones and addresses become resources that say who
+mentioned them. What a screen shows is filed as "seen on screen", with its
+window, and an address on screen only when its label says it is the user's.
 """
 from __future__ import annotations
 
@@ -19,14 +20,14 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from agents.extract_vault import find_vault_items
+from agents.extract_vault import find_vault_items, labelled_as_the_users
 from agents.findings import Finding
 from agents.managers.base import Batch, Candidate, Store
 from agents.managers.by_key import VaultManager, vault_key
 from agents.observation import Observation
-from agents.ownership import said_by_tag
+from agents.ownership import SEEN_ON_SCREEN, said_by_tag
 from agents.redaction import mask
-from storage.memory import Memory
+from storage.memory import Memory, Trust
 
 
 def keep_secrets(store: Store, memories: Sequence[Memory]) -> list[Memory]:
@@ -59,6 +60,10 @@ def take_secrets(memory: Memory, user_names: frozenset[str] = frozenset()) -> tu
         memory.fields["boxes"] = mask_boxes(boxes, [f for f in findings if f.sensitive])
     source = f"{memory.kind}:{memory.id}"
     other = _other_speaker(memory, user_names)
+    if memory.kind == "frame":
+        # Masked above all the same; an address is filed only when its label says whose it is.
+        return changed, [vault_candidate(f, memory, source) for f in findings
+                         if f.sensitive or "address" not in f.entry_type or labelled_as_the_users(memory.text, f)]
     if other is None:
         return changed, [vault_candidate(f, memory, source) for f in findings]
     # A secret of someone else's still must not be lost or stored readable: a resource is indexed and shown,
@@ -76,14 +81,20 @@ def _other_speaker(memory: Memory, user_names: frozenset[str]) -> str | None:
 
 
 def vault_candidate(finding: Finding, memory: Memory, source: str, said_by: str | None = None) -> Candidate:
-    """`said_by`: the speaker, when the value came from someone other than the user."""
+    """`said_by`: the speaker, when the value came from someone other than the user. A frame's items are
+    "seen on screen" and at most observed, however the frame was stored (`engram add frame` trusts it as
+    the user's own entry): only the user's confirmation makes them the user's (agents/ownership.py)."""
+    trust, tags = memory.trust, [] if said_by is None else [said_by_tag(said_by)]
     whose = "" if said_by is None else f" said by {said_by or 'someone else'}"
-    return Candidate(kind="vault", text=finding.caption or finding.entry_type, time=memory.time, trust=memory.trust,
+    if memory.kind == "frame":
+        trust, tags = min(memory.trust, Trust.OBSERVED), [SEEN_ON_SCREEN]
+        whose = f" seen on screen in {memory.title or memory.app or 'a window'}"
+    return Candidate(kind="vault", text=finding.caption or finding.entry_type, time=memory.time, trust=trust,
                      source_kind=memory.source_kind or memory.kind, source_ids=[source], app=memory.app,
                      title=memory.title, secret=finding.value,
                      fields={"entry_type": finding.entry_type, "sensitivity": "high" if finding.sensitive else "low"},
                      key=vault_key(finding.entry_type, finding.value), why=f"found a {finding.entry_type}{whose}",
-                     tags=[] if said_by is None else [said_by_tag(said_by)])
+                     tags=tags)
 
 
 _URI_SCHEMES = {"email": "mailto:", "phone": "tel:"}

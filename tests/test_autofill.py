@@ -94,3 +94,11 @@ def test_cli_autofill_after_unlock(home: Path, monkeypatch: pytest.MonkeyPatch, 
     assert "First name" in text and "Ana" in text and "(not known)" in text
     log_text = "".join(p.read_text() for p in (home / "logs").glob("*"))
     assert "ana.lima" not in log_text and "Lima" not in log_text
+
+
+def test_a_value_only_seen_on_screen_is_offered_once_the_user_confirmed_it() -> None:
+    seen = vault("address", "Rua das Flores 12, 1200-195 Lisboa", Trust.OBSERVED)
+    seen.tags, seen.title = ["seen-on-screen"], "trip_notes.txt - less"
+    assert [r.value for r in fill(["Street address", "ZIP"], None, [seen])] == [None, None]
+    seen.trust = Trust.USER  # the user's edit in the memory browser vouches for it
+    assert [r.value for r in fill(["Street address", "ZIP"], None, [seen])] == ["Rua das Flores 12", "1200-195"]

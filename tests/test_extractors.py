@@ -14,7 +14,7 @@ import pytest
 
 from agents.extract_core import find_core_facts
 from agents.extract_resources import find_resources
-from agents.extract_vault import find_vault_items
+from agents.extract_vault import find_vault_items, labelled_as_the_users
 from agents.findings import Finding
 
 
@@ -186,6 +186,22 @@ def test_look_alikes_are_not_vault_items(text: str) -> None:
 def test_values_captions_and_sensitivity(text: str, value: str, caption: str, sensitive: bool) -> None:
     [finding] = find_vault_items(text)
     assert (finding.value, finding.caption, finding.sensitive) == (value, caption, sensitive)
+
+
+@pytest.mark.parametrize("text, whose", [
+    ("Postal address: Rua das Flores 12, 1200-195 Lisboa", False),        # a hotel's, in trip notes
+    ("Casa do Alecrim\nRua das Flores 12, 1200-195 Lisboa", False),
+    ("Address: 14 Elm Street, Springfield, IL 62704", False),
+    ("My address:\n14 Elm Street, Springfield, IL 62704", False),        # a label on its own line is not read
+    ("My address: 14 Elm Street, Springfield, IL 62704", True),
+    ("Shipping address: 14 Elm Street, Springfield, IL 62704", True),
+    ("Your billing address: 14 Elm Street, Springfield, IL 62704", True),
+    ("Home address: 14 Elm Street", True),
+    ("Lieferadresse: Hauptstraße 5, 10115 Berlin", True),
+])
+def test_an_address_on_screen_needs_a_label_saying_it_is_the_readers(text: str, whose: bool) -> None:
+    [finding] = [f for f in find_vault_items(text) if "address" in f.entry_type]
+    assert labelled_as_the_users(text, finding) == whose
 
 
 def test_captions_never_hold_a_secret() -> None:

@@ -16,7 +16,7 @@ from agents.managers.core import CoreManager
 from agents.meta import MetaMemoryManager
 from agents.pipeline import Digester
 from agents.router import EmbeddingRouter
-from storage.memory import Memory
+from storage.memory import Memory, Trust
 from storage.store import MemoryStore
 
 FIELDS = ["E-mail", "Phone", "Street address", "ZIP", "IBAN"]
@@ -129,3 +129,68 @@ def test_an_import_that_changes_a_vault_entry_replaces_its_row(store: MemoryStor
     ids = Counter(store.table.search().select(["id"]).limit(None).to_arrow().column("id").to_pylist())
     assert [i for i, n in ids.items() if n > 1] == []
     assert [v.secret for v in of_kind(store, "vault")] == ["X7654321"]
+
+
+# -- weaker sources never replace the user's values; what a screen shows is "seen on screen" --------------------
+
+GUEST_IBAN = "FR1420041010050500013M02606"
+SCREEN = "seen-on-screen"
+
+
+def digest(store: MemoryStore) -> None:
+    Digester(store, MetaMemoryManager(store, EmbeddingRouter(store.embedder), user_names=["Ana"])).run()
+
+
+def users_line(text: str) -> Memory:
+    return Memory("message", text, {"speaker": "Ana", "conversation": "c1"}, trust=Trust.IMPORTED, source_kind="import")
+
+
+def screen(text: str, title: str, trust: Trust = Trust.OBSERVED) -> Memory:
+    return Memory("frame", text, {"monitor": 0}, app="gedit", title=title, trust=trust, source_kind="screen")
+
+
+def fill_values(store: MemoryStore, labels: list[str]) -> dict[str, tuple[str | None, list[str]]]:
+    results = fill(labels, store.get(CoreManager.memory_id), store.list_range(kinds=["vault"], limit=10_000))
+    return {r.label: (r.value, r.alternatives) for r in results}
+
+
+def test_a_weaker_source_never_replaces_the_users_passport_or_iban(store: MemoryStore) -> None:
+    store.add([users_line(f"My passport number is X1234567 and my IBAN is {OWN_IBAN}")])
+    digest(store)
+    others = f"The user's passport number is Y7654321 and the user's IBAN is {FRIEND_IBAN}"
+    # Someone else's lines (one typed in with `engram add message`, trusted as the user's entries are, one
+    # imported), a screen as capture stores it and one as `engram add frame` does (trust user).
+    store.add([Memory("message", others, {"speaker": "Bob"}),
+               Memory("message", others, {"speaker": "Tom"}, trust=Trust.IMPORTED, source_kind="import"),
+               screen(f"Guest list\nPassport number: Z5555555\nIBAN: {GUEST_IBAN}", "guests.txt - gedit"),
+               screen(f"Passport number: W1111111\nIBAN: {FRIEND_IBAN}", "bob.txt - gedit", trust=Trust.USER)])
+    digest(store)
+
+    assert fill_values(store, ["Passport number", "IBAN"]) == {
+        "Passport number": ("X1234567", []), "IBAN": ("DE89 3704 0044 0532 0130 00", [])}
+    vault = {v.secret: v for v in of_kind(store, "vault")}
+    # Nothing is lost: the others' values are kept as theirs, the screens' as seen on screen, with their window.
+    assert {"X1234567", "Y7654321", "Z5555555", "W1111111", GUEST_IBAN, FRIEND_IBAN, OWN_IBAN} <= set(vault)
+    assert SCREEN in vault["Z5555555"].tags and vault["Z5555555"].title == "guests.txt - gedit"
+    assert SCREEN in vault["W1111111"].tags and vault["W1111111"].trust <= Trust.OBSERVED
+    assert vault["X1234567"].tags == [] and vault[OWN_IBAN].tags == []
+    # A screen showing the IBAN Bob gave does not make it the user's.
+    assert vault[FRIEND_IBAN].tags and SCREEN not in vault[OWN_IBAN].tags
+
+
+def test_an_address_on_screen_is_not_the_users_unless_its_label_and_the_user_say_so(store: MemoryStore) -> None:
+    notes = "TRIP PLANNING\nHotel: Casa do Alecrim\nPostal address: Rua das Flores 12, 1200-195 Lisboa\nCheck-in 15:00"
+    store.add([screen(notes, "trip_notes.txt - less") for _ in range(3)])
+    store.add([screen("Checkout\nShipping address: 14 Elm Street, Springfield, IL 62704\nPay now", "Shop - Firefox")])
+    digest(store)
+
+    labels = ["Postal address", "Street address", "ZIP", "City"]
+    assert fill_values(store, labels) == {label: (None, []) for label in labels}
+    addresses = [v for v in of_kind(store, "vault") if "address" in str(v.fields.get("entry_type"))]
+    # The hotel's address has no label saying whose it is; the checkout's is kept as seen, in its window.
+    assert [(a.secret, a.tags, a.title) for a in addresses] == [
+        ("14 Elm Street, Springfield, IL 62704", [SCREEN], "Shop - Firefox")]
+    # The user's own line with the same value confirms it.
+    store.add([users_line("Send it to my address: 14 Elm Street, Springfield, IL 62704")])
+    digest(store)
+    assert fill_values(store, ["Street address"]) == {"Street address": ("14 Elm Street", [])}
