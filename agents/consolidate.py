@@ -6,6 +6,8 @@ up. At night there is time to look wider:
 - semantic facts that say the same thing (cosine >= MERGE_AT) are merged into
   the most trusted (then oldest) of them; the others are deleted, their sources
   and wording kept in the survivor's details and history;
+- resources with the same key (one file, link or document) stored as twins by versions that made one
+  row per screen are folded into one, every sighting kept as a source;
 - memories that are related but distinct (cosine in [LINK_AT, MERGE_AT)) get
   links to each other (A-MEM), which the memory browser and answers follow;
 - memories nobody vouched for (inferred by a model, or imported) that no answer
@@ -15,12 +17,14 @@ up. At night there is time to look wider:
 """
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from datetime import datetime, timedelta
 
 from agents.managers.base import MERGE, join_sources
+from agents.managers.by_key import resource_id, resource_key
 from storage.memory import Memory, Trust, utcnow
 from storage.store import MemoryStore
 
@@ -37,9 +41,11 @@ class ConsolidationReport:
     merged: int = 0
     linked: int = 0
     faded: int = 0
+    folded: int = 0
 
     def __str__(self) -> str:
-        return f"{self.merged} near-duplicate facts merged, {self.linked} links added, {self.faded} unused memories faded"
+        return (f"{self.merged} near-duplicate facts merged, {self.folded} duplicate resources folded, "
+                f"{self.linked} links added, {self.faded} unused memories faded")
 
 
 class Consolidator:
@@ -49,6 +55,7 @@ class Consolidator:
     def run(self, should_stop: Callable[[], bool] = lambda: False, now: datetime | None = None) -> ConsolidationReport:
         report = ConsolidationReport()
         report.merged = self._merge_duplicates(should_stop)
+        report.folded = self._fold_resource_twins()
         report.linked = self._link_related(should_stop)
         report.faded = self._fade_unused(now or utcnow())
         return report
@@ -65,6 +72,28 @@ class Consolidator:
             fading.append(memory)
         self.store.save(fading, replace_only=[m.id for m in fading])
         return len(fading)
+
+    def _fold_resource_twins(self) -> int:
+        """One resource per key: the twins' sources join the keeper (the row with the key's own id, else the
+        oldest) and the twins are deleted, the keeper written first (a crash leaves a twin, never a loss)."""
+        groups: dict[str, list[Memory]] = defaultdict(list)
+        for memory in self.store.list_range(kinds=["resource"], limit=self.limit):
+            groups[resource_key(memory)].append(memory)
+        folded = 0
+        for key, group in groups.items():
+            if len(group) < 2:
+                continue
+            group.sort(key=lambda m: (m.id != resource_id(key), m.time, m.created))
+            keeper, twins = group[0], group[1:]
+            for twin in sorted(twins, key=lambda m: m.time):
+                keeper.source_ids = join_sources(keeper.source_ids, twin.source_ids)
+                keeper.trust = max(keeper.trust, twin.trust)
+            keeper.updated = utcnow()
+            keeper.note("consolidation", f"{MERGE}: {len(twins)} copies of the same resource folded in")
+            self.store.save([keeper])
+            self.store.delete([t.id for t in twins])
+            folded += len(twins)
+        return folded
 
     def _merge_duplicates(self, should_stop: Callable[[], bool]) -> int:
         gone: set[str] = set()

@@ -278,3 +278,30 @@ def test_unused_unvouched_memories_fade_and_an_answer_revives_them(real_store: M
     assert [s.memory_id for s in answer.sources] == [imported]
     revived = real_store.get(imported)
     assert revived is not None and FADED not in revived.tags and revived.recalled is not None
+
+
+def test_a_file_or_link_seen_on_many_screens_is_one_resource_with_each_sighting_as_a_source(store: MemoryStore) -> None:
+    """Issue 21: 193 resource rows for two files in an hour, one per captured screen."""
+    frames = [frame(f"notes at /home/ana/notes/plan.txt and https://wiki.example.org/atlas line {i}", "gedit",
+                    "plan.txt - gedit", seconds=30 * i) for i in range(10)]
+    store.add(frames)
+    Digester(store, MetaMemoryManager(store, EmbeddingRouter(store.embedder), user_names=("Ana",)), batch=3).run()
+    resources = of_kind(store, "resource")
+    assert sorted(r.fields.get("title") for r in resources) == ["/home/ana/notes/plan.txt", "https://wiki.example.org/atlas",
+                                                                "plan.txt"]
+    for resource in resources:
+        assert resource.source_ids == [f"frame:{f.id}" for f in frames]          # every sighting, in order
+
+
+def test_consolidation_folds_resources_stored_once_per_screen_into_one(store: MemoryStore) -> None:
+    twins = [Memory("resource", "plan.txt", {"resource_type": "document", "title": "plan.txt"}, app="gedit",
+                    time=T0 + timedelta(minutes=i), trust=Trust.OBSERVED, source_kind="screen",
+                    source_ids=[f"frame:{i:032x}"]) for i in range(5)]
+    other = Memory("resource", "plan.txt", {"resource_type": "document", "title": "plan.txt"}, app="Writer",
+                   trust=Trust.OBSERVED, source_ids=["frame:" + "f" * 32])
+    store.add([*twins, other])
+    report = Consolidator(store).run()
+    resources = of_kind(store, "resource")
+    assert report.folded == 4 and len(resources) == 2                  # the same name in another app is another document
+    [kept] = [r for r in resources if r.app == "gedit"]
+    assert kept.source_ids == [f"frame:{i:032x}" for i in range(5)]
