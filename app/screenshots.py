@@ -193,17 +193,18 @@ def main(outdir: str, dark: bool = False, only: tuple[str, ...] = ()) -> int:
             app.processEvents()
             wait_for_background()
 
-    timeline = TimelineWindow(store)
-    settle()
-    timeline.axis.choose(len(timeline.axis.frames) - 36 + 3)  # a Thunderbird screen of the morning
-    settle()
-    timeline.highlight.setText("invoice")
-    shoot(timeline, "timeline")
-    from app.desktop.forget_range import ForgetRangeDialog
+    if wanted("timeline", "forget-range"):
+        timeline = TimelineWindow(store)
+        settle()
+        timeline.axis.choose(len(timeline.axis.frames) - 36 + 3)  # a Thunderbird screen of the morning
+        settle()
+        timeline.highlight.setText("invoice")
+        shoot(timeline, "timeline")
+        from app.desktop.forget_range import ForgetRangeDialog
 
-    hour = timeline.frame.time.astimezone().replace(minute=0, second=0, microsecond=0)
-    shoot(ForgetRangeDialog(timeline.day_start(), hour, hour + timedelta(hours=1),
-                            [t for _, t, _ in timeline.axis.frames]), "forget-range")
+        hour = timeline.frame.time.astimezone().replace(minute=0, second=0, microsecond=0)
+        shoot(ForgetRangeDialog(timeline.day_start(), hour, hour + timedelta(hours=1),
+                                [t for _, t, _ in timeline.axis.frames]), "forget-range")
     from app.desktop.browser import MemoryBrowser
 
     browser = MemoryBrowser(store, lambda hit: None)

@@ -80,6 +80,7 @@ class Hit:
     frame_id: str | None = None     # the frame to show (itself, or the one a memory came from)
     matched: list[str] = field(default_factory=list)  # query words found in the snippet, for highlighting
     damaged: bool = False
+    speaker: str = ""               # a chat line's: who said it (its conversation is `title`)
 
 
 @dataclass
@@ -237,7 +238,8 @@ class HybridSearch:
         memory = self._store.codec.decode(row)
         snippet, matched = make_snippet(memory.text, query_words)
         return Hit(memory.id, memory.kind, from_us(row["time_us"]), snippet, score, memory.app, memory.title,
-                   memory.source_ids, memory.frame_id, matched, bool(memory.damaged))
+                   memory.source_ids, memory.frame_id, matched, bool(memory.damaged),
+                   str(memory.fields.get("speaker") or "") if memory.kind == "message" else "")
 
     def _filter(self, options: SearchOptions, since: datetime | None, until: datetime | None) -> str | None:
         clauses = []

@@ -843,3 +843,61 @@ def test_the_keyring_option_says_when_there_is_no_keyring(qtbot, home: Path, mon
         assert "no system keyring" in unlock.keyring_hint.text().lower() and unlock.keyring_hint.isVisibleTo(unlock)
     finally:
         keyring.set_keyring(previous)
+
+
+def test_the_popup_has_a_border_and_closes_when_it_loses_the_focus(qtbot, store: MemoryStore) -> None:
+    popup = RecallPopup(lambda q, o: store.search(q, o), lambda hit: None)
+    qtbot.addWidget(popup)
+    popup.popup()
+    qtbot.waitExposed(popup)
+    picture = popup.grab().toImage()
+    inside = picture.pixelColor(picture.width() // 2, picture.height() - 4)
+    edge = picture.pixelColor(picture.width() // 2, picture.height() - 1)
+    assert abs(edge.lightness() - inside.lightness()) > 40            # a frameless window needs its own edge
+    qtbot.waitUntil(popup.isActiveWindow, timeout=5_000)
+    from app.qt import QWidget                                         # any other window the user clicks
+
+    other = QWidget()
+    qtbot.addWidget(other)
+    other.show()
+    other.activateWindow()
+    qtbot.waitUntil(lambda: not popup.isVisible(), timeout=5_000)
+
+
+def test_chat_results_say_who_said_it_where_and_identical_lines_are_one(qtbot, store: MemoryStore) -> None:
+    from app.desktop.result_rows import META_ROLE
+
+    now = datetime.now(timezone.utc)
+    store.add([Memory("message", "see you at the budget meeting", {"speaker": "Anna", "conversation": "c1"},
+                      time=now - timedelta(hours=i), app="WhatsApp", title="Family", trust=Trust.IMPORTED)
+               for i in range(3)]
+              + [Memory("message", "the budget is fine", {"speaker": "Rui", "conversation": "c2"}, app="Telegram",
+                        title="Work", trust=Trust.IMPORTED)])
+    popup = RecallPopup(lambda q, o: store.search(q, o), lambda hit: None)
+    qtbot.addWidget(popup)
+    popup.query.setText("budget")
+    qtbot.waitUntil(lambda: popup.status.text().endswith("result(s)"), timeout=10_000)
+    metas = sorted(popup.results.item(i).data(META_ROLE) for i in range(popup.results.count()))
+    assert len(metas) == 2, metas
+    assert metas[0].startswith("Chat · Anna in Family · WhatsApp") and metas[0].endswith("2 more like it")
+    assert metas[1].startswith("Chat · Rui in Work · Telegram")
+
+
+@pytest.mark.slow
+def test_the_popup_leaves_out_lines_found_only_by_a_weak_likeness(qtbot, home: Path, real_embedder) -> None:
+    """'nice' for 'quokka': nearest neighbours always exist; a weak one is padding, not a result."""
+    created, _ = MemoryStore.create(PASSPHRASE, home=home, embedder=real_embedder, embedder_name="all-MiniLM-L6-v2",
+                                    kdf_seconds=FAST_KDF)
+    try:
+        created.add([Memory("message", text, {"speaker": "Rui"}, trust=Trust.IMPORTED)
+                     for text in ("nice", "ok", "haha ok nice", "the quarterly budget review is on Friday")])
+        popup = RecallPopup(lambda q, o: created.search(q, o), lambda hit: None)
+        qtbot.addWidget(popup)
+        popup.query.setText("quokka")
+        qtbot.waitUntil(lambda: popup.status.text() not in ("Searching…", "Type to search."), timeout=20_000)
+        assert popup.hits == [] and popup.status.text() == "Nothing found."
+        popup.query.setText("budget meeting")          # a real likeness (and a word) still finds its line
+        qtbot.waitUntil(lambda: bool(popup.hits), timeout=20_000)
+        assert [h.snippet for h in popup.hits] == ["the quarterly budget review is on Friday"]
+    finally:
+        created.close()

@@ -14,12 +14,16 @@ from typing import Any
 from app.desktop.ops import run_in_background
 from app.desktop.pixmaps import pixmaps_from
 from app.desktop.result_rows import KIND_ROLE, META_ROLE, SNIPPET_ROLE, ResultDelegate
-from app.qt import (QApplication, QHBoxLayout, QKeySequence, QLabel, QLineEdit, QListWidget, QListWidgetItem, QPixmap,
-                    QPushButton, Qt, QTimer, QVBoxLayout, QWidget)
+from app.qt import (QApplication, QColor, QEvent, QHBoxLayout, QKeySequence, QLabel, QLineEdit, QListWidget,
+                    QListWidgetItem, QPainter, QPalette, QPixmap, QPushButton, Qt, QTimer, QVBoxLayout, QWidget)
 from storage.search import Hit, SearchOptions
 
 DEBOUNCE_MS = 150
 SHOWN = 20
+# The cosine (all-MiniLM-L6-v2) under which a result found by meaning alone is left out. Measured: "quokka"
+# is 0.28 from "nice" and 0.22 from "ok"; "flight" is 0.41 from a boarding pass, "budget" 0.44 from a
+# budget review, "regex" 0.51 from a regular expression.
+MIN_LIKENESS = 0.3
 KIND_NAMES = {"frame": "Screen", "message": "Chat", "core": "About you", "episodic": "Event", "semantic": "Fact",
               "procedural": "How-to", "resource": "File", "vault": "Vault"}
 CHIPS = (("Everything", None, None), ("Screens", ("frame",), None), ("Memories", ("core", "episodic", "semantic",
@@ -35,20 +39,30 @@ def relative_time(moment: datetime, now: datetime | None = None) -> str:
 
 
 def collapse_repeats(hits: list[Hit]) -> tuple[list[Hit], dict[str, int]]:
-    """Screens showing the same words in the same app are one result (the best-ranked), with a count:
-    a document left open is captured many times, and ten identical rows would hide everything else."""
+    """Screens showing the same words in the same app, and chat lines saying the same words, are one
+    result (the best-ranked) with a count: a document left open is captured many times, "ok, see you
+    there" is said again and again, and ten identical rows would hide everything else."""
     kept: list[Hit] = []
-    first: dict[tuple[str, str], Hit] = {}
+    first: dict[tuple[str, str, str], Hit] = {}
     repeats: dict[str, int] = {}
     for hit in hits:
-        if hit.kind == "frame":
-            same = (hit.app, " ".join(hit.snippet.split()))
+        if hit.kind in ("frame", "message"):
+            same = (hit.kind, hit.app if hit.kind == "frame" else "", " ".join(hit.snippet.lower().split()))
             if same in first:
                 repeats[first[same].id] = repeats.get(first[same].id, 0) + 1
                 continue
             first[same] = hit
         kept.append(hit)
     return kept, repeats
+
+
+def describe(hit: Hit, more: int, now: datetime | None = None) -> str:
+    """The line under a result: its kind, who said it in which chat, the app, when, and its twins."""
+    said = ""
+    if hit.kind == "message" and (hit.speaker or hit.title):
+        said = " in ".join(part for part in (hit.speaker, hit.title) if part)
+    return " · ".join(part for part in (KIND_NAMES.get(hit.kind, hit.kind.title()), said, hit.app,
+                                        relative_time(hit.time, now), f"{more} more like it" if more else "") if part)
 
 
 def highlighted(snippet: str, matched: list[str]) -> str:
@@ -107,6 +121,24 @@ class RecallPopup(QWidget):
         self._debounce.timeout.connect(self.run_search)
         self.resize(720, 460)
 
+    def paintEvent(self, event: Any) -> None:  # noqa: N802 (Qt's name)
+        """A frameless window over other windows needs its own edge: a line of the text colour, faint
+        enough not to shout, strong enough to show on a window of the same colour (light or dark)."""
+        painter = QPainter(self)
+        palette = self.palette()
+        background, text = palette.color(QPalette.ColorRole.Window), palette.color(QPalette.ColorRole.WindowText)
+        painter.fillRect(self.rect(), background)
+        edge = QColor.fromRgbF(*(b + (t - b) * 0.45 for b, t in zip(background.getRgbF()[:3], text.getRgbF()[:3])))
+        painter.setPen(edge)
+        painter.drawRect(self.rect().adjusted(0, 0, -1, -1))
+        painter.end()
+
+    def changeEvent(self, event: Any) -> None:  # noqa: N802 (Qt's name)
+        """Clicking anywhere else closes it, as a menu or Spotlight does (it stays on top otherwise)."""
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.ActivationChange and self.isVisible() and not self.isActiveWindow():
+            self.hide()
+
     def popup(self) -> None:
         screen = QApplication.primaryScreen().availableGeometry()
         self.move(screen.center().x() - self.width() // 2, screen.top() + screen.height() // 5)
@@ -127,8 +159,9 @@ class RecallPopup(QWidget):
         now = datetime.now().astimezone()
         midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
         since = {"today": midnight, "week": midnight - timedelta(days=now.weekday())}.get(when or "")
-        # Twice what is shown: screens just like a better-ranked one are folded into it.
-        return SearchOptions(kinds=kinds, since=since, k=2 * SHOWN)
+        # Twice what is shown: screens just like a better-ranked one are folded into it. Nearest neighbours
+        # by meaning always exist: below MIN_LIKENESS they are padding ("nice" for "quokka"), not results.
+        return SearchOptions(kinds=kinds, since=since, k=2 * SHOWN, min_similarity=MIN_LIKENESS)
 
     def run_search(self) -> None:
         query = self.query.text().strip()
@@ -163,10 +196,7 @@ class RecallPopup(QWidget):
             item = QListWidgetItem()
             item.setData(KIND_ROLE, hit.kind)
             item.setData(SNIPPET_ROLE, highlighted(hit.snippet, hit.matched))
-            more = self._repeats.get(hit.id, 0)
-            item.setData(META_ROLE, " · ".join(part for part in (KIND_NAMES.get(hit.kind, hit.kind.title()), hit.app,
-                                                                 relative_time(hit.time),
-                                                                 f"{more} more like it" if more else "") if part))
+            item.setData(META_ROLE, describe(hit, self._repeats.get(hit.id, 0)))
             if hit.frame_id in self._thumbs:
                 item.setData(Qt.ItemDataRole.DecorationRole, self._thumbs[hit.frame_id])
             self.results.addItem(item)

@@ -6,7 +6,6 @@ from app.qt import QApplication, QColor, QPalette, Qt
 _BASE = """
 QWidget {{ font-size: 14px; }}
 QDialog, QWidget#recall {{ background: {bg}; color: {fg}; }}
-QWidget#recall {{ border: 1px solid {line}; border-radius: 12px; }}
 QLineEdit {{ padding: 6px 10px; border: 1px solid {line}; border-radius: 8px; background: {field}; color: {fg};
              selection-background-color: {accent}; }}
 QWidget#recall QLineEdit, QDialog QLineEdit {{ padding: 9px 12px; font-size: 17px; }}
