@@ -64,7 +64,7 @@ def add(args: argparse.Namespace) -> int:
 
 def _memories_from_args(args: argparse.Namespace) -> list[Memory]:
     if args.json_input:
-        raw_text = sys.stdin.read() if args.json_input == "-" else open(args.json_input, encoding="utf-8").read()
+        raw_text = sys.stdin.read() if args.json_input == "-" else _read_text(args.json_input)
         try:
             raw = json.loads(raw_text)
         except json.JSONDecodeError as exc:
@@ -93,6 +93,16 @@ def _memories_from_args(args: argparse.Namespace) -> list[Memory]:
     if args.kind == "vault":
         raw["secret_value"] = _read_secret(args)
     return [memory_from_json(raw)]
+
+
+def _read_text(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as file:
+            return file.read()
+    except OSError as exc:
+        raise CliError(f"cannot read {path} ({exc.strerror or type(exc).__name__}); nothing was stored") from None
+    except UnicodeDecodeError:
+        raise CliError(f"{path} is not UTF-8 text; nothing was stored") from None
 
 
 def _read_secret(args: argparse.Namespace) -> str:

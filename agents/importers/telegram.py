@@ -46,7 +46,7 @@ def _chats(data: Any) -> list[Any] | None:
     if isinstance(data.get("messages"), list):
         return [data]
     if isinstance(data.get("chats"), dict):
-        lists = [data.get(k, {}).get("list") for k in ("chats", "left_chats")]
+        lists = [part.get("list") for k in ("chats", "left_chats") if isinstance(part := data.get(k), dict)]
         return [chat for found in lists if isinstance(found, list) for chat in found]
     return None
 
