@@ -175,7 +175,9 @@ def main(outdir: str, dark: bool = False, only: tuple[str, ...] = ()) -> int:
             :3 if wanted("ask") else 0]:
         panel.input.setText(question)
         panel.submit()
-        wait_for_background()
+        while panel.busy:  # the first answer loads the model: longer than one wait on a busy machine
+            wait_for_background()
+            app.processEvents()
         for _ in range(10):
             app.processEvents()
     shoot(panel, "ask")

@@ -901,3 +901,77 @@ def test_the_popup_leaves_out_lines_found_only_by_a_weak_likeness(qtbot, home: P
         assert [h.snippet for h in popup.hits] == ["the quarterly budget review is on Friday"]
     finally:
         created.close()
+
+
+def _contrast(a, b) -> float:
+    """WCAG contrast ratio of two QColors."""
+    def luminance(c):
+        channels = [v / 255 for v in (c.red(), c.green(), c.blue())]
+        lin = [v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4 for v in channels]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+    light, dark = sorted((luminance(a), luminance(b)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+@pytest.fixture(params=["light", "dark"])
+def themed(request, qapp):
+    from app.desktop.style import apply_style
+
+    before = qapp.palette()
+    apply_style(qapp, dark=request.param == "dark")
+    yield request.param
+    qapp.setStyleSheet("")
+    qapp.setPalette(before)
+
+
+def test_ask_answers_their_links_and_sources_are_readable_in_light_and_dark(qtbot, themed) -> None:
+    from agents.ask import Answer, Source
+    from app.desktop.ask_panel import AskPanel
+    from app.qt import QPalette
+
+    source = Source("S1", "a" * 32, "message", datetime(2026, 3, 2, 9, 30, tzinfo=timezone.utc),
+                    "Rui: the cabin wifi is BlueFjord", "WhatsApp")
+    answer = Answer("wifi?", "The cabin wifi is BlueFjord [S1].", "extractive", [source], [source], note="one note")
+    panel = AskPanel(lambda q, on_text: answer, lambda hit: None)
+    qtbot.addWidget(panel)
+    panel.input.setText("wifi?")
+    panel.submit()
+    qtbot.waitUntil(lambda: not panel.busy, timeout=10_000)
+    panel._failed(RuntimeError("the model is missing"))
+    background = panel.view.palette().color(QPalette.ColorRole.Base)
+    default = panel.view.palette().color(QPalette.ColorRole.Text)
+    seen = []
+    block = panel.view.document().begin()
+    while block.isValid():
+        pieces = block.begin()
+        while not pieces.atEnd():
+            fragment = pieces.fragment()
+            if fragment.isValid() and fragment.text().strip():
+                brush = fragment.charFormat().foreground()
+                colour = brush.color() if brush.style() != Qt.BrushStyle.NoBrush else default
+                seen.append((fragment.text(), fragment.charFormat().isAnchor(), round(_contrast(colour, background), 1)))
+            pieces += 1
+        block = block.next()
+    assert any(anchor for _, anchor, _ in seen) and any("BlueFjord" in t for t, anchor, _ in seen if not anchor)
+    assert all(ratio >= 4.5 for _, _, ratio in seen), [s for s in seen if s[2] < 4.5]
+
+
+def test_checkboxes_show_their_box_in_light_and_dark(qtbot, themed) -> None:
+    from app.qt import QCheckBox, QPalette, QStyle
+
+    for checked in (False, True):
+        box = QCheckBox("Start Engram when I log in")
+        qtbot.addWidget(box)
+        box.setChecked(checked)
+        box.show()
+        qtbot.waitExposed(box)
+        picture = box.grab().toImage()
+        background = box.palette().color(QPalette.ColorRole.Window)
+        from PySide6.QtWidgets import QStyleOptionButton
+
+        option = QStyleOptionButton()
+        box.initStyleOption(option)
+        square = box.style().subElementRect(QStyle.SubElement.SE_CheckBoxIndicator, option, box)
+        contrast = max(_contrast(picture.pixelColor(x, y), background)
+                       for x in range(square.left(), square.right() + 1) for y in range(square.top(), square.bottom() + 1))
+        assert contrast >= 3.0, (themed, checked, contrast)               # WCAG's minimum for a control's edge

@@ -15,7 +15,8 @@ from typing import Any
 from storage.search import Hit
 
 from app.desktop.ops import post_to_gui, run_in_background
-from app.qt import QHBoxLayout, QLineEdit, QPushButton, QTextBrowser, QVBoxLayout, QWidget, isValid
+from app.desktop.style import error_colour
+from app.qt import QHBoxLayout, QLineEdit, QPalette, QPushButton, QTextBrowser, QVBoxLayout, QWidget, isValid
 
 _CITE = re.compile(r"\[(S\d+)\]")
 _MODE_NOTE = {"extractive": "quoted from your memories", "episodes": "from your activity", "model": "",
@@ -46,7 +47,7 @@ class AskPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(self.view, stretch=1)
         layout.addLayout(row)
-        self._blocks.append("<p style='color:gray'>Answers come from your memories and say where from. "
+        self._blocks.append("<p class='muted'>Answers come from your memories and say where from. "
                             "Nothing leaves this computer.</p>")
         self._render()
         self.input.setFocus()          # opened to type a question: the field has the keyboard at once
@@ -89,14 +90,14 @@ class AskPanel(QWidget):
         listed = "".join(
             f"<li><a href='{keys[s.key]}'>[{s.key}]</a> {s.time.astimezone():%d %b %Y %H:%M}"
             f"{' · ' + html.escape(s.app) if s.app else ''} · {s.kind}<br>"
-            f"<span style='color:#555'>{html.escape(s.excerpt())}</span></li>" for s in answer.sources)
+            f"<span>{html.escape(s.excerpt())}</span></li>" for s in answer.sources)
         self._blocks.append(f"<p><b>Engram:</b> {body}</p>"
-                            + (f"<p style='color:gray'><small>{html.escape(note)}</small></p>" if note else "")
-                            + (f"<ul style='color:gray'>{listed}</ul>" if listed else ""))
+                            + (f"<p class='muted'><small>{html.escape(note)}</small></p>" if note else "")
+                            + (f"<ul class='muted'>{listed}</ul>" if listed else ""))
         self._done()
 
     def _failed(self, exc: Exception) -> None:
-        self._blocks.append(f"<p style='color:#b3261e'><b>Engram:</b> could not answer "
+        self._blocks.append(f"<p class='error'><b>Engram:</b> could not answer "
                             f"({html.escape(str(exc) or type(exc).__name__)}).</p>")
         self._done()
 
@@ -111,6 +112,11 @@ class AskPanel(QWidget):
         blocks = list(self._blocks)
         if pending:
             blocks.append(f"<p><b>Engram:</b> {html.escape(self._streaming) or '<i>thinking…</i>'}</p>")
+        # Colours from the palette when drawn, so the page reads in light and dark (and after a switch).
+        palette = self.view.palette()
+        self.view.document().setDefaultStyleSheet(
+            f".muted {{ color: {palette.color(QPalette.ColorRole.PlaceholderText).name()}; }} "
+            f".error {{ color: {error_colour(palette)}; }}")
         self.view.setHtml("".join(blocks))
         bar = self.view.verticalScrollBar()
         bar.setValue(bar.maximum())
