@@ -23,6 +23,12 @@ SEALED_COLUMNS = ("text", "app", "title", "body", "secret")
 # id, kind, timestamps, trust (a score), blind tokens and the rotated vector.
 PLAINTEXT_COLUMNS = ("id", "kind", "time_us", "end_us", "created_us", "updated_us", "text_ready_us", "digested_us", "trust",
                      "tokens", "app_tag", "vector")
+# The clear columns that carry meaning, bound into every sealed field's associated data with the kind and
+# id (schema 6): a trust raised, a time moved or an older row's sealed fields copied back (their updated_us
+# differs) fail the check like a moved ciphertext. A read that opens a sealed field must select these, and
+# anything that changes one must seal the row again (encode). Not bound: the work queues (text_ready_us,
+# digested_us: set by table.update), blind tokens and vectors (derived from the text, rewritten by upgrades).
+BOUND_COLUMNS = ("trust", "time_us", "end_us", "created_us", "updated_us")
 
 
 # The plaintext text columns compress: ids are hex, blind tokens base32 (5 bits a character). zstd
@@ -79,9 +85,11 @@ def from_us(micros: int) -> datetime:
 
 
 class RowCodec:
-    def __init__(self, cipher: FieldCipher, index: BlindIndex) -> None:
+    def __init__(self, cipher: FieldCipher, index: BlindIndex, *, legacy: bool = False) -> None:
+        """`legacy`: also open fields sealed before rows were bound (only while upgrading to schema 6)."""
         self.cipher = cipher
         self.index = index
+        self.legacy = legacy
 
     def app_tag(self, app: str) -> str:
         """A blind tag of the app name, so results can be filtered by app without storing it."""
@@ -92,7 +100,10 @@ class RowCodec:
         check_time(memory.time, "'time' is")  # checked when made, again here: a memory can be changed since
         if memory.ended is not None:
             check_time(memory.ended, "'ended' is")
-        seal = self._sealer(memory)
+        bound = {"trust": int(memory.trust), "time_us": to_us(memory.time),
+                 "end_us": to_us(memory.ended) if memory.ended else None,
+                 "created_us": to_us(memory.created), "updated_us": to_us(memory.updated)}
+        seal = self._sealer(memory, bound_values(bound))
         fields = memory.fields
         if "boxes" in fields:
             fields = {**fields, "boxes": pack_boxes(fields["boxes"], memory.text)}
@@ -100,12 +111,9 @@ class RowCodec:
                 "tags": memory.tags, "links": memory.links, "history": memory.history,
                 "recalled": memory.recalled.isoformat() if memory.recalled else None}
         return {
-            "id": memory.id, "kind": memory.kind,
-            "time_us": to_us(memory.time), "end_us": to_us(memory.ended) if memory.ended else None,
-            "created_us": to_us(memory.created), "updated_us": to_us(memory.updated),
+            "id": memory.id, "kind": memory.kind, **bound,
             "text_ready_us": None if memory.text_pending else to_us(memory.updated),
             "digested_us": to_us(memory.digested) if memory.digested else None,
-            "trust": int(memory.trust),
             # A screen repeats its menus and labels: a word shown five times is not five times as
             # relevant, and once each is 102 tokens a frame instead of 176 (the largest column).
             "tokens": self.index.tokens(memory.index_text(), repeats=memory.kind != "frame"),
@@ -116,20 +124,33 @@ class RowCodec:
             "secret": seal("secret", memory.secret) if memory.secret is not None else None,
         }
 
-    def _sealer(self, memory: Memory) -> Any:
+    def _sealer(self, memory: Memory, bound: str) -> Any:
         # The memory's kind is the "table" of the associated data, so a row whose
         # kind column is edited on disk no longer decrypts either.
-        return lambda column, value: self.cipher.seal(memory.kind, memory.id, column, value)
+        return lambda column, value: self.cipher.seal(memory.kind, memory.id, column, value, bound)
 
     def open_field(self, row: dict[str, Any], column: str, damaged: list[str]) -> str | None:
         sealed = row.get(column)
         if sealed is None:
             return None
         try:
-            return self.cipher.open(row["kind"], row["id"], column, sealed)
+            return self.cipher.open(row["kind"], row["id"], column, sealed, bound_values(row), legacy=self.legacy)
         except TamperedField:
             damaged.append(column)
             return None
+
+    def rebound(self, row: dict[str, Any]) -> dict[str, Any] | None:
+        """The row with every sealed field sealed again, bound to its clear columns (the upgrade to schema
+        6); None when there is nothing to do. A field that does not open is left as it is (still reported)."""
+        changed = {}
+        for column in SEALED_COLUMNS:
+            sealed = row.get(column)
+            if sealed is None or self.cipher.is_bound(sealed):
+                continue
+            value = self.open_field(row, column, [])
+            if value is not None:
+                changed[column] = self.cipher.seal(row["kind"], row["id"], column, value, bound_values(row))
+        return {**row, **changed} if changed else None
 
     def decode_body(self, row: dict[str, Any]) -> dict[str, Any]:
         """Only the sealed JSON body (fields, provenance); {} if it fails its check. Word boxes stored
@@ -159,6 +180,11 @@ class RowCodec:
         )
         memory.damaged = tuple(damaged)
         return memory
+
+
+def bound_values(row: dict[str, Any]) -> str:
+    """The row's BOUND_COLUMNS as the associated data holds them (a missing end is empty)."""
+    return "|".join("" if row[c] is None else str(int(row[c])) for c in BOUND_COLUMNS)
 
 
 def _unpacked(body: dict[str, Any], text: str | None) -> dict[str, Any]:

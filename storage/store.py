@@ -24,7 +24,7 @@ from storage import paths
 from storage.atomic import write_json_atomically
 from storage.blind_index import BlindIndex
 from storage.blobs import BlobStore
-from storage.codec import TABLE, RowCodec, arrow_schema, compression_metadata, from_us, to_us
+from storage.codec import BOUND_COLUMNS, TABLE, RowCodec, arrow_schema, compression_metadata, from_us, to_us
 from storage.config import Config
 from storage.embedding import Embedder
 from storage.fields import FieldCipher
@@ -37,7 +37,7 @@ from storage.search import HybridSearch, SearchOptions, SearchResult
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 _META_FILE = "engram-store.json"
 # Fold new rows into the indexes once this many are not yet in one: beyond it,
 # the flat scan of unindexed rows starts to show in search latency.
@@ -98,7 +98,8 @@ def _cut_tokens(table: Any, stored: int, wanted: int) -> None:
 
 def needs_upgrade(home: Path | None = None) -> bool:
     """Whether opening the store will first upgrade it to this version's layout (read without the key,
-    so the unlock dialog can say why it takes longer: ~6 s per 100,000 rows for schema 4)."""
+    so the unlock dialog can say why it takes longer: ~6 s per 100,000 rows for schema 4, ~1 min for schema 6,
+    which seals every field again)."""
     meta_path = ((home / "store") if home else paths.store_dir()) / _META_FILE
     try:
         return int(json.loads(meta_path.read_text(encoding="utf-8"))["schema_version"]) < SCHEMA_VERSION
@@ -117,8 +118,33 @@ def _times_into_supported_years(table: Any) -> None:
                 table.update(where=where, values={column: value})
 
 
+def _bind_clear_columns(table: Any, codec: RowCodec) -> None:
+    """5 -> 6: every sealed field sealed again with the row's meaningful clear columns in its associated data
+    (storage/codec.py, BOUND_COLUMNS), so editing them on disk is reported. A batch of rows is one commit; a
+    re-run skips what is bound already. Then the unbound ciphertexts are dropped from disk."""
+    import pyarrow as pa
+
+    ids = table.search().select(["id"]).limit(None).to_arrow().column("id").to_pylist()
+    for start in range(0, len(ids), _BIND_BATCH):
+        chunk = ", ".join(repr(i) for i in ids[start:start + _BIND_BATCH])
+        rows = table.search().where(f"id IN ({chunk})").limit(None).to_arrow().to_pylist()
+        newest = {r["id"]: r for r in sorted(rows, key=lambda r: r["updated_us"])}  # a twin id: its newest row
+        rebound = [r for r in map(codec.rebound, newest.values()) if r is not None]
+        if rebound:
+            batch = pa.Table.from_pylist(rebound, schema=table.schema)
+            table.merge_insert("id").when_matched_update_all().execute(batch)
+    dataset = table.to_lance()
+    dataset.optimize.compact_files(materialize_deletions=True, materialize_deletions_threshold=0.0)
+    dataset.cleanup_old_versions(older_than=timedelta(0), delete_unverified=True)
+    table.checkout_latest()
+
+
+_BIND_BATCH = 2_000
+# Steps that open sealed fields get the key's codec as well (one that still opens unbound fields).
+_KEYED_STEPS = frozenset({5})
+
 MIGRATIONS: dict[int, Any] = {1: _vectors_to_float16, 2: _tokens_to_nine_characters, 3: _shorter_compressed_tokens,
-                              4: _times_into_supported_years}
+                              4: _times_into_supported_years, 5: _bind_clear_columns}
 
 
 @dataclass(frozen=True)
@@ -209,10 +235,15 @@ class MemoryStore:
         import lancedb
 
         table = lancedb.connect(str(self.root)).open_table(TABLE)
+        keys = self.vault.keys
+        legacy = RowCodec(FieldCipher(keys.content), BlindIndex(keys.index), legacy=True)
         with self._lock.held():
             for step in range(version, SCHEMA_VERSION):
                 log.info("upgrading store schema %d -> %d", step, step + 1)
-                MIGRATIONS[step](table)
+                if step in _KEYED_STEPS:
+                    MIGRATIONS[step](table, legacy)
+                else:
+                    MIGRATIONS[step](table)
                 write_json_atomically(meta_path, {**meta, "schema_version": step + 1})
 
     # -- writing ------------------------------------------------------------------
@@ -315,7 +346,7 @@ class MemoryStore:
 
     def _frame_fields(self, where: str) -> list[tuple[str, int, dict[str, Any]]]:
         """(id, time_us, fields) of the frames matching `where`."""
-        rows = (self.table.search().where(where).select(["id", "kind", "time_us", "body"]).limit(None)
+        rows = (self.table.search().where(where).select(["id", "kind", *BOUND_COLUMNS, "body"]).limit(None)
                 .to_arrow().to_pylist())
         return [(row["id"], row["time_us"], self.codec.decode_body(row).get("fields", {})) for row in rows]
 
@@ -406,7 +437,7 @@ class MemoryStore:
         Only the app column is decrypted, not the text and word boxes: a busy day has
         thousands of frames, and the axis is drawn before any of them is opened."""
         rows = self.table.search().where(f"{_kind_filter(['frame'])} AND {_time_filter(since, until)}") \
-            .select(["id", "kind", "time_us", "app"]).limit(None).to_arrow().sort_by("time_us").to_pylist()
+            .select(["id", "kind", *BOUND_COLUMNS, "app"]).limit(None).to_arrow().sort_by("time_us").to_pylist()
         return [(r["id"], from_us(r["time_us"]), self.codec.open_field(r, "app", []) or "") for r in rows]
 
     def frame_fields(self, since: datetime, until: datetime) -> list[tuple[str, dict[str, Any]]]:

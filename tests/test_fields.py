@@ -45,3 +45,19 @@ def test_long_values_are_deflated_and_still_bound_to_their_place() -> None:
         cipher.open("frame", "a" * 32, "body", b"\x01" + sealed[1:])
     short = cipher.seal("frame", "a" * 32, "text", "hello")
     assert short[:1] == b"\x01" and cipher.open("frame", "a" * 32, "text", short) == "hello"
+
+
+def test_a_value_bound_to_clear_values_opens_only_with_them() -> None:
+    cipher = FieldCipher(os.urandom(32))
+    sealed = cipher.seal("vault", "id1", "secret", "X1234567", bound="4|1700000000000000||1|2")
+    assert sealed[:1] == b"\x03" and cipher.is_bound(sealed)
+    assert cipher.open("vault", "id1", "secret", sealed, bound="4|1700000000000000||1|2", legacy=False) == "X1234567"
+    for bound in ("3|1700000000000000||1|2", "4|1700000000000001||1|2", None):
+        with pytest.raises(TamperedField):
+            cipher.open("vault", "id1", "secret", sealed, bound=bound)
+    with pytest.raises(TamperedField):  # passing it off as an unbound value does not get past the tag
+        cipher.open("vault", "id1", "secret", b"\x01" + sealed[1:], bound="4|1700000000000000||1|2")
+    unbound = cipher.seal("vault", "id1", "secret", "X1234567")
+    assert cipher.open("vault", "id1", "secret", unbound, bound="4|1700000000000000||1|2") == "X1234567"
+    with pytest.raises(TamperedField):  # once the store is upgraded, an unbound value is not accepted in its place
+        cipher.open("vault", "id1", "secret", unbound, bound="4|1700000000000000||1|2", legacy=False)

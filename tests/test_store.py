@@ -348,3 +348,62 @@ def test_one_id_is_one_row_whatever_writes_it(store: MemoryStore) -> None:
     store.repoint_sources({frame.id: fact.id}, since=NOW - timedelta(days=1))
     assert ids_stored_twice(store) == []
     assert store.count() == 3 and store.get(fact.id).text == "Anna prefers rooibos"
+
+
+@pytest.mark.parametrize("edit", [{"trust": int(Trust.USER)}, {"time_us": 0}, {"end_us": 1}, {"created_us": 0},
+                                  {"updated_us": 0}])
+def test_a_meaningful_clear_column_edited_on_disk_is_reported(store: MemoryStore, edit: dict[str, int]) -> None:
+    (memory_id,) = store.add([Memory("semantic", "Anna said the budget is final", trust=Trust.IMPORTED,
+                                     time=NOW, ended=NOW + timedelta(minutes=5))])
+    row = store.table.search().where(f"id = '{memory_id}'").to_arrow().to_pylist()[0]
+    store.table.merge_insert("id").when_matched_update_all().execute([{**row, **edit}])
+    edited = store.get(memory_id)
+    assert set(edited.damaged) == {"text", "app", "title", "body"} and edited.text == ""
+    assert store.search("budget final").hits[0].damaged
+
+
+def test_older_sealed_fields_copied_back_are_reported(store: MemoryStore) -> None:
+    memory = Memory("vault", "Passport number", {"entry_type": "passport"}, secret="X1234567")
+    store.add([memory])
+    old = store.table.search().where(f"id = '{memory.id}'").to_arrow().to_pylist()[0]
+    memory.secret = "X7654321"
+    store.update(memory)
+    new = store.table.search().where(f"id = '{memory.id}'").to_arrow().to_pylist()[0]
+    sealed = {c: old[c] for c in ("text", "app", "title", "body", "secret")}
+    store.table.merge_insert("id").when_matched_update_all().execute([{**new, **sealed}])  # a rollback
+    assert set(store.get(memory.id).damaged) >= {"secret", "body"}
+
+
+def unbound(store: MemoryStore) -> None:
+    """Seal every row as schema 5 did: bound to kind | id | column only."""
+    cipher = store.codec.cipher
+    rows = store.table.search().limit(None).to_arrow().to_pylist()
+    for row in rows:
+        for column in ("text", "app", "title", "body", "secret"):
+            if row[column] is not None:
+                value = store.codec.open_field(row, column, [])
+                row[column] = cipher.seal(row["kind"], row["id"], column, value)
+    store.table.merge_insert("id").when_matched_update_all().execute(rows)
+
+
+def test_a_schema_5_store_gets_its_clear_columns_bound_and_reads_as_before(store: MemoryStore, home: Path) -> None:
+    memories = one_of_each()
+    store.add(memories)
+    unbound(store)
+    meta = home / "store" / "engram-store.json"
+    meta.write_text(json.dumps({**json.loads(meta.read_text()), "schema_version": 5}))
+
+    reopened = MemoryStore.open(PASSPHRASE, home=home, embedder=HashEmbedder())
+    assert json.loads(meta.read_text())["schema_version"] == store_module.SCHEMA_VERSION
+    for memory in memories:
+        shown = reopened.get(memory.id)
+        assert not shown.damaged and (shown.text, shown.secret, shown.fields) == (memory.text, memory.secret, memory.fields)
+    assert reopened.stats().versions == 1  # the unbound ciphertexts are gone from disk
+    row = reopened.table.search().where(f"id = '{memories[2].id}'").to_arrow().to_pylist()[0]
+    reopened.table.merge_insert("id").when_matched_update_all().execute([{**row, "trust": 1}])
+    assert reopened.get(memories[2].id).damaged
+    # A value sealed the old way, copied in after the upgrade, is not accepted either.
+    cipher = reopened.codec.cipher
+    legacy = cipher.seal("semantic", memories[2].id, "text", "forged from an old copy")
+    reopened.table.merge_insert("id").when_matched_update_all().execute([{**row, "text": legacy}])
+    assert "text" in reopened.get(memories[2].id).damaged

@@ -67,7 +67,7 @@ def test_opening_an_older_store_moves_its_out_of_range_times_into_the_years(stor
     home = store.root.parent
     store.close()
     meta = store.root / "engram-store.json"
-    meta.write_text(json.dumps({**json.loads(meta.read_text()), "schema_version": SCHEMA_VERSION - 1}))
+    meta.write_text(json.dumps({**json.loads(meta.read_text()), "schema_version": 4}))  # before times were moved
     reopened = MemoryStore.open(PASSPHRASE, home=home, embedder=HashEmbedder())
     try:
         # A time range that holds the rows as they read also finds them in the table, so `delete --range` works.
