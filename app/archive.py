@@ -26,17 +26,25 @@ def export_archive(store: Any, destination: Path) -> Path:
     if destination.resolve().is_relative_to(home.resolve()):
         raise ValueError("choose a place outside Engram's own folder for the export")
     partial = destination.with_name(destination.name + ".partial")
-    with store.writes_held():  # no commit in flight while the files are read
-        with tarfile.open(partial, "w:gz") as tar:
+    # The archive holds the key file: only the user may read it, wherever it is put.
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    if hasattr(os, "fchmod"):
+        os.fchmod(fd, 0o600)  # a .partial left by an interrupted export keeps its old mode otherwise
+    with os.fdopen(fd, "wb") as raw, store.writes_held():  # no commit in flight while the files are read
+        with tarfile.open(fileobj=raw, mode="w:gz") as tar:
             for part in _PARTS:
                 if (home / part).exists():
-                    tar.add(home / part, arcname=f"engram/{part}", filter=_skip_lock_files)
+                    tar.add(home / part, arcname=f"engram/{part}", filter=_private_member)
     os.replace(partial, destination)
     return destination
 
 
-def _skip_lock_files(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
-    return None if info.name.endswith(".lock") else info
+def _private_member(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
+    """No lock files; every folder 0700 and file 0600, so a restore is private too."""
+    if info.name.endswith(".lock"):
+        return None
+    info.mode = 0o700 if info.isdir() else 0o600
+    return info
 
 
 def restore_archive(archive: Path, home: Path) -> None:

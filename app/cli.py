@@ -23,6 +23,7 @@ log = logging.getLogger("engram")
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    paths.keep_private()  # the log, the store, exports: nothing Engram writes is for other users
     if args.command is None:
         return _welcome(parser)
     log_handler = _open_log()

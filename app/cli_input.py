@@ -24,6 +24,18 @@ def ask_passphrase(prompt: str = "Passphrase: ") -> str:
     return getpass.getpass(prompt)
 
 
+# One rule for a new passphrase, in `init` and `passwd` as in the desktop's first-run and Settings dialogs.
+MIN_PASSPHRASE_CHARACTERS = 8
+
+
+def check_new_passphrase(passphrase: str, unchanged: str) -> str:
+    """`passphrase`, if long enough to be a passphrase; `unchanged` says what was left as it was."""
+    if len(passphrase) < MIN_PASSPHRASE_CHARACTERS:
+        raise CliError(f"a passphrase needs at least {MIN_PASSPHRASE_CHARACTERS} characters (a few words are "
+                       f"best); {unchanged}")
+    return passphrase
+
+
 def parse_when(text: str | None, *, end: bool = False) -> datetime | None:
     """ISO date/time in the local zone, or time words ("yesterday"): start of the span, or its end."""
     if not text:

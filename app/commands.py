@@ -15,7 +15,7 @@ from storage.keys import KeyVault
 from storage.memory import KINDS, Memory
 from storage.search import SearchOptions
 
-from app.cli_input import CliError, ask_passphrase, config, memory_from_json, parse_when
+from app.cli_input import CliError, ask_passphrase, check_new_passphrase, config, memory_from_json, parse_when
 
 
 def _open_store() -> Any:
@@ -31,11 +31,9 @@ def init(args: argparse.Namespace) -> int:
 
     if paths.key_file().exists():
         raise CliError(f"a store already exists at {paths.home()}; nothing was changed")
-    passphrase = ask_passphrase("New passphrase: ")
+    passphrase = check_new_passphrase(ask_passphrase("New passphrase: "), "nothing was created")
     if not os.environ.get("ENGRAM_PASSPHRASE") and getpass.getpass("Repeat it: ") != passphrase:
         raise CliError("the two passphrases differ; nothing was created")
-    if len(passphrase) < 8:
-        print("warning: a passphrase shorter than 8 characters is easy to guess", file=sys.stderr)
     print("Deriving the key (about a second)...", file=sys.stderr)
     store, recovery_key = MemoryStore.create(passphrase, kdf_seconds=config().get("security.kdf_target_seconds"))
     store.close()
@@ -221,6 +219,7 @@ def passwd(args: argparse.Namespace) -> int:
     else:
         vault.unlock(ask_passphrase("Current passphrase: "))
     new = getpass.getpass("New passphrase: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
+    check_new_passphrase(new, "nothing was changed")
     if sys.stdin.isatty() and getpass.getpass("Repeat it: ") != new:
         raise CliError("the two passphrases differ; nothing was changed")
     vault.change_passphrase(new, target_seconds=config().get("security.kdf_target_seconds"))

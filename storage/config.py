@@ -115,7 +115,8 @@ class Config:
             sections.setdefault(section, []).append(f"{key} = {_toml_value(value)}")
         text = "\n\n".join(f"[{s}]\n" + "\n".join(lines) for s, lines in sections.items())
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(text + "\n", encoding="utf-8")
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as file:
+            file.write(text + "\n")
         os.replace(tmp, path)
 
     def get(self, name: str) -> Any:

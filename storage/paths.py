@@ -6,11 +6,14 @@ at a temp dir; power users put it on an encrypted volume).
 """
 from __future__ import annotations
 
+import logging
 import os
+import stat
 import sys
 from pathlib import Path
 
 APP_NAME = "engram"
+log = logging.getLogger(__name__)
 
 
 def home() -> Path:
@@ -58,6 +61,44 @@ def log_dir() -> Path:
 
 
 def ensure(path: Path) -> Path:
-    """Create a directory only the user can read."""
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    """Create a directory only the user can read, and so every missing folder above it (`mkdir`'s
+    `parents` would make those with the umask's mode, commonly 0755: the data directory itself)."""
+    for folder in reversed([p for p in (path, *path.parents) if not p.exists()]):
+        folder.mkdir(mode=0o700, exist_ok=True)
     return path
+
+
+def keep_private() -> None:
+    """From now on every file and folder this process creates is the user's alone (0600/0700): LanceDB,
+    tarfile and logging create theirs with the process umask, commonly 0022 (anyone may read them)."""
+    os.umask(0o077)
+
+
+def make_private(root: Path) -> None:
+    """Take group and other permissions off everything under `root`, as earlier versions left it (0755
+    folders, 0644 files). A look at the top costs a few calls; the whole tree is walked only when
+    something there is loose, so this runs on every open."""
+    if sys.platform == "win32" or not root.is_dir():
+        return
+    top = [root, *root.iterdir(), *(root / "store").glob("*")]
+    if not any(_loose(p) for p in top):
+        return
+    log.info("making the data directory private (0700 folders, 0600 files)")
+    for folder, _, files in os.walk(root):
+        for path in [Path(folder), *(Path(folder) / name for name in files)]:
+            mode = _loose(path)
+            if mode is not None:
+                try:
+                    path.chmod(mode & ~0o077)
+                except OSError as exc:  # not ours (another user's file put there): say so, go on
+                    log.warning("cannot make %s private (%s)", path, exc.strerror)
+
+
+def _loose(path: Path) -> int | None:
+    """The mode of a file or folder that others may use (not of a symbolic link), else None."""
+    try:
+        info = path.lstat()
+    except OSError:
+        return None
+    mode = stat.S_IMODE(info.st_mode)
+    return mode if mode & 0o077 and not stat.S_ISLNK(info.st_mode) else None

@@ -162,6 +162,10 @@ class MemoryStore:
         import lancedb  # imported here: it takes ~2 s, and `engram --help` should not wait for it
 
         _raise_open_file_limit()
+        # The store's files are the user's alone: new ones by the umask (LanceDB sets no modes of its
+        # own), and those an earlier version left readable to others are tightened now.
+        paths.keep_private()
+        paths.make_private(root.parent)
         self.root = root
         self.vault = vault
         self.vector_index_min_rows = vector_index_min_rows
