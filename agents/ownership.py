@@ -29,8 +29,9 @@ USER_TAG = "from:user"
 OTHER_TAG = "from:other"
 # On vault items: "said-by:Tom", the value belongs to (or was given by) someone else.
 SAID_BY = "said-by:"
-# On vault items: found on a screen, whose unknown.
+# On vault items: found on a screen, whose unknown; their caption says so until the user confirms them.
 SEEN_ON_SCREEN = "seen-on-screen"
+SEEN_CAPTION = " (seen on screen)"
 # Speakers that are the user when a line has no tag: Engram's own chat says "user", and messages
 # imported before the tags existed "You" (ChatGPT).
 USER_SPEAKERS = frozenset({"user", "you", "me"})

@@ -25,7 +25,7 @@ from agents.findings import Finding
 from agents.managers.base import Batch, Candidate, Store
 from agents.managers.by_key import VaultManager, vault_key
 from agents.observation import Observation
-from agents.ownership import SEEN_ON_SCREEN, said_by_tag
+from agents.ownership import SEEN_CAPTION, SEEN_ON_SCREEN, said_by_tag
 from agents.redaction import mask
 from storage.memory import Memory, Trust
 
@@ -85,11 +85,13 @@ def vault_candidate(finding: Finding, memory: Memory, source: str, said_by: str 
     "seen on screen" and at most observed, however the frame was stored (`engram add frame` trusts it as
     the user's own entry): only the user's confirmation makes them the user's (agents/ownership.py)."""
     trust, tags = memory.trust, [] if said_by is None else [said_by_tag(said_by)]
+    caption = finding.caption or finding.entry_type
     whose = "" if said_by is None else f" said by {said_by or 'someone else'}"
     if memory.kind == "frame":
         trust, tags = min(memory.trust, Trust.OBSERVED), [SEEN_ON_SCREEN]
+        caption += SEEN_CAPTION  # shown wherever the item is listed; the window is its app and title
         whose = f" seen on screen in {memory.title or memory.app or 'a window'}"
-    return Candidate(kind="vault", text=finding.caption or finding.entry_type, time=memory.time, trust=trust,
+    return Candidate(kind="vault", text=caption, time=memory.time, trust=trust,
                      source_kind=memory.source_kind or memory.kind, source_ids=[source], app=memory.app,
                      title=memory.title, secret=finding.value,
                      fields={"entry_type": finding.entry_type, "sensitivity": "high" if finding.sensitive else "low"},

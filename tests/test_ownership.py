@@ -172,6 +172,7 @@ def test_a_weaker_source_never_replaces_the_users_passport_or_iban(store: Memory
     # Nothing is lost: the others' values are kept as theirs, the screens' as seen on screen, with their window.
     assert {"X1234567", "Y7654321", "Z5555555", "W1111111", GUEST_IBAN, FRIEND_IBAN, OWN_IBAN} <= set(vault)
     assert SCREEN in vault["Z5555555"].tags and vault["Z5555555"].title == "guests.txt - gedit"
+    assert vault["Z5555555"].text == "Passport number (seen on screen)"
     assert SCREEN in vault["W1111111"].tags and vault["W1111111"].trust <= Trust.OBSERVED
     assert vault["X1234567"].tags == [] and vault[OWN_IBAN].tags == []
     # A screen showing the IBAN Bob gave does not make it the user's.
@@ -194,3 +195,5 @@ def test_an_address_on_screen_is_not_the_users_unless_its_label_and_the_user_say
     store.add([users_line("Send it to my address: 14 Elm Street, Springfield, IL 62704")])
     digest(store)
     assert fill_values(store, ["Street address"]) == {"Street address": ("14 Elm Street", [])}
+    [address] = [v for v in of_kind(store, "vault") if "address" in str(v.fields.get("entry_type"))]
+    assert address.tags == [] and address.text == "Postal address"

@@ -90,7 +90,7 @@ class VaultManager(MemoryManager):
         if from_screen:
             return self.noop("seen on screen again", memory, candidate)
         memory.tags = [t for t in memory.tags if t != SEEN_ON_SCREEN] + list(candidate.tags)
-        memory.trust = max(memory.trust, candidate.trust)
+        memory.trust, memory.text = max(memory.trust, candidate.trust), candidate.text
         whose = "the user's own line" if owner is None else f"{owner or 'someone else'}'s line"
         return self.change(UPDATE, memory, candidate, f"the value seen on screen is given in {whose}")
 
