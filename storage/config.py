@@ -130,8 +130,13 @@ class Config:
         if option.type is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, option.type) or isinstance(value, bool) != (option.type is bool):
-            raise TypeError(f"{name} must be {option.type.__name__}, got {value!r}")
+            # The type only, never the value: this reaches the log, and a value may be a name or a path.
+            raise TypeError(f"{name} must be {_a(option.type.__name__)}, not {_a(type(value).__name__)}")
         self._values[name] = value
+
+
+def _a(noun: str) -> str:
+    return f"{'an' if noun[0] in 'aeiou' else 'a'} {noun}"
 
 
 def _flatten(raw: dict[str, Any], prefix: str = "") -> dict[str, Any]:

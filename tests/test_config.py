@@ -47,3 +47,17 @@ def test_a_broken_config_file_falls_back_to_defaults(home: Path) -> None:
 def test_engram_home_redirects_every_path(home: Path) -> None:
     for where in (paths.key_file(), paths.store_dir(), paths.blob_dir(), paths.log_dir(), paths.model_dir()):
         assert home in where.parents
+
+
+def test_a_value_of_the_wrong_type_is_logged_by_key_and_type_never_its_content(
+        home: Path, caplog: pytest.LogCaptureFixture) -> None:
+    (home / "config.toml").write_text('[agents]\nuser_names = "Ana Quokkabridge"\n[search]\ndefault_k = [7, "x9z"]\n')
+    with caplog.at_level("WARNING"):
+        loaded = Config.load()
+    assert loaded.get("agents.user_names") == [] and loaded.get("search.default_k") == 10
+    assert "agents.user_names" in caplog.text and "must be a list" in caplog.text
+    assert "search.default_k" in caplog.text and "must be an int" in caplog.text
+    assert "Quokkabridge" not in caplog.text and "x9z" not in caplog.text
+    with pytest.raises(TypeError) as caught:
+        Config().set("agents.user_names", "Ana Quokkabridge")
+    assert "Quokkabridge" not in str(caught.value)
