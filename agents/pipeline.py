@@ -69,8 +69,8 @@ class Digester:
         self.store.mark_digested([m.id for m in memories if m.id not in written])
         if report.masked:
             # An observation stored before its secrets were masked (a store from before every path masked):
-            # its old row still holds their blind tokens until the versions that hold it are gone.
-            self.store.purge()
+            # its old row, and the keyword index's word list, hold their blind tokens until rebuilt and gone.
+            self.store.purge(reindex_words=True)
         log.info("digested %d observations: %s", report.observations, report.counts())
         return report
 

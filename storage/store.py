@@ -398,15 +398,20 @@ class MemoryStore:
         with self._lock.held():
             return self.blobs.delete(self.blobs.ids() - set(self._blob_ids("kind = 'frame'")))
 
-    def purge(self) -> None:
+    def purge(self, reindex_words: bool = False) -> None:
         """Rewrite data files that still hold deleted rows, then drop every old version.
 
         LanceDB's own optimize() only rewrites a file once 10% of it is deleted,
         which would leave a forgotten secret on disk indefinitely, so compaction
         goes through the lance dataset with the threshold at zero. Dropping all
         old versions is safe here because we hold the only writer lock.
+        `reindex_words`: also build the keyword index again, whose word list keeps
+        the blind tokens of every row it ever took in (after masking a stored secret;
+        it costs a pass over the table).
         """
         with self._lock.held():
+            if reindex_words and any(i.columns == ["tokens"] for i in self.table.list_indices()):
+                self.table.create_index("tokens", config=keyword_index_config(), replace=True)
             dataset = self.table.to_lance()
             dataset.optimize.compact_files(materialize_deletions=True, materialize_deletions_threshold=0.0)
             dataset.cleanup_old_versions(older_than=timedelta(0), delete_unverified=True)
