@@ -136,7 +136,11 @@ def _welcome(parser: argparse.ArgumentParser) -> int:
     if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or sys.platform in ("win32", "darwin"):
         from app.desktop.main import run
 
-        return run()
+        log_handler = _open_log()  # the desktop app logs where the commands do
+        try:
+            return run()
+        finally:
+            _close_log(log_handler)
     if not paths.key_file().exists():
         print("Welcome to Engram. No store yet at", paths.home())
         print("Create one with:  engram init\n")

@@ -216,6 +216,14 @@ def main(outdir: str, dark: bool = False, only: tuple[str, ...] = ()) -> int:
         for _ in range(10):
             app.processEvents()
         shoot(browser, name)
+    from app.capture.service import CaptureHealth
+    from app.desktop.tray import Tray
+
+    tray = Tray(dict.fromkeys(("search", "timeline", "ask", "memories", "pause_15", "pause_60", "pause_forever", "resume",
+                               "lock", "unlock", "doctor", "settings", "quit"), lambda: None), "Ctrl+Shift+Space")
+    tray.show_state("capturing", "capturing")
+    tray.show_health(CaptureHealth(datetime.now(timezone.utc) - timedelta(minutes=2), 3, 1_340_000_000).summary())
+    shoot(tray.menu, "tray-menu")
     from app.desktop.settings import SettingsWindow
 
     settings = SettingsWindow(hotkey_problem="no X11 display")

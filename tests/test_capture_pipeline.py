@@ -602,3 +602,46 @@ def test_the_moving_picture_setting_reaches_the_filter(store: MemoryStore, windo
     config.set("capture.moving_picture_seconds", 0)  # every frame of a video, as before
     config.save()
     assert build_capture(store, screen, windows)[0].filter.moving_seconds == 0.0
+
+
+class SlowScreen(ReplayScreen):
+    """Its second grab takes until `release` is set: a tick that overruns the next ones."""
+
+    def __init__(self, images) -> None:
+        import threading
+
+        super().__init__(images)
+        self.release = threading.Event()
+
+    def grab(self, monitor):
+        if self._next >= 1:
+            self.release.wait(20)
+        return super().grab(monitor)
+
+
+def test_ticks_skipped_while_one_runs_are_counted_not_printed(store: MemoryStore, windows: FakeWindows,
+                                                               caplog, capfd) -> None:
+    """Issue 21: 1,756 'maximum number of running instances reached' lines an hour on stderr, the
+    dropped ticks counted nowhere. Counted and shown as capture health instead."""
+    import logging
+    import time
+
+    from app.capture.service import CaptureService
+
+    caplog.set_level(logging.INFO)
+    screen = SlowScreen([screen_with(["first screen"]), screen_with(["second screen"])])
+    windows.focus = WindowInfo("Writer", "notes - Writer", (0, 0, 800, 600))
+    recorder = Recorder(store, screen, windows, FrameFilter(CaptureRules()), CaptureSettings(min_free_disk_mb=1))
+    service = CaptureService(recorder, OcrWorker(store, ScriptedOcr()), RetentionPolicy(), interval_seconds=0.05)
+    service.start()
+    try:
+        deadline = time.monotonic() + 20
+        while service.health().dropped < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        screen.release.set()
+        service.stop()
+    health = service.health()
+    assert health.dropped >= 3 and health.last_capture is not None and health.disk_bytes
+    assert "maximum number of running instances" not in caplog.text + capfd.readouterr().err
+    assert "Running job" not in caplog.text                     # nor a line per tick in the log

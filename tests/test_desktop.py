@@ -975,3 +975,45 @@ def test_checkboxes_show_their_box_in_light_and_dark(qtbot, themed) -> None:
         contrast = max(_contrast(picture.pixelColor(x, y), background)
                        for x in range(square.left(), square.right() + 1) for y in range(square.top(), square.bottom() + 1))
         assert contrast >= 3.0, (themed, checked, contrast)               # WCAG's minimum for a control's edge
+
+
+@pytest.mark.slow
+def test_the_desktop_app_writes_its_log_file(home: Path) -> None:
+    """`engram` with no arguments (the desktop app) wrote nothing to logs/engram.log."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from conftest import REPO
+
+    env = {**os.environ, "ENGRAM_HOME": str(home), "QT_QPA_PLATFORM": "offscreen", "DISPLAY": ":1999"}
+    app = subprocess.Popen([sys.executable, "-m", "app.cli"], cwd=REPO, env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log_file = home / "logs" / "engram.log"
+    try:
+        deadline = time.monotonic() + 90      # it waits at the first-run dialog
+        while "desktop app started" not in (log_file.read_text() if log_file.exists() else "") \
+                and time.monotonic() < deadline and app.poll() is None:
+            time.sleep(0.2)
+    finally:
+        app.terminate()
+        app.wait(30)
+    assert log_file.exists() and "desktop app started" in log_file.read_text()
+
+
+def test_the_tray_menu_says_how_capture_is_doing(qtbot, store: MemoryStore) -> None:
+    from app.capture.service import CaptureHealth
+
+    desktop = DesktopApp(QApplication.instance(), open_store=open_with_fake, start_agents=lambda s: StubCapture())
+    capture = StubCapture()
+    last = datetime.now(timezone.utc) - timedelta(minutes=3)
+    capture.health = lambda: CaptureHealth(last_capture=last, dropped=4, disk_bytes=1_340_000_000)
+    desktop.store, desktop.capture = store, capture
+    desktop.tray.menu.aboutToShow.emit()                # the user opens the tray menu
+    health = desktop.tray.items["health"]
+    assert health.isVisible() and not health.isEnabled()
+    assert health.text() == f"Last screen {last.astimezone():%H:%M} · 4 ticks dropped · 1.3 GB on disk"
+    desktop.lock()
+    assert not desktop.tray.items["health"].isVisible()
+    desktop.server.close()

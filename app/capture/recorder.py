@@ -68,6 +68,7 @@ class Recorder:
         self._chains: dict[int, _Chain] = {}
         self._reference: dict[int, Any] = {}  # the last kept grab per monitor, for exact patch boxes
         self.stopped_reason: str | None = None  # set when capture cannot go on (the tray shows it)
+        self.last_kept: datetime | None = None   # when a screen was last kept (the tray shows it)
 
     def tick(self, now: datetime | None = None) -> str:
         """One capture round; returns what happened ('kept', 'duplicate', 'excluded', 'paused', ...)."""
@@ -93,7 +94,7 @@ class Recorder:
                 break
             if result.decision is Decision.KEEP and result.image is not None:
                 self._store_frame(monitor.index, result.image, result.regions or (result.changed,), focused, now)
-                outcome = "kept"
+                outcome, self.last_kept = "kept", now
         self.counts[outcome] += 1
         return outcome
 

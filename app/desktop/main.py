@@ -320,6 +320,8 @@ class DesktopApp:
             return
         reason = self.capture.recorder.stopped_reason
         told, self._told_reason = self._told_reason, reason
+        health = getattr(self.capture, "health", None)
+        self.tray.show_health(health().summary() if health is not None else "")
         if until is not None:
             self.tray.show_state("paused", "paused " + (until if isinstance(until, str)
                                                          else f"until {until.astimezone():%H:%M}"))
@@ -392,8 +394,11 @@ def run(argv: list[str] | None = None) -> int:
     if tell_running_instance("show"):
         print("Engram is already running: showing it.")
         return 0
+    from app.capture.service import quiet_scheduler_logs
     from app.desktop.style import apply_style
 
+    quiet_scheduler_logs()  # events in the log, not a line per capture tick or digest
+    log.info("desktop app started")
     apply_style(app)
     desktop = DesktopApp(app)
     if not desktop.start():

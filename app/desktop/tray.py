@@ -32,7 +32,7 @@ class Tray(QSystemTrayIcon):
         self.menu = QMenu()
         self.items: dict[str, QAction] = {}
         entries = [("search", f"Search…{'  ' + hotkey_hint if hotkey_hint else ''}"), ("timeline", "Timeline…"), ("ask", "Ask…"), ("memories", "Memories…"), None,
-                   ("pause_15", "Pause for 15 minutes"), ("pause_60", "Pause for 1 hour"),
+                   ("health", ""), ("pause_15", "Pause for 15 minutes"), ("pause_60", "Pause for 1 hour"),
                    ("pause_forever", "Pause until resumed"), ("resume", "Resume capture"), None,
                    ("lock", "Lock"), ("unlock", "Unlock…"), None, ("doctor", DOCTOR_LABEL), ("settings", "Settings…"),
                    ("quit", "Quit Engram")]
@@ -42,12 +42,19 @@ class Tray(QSystemTrayIcon):
                 continue
             name, label = entry
             action = self.menu.addAction(label)
-            action.triggered.connect(actions[name])
+            if name in actions:
+                action.triggered.connect(actions[name])
             self.items[name] = action
+        self.items["health"].setEnabled(False)  # a line to read (capture health), not a command
         self.setContextMenu(self.menu)
         self.activated.connect(lambda reason: actions["search"]()
                                if reason == QSystemTrayIcon.ActivationReason.Trigger else None)
         self.show_state("locked", "Engram is locked")
+
+    def show_health(self, line: str) -> None:
+        """How capture is doing (last screen, dropped ticks, disk used); hidden when empty."""
+        self.items["health"].setText(line)
+        self.items["health"].setVisible(bool(line))
 
     def set_hotkey_hint(self, hint: str) -> None:
         self.items["search"].setText(f"Search…{'  ' + hint if hint else ''}")
@@ -62,6 +69,8 @@ class Tray(QSystemTrayIcon):
         for name in ("search", "timeline", "ask", "memories", "settings", "pause_15", "pause_60", "pause_forever", "lock"):
             self.items[name].setVisible(unlocked)
         self.items["unlock"].setVisible(not unlocked)
+        if not unlocked:
+            self.show_health("")
         self.items["resume"].setVisible(state == "paused")
         for name in ("pause_15", "pause_60", "pause_forever"):
             self.items[name].setVisible(state == "capturing" or state == "error")
