@@ -80,6 +80,10 @@ def memory_from_json(raw: dict[str, Any]) -> Memory:
     for name in kind.fields:  # also accept the kind's fields at the top level
         if name in raw:
             fields[name] = raw[name]
+    for name, value in fields.items():
+        if _depth(value) > _MAX_FIELD_DEPTH:  # deeper overflows the stack when it is indexed or stored
+            raise CliError(f"'{name}' is nested too deeply (a field holds text or lists, {_MAX_FIELD_DEPTH} "
+                           "levels at most)")
     text = raw.get("text", raw.get(kind.text_field, ""))
     extra: dict[str, Any] = {}
     for stamp, key in (("time", "time"), ("ended", "ended")):
@@ -94,6 +98,22 @@ def memory_from_json(raw: dict[str, Any]) -> Memory:
                       secret=_secret(raw), **extra)
     except ValueError as exc:
         raise CliError(str(exc)) from None
+
+
+_MAX_FIELD_DEPTH = 8
+
+
+def _depth(value: Any) -> int:
+    """How many lists and objects deep `value` goes (counted without recursion, whatever its depth)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, (list, dict)):
+            deepest = max(deepest, level)
+            if deepest > _MAX_FIELD_DEPTH:
+                break
+            stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def _trust(value: Any) -> Trust:

@@ -32,7 +32,9 @@ TIMES = st.sampled_from(["0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00
 NUMBERS = st.one_of(st.sampled_from([0, -1, 1e20, -1e20, 1e15, 2**63, 1714983600, 1714983600.5]),
                     st.integers(min_value=-2**70, max_value=2**70),
                     st.floats(allow_nan=True, allow_infinity=True))
-SCALARS = st.one_of(st.none(), st.booleans(), NUMBERS, TIMES, st.text(max_size=20))
+# Nested a few hundred levels: parses, then overflows the stack wherever it is walked or turned into text.
+DEEP = st.integers(100, 950).map(lambda depth: json.loads("[" * depth + "]" * depth))
+SCALARS = st.one_of(st.none(), st.booleans(), NUMBERS, TIMES, st.text(max_size=20), DEEP)
 WEIRD = st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=3),
                                                       st.dictionaries(st.text(max_size=8), inner, max_size=3)),
                      max_leaves=6)
@@ -159,6 +161,21 @@ def test_fuzzed_add_json_stores_all_or_says_what_is_wrong(store: MemoryStore, tm
     for memory in stored:
         memory.time.astimezone()
     _digest(store)
+
+
+@pytest.mark.parametrize("depth", [12, 500, 980])
+def test_add_json_with_a_deeply_nested_field_says_so(store: MemoryStore, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str], depth: int) -> None:
+    from app import commands
+    from app.cli import main
+
+    monkeypatch.setattr(commands, "_open_store", lambda: store)
+    path = tmp_path / "memory.json"
+    path.write_text('{"text": "x", "fields": {"details": ' + "[" * depth + "]" * depth + "}}", encoding="utf-8")
+    assert main(["add", "semantic", "--json", str(path)]) == 1
+    assert "nested too deeply" in capsys.readouterr().err
+    assert store.count() == 0
 
 
 def test_add_json_from_a_file_that_cannot_be_read_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
