@@ -172,9 +172,11 @@ def test_with_ewmh_window_manager_focus_and_stacking_come_from_it(display: str, 
     provider.close()
 
 
-def test_locker_window_and_active_screen_saver_count_as_locked(display: str) -> None:
-    from Xlib import X
+def test_a_locker_locks_and_a_screen_saver_blanking_the_screen_does_not(display: str) -> None:
+    """Issue 21: the X screen saver's blanking locked Engram before its own auto-lock."""
+    from Xlib import X, Xatom
     from Xlib import display as xdisplay
+    from Xlib.ext import screensaver
 
     provider = X11Windows(display)
     assert provider.screen_locked() is False
@@ -189,9 +191,21 @@ def test_locker_window_and_active_screen_saver_count_as_locked(display: str) -> 
         locker.unmap()
         d.sync()
         wait_for(lambda: provider.screen_locked() is False)
-        d.force_screen_saver(X.ScreenSaverActive)
+        d.force_screen_saver(X.ScreenSaverActive)            # the X server's own blanking (`xset s`)
         d.sync()
-        assert wait_for(lambda: provider.screen_locked())
+        wait_for(lambda: root.screensaver_query_info().state == screensaver.StateOn)
+        assert provider.screen_locked() is False
+        d.force_screen_saver(X.ScreenSaverReset)
+        saver = root.create_window(0, 0, 1280, 800, 0, X.CopyFromParent, override_redirect=True)
+        saver.set_wm_class("xscreensaver", "XScreenSaver")
+        status = d.intern_atom("_SCREENSAVER_STATUS")
+        root.change_property(status, Xatom.INTEGER, 32, [d.intern_atom("BLANK"), 0])
+        saver.map()
+        d.sync()
+        assert provider.screen_locked() is False              # xscreensaver blanking, not locking
+        root.change_property(status, Xatom.INTEGER, 32, [d.intern_atom("LOCK"), 0])
+        d.sync()
+        assert wait_for(lambda: provider.screen_locked())     # ... and now locked
     finally:
         d.close()
         provider.close()

@@ -6,11 +6,13 @@ the top-level under the pointer). Visible windows: `_NET_CLIENT_LIST_STACKING`, 
 children, which X returns in stacking order; then the override-redirect ones (menus, tooltips) whose
 owner is known, so an excluded app's popup is blacked out like its window. Idle time: the MIT-SCREEN-SAVER extension.
 
-Lock detection is best effort, because X has no lock concept: the screen saver is active
-(MIT-SCREEN-SAVER state On), or a well-known locker's window is mapped (i3lock, xsecurelock,
-xscreensaver, light-locker, …), or systemd-logind's LockedHint for this session says so (set by
-GNOME, KDE, Cinnamon and light-locker; GNOME's own lock screen has no X window of its own). A locker
-outside these lists goes unnoticed.
+Lock detection is best effort, because X has no lock concept. Only a lock counts, never a screen
+saver that blanks the screen (the X server's own, MIT-SCREEN-SAVER, locks nothing; Engram has its
+own idle auto-lock): systemd-logind's LockedHint for this session says so (set by GNOME, KDE,
+Cinnamon and light-locker; GNOME's own lock screen has no X window of its own), or a locker's window
+is mapped (i3lock, xsecurelock, slock, …), or xscreensaver says LOCK (not BLANK) in its
+_SCREENSAVER_STATUS, or another desktop's screen saver (which locks unless told not to) is up and
+logind cannot tell. A locker outside these lists goes unnoticed.
 """
 from __future__ import annotations
 
@@ -28,14 +30,15 @@ from typing import Any, TypeVar
 from app.capture.windows import WindowInfo, process_name
 
 LOCKERS = frozenset({
-    "i3lock", "xsecurelock", "slock", "xscreensaver", "light-locker", "gnome-screensaver", "xfce4-screensaver",
-    "mate-screensaver", "cinnamon-screensaver", "xlock", "xtrlock", "betterlockscreen", "kscreenlocker_greet",
+    "i3lock", "xsecurelock", "slock", "light-locker", "xlock", "xtrlock", "betterlockscreen", "kscreenlocker_greet",
     "sflock", "alock", "xss-lock",
 })
+# Screen savers that may only blank the screen: a lock only when they say so (or logind cannot tell).
+SAVERS = frozenset({"gnome-screensaver", "xfce4-screensaver", "mate-screensaver", "cinnamon-screensaver"})
 LOGIND_CACHE_SECONDS = 10.0  # loginctl costs a process start: ask at most this often
 T = TypeVar("T")
 _ATOMS = ("_NET_ACTIVE_WINDOW", "_NET_CLIENT_LIST_STACKING", "_NET_WM_NAME", "UTF8_STRING", "_NET_WM_PID",
-          "WM_STATE", "_NET_WM_STATE", "_NET_WM_STATE_HIDDEN", "WM_CLIENT_MACHINE")
+          "WM_STATE", "_NET_WM_STATE", "_NET_WM_STATE_HIDDEN", "WM_CLIENT_MACHINE", "_SCREENSAVER_STATUS")
 
 
 class X11Windows:
@@ -155,12 +158,16 @@ class X11Windows:
         return found
 
     def _locked(self) -> bool:
-        from Xlib.ext import screensaver
-
-        info = self._saver_info()
-        if info is not None and info.state == screensaver.StateOn:
+        """A session lock, not a screen saver blanking the screen (see the module docstring)."""
+        logind = self._logind_locked()
+        if logind:
             return True
-        return self._locker_window_mapped() or bool(self._logind_locked())
+        names = self._mapped_window_names()
+        if names & LOCKERS:
+            return True
+        if "xscreensaver" in names:
+            return self._xscreensaver_locked()
+        return bool(names & SAVERS) and logind is None
 
     # -- focus -------------------------------------------------------------------------------------------
 
@@ -251,20 +258,29 @@ class X11Windows:
             return None
         return d.screen().root.screensaver_query_info()
 
-    def _locker_window_mapped(self) -> bool:
+    def _mapped_window_names(self) -> set[str]:
+        """The classes and titles of every mapped top-level (lockers use override-redirect windows)."""
         from Xlib import X
         from Xlib.error import XError
 
+        names: set[str] = set()
         for window in self._conn().screen().root.query_tree().children:
-            try:  # lockers use override-redirect windows: look at every mapped top-level
+            try:
                 if window.get_attributes().map_state != X.IsViewable:
                     continue
-                names = {n.lower() for n in (window.get_wm_class() or ())} | {self._title(window).lower()}
+                names |= {n.lower() for n in (window.get_wm_class() or ())} | {self._title(window).lower()}
             except XError:
                 continue
-            if names & LOCKERS:
-                return True
-        return False
+        return names
+
+    def _xscreensaver_locked(self) -> bool:
+        """xscreensaver's root property: LOCK when locked, BLANK when only blanking. Without it, locked
+        (the safe guess: the passphrase is asked once more, nothing stays open)."""
+        d = self._conn()
+        status = d.screen().root.get_full_property(self._atom("_SCREENSAVER_STATUS"), 0)
+        if status is None or not len(status.value) or not int(status.value[0]):
+            return True
+        return bool(d.get_atom_name(int(status.value[0])) != "BLANK")
 
     def _logind_locked(self) -> bool | None:
         checked, value = self._logind
