@@ -128,8 +128,9 @@ class RecallPopup(QWidget):
         palette = self.palette()
         background, text = palette.color(QPalette.ColorRole.Window), palette.color(QPalette.ColorRole.WindowText)
         painter.fillRect(self.rect(), background)
-        edge = QColor.fromRgbF(*(b + (t - b) * 0.45 for b, t in zip(background.getRgbF()[:3], text.getRgbF()[:3])))
-        painter.setPen(edge)
+        painter.setPen(QColor.fromRgbF(*(b + (t - b) * 0.45 for b, t in ((background.redF(), text.redF()),
+                                                                         (background.greenF(), text.greenF()),
+                                                                         (background.blueF(), text.blueF())))))
         painter.drawRect(self.rect().adjusted(0, 0, -1, -1))
         painter.end()
 
