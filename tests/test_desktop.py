@@ -957,6 +957,8 @@ def test_ask_answers_their_links_and_sources_are_readable_in_light_and_dark(qtbo
 
 
 def test_checkboxes_show_their_box_in_light_and_dark(qtbot, themed) -> None:
+    from PySide6.QtWidgets import QStyleOptionButton  # only here: app code needs no style options
+
     from app.qt import QCheckBox, QPalette, QStyle
 
     for checked in (False, True):
@@ -967,8 +969,6 @@ def test_checkboxes_show_their_box_in_light_and_dark(qtbot, themed) -> None:
         qtbot.waitExposed(box)
         picture = box.grab().toImage()
         background = box.palette().color(QPalette.ColorRole.Window)
-        from PySide6.QtWidgets import QStyleOptionButton
-
         option = QStyleOptionButton()
         box.initStyleOption(option)
         square = box.style().subElementRect(QStyle.SubElement.SE_CheckBoxIndicator, option, box)
