@@ -38,7 +38,10 @@ def set_enabled(enabled: bool) -> Path:
         return path
     if not sys.platform.startswith("linux"):
         raise OSError("starting at login is only set up on Linux desktops so far")
-    command = shutil.which("engram") or f"{sys.executable} -m app.cli"
+    if getattr(sys, "frozen", False):  # the self-contained bundle (installer/build_linux.sh) is its own command
+        command = sys.executable
+    else:
+        command = shutil.which("engram") or f"{sys.executable} -m app.cli"
     icon = Path(__file__).resolve().parents[1] / "assets" / "engram.svg"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")

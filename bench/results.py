@@ -40,6 +40,7 @@ GROUP_TITLES = {
     "ask_extractive": "Ask with no model (quoted answers)", "reader": "The reader alone: models given the evidence",
     "autofill": "Autofill", "ui": "Desktop app responsiveness",
     "app": "Desktop app start and memory",
+    "bundle": "Linux bundle (PyInstaller one-folder): size and start",
 }
 
 BASELINES = """\
