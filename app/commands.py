@@ -64,12 +64,12 @@ def _memories_from_args(args: argparse.Namespace) -> list[Memory]:
     if args.json_input:
         raw_text = sys.stdin.read() if args.json_input == "-" else _read_text(args.json_input)
         try:
-            raw = json.loads(raw_text)
+            document = json.loads(raw_text)
         except json.JSONDecodeError as exc:
             raise CliError(f"the JSON input is not valid JSON ({exc}); nothing was stored") from None
         except RecursionError:
             raise CliError("the JSON input is nested too deeply; nothing was stored") from None
-        items = raw if isinstance(raw, list) else [raw]
+        items = document if isinstance(document, list) else [document]
         if not all(isinstance(item, dict) for item in items):
             raise CliError("the JSON input must be an object or a list of objects, one per memory; nothing was stored")
         return [memory_from_json({"kind": args.kind, **item}) for item in items]
