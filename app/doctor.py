@@ -398,7 +398,7 @@ def check_store() -> list[Finding]:
                                 f"reads up to {SCHEMA_VERSION})", "update Engram; nothing was changed"))
     elif version < SCHEMA_VERSION:
         findings.append(Finding("Store version", "info", f"schema {version}: upgraded to {SCHEMA_VERSION} at the "
-                                "next unlock (about 6 s per 100,000 memories)"))
+                                "next unlock (up to about a minute per 100,000 memories; the unlock window says so)"))
     else:
         findings.append(Finding("Store version", "ok", f"schema {version} (current)"))
     return findings
