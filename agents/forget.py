@@ -4,7 +4,7 @@ A memory names the screens and messages it came from (`source_ids`: "frame:<id>"
 Forgetting a screen or a stretch of time forgets them as sources too: a memory made only from them
 goes, one with other sources keeps those and loses the forgotten ones, and core memory loses the facts
 they gave. What the user wrote or edited themself (trust USER) stays, without the forgotten sources. A
-memory made from memories that go (an Ask exchange citing them) is treated the same way.
+memory made from memories that go, and an answer in Ask quoting them, are treated the same way.
 
 The memories are dealt with before the sources are deleted: a crash in between leaves screens whose
 memories are gone (the user wanted both gone), never memories pointing at screens that are not there.
@@ -61,7 +61,9 @@ def forget_derived(store: Any, refs: set[str], since: datetime) -> Forgotten:
     seen again, which also marks it updated), and a source is written before whatever is made from it."""
     if not refs:
         return Forgotten()
-    memories = store.list_range(kinds=list(MEMORY_KINDS), where=f"updated_us >= {to_us(since)}", limit=_NO_LIMIT)
+    # Messages too: Engram's answers in Ask name the memories and screens they quoted.
+    memories = store.list_range(kinds=[*MEMORY_KINDS, "message"], where=f"updated_us >= {to_us(since)}",
+                                limit=_NO_LIMIT)
     doomed: dict[str, Memory] = {}
     trimmed: dict[str, Memory] = {}
     gone = set(refs)

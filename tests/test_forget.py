@@ -50,6 +50,22 @@ def test_forgetting_a_range_forgets_what_was_made_only_from_it(store: MemoryStor
     assert store.count("frame") == len(outside)
 
 
+def test_an_answer_quoting_only_forgotten_screens_goes_with_them(store: MemoryStore) -> None:
+    from agents.ask import Asker
+
+    store.add([screen("the cabin is by lake Fjordvik", "Cabin - Mozilla Firefox", minutes=5)])
+    answer = Asker(store, None).ask("where is the cabin?")
+    assert "Fjordvik" in answer.text
+    quoting = lambda: [h.kind for h in store.search("Fjordvik", SearchOptions(ask_history=True)).hits  # noqa: E731
+                       if "Fjordvik" in h.snippet]
+    assert quoting() == ["frame", "message"]
+
+    forget_range(store, T0, T0 + timedelta(minutes=30), kinds=["frame"])
+
+    assert quoting() == []                                                 # the answer quoting it goes too
+    assert [m.text for m in store.list_range(kinds=["message"])] == ["where is the cabin?"]   # the question stays
+
+
 def test_forgetting_leaves_memories_the_user_wrote_and_the_core_facts_of_other_lines(store: MemoryStore) -> None:
     lines = [Memory("message", "My name is Ana Lima", {"speaker": "Ana", "conversation": "c1"},
                     time=T0 + timedelta(minutes=5), trust=Trust.IMPORTED, source_kind="import"),
