@@ -41,6 +41,7 @@ GROUP_TITLES = {
     "autofill": "Autofill", "ui": "Desktop app responsiveness",
     "app": "Desktop app start and memory",
     "bundle": "Linux bundle (PyInstaller one-folder): size and start",
+    "mcp": "Engram over MCP: what an agent waits for",
 }
 
 BASELINES = """\

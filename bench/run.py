@@ -16,7 +16,7 @@ from types import ModuleType
 
 from bench import results
 
-BENCHMARKS = ("store_latency", "locomo_retrieval", "screen_recall", "dedup_bench", "ocr_bench", "capture_bench", "agents_bench", "ask_bench", "reader_bench", "ui_bench", "bundle_bench")
+BENCHMARKS = ("store_latency", "locomo_retrieval", "screen_recall", "dedup_bench", "ocr_bench", "capture_bench", "agents_bench", "ask_bench", "reader_bench", "ui_bench", "mcp_bench", "bundle_bench")
 
 
 def module_of(name: str) -> ModuleType:
