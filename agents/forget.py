@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from agents.managers.core import render
+from agents.managers.episodes import key_phrases
 from storage.codec import to_us
 from storage.memory import MEMORY_KINDS, Memory, Trust, utcnow
 
@@ -73,6 +74,8 @@ def forget_derived(store: Any, refs: set[str], since: datetime) -> Forgotten:
             if memory.id in doomed or not gone.intersection(memory.source_ids):
                 continue
             if _without(memory, gone):
+                if memory.kind == "episodic" and memory.source_kind == "screen":
+                    _reshape_episode(store, memory)
                 trimmed[memory.id] = memory
             else:
                 doomed[memory.id] = memory
@@ -87,6 +90,16 @@ def forget_derived(store: Any, refs: set[str], since: datetime) -> Forgotten:
     log.info("forgot %d source(s): %d memories made only from them deleted, %d kept without them",
              len(refs), len(doomed), len(trimmed))
     return Forgotten(derived=len(doomed), trimmed=len(trimmed))
+
+
+def _reshape_episode(store: Any, episode: Memory) -> None:
+    """An episode of screen activity spans, and sums up, only the screens it still has: the forgotten
+    ones' time and words must not stay in it."""
+    frames = [f for f in (store.get(ref.removeprefix("frame:")) for ref in episode.source_ids
+                          if ref.startswith("frame:")) if f is not None]
+    if frames:
+        episode.time, episode.ended = min(f.time for f in frames), max(f.time for f in frames)
+        episode.fields = {**episode.fields, "key_phrases": key_phrases(f.text for f in frames)}
 
 
 def _without(memory: Memory, gone: set[str]) -> bool:

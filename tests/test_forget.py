@@ -50,6 +50,21 @@ def test_forgetting_a_range_forgets_what_was_made_only_from_it(store: MemoryStor
     assert store.count("frame") == len(outside)
 
 
+def test_an_episode_across_the_range_keeps_only_its_time_and_words_outside(store: MemoryStore) -> None:
+    frames = [screen(f"{'platypus' if i < 5 else 'wombat'} notes draft line {i}", "Notes - Mozilla Firefox",
+                     minutes=25 + i) for i in range(10)]
+    store.add(frames)
+    digest(store)
+    [episode] = kinds(store, "episodic")
+    assert episode.time == frames[0].time and "platypus" in episode.fields["key_phrases"]
+
+    forget_range(store, T0, T0 + timedelta(minutes=30), kinds=["frame", "episodic"])
+
+    [episode] = kinds(store, "episodic")
+    assert (episode.time, episode.ended) == (frames[5].time, frames[-1].time)
+    assert "platypus" not in episode.fields["key_phrases"] and "wombat" in episode.fields["key_phrases"]
+
+
 def test_an_answer_quoting_only_forgotten_screens_goes_with_them(store: MemoryStore) -> None:
     from agents.ask import Asker
 
