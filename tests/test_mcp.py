@@ -576,3 +576,46 @@ def test_a_frame_image_needs_the_images_scope_and_comes_back_as_png(harness: Har
     missing = harness.call(viewer, "get_frame_image", {"id": harness.call(viewer, "search", {"query": "green tea"})
                                                        ["result"]["data"][0]["id"]})
     assert "no frame with that id" in missing["error"]
+
+
+@pytest.mark.slow
+def test_garbage_on_the_socket_gets_a_clear_answer_and_the_app_keeps_serving(qtbot, running) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    token = _register(running, "claude", "read")
+    sender = """
+import json, socket, sys
+from app.mcp import relay
+def send(line):
+    with socket.socket(socket.AF_UNIX) as conn:
+        conn.connect(relay.socket_path())
+        try:
+            conn.sendall(line)
+        except OSError:  # the app stopped reading a request that grew too large: its answer is waiting
+            pass
+        return relay._read_all(conn).decode()
+print(json.dumps([send(b"mcp {not json\\n"), send(b"mcp " + b"x" * (relay.MAX_LINE + 10)),
+                  send(b"mcp []\\n"), relay.ask_app({"op": "call", "token": sys.argv[1], "tool": "search",
+                                                     "args": {"query": "green tea"}})]))
+"""
+
+    def run() -> Any:
+        return subprocess.run([sys.executable, "-c", sender, token], cwd=str(REPO), capture_output=True, text=True,
+                              timeout=120)
+
+    done = _in_thread(qtbot, _as_async(run))
+    assert done.returncode == 0, done.stderr
+    bad_json, too_large, not_object, search = json.loads(done.stdout)
+    assert "could not be read" in json.loads(bad_json)["error"]
+    assert "too large" in json.loads(too_large)["error"]
+    assert "not registered" in json.loads(not_object)["error"]
+    assert search["ok"] and "green tea" in search["result"]["data"][0]["snippet"]
+
+
+def _as_async(fn: Any) -> Any:
+    async def wrapper() -> Any:
+        return fn()
+    return wrapper

@@ -30,6 +30,7 @@ class McpBridge:
         self.service = McpService(lambda: desktop.store, self._ask, lambda c, w: self.approve(c, w),
                                   on_read=lambda client, tool: post_to_gui(lambda: self._notice(client, tool)))
         self._open: dict[QLocalSocket, bytearray] = {}
+        self._taken: set[QLocalSocket] = set()   # its request is read (or refused): later bytes are ignored
         self._noticed: dict[str, float] = {}
         self._ask_lock = threading.Lock()
         self.approval_box: QMessageBox | None = None
@@ -44,22 +45,22 @@ class McpBridge:
         self._check(connection)
 
     def _more(self, connection: QLocalSocket) -> None:
-        if connection in self._open:
-            self._open[connection] += bytes(connection.readAll().data())
+        data = bytes(connection.readAll().data())
+        if connection in self._open and connection not in self._taken:
+            self._open[connection] += data
             self._check(connection)
 
     def _check(self, connection: QLocalSocket) -> None:
-        buffer = self._open.get(connection)
-        if buffer is None or buffer.endswith(b"\0"):
-            return
+        buffer = self._open[connection]
         if len(buffer) > MAX_LINE:
+            self._taken.add(connection)
             self._answer(connection, {"ok": False, "error": "the request is too large; nothing was done"})
             return
         if not buffer.endswith(b"\n"):
             return
-        buffer += b"\0"  # taken: later bytes are ignored
+        self._taken.add(connection)
         try:
-            request = json.loads(bytes(buffer[len(PREFIX):-1]))
+            request = json.loads(bytes(buffer[len(PREFIX):]))
         except ValueError:
             self._answer(connection, {"ok": False, "error": "the request could not be read; nothing was done"})
             return
@@ -73,6 +74,7 @@ class McpBridge:
         connection.disconnectFromServer()  # after the pending bytes are written
 
     def _closed(self, connection: QLocalSocket) -> None:
+        self._taken.discard(connection)
         if self._open.pop(connection, None) is not None:
             connection.deleteLater()
 
@@ -84,7 +86,8 @@ class McpBridge:
         post_to_gui(lambda: self._ask_user(client, what, answer, decided))
         if not decided.wait(APPROVAL_SECONDS):
             post_to_gui(self._close_box)
-        return answer[0] and decided.is_set()
+        # A yes given after Engram was locked meanwhile does not count: the user locked it.
+        return answer[0] and decided.is_set() and self.desktop.store is not None
 
     def _ask_user(self, client: str, what: str, answer: list[bool], decided: threading.Event) -> None:
         box = QMessageBox(QMessageBox.Icon.Question, "Engram: forget memories?",
