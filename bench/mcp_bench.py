@@ -62,11 +62,14 @@ class LiveQueryEmbedder:
         """A stored row is a pool text + SUFFIX + two words; a query, or a sentence cut from a row, is not."""
         return SUFFIX in text and text.rpartition(SUFFIX)[0] in self._known
 
+    def _pool_text(self, index: int) -> str:
+        return str(self._pool_texts[index])
+
     def _as_row(self, text: str) -> str:
         if self._is_row(text):
             return text
         digest = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
-        return self._pool_texts[digest % len(self._pool_texts)] + SUFFIX + "x"
+        return self._pool_text(digest % len(self._pool_texts)) + SUFFIX + "x"
 
     def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         out = np.empty((len(texts), self.dim), np.float32)
@@ -103,7 +106,7 @@ def _client(token: str, queries: list[str], questions: list[str]) -> dict[str, A
                 result = await session.call_tool("search", {"query": query})
                 searches.append((time.perf_counter() - started) * 1000)
                 if result.is_error:
-                    errors.append(result.content[0].text[:200])
+                    errors.append(str(getattr(result.content[0], 'text', ''))[:200])
             asks, modes = [], []
             if questions:  # the first question loads the model (seconds): not what each question costs
                 await session.call_tool("ask", {"question": "what did I do today?"}, read_timeout_seconds=300)
@@ -112,7 +115,7 @@ def _client(token: str, queries: list[str], questions: list[str]) -> dict[str, A
                 result = await session.call_tool("ask", {"question": question}, read_timeout_seconds=300)
                 asks.append(time.perf_counter() - started)
                 if result.is_error:
-                    errors.append(result.content[0].text[:200])
+                    errors.append(str(getattr(result.content[0], 'text', ''))[:200])
                 modes.append((result.structured_content or {}).get("mode", "error"))
             out.update(searches=searches, asks=asks, modes=modes, errors=errors)
 
@@ -172,7 +175,7 @@ def _measure(store: Any, queries: list[str], questions: list[str], size: int, ho
     from app.qt import QApplication, QTimer
 
     app = QApplication.instance() or QApplication(sys.argv)
-    desktop = DesktopApp(app)
+    desktop = DesktopApp(app)  # type: ignore[arg-type]
     desktop.store = store  # unlocked, as after the unlock dialog (no capture or agents: only MCP is measured)
     token = desktop.mcp.service.registry.add(store.vault.keys.content, "bench", parse_scopes("read"))
     in_app: list[tuple[str, float]] = []

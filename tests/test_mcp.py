@@ -619,3 +619,35 @@ def _as_async(fn: Any) -> Any:
     async def wrapper() -> Any:
         return fn()
     return wrapper
+
+
+def test_the_protocol_side_without_a_token_or_an_app_says_what_to_do(home: Path) -> None:
+    import anyio
+    from mcp import Client
+
+    from app.mcp.server import NO_TOKEN, build_server
+
+    async def calls(token: str | None) -> Any:
+        async with Client(build_server(token)) as client:
+            tools = await client.list_tools()
+            return tools.tools, await client.call_tool("search", {"query": "tea"})
+
+    tools, no_token = anyio.run(calls, None)
+    assert no_token.is_error and no_token.content[0].text == NO_TOKEN
+    schemas = {t.name: t.input_schema for t in tools}
+    assert schemas["add_memory"]["properties"]["kind"]["enum"] == ["semantic", "episodic", "procedural", "resource"]
+    assert all("[scope: " in t.description for t in tools)
+    _, no_app = anyio.run(calls, "engram_something")
+    assert no_app.is_error and "Engram is not running" in no_app.content[0].text
+
+
+def test_a_taken_http_port_is_a_clear_error(home: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    import socket
+
+    from app.cli import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        assert main(["mcp", "--http", "--port", str(taken.getsockname()[1])]) == 1
+    assert "is taken" in capsys.readouterr().err

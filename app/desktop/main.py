@@ -248,7 +248,7 @@ class DesktopApp:
         self._bring_up("settings", lambda: SettingsWindow(
             {"test_model": _describe_model, "change_passphrase": self._change_passphrase,
              "export": lambda path: export_archive(self.store, path), "delete_everything": self.delete_everything,
-             "agents": self.mcp.service},
+             "agents": lambda: self.mcp.service},
             hotkey_problem=self.hotkey_problem))
 
     def _change_passphrase(self, new: str) -> None:

@@ -51,7 +51,7 @@ class SettingsWindow(QWidget):
         if "agents" in self._actions:  # the MCP service: its clients and the audit of their calls
             from app.desktop.mcp_clients import AgentsTab
 
-            self.tabs.addTab(AgentsTab(self._actions["agents"]), "Agents")
+            self.tabs.addTab(AgentsTab(self._actions["agents"]()), "Agents")
         self.status = QLabel("")
         save = QPushButton("Save")
         save.setDefault(True)

@@ -43,8 +43,22 @@ def serve(args: argparse.Namespace) -> int:
     if args.http:
         if not 1 <= args.port <= 65535:
             raise CliError("--port must be from 1 to 65535")
+        _check_port_free(args.port)
         return server.run_http(args.port)
     return server.run_stdio()
+
+
+def _check_port_free(port: int) -> None:
+    import socket
+
+    from app.mcp.server import HOST
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((HOST, port))
+        except OSError:
+            raise CliError(f"port {port} on 127.0.0.1 is taken (another `engram mcp --http`?); "
+                           "choose another with --port") from None
 
 
 def _content_key() -> bytes:

@@ -208,7 +208,7 @@ def timeline(ctx: ToolContext, args: dict[str, Any]) -> tuple[dict[str, Any], in
 
 
 def _frame(ctx: ToolContext, args: dict[str, Any]) -> Memory:
-    memory = ctx.store.get(_id(args))
+    memory: Memory | None = ctx.store.get(_id(args))
     if memory is None or memory.kind != "frame":
         raise ToolError("no frame with that id (search and timeline give frame ids)")
     return memory
