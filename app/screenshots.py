@@ -232,6 +232,16 @@ def main(outdir: str, dark: bool = False, only: tuple[str, ...] = ()) -> int:
                          "settings-model")):
         settings.tabs.setCurrentIndex(index)
         shoot(settings, name)
+    from app.mcp.clients import parse_scopes
+    from app.mcp.service import McpService
+
+    agents = McpService(lambda: store, lambda question: None, lambda client, what: False)
+    for client, scopes, query in (("claude-desktop", "read,images", "budget"), ("cursor", "read,write", "tea")):
+        token = agents.registry.add(store.vault.keys.content, client, parse_scopes(scopes))
+        agents.handle({"op": "call", "token": token, "tool": "search", "args": {"query": query, "limit": 5}})
+    with_agents = SettingsWindow({"agents": lambda: agents})
+    with_agents.tabs.setCurrentIndex(with_agents.tabs.count() - 1)
+    shoot(with_agents, "settings-agents")
     asker.llm.close()
     store.close()
     print(f"screenshots in {out}")
