@@ -651,3 +651,16 @@ def test_a_taken_http_port_is_a_clear_error(home: Path, capsys) -> None:  # type
         taken.listen()
         assert main(["mcp", "--http", "--port", str(taken.getsockname()[1])]) == 1
     assert "is taken" in capsys.readouterr().err
+
+
+def test_what_an_agent_adds_or_asks_is_nowhere_on_disk_in_the_clear(harness: Harness, home: Path) -> None:
+    canary = "CANARYMCPADDED5521"
+    token = harness.register("claude", "read,write")
+    assert harness.call(token, "add_memory", {"text": f"remember the word {canary} for later"})["ok"]
+    assert harness.call(token, "search", {"query": canary})["result"]["data"]
+    harness.call(token, "search", {"query": f"{canary} again", "app": canary})
+    harness.current.close()
+    for path in home.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert canary.encode() not in data and canary.lower().encode() not in data, path
