@@ -54,8 +54,8 @@ def _time(path: Path, number: int, value: Any, tz: tzinfo | None) -> datetime:
             return from_unix(value)
         if isinstance(value, str):
             return local_time(datetime.fromisoformat(value), tz)
-    except TimeOutOfRange as exc:
-        raise ImportFailed(path, f"'time' is {exc}", line=number) from None
+    except TimeOutOfRange:
+        raise ImportFailed(path, str(TimeOutOfRange("'time' is")), line=number) from None
     except (ValueError, OverflowError, OSError):  # OSError: a time the platform's clock cannot hold
         pass
     raise ImportFailed(path, "'time' is neither an ISO-8601 date/time nor Unix seconds", line=number)
