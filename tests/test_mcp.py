@@ -225,11 +225,17 @@ def test_the_audit_records_each_calls_shape_sealed(harness: Harness, home: Path)
     harness.call(token, "search", {"query": "while locked"})
     harness.current.vault.unlock(PASSPHRASE)
     harness.call(token, "get_memory", {"id": "0" * 32})
-    entries = AuditLog().read(harness.current.vault.keys.content)
-    assert [(e.client, e.tool) for e in entries] == [("claude", "get_memory"), ("claude", "search"),
-                                                     ("claude", "add_memory"), ("claude", "search")]
+    harness.call("engram_guessed", "search", {"query": "x"})
+    assert harness.service.handle({"op": "auth", "token": "engram_guessed"})["known"] is False
+    harness.call(token, "search", {"query": "tea"})
+    entries = AuditLog().read(harness.current.vault.keys.content)  # newest first
+    assert [(e.client, e.tool, e.outcome.split(":")[0]) for e in entries] == [
+        ("claude", "search", "ok"), ("(unknown token)", "(http request)", "refused"),
+        ("(unknown token)", "search", "refused"), ("claude", "get_memory", "refused"),
+        ("claude", "search", "refused"), ("claude", "add_memory", "refused"), ("claude", "search", "ok")]
     assert entries[-1].args == {"query": "str[9]", "limit": "int"} and entries[-1].results >= 1
-    assert entries[1].outcome == "refused: Engram was locked" and entries[2].outcome.startswith("refused")
+    assert entries[4].outcome == "refused: Engram was locked" and "'write' scope" in entries[5].outcome
+    assert entries[1].outcome == "refused: HTTP 401"
     raw = (home / "mcp-audit.log").read_bytes()
     assert b"claude" not in raw and b"search" not in raw and b"green" not in raw
 

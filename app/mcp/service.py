@@ -22,7 +22,12 @@ log = logging.getLogger(__name__)
 LOCKED = "Engram is locked"
 UNKNOWN_TOKEN = ("this client's token is not registered (or was revoked): register it with "
                  "`engram mcp add-client NAME --scopes read` and give the client the token it prints")
+UNKNOWN_CLIENT = "(unknown token)"
 _TOUCH_EVERY = 60.0   # seconds between two writes of a client's "last used"
+
+
+def _tool_of(request: dict[str, Any]) -> str:
+    return str(request.get("tool") if request.get("op") == "call" else request.get("op"))[:60]
 
 
 def error(message: str, **extra: Any) -> dict[str, Any]:
@@ -57,7 +62,10 @@ class McpService:
         op, token = request.get("op"), request.get("token")
         token = token if isinstance(token, str) else ""
         if op == "auth":  # may the HTTP transport let this request in (a wrong token gets 401)
-            return {"ok": True, "known": self.registry.known(token)}
+            known = self.registry.known(token)
+            if not known:
+                self._later(AuditEntry(UNKNOWN_CLIENT, "(http request)", {}, 0, "refused: HTTP 401"))
+            return {"ok": True, "known": known}
         store = self._unlocked()
         if store is None:
             self._remember_locked(token, request)
@@ -69,6 +77,8 @@ class McpService:
         except RegistryError as exc:
             return error(str(exc), auth=False)
         if client is None:
+            self._audit(key, Client(UNKNOWN_CLIENT, (), "", None), _tool_of(request), request.get("args"), 0,
+                        "refused: unknown or revoked token")
             return error(UNKNOWN_TOKEN, auth=False)
         if op == "call":
             return self._call(store, key, client, request.get("tool"), request.get("args"))
@@ -137,6 +147,8 @@ class McpService:
     def _audit(self, key: bytes, client: Client, tool: str, args: Any, count: int, outcome: str) -> None:
         try:
             self.audit.append(key, [AuditEntry(client.name, tool[:60], args_shape(args), count, outcome)])
+            if client.name == UNKNOWN_CLIENT:
+                return
             now = time.monotonic()
             if now - self._touched.get(client.name, -_TOUCH_EVERY) >= _TOUCH_EVERY:
                 self._touched[client.name] = now
@@ -145,12 +157,15 @@ class McpService:
             log.error("mcp audit not written: %s", type(exc).__name__)
 
     def _remember_locked(self, token: str, request: dict[str, Any]) -> None:
-        name = self.registry.known_name(token) or "(unknown token)"
-        tool = request.get("tool") if request.get("op") == "call" else request.get("op")
+        name = self.registry.known_name(token) or UNKNOWN_CLIENT
+        self._later(AuditEntry(name, _tool_of(request), args_shape(request.get("args") or {}), 0,
+                               "refused: Engram was locked"))
+
+    def _later(self, entry: AuditEntry) -> None:
+        """Kept in memory until a call comes while unlocked (only then can it be sealed)."""
         with self._lock:
             if len(self._pending) < 1000:
-                self._pending.append(AuditEntry(name, str(tool)[:60], args_shape(request.get("args") or {}), 0,
-                                                "refused: Engram was locked"))
+                self._pending.append(entry)
 
     def _flush(self, key: bytes) -> None:
         with self._lock:
