@@ -889,8 +889,9 @@ def test_the_popup_leaves_out_lines_found_only_by_a_weak_likeness(qtbot, home: P
     created, _ = MemoryStore.create(PASSPHRASE, home=home, embedder=real_embedder, embedder_name="all-MiniLM-L6-v2",
                                     kdf_seconds=FAST_KDF)
     try:
-        created.add([Memory("message", text, {"speaker": "Rui"}, trust=Trust.IMPORTED)
-                     for text in ("nice", "ok", "haha ok nice", "the quarterly budget review is on Friday")])
+        # Each line in a chat of its own: lines of one chat are indexed with their neighbours' words.
+        created.add([Memory("message", text, {"speaker": "Rui", "conversation": f"c{i}"}, trust=Trust.IMPORTED)
+                     for i, text in enumerate(("nice", "ok", "haha ok nice", "the quarterly budget review is on Friday"))])
         popup = RecallPopup(lambda q, o: created.search(q, o), lambda hit: None)
         qtbot.addWidget(popup)
         popup.query.setText("quokka")
