@@ -184,7 +184,7 @@ def test_no_vault_value_leaves_and_memory_text_comes_back_as_data(harness: Harne
     ("search", {"query": "tea", "limit": 10**9}, "from 1 to 50"),
     ("search", {"query": "tea", "limit": True}, "whole number"),
     ("search", {"query": "tea", "kinds": ["vault", "secrets"]}, "'kinds' must be a list"),
-    ("search", {"query": "tea", "extra": 1}, "takes no argument"),
+    ("search", {"query": "tea", "extra": 1}, "does not take"),
     ("search", ["not", "an", "object"], "must be a JSON object"),
     ("ask", {"question": ""}, "must not be empty"),
     ("get_memory", {"id": "../../etc/passwd"}, "memory id"),
@@ -236,6 +236,8 @@ def test_the_audit_records_each_calls_shape_sealed(harness: Harness, home: Path)
     assert entries[-1].args == {"query": "str[9]", "limit": "int"} and entries[-1].results >= 1
     assert entries[4].outcome == "refused: Engram was locked" and "'write' scope" in entries[5].outcome
     assert entries[1].outcome == "refused: HTTP 401"
+    harness.call(token, "search", {"query": "tea", "my PIN is 1234": 1})
+    assert AuditLog().read(harness.current.vault.keys.content)[0].args == {"query": "str[3]", "(other arguments)": "1"}
     raw = (home / "mcp-audit.log").read_bytes()
     assert b"claude" not in raw and b"search" not in raw and b"green" not in raw
 

@@ -54,10 +54,13 @@ def shape(value: Any, depth: int = 0) -> str:
     return type(value).__name__
 
 
-def args_shape(args: Any) -> dict[str, str]:
+def args_shape(args: Any, names: frozenset[str] = frozenset()) -> dict[str, str]:
+    """`names`: the tool's own argument names; any other name an agent sent could itself be content."""
     if not isinstance(args, dict):
         return {"(arguments)": shape(args)}
-    return {str(name)[:40]: shape(value) for name, value in list(args.items())[:20]}
+    shapes = {name: shape(value) for name, value in args.items() if name in names}
+    others = len(args) - len(shapes)
+    return {**shapes, "(other arguments)": str(others)} if others else shapes
 
 
 class AuditLog:

@@ -146,7 +146,9 @@ class McpService:
 
     def _audit(self, key: bytes, client: Client, tool: str, args: Any, count: int, outcome: str) -> None:
         try:
-            self.audit.append(key, [AuditEntry(client.name, tool[:60], args_shape(args), count, outcome)])
+            spec = TOOLS.get(tool)
+            names = frozenset(spec.schema["properties"]) if spec else frozenset()
+            self.audit.append(key, [AuditEntry(client.name, tool[:60], args_shape(args, names), count, outcome)])
             if client.name == UNKNOWN_CLIENT:
                 return
             now = time.monotonic()
@@ -158,7 +160,9 @@ class McpService:
 
     def _remember_locked(self, token: str, request: dict[str, Any]) -> None:
         name = self.registry.known_name(token) or UNKNOWN_CLIENT
-        self._later(AuditEntry(name, _tool_of(request), args_shape(request.get("args") or {}), 0,
+        spec = TOOLS.get(_tool_of(request))
+        names = frozenset(spec.schema["properties"]) if spec else frozenset()
+        self._later(AuditEntry(name, _tool_of(request), args_shape(request.get("args") or {}, names), 0,
                                "refused: Engram was locked"))
 
     def _later(self, entry: AuditEntry) -> None:

@@ -95,7 +95,8 @@ def _when(args: dict[str, Any], name: str, *, end: bool = False, required: bool 
     try:
         moment = datetime.fromisoformat(value.strip())
     except ValueError:
-        raise ToolError(f"'{name}' is not a date Engram can read ({value[:40]!r}); use ISO 8601, e.g. "
+        # The value is not repeated: refusals are audited, and the audit keeps no argument's content.
+        raise ToolError(f"'{name}' is not a date Engram can read; use ISO 8601, e.g. "
                         "2026-11-24 or 2026-11-24T09:00+01:00") from None
     if not 1970 <= moment.year <= 2200:
         raise ToolError(f"'{name}' is out of range (years 1970 to 2200)")
@@ -123,8 +124,8 @@ def _kinds(args: dict[str, Any]) -> list[str] | None:
 def check_known(args: dict[str, Any], spec: ToolSpec) -> None:
     unknown = sorted(set(args) - set(spec.schema.get("properties", {})))
     if unknown:
-        raise ToolError(f"{spec.name} takes no argument(s) {', '.join(repr(u[:40]) for u in unknown[:5])}; "
-                        f"it takes: {', '.join(spec.schema['properties'])}")
+        raise ToolError(f"{spec.name} was given {len(unknown)} argument(s) it does not take; "
+                        f"it takes only: {', '.join(spec.schema['properties'])}")
 
 
 # -- what comes back ----------------------------------------------------------------------------------
