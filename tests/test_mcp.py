@@ -199,7 +199,7 @@ def test_no_vault_value_leaves_and_memory_text_comes_back_as_data(harness: Harne
     ("forget", {"ids": "0" * 32}, "list of 1 to 100"),
     ("forget", {"ids": ["0" * 32] * 101}, "list of 1 to 100"),
     ("forget", {"ids": ["0" * 32]}, "nothing was deleted"),
-    ("no_such_tool", {}, "no tool named"),
+    ("no_such_tool", {}, "no such tool"),
 ])
 def test_fuzzed_arguments_get_a_clear_error_and_write_nothing(harness: Harness, tool: str, args: Any, says: str) -> None:
     token = harness.register("fuzzer", "read,write,images")

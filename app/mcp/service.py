@@ -27,7 +27,9 @@ _TOUCH_EVERY = 60.0   # seconds between two writes of a client's "last used"
 
 
 def _tool_of(request: dict[str, Any]) -> str:
-    return str(request.get("tool") if request.get("op") == "call" else request.get("op"))[:60]
+    """The tool's name for the audit; a name that is no tool's is not kept (an agent chose it)."""
+    name = request.get("tool") if request.get("op") == "call" else request.get("op")
+    return name if name in TOOLS or name in ("resource", "auth") else "(unknown tool)"
 
 
 def error(message: str, **extra: Any) -> dict[str, Any]:
@@ -93,7 +95,7 @@ class McpService:
         count, outcome = 0, "ok"
         try:
             if spec is None:
-                raise ToolError(f"no tool named {name[:40]!r}; the tools are: {', '.join(TOOLS)}")
+                raise ToolError(f"no such tool; the tools are: {', '.join(TOOLS)}")
             if spec.scope not in client.scopes:
                 raise ToolError(f"the client {client.name!r} may not use {spec.name}: it needs the "
                                 f"'{spec.scope}' scope (register the client again with --scopes ...,{spec.scope})")
@@ -109,7 +111,7 @@ class McpService:
             outcome = f"error: {type(exc).__name__}"
             raise
         finally:
-            self._audit(key, client, name, args, count, outcome)
+            self._audit(key, client, name if spec else "(unknown tool)", args, count, outcome)
         if spec.scope in ("read", "images"):
             self._on_read(client.name, spec.name)
         return {"ok": True, "result": payload}
