@@ -443,6 +443,10 @@ def test_an_http_session_with_a_bearer_token_and_every_refusal(qtbot, running, h
         async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60) as http, \
                 streamable_http_client(url, http_client=http) as (read, write), ClientSession(read, write) as session:
             seen = await _session_checks(session, running)
+            running_store, running.store = running.store, None  # as lock() leaves it
+            locked = await session.call_tool("search", {"query": "green tea"})
+            running.store = running_store
+            seen["locked"] = (locked.is_error, locked.content[0].text)
         hello = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
             "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
         statuses = {}
@@ -458,6 +462,7 @@ def test_an_http_session_with_a_bearer_token_and_every_refusal(qtbot, running, h
     seen = _in_thread(qtbot, session_run, _decline_forget(running))
     _check_session(seen, running, "cursor")
     assert seen["statuses"] == {"none": 401, "wrong": 401, "revoked": 401, "basic": 401}
+    assert seen["locked"] == (True, LOCKED)
 
 
 @pytest.mark.slow
