@@ -96,7 +96,8 @@ class RowCodec:
         normal = " ".join(words(app))
         return self.index.token("app:" + normal) if normal else ""
 
-    def encode(self, memory: Memory, vector: npt.NDArray[np.float32]) -> dict[str, Any]:
+    def encode(self, memory: Memory, vector: npt.NDArray[np.float32], around: str = "") -> dict[str, Any]:
+        """`around`: words indexed with the memory's own but not stored (a chat turn's neighbours)."""
         check_time(memory.time, "'time' is")  # checked when made, again here: a memory can be changed since
         if memory.ended is not None:
             check_time(memory.ended, "'ended' is")
@@ -116,7 +117,8 @@ class RowCodec:
             "digested_us": to_us(memory.digested) if memory.digested else None,
             # A screen repeats its menus and labels: a word shown five times is not five times as
             # relevant, and once each is 102 tokens a frame instead of 176 (the largest column).
-            "tokens": self.index.tokens(memory.index_text(), repeats=memory.kind != "frame"),
+            "tokens": self.index.tokens("\n".join(filter(None, (memory.index_text(), around))),
+                                        repeats=memory.kind != "frame"),
             "app_tag": self.app_tag(memory.app),
             "vector": vector,
             "text": seal("text", memory.text), "app": seal("app", memory.app), "title": seal("title", memory.title),

@@ -32,6 +32,7 @@ from storage.frame_pictures import GROUP_SPAN, RenderedPictures, rebase
 from storage.keys import KeyVault
 from storage.locking import WriterLock
 from storage.memory import EARLIEST, KINDS, LATEST, Memory, utcnow
+from storage.neighbours import conversation_context
 from storage.rotation import VectorRotation
 from storage.search import HybridSearch, SearchOptions, SearchResult
 
@@ -418,8 +419,38 @@ class MemoryStore:
             self.table.checkout_latest()  # type: ignore[no-untyped-call]
 
     def _encode(self, memories: Sequence[Memory]) -> list[dict[str, Any]]:
-        vectors = self.rotation.apply(self.embedder.embed([m.index_text() for m in memories]))
-        return [self.codec.encode(m, vectors[i]) for i, m in enumerate(memories)]
+        context = conversation_context(memories)
+        kept = self._kept_index([m for m in memories if m.kind == "message" and m.id not in context])
+        with_passage = [i for i, m in enumerate(memories) if m.id in context]
+        # One call, so an import's progress (agents/importers/progress.py) sees the whole job.
+        embedded = self.embedder.embed([m.index_text() for m in memories] +
+                                       [context[memories[i].id].passage for i in with_passage])
+        vectors = np.array(embedded[:len(memories)], np.float32)
+        if with_passage:
+            mixed = vectors[with_passage] + embedded[len(memories):]
+            vectors[with_passage] = mixed / np.maximum(np.linalg.norm(mixed, axis=1, keepdims=True), 1e-12)
+        vectors = self.rotation.apply(vectors)
+        rows = []
+        for i, m in enumerate(memories):
+            row = self.codec.encode(m, vectors[i], context[m.id].words if m.id in context else "")
+            rows.append({**row, **kept[m.id]} if m.id in kept else row)
+        return rows
+
+    def _kept_index(self, messages: Sequence[Memory]) -> dict[str, dict[str, Any]]:
+        """The stored tokens and vector of messages saved again with the same words (Ask noting that it
+        used one, say): they were indexed with their conversation's neighbours (storage/neighbours.py),
+        which a message saved on its own no longer has."""
+        ids = [m.id for m in messages if _is_id(m.id)]
+        if not ids:
+            return {}
+        stored = {row["id"]: row for row in self.table.search().where(f"id IN ({', '.join(repr(i) for i in ids)})")
+                  .limit(None).to_arrow().to_pylist()}
+        kept = {}
+        for m in messages:
+            row = stored.get(m.id)
+            if row is not None and self.codec.decode(row).index_text() == m.index_text():
+                kept[m.id] = {"tokens": row["tokens"], "vector": row["vector"]}
+        return kept
 
     # -- reading ------------------------------------------------------------------
 

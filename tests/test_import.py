@@ -277,7 +277,8 @@ def test_a_large_import_reports_progress_in_slices_and_commits_once(store: Memor
     reports: list[tuple[int, int]] = []
     summary = import_file(store, "jsonl", path, progress=lambda done, total: reports.append((done, total)))
     assert summary.new == 1200 and summary.conversations == 1
-    assert reports == [(0, 1200), (512, 1200), (1024, 1200), (1200, 1200)]
+    # Each turn is embedded alone and with its neighbours: 2,400 texts in slices of 512.
+    assert reports == [(0, 1200), (256, 1200), (512, 1200), (768, 1200), (1024, 1200), (1200, 1200)]
     assert len(store.table.list_versions()) - versions <= 2  # one add (plus the first index build), not 1200
     # A later export holding the same turns and some new ones adds only the new ones.
     with path.open("a", encoding="utf-8") as more:

@@ -41,10 +41,13 @@ class _ReportingEmbedder:
             return vectors
         import numpy as np
 
-        slices = []
+        # The store embeds a chat turn twice (alone, and with its neighbours: storage/neighbours.py), so
+        # the share of this call done is what is reported, not the count of texts.
+        slices, embedded = [], 0
         for start in range(0, len(texts), _SLICE):
             slices.append(self._inner.embed(texts[start:start + _SLICE]))
-            self._report(len(slices[-1]))
+            embedded += len(slices[-1])
+            self._report(max(0, round(self._total * embedded / len(texts)) - self._done))
         return np.concatenate(slices)
 
     def _report(self, count: int) -> None:

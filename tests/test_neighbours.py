@@ -1,0 +1,66 @@
+"""A chat turn is found by the words and meaning of the turns around it (storage/neighbours.py)."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from storage.memory import Memory
+from storage.search import SearchOptions
+from storage.store import MemoryStore
+
+START = datetime(2024, 3, 1, 9, 0, tzinfo=timezone.utc)
+CHAT = [
+    ("Ana", "I finally went to the adoption agency open day"),
+    ("Ben", "How was it?"),
+    ("Ana", "Researching them took weeks, but it felt right"),
+    ("Ben", "Proud of you"),
+    ("Ana", "Next I want to paint the kitchen"),
+    ("Ben", "Yellow would look great"),
+]
+OTHER = [("Cy", "The agency sent the invoice"), ("Cy", "paid")]
+
+
+def _chat(turns: list[tuple[str, str]], conversation: str, start: datetime = START) -> list[Memory]:
+    return [Memory(kind="message", text=text, fields={"speaker": speaker, "conversation": conversation},
+                   time=start + timedelta(minutes=i), app="WhatsApp", source_kind="import")
+            for i, (speaker, text) in enumerate(turns)]
+
+
+def _keyword(store: MemoryStore, query: str) -> list[str]:
+    hits = store.search(query, SearchOptions(mode="keyword", k=10, time_words=False)).hits
+    return [h.snippet for h in hits]
+
+
+def test_a_turn_is_found_by_its_neighbours_words_after_the_turn_that_says_them(store: MemoryStore) -> None:
+    store.add(_chat(CHAT, "ana") + _chat(OTHER, "cy", START + timedelta(days=1)))
+    found = _keyword(store, "adoption")
+    assert found[0].startswith("I finally went to the adoption")
+    # "Researching them…" says nothing of adoption; two turns on, it is about it.
+    assert any(s.startswith("Researching them") for s in found)
+    # Three turns away is another topic, and another conversation is not a neighbour.
+    assert not any(s.startswith("Yellow") or s == "paid" for s in found)
+    assert not any(s.startswith("The agency") for s in _keyword(store, "kitchen"))
+
+
+def test_saving_a_turn_again_unchanged_keeps_its_neighbours(store: MemoryStore) -> None:
+    turns = _chat(CHAT, "ana")
+    store.add(turns)
+    researching = turns[2]
+    researching.recalled = START + timedelta(days=2)  # what Ask does with the notes it used
+    store.save([researching], replace_only=[researching.id])
+    assert any(s.startswith("Researching them") for s in _keyword(store, "adoption"))
+    # Its words changed: indexed as it now reads, on its own.
+    researching.text = "Researching them took weeks"
+    store.update(researching)
+    assert not any(s.startswith("Researching them") for s in _keyword(store, "adoption"))
+    assert any(s.startswith("Researching them") for s in _keyword(store, "weeks"))
+
+
+def test_a_turn_is_near_in_meaning_to_what_its_neighbours_say(store: MemoryStore) -> None:
+    store.add(_chat(CHAT, "ana"))
+    query = "adoption agency open day"
+    own = store.embedder.embed([query, "How was it?\nBen"])
+    assert float(own[0] @ own[1]) < 0.05  # on its own words the reply shares nothing with the query
+    hits = store.search(query, SearchOptions(mode="vector", k=6, time_words=False, min_similarity=0.0)).hits
+    order = [h.snippet for h in hits]
+    assert "How was it?" in order
+    assert "Yellow would look great" not in order[:order.index("How was it?")]
