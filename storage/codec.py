@@ -31,6 +31,10 @@ PLAINTEXT_COLUMNS = ("id", "kind", "time_us", "end_us", "created_us", "updated_u
 BOUND_COLUMNS = ("trust", "time_us", "end_us", "created_us", "updated_us")
 
 
+# Separates a row's own blind tokens from its neighbours' (storage/neighbours.py). Not a word: no query
+# can hold it.
+_AROUND_MARK = "engram:around"
+
 # The plaintext text columns compress: ids are hex, blind tokens base32 (5 bits a character). zstd
 # makes them a sixth smaller than Lance's default encoding (a probe of real token rows); the sealed
 # columns are ciphertext and the vectors noise to any compressor, so they are left as they are.
@@ -117,14 +121,24 @@ class RowCodec:
             "digested_us": to_us(memory.digested) if memory.digested else None,
             # A screen repeats its menus and labels: a word shown five times is not five times as
             # relevant, and once each is 102 tokens a frame instead of 176 (the largest column).
-            "tokens": self.index.tokens("\n".join(filter(None, (memory.index_text(), around))),
-                                        repeats=memory.kind != "frame"),
+            "tokens": self.tokens(memory, around),
             "app_tag": self.app_tag(memory.app),
             "vector": vector,
             "text": seal("text", memory.text), "app": seal("app", memory.app), "title": seal("title", memory.title),
             "body": seal("body", json.dumps(body, ensure_ascii=False, default=str)),
             "secret": seal("secret", memory.secret) if memory.secret is not None else None,
         }
+
+    def tokens(self, memory: Memory, around: str = "") -> str:
+        """The memory's blind tokens, then (after a mark) those of the words indexed with it."""
+        own = self.index.tokens(memory.index_text(), repeats=memory.kind != "frame")
+        if not around:
+            return own
+        return f"{own} {self.index.token(_AROUND_MARK)} {self.index.tokens(around)}"
+
+    def own_tokens(self, tokens: str) -> str:
+        """Of a row's tokens, the memory's own (not its neighbours')."""
+        return tokens.split(f" {self.index.token(_AROUND_MARK)} ", 1)[0]
 
     def _sealer(self, memory: Memory, bound: str) -> Any:
         # The memory's kind is the "table" of the associated data, so a row whose

@@ -127,7 +127,7 @@ class HybridSearch:
         else:
             keyword, vector, query_vector = self._retrieve(text, where, depth, options)
             keyword_first = len(set(words(text))) <= options.keyword_first_words
-            ranked = self._fuse(keyword, vector, query_vector, options, now, keyword_first)
+            ranked = self._fuse(keyword, vector, query_vector, options, now, keyword_first, text)
             matched = bool(vector) if options.mode == "vector" else bool(keyword)
         if not options.ask_history and not options.app:
             # Dropped here rather than filtered in LanceDB: a filter on every query that keeps nearly
@@ -161,7 +161,7 @@ class HybridSearch:
         query = self._store.table.search(tokens, query_type="fts", fts_columns="tokens")
         if where:
             query = query.where(where, prefilter=True)
-        columns = _SUMMARY_COLUMNS + ["_score"] + (["vector"] if with_vectors else [])
+        columns = _SUMMARY_COLUMNS + ["tokens", "_score"] + (["vector"] if with_vectors else [])
         rows: list[dict[str, Any]] = query.select(columns).limit(depth).to_arrow().to_pylist()
         return rows
 
@@ -198,9 +198,13 @@ class HybridSearch:
 
     def _fuse(self, keyword: list[dict[str, Any]], vector: list[dict[str, Any]],
               query_vector: np.ndarray[Any, Any] | None, options: SearchOptions,
-              now: datetime | None, keyword_first: bool = False) -> list[tuple[dict[str, Any], float]]:
+              now: datetime | None, keyword_first: bool = False, text: str = "") -> list[tuple[dict[str, Any], float]]:
         rows = {row["id"]: row for row in vector} | {row["id"]: row for row in keyword}
         bm25 = {row["id"]: row["_score"] for row in keyword}
+        codec = self._store.codec
+        asked = set(codec.index.tokens(text).split())
+        # A chat turn found by its neighbours' words alone (storage/neighbours.py) does not hold them.
+        holds = {row["id"] for row in keyword if asked & set(codec.own_tokens(row["tokens"] or "").split())}
         cosine = {row["id"]: row["_cosine"] for row in vector}
         if query_vector is not None:
             # Rotation keeps dot products, so the stored (rotated) vector and the rotated query agree.
@@ -214,7 +218,13 @@ class HybridSearch:
         scores = {}
         for rid in rows:
             meaning = options.vector_weight * max(0.0, cosine.get(rid, floor) - floor) / span
-            if keyword_first and rid in bm25:
+            if keyword_first and rid in bm25 and rid not in holds:
+                # A few words typed are words looked for: a turn beside them is found by meaning or not at all
+                # ("ok" said after "the budget review" is not a result for "budget").
+                if cosine.get(rid, floor) < floor:
+                    continue
+                scores[rid] = meaning
+            elif keyword_first and rid in bm25:
                 # A few words: the items holding them, in keyword order, then what meaning adds. A short
                 # query is far from a whole page by cosine (MiniLM reads a screen's first 128 tokens), so
                 # on screens its cosine reordered right keyword hits down (bench/screen_recall.py).

@@ -64,3 +64,13 @@ def test_a_turn_is_near_in_meaning_to_what_its_neighbours_say(store: MemoryStore
     order = [h.snippet for h in hits]
     assert "How was it?" in order
     assert "Yellow would look great" not in order[:order.index("How was it?")]
+
+
+def test_a_word_or_two_typed_finds_the_turns_that_say_them_not_their_neighbours(store: MemoryStore) -> None:
+    store.add(_chat([("Ana", "The budget review moved to Friday"), ("Ben", "ok"), ("Ana", "see you there")], "ana"))
+    snippets = [h.snippet for h in store.search("budget", SearchOptions(k=10, time_words=False)).hits]
+    assert snippets == ["The budget review moved to Friday"]
+    # The turn beside it is still found when its neighbours' words are only part of what is asked.
+    longer = [h.snippet for h in store.search("budget review moved Friday", SearchOptions(k=10, mode="keyword",
+                                                                                          time_words=False)).hits]
+    assert longer[0] == "The budget review moved to Friday" and "ok" in longer
