@@ -37,9 +37,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\nengram: interrupted; nothing half-written was kept", file=sys.stderr)
         return 130
     except Exception as exc:  # the store's own errors, disk full, ...
+        from storage.locking import WriterBusy
         from storage.store import StoreError
 
-        if isinstance(exc, (StoreError, OSError)):
+        if isinstance(exc, (StoreError, WriterBusy, OSError)):
             print(f"engram: {exc}", file=sys.stderr)
             return 1
         # Type only: an exception message may quote captured text, and logs must not hold any.

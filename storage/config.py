@@ -40,6 +40,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("security.kdf_memory_mib", int, 64, "Memory the passphrase key derivation uses (at least 64)."),
     Option("security.use_keyring", bool, False, "Unlock from the system keyring (whoever is logged in as you can then open Engram)."),
     Option("security.auto_lock_minutes", int, 15, "Lock after this many idle minutes (0 = never)."),
+    # The store (not in the settings window)
+    Option("store.writer_wait_seconds", float, 120.0, "How long a write waits for another Engram's write to "
+           "finish before giving up (it says that it waits)."),
     # Capture
     Option("capture.enabled", bool, True, "Capture the screen while Engram is unlocked (asked at first run)."),
     Option("capture.interval_seconds", float, 3.0, "Seconds between screen grabs."),

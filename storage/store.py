@@ -30,7 +30,7 @@ from storage.embedding import Embedder
 from storage.fields import FieldCipher
 from storage.frame_pictures import GROUP_SPAN, RenderedPictures, rebase
 from storage.keys import KeyVault
-from storage.locking import WriterLock
+from storage.locking import DEFAULT_WAIT_SECONDS, WriterLock
 from storage.memory import EARLIEST, KINDS, LATEST, Memory, utcnow
 from storage.neighbours import conversation_context
 from storage.rotation import VectorRotation
@@ -159,7 +159,7 @@ class Stats:
 
 class MemoryStore:
     def __init__(self, root: Path, vault: KeyVault, embedder: Embedder, embedder_name: str,
-                 vector_index_min_rows: int = 50_000) -> None:
+                 vector_index_min_rows: int = 50_000, writer_wait_seconds: float = DEFAULT_WAIT_SECONDS) -> None:
         import lancedb  # imported here: it takes ~2 s, and `engram --help` should not wait for it
 
         _raise_open_file_limit()
@@ -172,16 +172,19 @@ class MemoryStore:
         self.vector_index_min_rows = vector_index_min_rows
         self._vector_index_at, self._vector_indexed = -1, False
         self.embedder = embedder
-        self._lock = WriterLock(root / ".writer.lock")
+        self._lock = WriterLock(root / ".writer.lock", writer_wait_seconds)
         self._check_meta(embedder, embedder_name)
         # Consistency interval 0: every read sees the latest commit, also one made
         # by another process (the CLI while the tray app runs).
         self._db = lancedb.connect(str(root), read_consistency_interval=timedelta(0))
-        with self._lock.held():
-            try:
-                self.table = self._db.open_table(TABLE)
-            except ValueError:  # a new store: no table yet
-                self.table = self._db.create_table(TABLE, schema=arrow_schema(embedder.dim))
+        try:
+            self.table = self._db.open_table(TABLE)  # no lock: readers never wait for a writer
+        except ValueError:  # a new store: no table yet
+            with self._lock.held():
+                try:
+                    self.table = self._db.open_table(TABLE)  # another process made it meanwhile
+                except ValueError:
+                    self.table = self._db.create_table(TABLE, schema=arrow_schema(embedder.dim))
         keys = vault.keys
         self.blobs = BlobStore(root.parent / "blobs", keys.blobs)
         self._writes = 0
@@ -215,7 +218,8 @@ class MemoryStore:
         root = paths.ensure((home / "store") if home else paths.store_dir())
         settings = Config.load((home / "config.toml") if home else None)
         return cls(root, vault, embedder, embedder_name or type(embedder).__name__,
-                   vector_index_min_rows=settings.get("search.vector_index_min_rows"))
+                   vector_index_min_rows=settings.get("search.vector_index_min_rows"),
+                   writer_wait_seconds=settings.get("store.writer_wait_seconds"))
 
     def _check_meta(self, embedder: Embedder, embedder_name: str) -> None:
         meta_path = self.root / _META_FILE
