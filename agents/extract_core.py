@@ -63,6 +63,7 @@ _LEAD_INS = frozenset({
 })
 _ABBREVIATIONS = frozenset({"dr", "mr", "mrs", "ms", "prof", "st", "jr", "sr", "inc", "ltd", "co", "corp", "mt"})
 _OTHER_SPEAKER = re.compile(r"(?m)^[ \t]*(?!(?:Me|You|I)[ \t]*:)[A-Z][\w.'-]*(?:[ \t]+[A-Z][\w.'-]*){0,2}[ \t]*:")
+_CHAT_HEADER = re.compile(r"(?m)^\W{0,3}\d{1,4}[./-]\d{1,2}[./-]\d{1,4},?\s+\d{1,2}[:.]\d{2}\b")
 _QUESTION_START = re.compile(r"(?i)^\W*(?:what|who|whom|where|when|why|how|which|whose|do|does|did|am|are|is"
                              r"|was|were|can|could|would|should|will|shall|have|has|had|may|might|must)\b")
 _NOT_A_STATEMENT = re.compile(
@@ -86,11 +87,15 @@ def _clauses(text: str) -> Iterator[tuple[int, int]]:
 
 
 def _other_speaker_lines(text: str) -> list[tuple[int, int]]:
-    """The lines that begin "Tom: ..." (someone else talking)."""
+    """The lines that begin "Tom: ..." (someone else talking), and everything from a chat header on
+    ("02/01/2026, 10:01 - Tom: ...": a chat's lines pasted or glued into a message are not the user's)."""
     lines = []
     for m in _OTHER_SPEAKER.finditer(text):
         line_end = text.find("\n", m.start())
         lines.append((m.start(), len(text) if line_end < 0 else line_end))
+    header = _CHAT_HEADER.search(text)
+    if header:
+        lines.append((header.start(), len(text)))
     return lines
 
 

@@ -109,7 +109,8 @@ def _without(memory: Memory, gone: set[str]) -> bool:
     if memory.kind == "core":
         facts = memory.fields.get("facts") or []
         kept = [f for f in facts if f.get("source") not in gone or int(f.get("trust", 0)) >= Trust.USER]
-        memory.fields = {**memory.fields, "facts": kept}
+        suggested = [f for f in memory.fields.get("suggestions") or [] if f.get("source") not in gone]
+        memory.fields = {**memory.fields, "facts": kept, "suggestions": suggested}
         memory.text = render(kept)
     elif not memory.source_ids and memory.trust < Trust.USER:
         return False

@@ -138,7 +138,8 @@ class MetaMemoryManager:
         return out
 
     def _core_facts(self, obs: Observation) -> list[Candidate]:
-        return [self._candidate("core", f.value, obs, fields={"fact_type": f.entry_type}, why="said by the user")
+        return [self._candidate("core", f.value, obs, fields={"fact_type": f.entry_type, "origin": _origin(obs)},
+                                why="said by the user")
                 for f in find_core_facts(obs.text, obs.speaker)]
 
     def _routed(self, messages: list[Observation]) -> list[Candidate]:
@@ -160,6 +161,8 @@ class MetaMemoryManager:
         for kind in kinds:
             if kind == "core" and not obs.said_by_user(self.user_names):
                 kind = "semantic"  # about someone else: a fact about them, never the user's core
+            elif kind == "core" and find_core_facts(obs.text, obs.speaker):
+                continue  # the extractor's facts say it, typed: the whole line would repeat them untyped
             if kind == "vault":
                 continue  # a vault item needs a value; the extractors found any there was
             if kind not in chosen:
@@ -170,7 +173,8 @@ class MetaMemoryManager:
         text = obs.text if obs.said_by_user(self.user_names) or not obs.speaker else f"{obs.speaker}: {obs.text}"
         why = f"routed by meaning ({route.best} {route.confidence:.2f})"
         if kind == "core":
-            return self._candidate("core", obs.text, obs, fields={"fact_type": "about"}, why=why)
+            return self._candidate("core", obs.text, obs, fields={"fact_type": "about", "origin": _origin(obs)},
+                                   why=why)
         if kind == "episodic":
             return self._candidate("episodic", text, obs, why=why, fields={
                 "actor": obs.speaker or "user", "event_type": "conversation"})
@@ -236,3 +240,8 @@ def _by_window(frames: list[Observation]) -> list[list[Observation]]:
     for frame in frames:
         windows.setdefault((frame.app, frame.title), []).append(frame)
     return list(windows.values())
+
+
+def _origin(obs: Observation) -> str:
+    """Which chat a core fact was said in: a single-valued fact changes only from there (managers/core.py)."""
+    return "\x1f".join((obs.source, obs.app, obs.conversation))

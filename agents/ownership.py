@@ -4,7 +4,8 @@ Only the user's own lines may say things about the user: core memory, and the
 vault values autofill offers as the user's. Where an export's structure says
 who wrote a line (ChatGPT's author role, Telegram's sender ids), the importer
 records it as a tag on the message, and a display name can never overrule it (a
-contact may share the user's first name, or be called "Me"). Formats without
+contact may share the user's first name, or be called "Me"); where it cannot tell
+(a Telegram group exported alone), the line is nobody's known own. Formats without
 that structure (WhatsApp, JSON Lines, LoCoMo) fall back to the names the user
 configured (`agents.user_names`), which only the digester knows.
 
@@ -27,6 +28,10 @@ from storage.memory import Trust
 # On messages: the export says the user wrote it / someone else did.
 USER_TAG = "from:user"
 OTHER_TAG = "from:other"
+# On messages: the export has the structure to say whose a line is, and it does not say it is the user's
+# (a Telegram group exported alone: its sender ids never name the exporting account). Not the user's,
+# whatever the sender's display name ("Me", the user's own name).
+UNKNOWN_TAG = "from:unknown"
 # On vault items: "said-by:Tom", the value belongs to (or was given by) someone else.
 SAID_BY = "said-by:"
 # On vault items: found on a screen, whose unknown; their caption says so until the user confirms them.
@@ -40,7 +45,7 @@ USER_SPEAKERS = frozenset({"user", "you", "me"})
 def is_users_line(speaker: str, tags: Iterable[str], user_names: frozenset[str] = frozenset()) -> bool:
     """Whether a message is the user's: by its import tag if it has one, else by the speaker's name."""
     tags = set(tags)
-    if USER_TAG in tags or OTHER_TAG in tags:
+    if tags & {USER_TAG, OTHER_TAG, UNKNOWN_TAG}:
         return USER_TAG in tags
     name = speaker.strip().lower()
     return name in USER_SPEAKERS or name in user_names

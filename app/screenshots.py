@@ -40,7 +40,24 @@ def seed(store: object) -> None:
                time=now - timedelta(days=30)),
         Memory("vault", "IBAN ending 0154", {"entry_type": "iban", "sensitivity": "high"},
                secret="PT50000201231234567890154", time=now - timedelta(days=12), trust=Trust.OBSERVED),
+        _about_you(now),
     ])
+
+
+def _about_you(now: datetime) -> object:
+    """Core memory with what another chat said against it, waiting for the user's word."""
+    from agents.managers.core import CoreManager, render
+    from storage.memory import Memory, Trust
+
+    def fact(fact_type: str, value: str, seen_in: str, days: int) -> dict[str, object]:
+        return {"type": fact_type, "value": value, "trust": int(Trust.IMPORTED), "source": "message:" + "1" * 32,
+                "at": (now - timedelta(days=days)).isoformat(timespec="seconds"), "seen_in": seen_in,
+                "origin": f"import\x1fWhatsApp\x1f{seen_in}"}
+    facts = [fact("name", "Name: Ana Lima", "WhatsApp: Mum", 40), fact("home", "Lives in Lisbon", "WhatsApp: Mum", 40),
+             fact("preference", "Prefers window seats", "WhatsApp: Mum", 20)]
+    return Memory("core", render(facts), {"block": "human", "facts": facts,
+                                          "suggestions": [fact("home", "Lives in Berlin", "WhatsApp: Tom", 2)]},
+                  id=CoreManager.memory_id, time=now - timedelta(days=2), trust=Trust.IMPORTED)
 
 
 def seed_screens(store: object) -> None:
@@ -210,7 +227,7 @@ def main(outdir: str, dark: bool = False, only: tuple[str, ...] = ()) -> int:
     from app.desktop.browser import MemoryBrowser
 
     browser = MemoryBrowser(store, lambda hit: None)
-    for index, name in ((2, "memories-facts"), (5, "memories-vault")):
+    for index, name in ((0, "memories-about-you"), (2, "memories-facts"), (5, "memories-vault")):
         browser.tabs.setCurrentIndex(index)
         wait_for_background()
         for _ in range(10):

@@ -35,7 +35,8 @@ class Kind:
 
 
 KINDS: dict[str, Kind] = {k.name: k for k in (
-    Kind("core", "text", ("block", "facts"), help="who you are and standing preferences (block: human/persona)"),
+    Kind("core", "text", ("block", "facts", "suggestions"),
+         help="who you are and standing preferences (block: human/persona; suggestions: facts awaiting your word)"),
     Kind("episodic", "summary", ("actor", "event_type", "details", "key_phrases"), ("details", "key_phrases"),
          help="time-stamped events: what happened, when"),
     Kind("semantic", "summary", ("name", "details"), ("name", "details"),

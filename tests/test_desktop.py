@@ -1026,3 +1026,33 @@ def test_the_tray_menu_says_how_capture_is_doing(qtbot, store: MemoryStore) -> N
     desktop.lock()
     assert not desktop.tray.items["health"].isVisible()
     desktop.server.close()
+
+
+def test_core_memory_suggestions_wait_for_the_users_word_in_the_browser(qtbot, store: MemoryStore) -> None:
+    """Another chat said a different name: the browser asks, and only the user's choice changes core memory."""
+    from agents.managers.core import CoreManager
+    from app.desktop.browser import MemoryBrowser
+
+    fact = {"type": "name", "value": "Name: Ana Lima", "trust": 1, "at": "2026-01-01T09:00:00+00:00",
+            "source": "message:" + "a" * 32, "origin": "import\x1fWhatsApp\x1fMum", "seen_in": "WhatsApp: Mum"}
+    suggested = [{**fact, "value": "Name: Eve Moss", "seen_in": "WhatsApp: Tom", "origin": "import\x1fWhatsApp\x1fTom"},
+                 {**fact, "type": "home", "value": "Lives in Berlin", "seen_in": "WhatsApp: Tom"}]
+    store.add([Memory(kind="core", text="- Name: Ana Lima", id=CoreManager.memory_id,
+                      fields={"block": "human", "facts": [fact], "suggestions": suggested})])
+    browser = MemoryBrowser(store, lambda hit: None)
+    qtbot.addWidget(browser)
+    qtbot.waitUntil(lambda: browser.core.suggestions.count() == 2, timeout=10_000)
+    assert "Name: Eve Moss" in browser.core.suggestions.item(0).text()
+    assert "WhatsApp: Tom" in browser.core.suggestions.item(0).text()
+    assert browser.core.suggestions_box.isVisibleTo(browser)
+
+    browser.core.suggestions.setCurrentRow(0)
+    browser.core.dismiss_suggestion()
+    qtbot.waitUntil(lambda: browser.core.suggestions.count() == 1, timeout=10_000)
+    browser.core.suggestions.setCurrentRow(0)
+    browser.core.take_suggestion()
+    qtbot.waitUntil(lambda: browser.core.suggestions.count() == 0, timeout=10_000)
+    assert not browser.core.suggestions_box.isVisibleTo(browser)
+    core = store.get(CoreManager.memory_id)
+    assert core is not None and core.text == "- Name: Ana Lima\n- Lives in Berlin" and core.fields["suggestions"] == []
+    assert browser.core.text.toPlainText() == core.text

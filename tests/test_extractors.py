@@ -338,6 +338,9 @@ CORE_NEGATIVES = [
     "I live in a small flat",
     "My birthday is next week",
     "you live in Lisbon",
+    # A chat's own lines pasted or glued into a message: from the header on, someone else's words.
+    "look what came up\n02/01/2026, 10:01 - Tom: My name is Tom Berg\nI live in Oslo",
+    "see:\n[2/1/26, 10:01:07] Tom: I live in Oslo",
 ]
 
 

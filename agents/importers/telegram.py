@@ -15,7 +15,7 @@ from storage.memory import Memory, TimeOutOfRange, from_unix
 
 from agents.importers.files import ImportFailed, looks_like, read_json
 from agents.importers.turns import Messages, local_time
-from agents.ownership import OTHER_TAG, USER_TAG
+from agents.ownership import OTHER_TAG, UNKNOWN_TAG, USER_TAG
 
 HELP = "Telegram Desktop export: result.json, one chat or the whole account (JSON format)"
 
@@ -68,17 +68,19 @@ def _add_chat(messages: Messages, path: Path, number: int, chat: dict[str, Any],
 
 def _whose(message: dict[str, Any], chat: dict[str, Any], me: Any) -> tuple[str, ...]:
     """Whether the sender id is the user's: the account's own id in a full export; in a one-chat export,
-    a personal chat's id is the other person's. Groups exported alone do not say (user_names decide)."""
+    a personal chat's id is the other person's. A group exported alone does not say which account exported
+    it, and a display name ("Me", the user's own name) is anyone's to choose: its lines are not the user's.
+    A forwarded message is its author's, not the forwarder's."""
     sender = message.get("from_id")
-    if not isinstance(sender, str):
-        return ()
+    if message.get("forwarded_from") is not None:
+        return (OTHER_TAG,)  # the user passing on someone else's words
     if me is not None:
-        return (USER_TAG,) if sender == f"user{me}" else (OTHER_TAG,)
+        return (USER_TAG,) if isinstance(sender, str) and sender == f"user{me}" else (OTHER_TAG,)
     if chat.get("type") == "saved_messages":
         return (USER_TAG,)
-    if chat.get("type") == "personal_chat" and chat.get("id") is not None:
+    if isinstance(sender, str) and chat.get("type") == "personal_chat" and chat.get("id") is not None:
         return (OTHER_TAG,) if sender == f"user{chat['id']}" else (USER_TAG,)
-    return ()
+    return (UNKNOWN_TAG,)
 
 
 def _text(value: Any) -> str:

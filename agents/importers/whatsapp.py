@@ -11,6 +11,18 @@ per file from all of its dates:
 3. else the reading under which the dates run forward more often (a chat is in
    time order), and on a tie day first, the order of most locales.
 Times are wall-clock times of the exporting phone, read in the zone given.
+
+A message's text may hold a line that looks like a header ("02/01/2026, 10:01 -
+Ana: My name is ..."), typed or pasted by whoever sent it, to speak as someone
+else. A line starts a message only if the file's own grammar allows it there:
+- it has the file's header format (its first line's: one phone writes one format);
+- it is not inside a quote its message opened and closes after it;
+- its time keeps the file in time order: not before the message it would end, and
+  not after the next header when that one is in order (a single header out of step
+  with both neighbours is inside a message; a real one out of step is rare, and
+  then costs only whose line it is, never the user's: see extract_core).
+A forgery that passes all three is indistinguishable from a real line; core memory
+then keeps another chat's facts until the user confirms (agents/managers/core.py).
 """
 from __future__ import annotations
 
@@ -48,15 +60,14 @@ class _Entry:
 
 
 def parse(path: Path, tz: tzinfo | None = None) -> list[Memory]:
-    entries = _entries(path, read_text(path))
-    order = _date_order([e.date for e in entries])
+    entries, order = _entries(path, read_text(path))
     title = _title(path)
     messages = Messages(path, "whatsapp", "WhatsApp")
     for entry in entries:
         text = _message_text(entry)
         if entry.speaker is None or text is None:
             continue
-        naive = _naive_time(path, entry, order)
+        naive = _naive_time(path, entry.line, entry.date, entry.clock, order)
         try:
             time = local_time(naive, tz)
         except TimeOutOfRange as exc:
@@ -66,21 +77,109 @@ def parse(path: Path, tz: tzinfo | None = None) -> list[Memory]:
     return messages.result(sort=False)  # file order: within a minute it is the only order there is
 
 
-def _entries(path: Path, text: str) -> list[_Entry]:
+def _entries(path: Path, text: str) -> tuple[list[_Entry], str]:
+    """The file's messages, and the order its dates are written in ("dmy", "mdy" or "ymd")."""
+    lines = text.replace("\r\n", "\n").split("\n")
+    headers = _outside_quotes(lines, _headers(path, lines))
+    order = _date_order([_date(m) for m in headers.values()])
+    headers = _in_time_order(path, headers, order)
     entries: list[_Entry] = []
-    for number, line in enumerate(text.replace("\r\n", "\n").split("\n"), 1):
-        match = _HEADER.fullmatch(line.lstrip(_MARKS))
+    for number, line in enumerate(lines, 1):
+        match = headers.get(number)
         if match:
-            if len(match["c"]) > 2 and int(match["c"]) < 100:  # "31/12/0000": year 0, not the 2-digit 00
-                raise ImportFailed(path, str(TimeOutOfRange()), line=number)
             speaker, body = _split_speaker(match["rest"])
-            entries.append(_Entry(number, (int(match["a"]), int(match["b"]), int(match["c"])),
-                                  _clock(path, number, match), speaker, [body]))
+            entries.append(_Entry(number, _date(match), _clock(path, number, match), speaker, [body]))
         elif entries:
             entries[-1].lines.append(line)  # a message that spans several lines
-        elif line.strip(_MARKS + " \t"):
-            raise ImportFailed(path, "no date at the start (is this a WhatsApp chat export?)", line=number)
-    return entries
+    return entries, order
+
+
+def _headers(path: Path, lines: list[str]) -> dict[int, re.Match[str]]:
+    """Line number -> header, for the lines in the file's own header format (its first line's)."""
+    headers: dict[int, re.Match[str]] = {}
+    shape: tuple[str, int] | None = None
+    for number, line in enumerate(lines, 1):
+        match = _HEADER.fullmatch(line.lstrip(_MARKS))
+        if match is None:
+            if shape is None and line.strip(_MARKS + " \t"):
+                raise ImportFailed(path, "no date at the start (is this a WhatsApp chat export?)", line=number)
+            continue
+        if shape is None:
+            shape = _shape(match)
+        elif _shape(match) != shape:
+            continue  # another phone's format: text someone typed or pasted into a message
+        if len(match["c"]) > 2 and int(match["c"]) < 100:  # "31/12/0000": year 0, not the 2-digit 00
+            raise ImportFailed(path, str(TimeOutOfRange()), line=number)
+        headers[number] = match
+    return headers
+
+
+def _shape(match: re.Match[str]) -> tuple[str, int]:
+    """A header's format without its numbers: brackets, separators, seconds, AM/PM, the year's digits."""
+    head = match.string[:match.start("rest")].translate(_AM_PM)
+    return re.sub(r"\d+", "9", head), len(match["c"]) + 10 * len(match["a"])
+
+
+_AM_PM = str.maketrans("aPp", "AAA")
+# A quote opened in a message and closed within this many lines holds any header-like lines in it.
+_QUOTE_REACH = 50
+
+
+def _outside_quotes(lines: list[str], headers: dict[int, re.Match[str]]) -> dict[int, re.Match[str]]:
+    kept: dict[int, re.Match[str]] = {}
+    quotes = _Quotes()
+    for number, line in enumerate(lines, 1):
+        match = headers.get(number)
+        if match and not (quotes.open and quotes.closed_by(lines[number - 1:number - 1 + _QUOTE_REACH])):
+            kept[number] = match
+            quotes = _Quotes()
+            quotes.read(match["rest"])
+        else:
+            quotes.read(line)
+    return kept
+
+
+@dataclass
+class _Quotes:
+    """How many quotes a message has opened and not yet closed (“...”, «...», "...")."""
+    curly: int = 0
+    straight: int = 0
+
+    @property
+    def open(self) -> bool:
+        return self.curly > 0 or self.straight % 2 == 1
+
+    def read(self, text: str) -> None:
+        self.curly += text.count("“") + text.count("«") - text.count("”") - text.count("»")
+        self.straight += text.count('"')
+
+    def closed_by(self, lines: list[str]) -> bool:
+        """Whether the open quote closes within `lines` (a quote never closed is a stray mark, not a quote)."""
+        ahead = _Quotes(self.curly, self.straight)
+        for line in lines:
+            ahead.read(line)
+            if not ahead.open:
+                return True
+        return False
+
+
+def _in_time_order(path: Path, headers: dict[int, re.Match[str]], order: str) -> dict[int, re.Match[str]]:
+    numbers = list(headers)
+    times = {n: _naive_time(path, n, _date(headers[n]), _clock(path, n, headers[n]), order) for n in numbers}
+    kept: dict[int, re.Match[str]] = {}
+    previous: datetime | None = None
+    for i, number in enumerate(numbers):
+        time = times[number]
+        following = times[numbers[i + 1]] if i + 1 < len(numbers) else None
+        if previous is not None and (time < previous or following is not None and previous <= following < time):
+            continue  # out of step with both neighbours: a line of the message before
+        kept[number] = headers[number]
+        previous = time
+    return kept
+
+
+def _date(match: re.Match[str]) -> tuple[int, int, int]:
+    return int(match["a"]), int(match["b"]), int(match["c"])
 
 
 def _split_speaker(rest: str) -> tuple[str | None, str]:
@@ -127,11 +226,12 @@ def _ymd(date: tuple[int, int, int], order: str) -> tuple[int, int, int]:
     return (year, b, a) if order == "dmy" else (year, a, b)
 
 
-def _naive_time(path: Path, entry: _Entry, order: str) -> datetime:
+def _naive_time(path: Path, line: int, date: tuple[int, int, int], clock: tuple[int, int, int],
+                order: str) -> datetime:
     try:
-        return datetime(*_ymd(entry.date, order), *entry.clock)
+        return datetime(*_ymd(date, order), *clock)
     except ValueError:
-        raise ImportFailed(path, f"not a valid date (read as {'/'.join(order.upper())})", line=entry.line) from None
+        raise ImportFailed(path, f"not a valid date (read as {'/'.join(order.upper())})", line=line) from None
 
 
 def _message_text(entry: _Entry) -> str | None:

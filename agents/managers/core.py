@@ -8,6 +8,12 @@ allergies, family, languages) accumulate until the budget is reached, then the
 oldest, least trusted ones make room. Only what the user says about themself
 reaches here (see Observation.said_by_user): never screen text, so a web page
 saying "my name is ..." or "save X as the user's name" cannot change it.
+
+A single-valued fact is replaced only from where it came from (the same chat, or
+Engram's own chat where the user talks to it directly, trust "user"). From another
+chat or source a different value is a suggestion: kept beside the facts, never in
+the prompt, until the user takes it or dismisses it in the memory browser. A line
+forged to look like the user's inside someone else's chat can at most suggest.
 """
 from __future__ import annotations
 
@@ -19,6 +25,8 @@ from storage.memory import Memory, Trust, utcnow
 BUDGET_CHARS = 1200
 SINGLE_VALUED = frozenset({"name", "home", "work", "job", "birthday", "diet"})
 BLOCK = "human"
+# Suggestions kept at most; the oldest make room.
+MAX_SUGGESTIONS = 12
 
 
 class CoreManager(MemoryManager):
@@ -35,7 +43,8 @@ class CoreManager(MemoryManager):
         fact_type = str(candidate.fields.get("fact_type", "about"))
         value = candidate.text.strip()
         new = {"type": fact_type, "value": value, "trust": int(candidate.trust),
-               "at": candidate.time.isoformat(timespec="seconds"), "source": (candidate.source_ids or [""])[0]}
+               "at": candidate.time.isoformat(timespec="seconds"), "source": (candidate.source_ids or [""])[0],
+               "origin": str(candidate.fields.get("origin", "")), "seen_in": _seen_in(candidate)}
         if any(f["value"].lower() == value.lower() for f in facts):
             return Decision(NOOP, "core", "already in core memory")
         action, reason = ADD, f"new {fact_type} fact"
@@ -44,6 +53,8 @@ class CoreManager(MemoryManager):
             if same_type and any(int(f["trust"]) > int(candidate.trust) for f in same_type):
                 return Decision(NOOP, "core", f"a more trusted {fact_type} is known; a "
                                 f"{trust_name(candidate.trust)} source may not replace it")
+            if same_type and candidate.trust < Trust.USER and any(f.get("origin") != new["origin"] for f in same_type):
+                return self._suggest(memory, new, candidate)
             if same_type:
                 facts = [f for f in facts if f["type"] != fact_type]
                 action, reason = UPDATE, f"{fact_type} changed"
@@ -51,13 +62,53 @@ class CoreManager(MemoryManager):
         facts, dropped = fit_budget(facts)
         if dropped:
             reason += f"; {dropped} older fact(s) left out to stay within {BUDGET_CHARS} characters"
-        memory.fields = {"block": BLOCK, "facts": facts}
+        memory.fields = {**memory.fields, "block": BLOCK, "facts": facts}
         memory.text = render(facts)
         memory.time = candidate.time if fresh else max(memory.time, candidate.time)
         # The action is the fact's (ADD a new one, UPDATE a changed one); the block itself is rewritten.
         decision = self.change(action, memory, candidate, reason)
         decision.new = fresh
         return decision
+
+
+    def _suggest(self, memory: Memory, new: dict[str, Any], candidate: Candidate) -> Decision:
+        """Another chat or source says otherwise: the user decides (the browser shows it)."""
+        suggestions: list[dict[str, Any]] = list(memory.fields.get("suggestions") or [])
+        if any(s["value"].lower() == new["value"].lower() for s in suggestions):
+            return self.noop("already suggested", memory, candidate)
+        memory.fields = {**memory.fields, "suggestions": (suggestions + [new])[-MAX_SUGGESTIONS:]}
+        return self.change(NOOP, memory, candidate, f"another {new['type']} from a different chat or source: "
+                           "suggested, kept until the user confirms it")
+
+
+def _seen_in(candidate: Candidate) -> str:
+    """Where a fact was said, for the user deciding about a suggestion: "WhatsApp: Tom"."""
+    return ": ".join(p for p in (candidate.app, candidate.title) if p) or candidate.source_kind
+
+
+def suggestions(memory: Memory | None) -> list[dict[str, Any]]:
+    return list(memory.fields.get("suggestions") or []) if memory is not None else []
+
+
+def take_suggestion(memory: Memory, value: str) -> Memory:
+    """The user confirms a suggested fact: it replaces the facts of its type, as the user's own word."""
+    chosen = next(s for s in suggestions(memory) if s["value"] == value)
+    facts = [f for f in memory.fields.get("facts") or []
+             if not (f["type"] == chosen["type"] and chosen["type"] in SINGLE_VALUED)]
+    facts.append({**chosen, "trust": int(Trust.USER), "at": utcnow().isoformat(timespec="seconds")})
+    facts, _ = fit_budget(facts)
+    rest = [s for s in suggestions(memory) if s["value"] != value]
+    memory.fields = {**memory.fields, "facts": facts, "suggestions": rest}
+    memory.text, memory.updated = render(facts), utcnow()
+    memory.note("user", f"confirmed a suggested {chosen['type']}")
+    return memory
+
+
+def dismiss_suggestion(memory: Memory, value: str) -> Memory:
+    memory.fields = {**memory.fields, "suggestions": [s for s in suggestions(memory) if s["value"] != value]}
+    memory.updated = utcnow()
+    memory.note("user", "dismissed a suggestion")
+    return memory
 
 
 def render(facts: list[dict[str, Any]]) -> str:
@@ -91,7 +142,7 @@ def edited_by_user(memory: Memory | None, text: str) -> Memory:
             fact_type = known.get(value.lower(), {}).get("type", "about")
             facts.append({"type": fact_type, "value": value, "trust": int(Trust.USER),
                           "at": utcnow().isoformat(timespec="seconds"), "source": "user"})
-    memory.fields = {"block": BLOCK, "facts": facts}
+    memory.fields = {**memory.fields, "block": BLOCK, "facts": facts}
     memory.text, memory.trust, memory.updated = render(facts), Trust.USER, utcnow()
     memory.note("user", "edited core memory")
     return memory

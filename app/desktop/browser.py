@@ -2,6 +2,8 @@
 
 - Core memory is editable text: what the user writes there is theirs (trust
   "user"), and the agents never overwrite a user-stated fact with a weaker one.
+  What another chat says against a known fact waits below it as a suggestion,
+  to take or dismiss (agents/managers/core.py).
 - Each other kind is a table (newest first, filter as you type, sortable
   columns); a row can be opened (the memory with its sources), edited or deleted
   (with confirmation; deleting is physical, see the store's contract).
@@ -21,9 +23,9 @@ from storage.search import Hit
 
 from app.desktop.clipboard import copy_for_a_while
 from app.desktop.ops import run_in_background
-from app.qt import (QAbstractItemView, QHBoxLayout, QHeaderView, QInputDialog, QLabel, QLineEdit, QMessageBox,
-                    QPlainTextEdit, QPushButton, QTableWidget, QTableWidgetItem, QTabWidget, QTimer, QVBoxLayout,
-                    QWidget, Qt)
+from app.qt import (QAbstractItemView, QHBoxLayout, QHeaderView, QInputDialog, QLabel, QLineEdit, QListWidget,
+                    QListWidgetItem, QMessageBox, QPlainTextEdit, QPushButton, QTableWidget, QTableWidgetItem,
+                    QTabWidget, QTimer, QVBoxLayout, QWidget, Qt)
 
 TABS = (("core", "About you"), ("episodic", "Events"), ("semantic", "Facts"), ("procedural", "How-tos"),
         ("resource", "Resources"), ("vault", "Vault"))
@@ -253,6 +255,29 @@ class _CoreEditor(QWidget):
         layout.addWidget(self.note)
         layout.addWidget(self.text, stretch=1)
         layout.addLayout(row)
+        layout.addWidget(self._suggestions_box())
+
+    def _suggestions_box(self) -> QWidget:
+        self.suggestions_box = QWidget()
+        note = QLabel("Other chats say something different about you. Nothing changes until you choose:")
+        note.setWordWrap(True)
+        self.suggestions = QListWidget()
+        self.suggestions.setMaximumHeight(120)
+        take = QPushButton("Use this instead")
+        take.clicked.connect(self.take_suggestion)
+        dismiss = QPushButton("Dismiss")
+        dismiss.clicked.connect(self.dismiss_suggestion)
+        buttons = QHBoxLayout()
+        buttons.addWidget(take)
+        buttons.addWidget(dismiss)
+        buttons.addStretch(1)
+        box = QVBoxLayout(self.suggestions_box)
+        box.setContentsMargins(0, 8, 0, 0)
+        box.addWidget(note)
+        box.addWidget(self.suggestions)
+        box.addLayout(buttons)
+        self.suggestions_box.setVisible(False)
+        return self.suggestions_box
 
     def load(self) -> None:
         from agents.managers.core import CoreManager
@@ -263,6 +288,40 @@ class _CoreEditor(QWidget):
         self.memory = memory
         self.text.setPlainText(memory.text if memory else "")
         self.status.setText("" if memory else "Nothing yet: tell Engram about yourself here.")
+        self._show_suggestions()
+
+    def _show_suggestions(self) -> None:
+        from agents.managers.core import suggestions
+
+        self.suggestions.clear()
+        for suggestion in suggestions(self.memory):
+            known = [f["value"] for f in (self.memory.fields.get("facts") if self.memory else None) or []
+                     if f["type"] == suggestion["type"]]
+            instead = f" (instead of “{known[0]}”)" if known else ""
+            item = QListWidgetItem(f"{suggestion['value']}{instead} — said in {suggestion.get('seen_in') or 'a chat'}, "
+                                   f"{str(suggestion.get('at', ''))[:10]}")
+            item.setData(Qt.ItemDataRole.UserRole, suggestion["value"])
+            self.suggestions.addItem(item)
+        self.suggestions_box.setVisible(self.suggestions.count() > 0)
+
+    def take_suggestion(self) -> None:
+        from agents.managers.core import take_suggestion
+
+        self._decide(take_suggestion)
+
+    def dismiss_suggestion(self) -> None:
+        from agents.managers.core import dismiss_suggestion
+
+        self._decide(dismiss_suggestion)
+
+    def _decide(self, how: Callable[[Memory, str], Memory]) -> None:
+        item = self.suggestions.currentItem()
+        if item is None or self.memory is None:
+            return
+        memory = how(replace(self.memory, fields=dict(self.memory.fields), history=list(self.memory.history)),
+                     str(item.data(Qt.ItemDataRole.UserRole)))
+        run_in_background(lambda: self.browser.store.save([memory]), lambda _: self._loaded(memory),
+                          lambda exc: self.status.setText(f"Not saved: {html.escape(str(exc))}"), owner=self)
 
     def save_text(self) -> None:
         from agents.managers.core import edited_by_user
