@@ -7,6 +7,12 @@ creation. Each wrap binds the file's header (format, KDF parameters, salt) as
 associated data, so editing the parameters to weaken them breaks the unwrap
 instead of silently working. Changing the passphrase re-wraps the same data
 key, so nothing in the store has to be re-encrypted.
+
+A key file belongs to one store: the store's id is in each wrap's associated
+data, so another store's keys.json (even under the same passphrase) cannot pass
+for this one's by editing its id; the store checks the id (storage/binding.py).
+Key files written before the binding carry no id and are bound when the store
+they open is next opened (`bind`).
 """
 from __future__ import annotations
 
@@ -47,6 +53,12 @@ class WrongPassphrase(VaultError):
 
 class KeyFileError(VaultError):
     """keys.json is missing, unreadable, or from an unknown format."""
+
+
+class KeyNotForThisStore(KeyFileError):
+    def __init__(self) -> None:
+        super().__init__("this keys.json belongs to another Engram store (its key does not open this one); "
+                         "nothing was read or written. Put this store's own keys.json back (an export holds a copy).")
 
 
 class VaultLocked(VaultError):
@@ -152,6 +164,10 @@ class KeyVault:
         self._data_key: bytearray | None = None
         self._subkeys: SubKeys | None = None
         self.opened_with = ""   # "passphrase" or "recovery key" once unlocked
+        # The store the wrap that opened the key is bound to (None: a key file from before the binding),
+        # and while that wrap is unbound, the key that made it, so `bind` can make it again.
+        self.store_id: str | None = None
+        self._unbound_wrap: tuple[str, bytes] | None = None
 
     # -- creation and loading -------------------------------------------------
 
@@ -166,6 +182,7 @@ class KeyVault:
         data_key = AESGCM.generate_key(bit_length=256)
         recovery_key = generate_recovery_key()
         vault = cls(path, {}, {})
+        vault.store_id = new_store_id()
         vault._write_wraps(data_key, passphrase, KdfParams.tuned(memory_mib, target_seconds),
                            recovery_key=recovery_key)
         vault._set_key(data_key)
@@ -184,6 +201,8 @@ class KeyVault:
             raise KeyFileError(f"{path} has an unknown format {raw.get('format') if isinstance(raw, dict) else '?'}")
         try:
             header = {"format": raw["format"], "kdf": raw["kdf"]}
+            if "store_id" in raw:
+                header["store_id"] = _checked_store_id(raw["store_id"])
             KdfParams.from_json(raw["kdf"])
             wraps = {"passphrase": raw["passphrase"], "recovery": raw["recovery"]}
         except (KeyError, TypeError, ValueError) as exc:
@@ -201,6 +220,8 @@ class KeyVault:
         wrapping = kdf.derive(passphrase)
         self._set_key(self._unwrap(wrapping, self._wraps["passphrase"], self._header, b"passphrase"))
         self.opened_with = "passphrase"
+        self.store_id = self._header.get("store_id")
+        self._unbound_wrap = None if self.store_id else ("passphrase", wrapping)
 
     def verify(self, passphrase: str) -> bool:
         """Whether `passphrase` is the right one, without changing anything (asked again before revealing a secret)."""
@@ -219,8 +240,11 @@ class KeyVault:
     def unlock_with_recovery_key(self, recovery_key: str) -> None:
         wrap = self._wraps["recovery"]
         wrapping = _hkdf(_recovery_secret(recovery_key), _unb64(wrap["salt"]), b"engram/recovery-wrap/v1")
-        self._set_key(self._unwrap(wrapping, wrap, _recovery_header(wrap["salt"]), b"recovery"))
+        bound_to = _checked_store_id(wrap["store_id"]) if "store_id" in wrap else None
+        self._set_key(self._unwrap(wrapping, wrap, _recovery_header(wrap["salt"], bound_to), b"recovery"))
         self.opened_with = "recovery key"
+        self.store_id = bound_to
+        self._unbound_wrap = None if bound_to else ("recovery", wrapping)
 
     def unlock_with_either(self, secret: str) -> str:
         """Unlock with the passphrase or the recovery key, whichever `secret` is; says which opened it.
@@ -244,6 +268,7 @@ class KeyVault:
                 self._data_key[i] = 0
         self._data_key = None
         self._subkeys = None
+        self._unbound_wrap = None
 
     @property
     def keys(self) -> SubKeys:
@@ -260,6 +285,31 @@ class KeyVault:
             raise ValueError("the passphrase must not be empty")
         self._write_wraps(bytes(self._data_key), new_passphrase,
                           KdfParams.tuned(memory_mib, target_seconds), recovery_wrap=self._wraps["recovery"])
+
+    def bind(self, store_id: str) -> None:
+        """Bind the wrap that opened this (unlocked) key file to `store_id`: a key file written before the
+        binding, once the store has shown that this key opens it. The other wrap is bound when it next
+        opens the store (making it again needs its own secret)."""
+        if self._data_key is None:
+            raise VaultLocked()
+        if self.store_id is not None:
+            if self.store_id != store_id:
+                raise KeyNotForThisStore()
+            return
+        assert self._unbound_wrap is not None
+        which, wrapping = self._unbound_wrap
+        data_key = bytes(self._data_key)
+        header, wraps = dict(self._header), dict(self._wraps)
+        if which == "passphrase":
+            header["store_id"] = store_id
+            wraps["passphrase"] = _wrap(wrapping, data_key, _aad(header, b"passphrase"))
+        else:
+            salt = wraps["recovery"]["salt"]
+            wraps["recovery"] = {"salt": salt, "store_id": store_id,
+                                 **_wrap(wrapping, data_key, _aad(_recovery_header(salt, store_id), b"recovery"))}
+        write_json_atomically(self.path, {**header, **wraps})
+        self._header, self._wraps = header, wraps
+        self.store_id, self._unbound_wrap = store_id, None
 
     # -- internals ----------------------------------------------------------------
 
@@ -282,12 +332,15 @@ class KeyVault:
 
     def _write_wraps(self, data_key: bytes, passphrase: str, kdf: KdfParams, *,
                      recovery_key: str | None = None, recovery_wrap: dict[str, Any] | None = None) -> None:
-        header = {"format": FORMAT_VERSION, "kdf": kdf.to_json()}
+        header: dict[str, Any] = {"format": FORMAT_VERSION, "kdf": kdf.to_json()}
+        if self.store_id is not None:
+            header["store_id"] = self.store_id
         wraps: dict[str, Any] = {"passphrase": _wrap(kdf.derive(passphrase), data_key, _aad(header, b"passphrase"))}
         if recovery_key is not None:
             salt = _b64(os.urandom(16))
             rkey = _hkdf(_recovery_secret(recovery_key), _unb64(salt), b"engram/recovery-wrap/v1")
-            wraps["recovery"] = {"salt": salt, **_wrap(rkey, data_key, _aad(_recovery_header(salt), b"recovery"))}
+            wraps["recovery"] = {"salt": salt, **({"store_id": self.store_id} if self.store_id else {}),
+                                 **_wrap(rkey, data_key, _aad(_recovery_header(salt, self.store_id), b"recovery"))}
         else:
             # The recovery wrap has its own header, so a new passphrase leaves it valid.
             wraps["recovery"] = recovery_wrap
@@ -295,8 +348,21 @@ class KeyVault:
         self._header, self._wraps = header, wraps
 
 
-def _recovery_header(salt: str) -> dict[str, Any]:
-    return {"format": FORMAT_VERSION, "kdf": {"name": "hkdf-sha256", "salt": salt}}
+def new_store_id() -> str:
+    return secrets.token_hex(16)
+
+
+def _checked_store_id(value: Any) -> str:
+    if not (isinstance(value, str) and len(value) == 32 and all(c in "0123456789abcdef" for c in value)):
+        raise KeyFileError("keys.json's store id is damaged")
+    return value
+
+
+def _recovery_header(salt: str, store_id: str | None = None) -> dict[str, Any]:
+    header: dict[str, Any] = {"format": FORMAT_VERSION, "kdf": {"name": "hkdf-sha256", "salt": salt}}
+    if store_id is not None:
+        header["store_id"] = store_id
+    return header
 
 
 def _aad(header: dict[str, Any], purpose: bytes) -> bytes:

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from storage import paths
+from storage import binding, paths
 from storage.atomic import write_json_atomically
 from storage.blind_index import BlindIndex
 from storage.blobs import BlobStore
@@ -29,7 +29,7 @@ from storage.config import Config
 from storage.embedding import Embedder
 from storage.fields import FieldCipher
 from storage.frame_pictures import GROUP_SPAN, RenderedPictures, rebase
-from storage.keys import KeyVault
+from storage.keys import KeyNotForThisStore, KeyVault
 from storage.locking import DEFAULT_WAIT_SECONDS, WriterLock
 from storage.memory import EARLIEST, KINDS, LATEST, Memory, utcnow
 from storage.neighbours import conversation_context
@@ -224,7 +224,8 @@ class MemoryStore:
     def _check_meta(self, embedder: Embedder, embedder_name: str) -> None:
         meta_path = self.root / _META_FILE
         if not meta_path.exists():
-            write_json_atomically(meta_path, {"schema_version": SCHEMA_VERSION, "embedder": embedder_name, "dim": embedder.dim})
+            self._bind(meta_path, {"schema_version": SCHEMA_VERSION, "embedder": embedder_name, "dim": embedder.dim},
+                       SCHEMA_VERSION)
             return
         try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
@@ -237,8 +238,46 @@ class MemoryStore:
         if meta.get("embedder") != embedder_name or meta.get("dim") != embedder.dim:
             raise StoreError(f"this store's vectors come from {meta.get('embedder')} ({meta.get('dim')} dims), "
                              f"not {embedder_name} ({embedder.dim}); re-index it to switch models")
+        meta = self._bind(meta_path, meta, version)  # before an upgrade writes anything with this key
         if version < SCHEMA_VERSION:
             self._migrate(meta_path, meta, version)
+
+    def _bind(self, meta_path: Path, meta: dict[str, Any], version: int) -> dict[str, Any]:
+        """Refuse a key file that is not this store's (storage/binding.py); bind an older store and key
+        file to each other on their first opening. Returns the meta as it now is."""
+        if binding.is_bound(meta):
+            if self.vault.store_id is None:
+                with self._lock.held():  # binding an older key file of this store writes it
+                    binding.check(meta, self.vault)
+            else:
+                binding.check(meta, self.vault)
+            return meta
+        with self._lock.held():
+            if meta_path.exists():  # another process may have bound it meanwhile
+                stored = json.loads(meta_path.read_text(encoding="utf-8"))
+                if binding.is_bound(stored):
+                    binding.check(stored, self.vault)
+                    return {**meta, **{k: stored[k] for k in ("store_id", "key_check")}}
+            keys = self.vault.keys
+            codec = RowCodec(FieldCipher(keys.content), BlindIndex(keys.index), legacy=version < SCHEMA_VERSION)
+            if binding.key_opens(self._sample_rows(), codec) is False:
+                raise KeyNotForThisStore()
+            bound = {**meta, **binding.stamp(self.vault)}
+            # The store first, then the key file: a crash between leaves a store whose check value this
+            # key still passes, and the key file is bound on the next opening.
+            write_json_atomically(meta_path, bound)
+            self.vault.bind(bound["store_id"])
+            return bound
+
+    def _sample_rows(self) -> list[dict[str, Any]]:
+        import lancedb
+
+        try:
+            table = lancedb.connect(str(self.root)).open_table(TABLE)
+        except ValueError:  # no table yet
+            return []
+        rows: list[dict[str, Any]] = table.search().limit(binding.SAMPLE_ROWS).to_arrow().to_pylist()
+        return rows
 
     def _migrate(self, meta_path: Path, meta: dict[str, Any], version: int) -> None:
         import lancedb
