@@ -127,7 +127,12 @@ class PooledEmbedder:
             if text in self._exact:
                 out[row] = self._exact[text]
             else:
-                out[row] = self._pool[self._index[text.rpartition(SUFFIX)[0]]]
+                # A chat turn is also embedded with its neighbours (storage/neighbours.py): "\n"-joined
+                # row texts, which take the first one's pool vector.
+                pool_text = text.rpartition(SUFFIX)[0]
+                if pool_text not in self._index:
+                    pool_text = text.split("\n", 1)[0].rpartition(SUFFIX)[0]
+                out[row] = self._pool[self._index[pool_text]]
                 noisy.append(row)
         if noisy:
             rows = np.array(noisy)
