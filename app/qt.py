@@ -12,7 +12,7 @@ from shiboken6 import isValid
 from PySide6.QtWidgets import (QAbstractItemView, QApplication, QDialog, QDialogButtonBox, QFrame, QHBoxLayout,
                                QCheckBox, QDateEdit, QDoubleSpinBox, QFileDialog, QFormLayout, QHeaderView,
                                QInputDialog, QLabel, QSizePolicy, QSpinBox, QSplitter, QLineEdit, QTableWidget, QTableWidgetItem,
-                               QTabWidget,
+                               QTabWidget, QScrollArea,
                                QListWidget, QListWidgetItem, QMenu, QMessageBox, QPlainTextEdit, QPushButton,
                                QStyle, QStyledItemDelegate, QStyleOptionViewItem, QSystemTrayIcon,
                                QTextBrowser, QTimeEdit, QVBoxLayout, QWidget)
@@ -26,6 +26,6 @@ __all__ = [
     "QListWidgetItem", "QLocalServer", "QLocalSocket", "QMenu", "QMessageBox", "QObject", "QPainter",
     "QPixmap", "QPlainTextEdit", "QPushButton", "QSize", "QSystemTrayIcon", "QTextBrowser", "QTimer",
     "QVBoxLayout", "QWidget", "Qt", "Signal", "Slot", "isValid",
-    "QImage", "QTime", "QTimeEdit",
+    "QImage", "QTime", "QTimeEdit", "QScrollArea",
     "QAbstractTextDocumentLayout", "QPalette", "QTextDocument", "QStyle", "QStyledItemDelegate", "QStyleOptionViewItem",
 ]

@@ -246,7 +246,9 @@ def main(outdir: str, dark: bool = False, only: tuple[str, ...] = ()) -> int:
     settings = SettingsWindow(hotkey_problem="no X11 display")
     for index, name in ((0, "settings-capture"), (4, "settings-desktop"),
                         (next(i for i in range(settings.tabs.count()) if "Model" in settings.tabs.tabText(i)),
-                         "settings-model")):
+                         "settings-model"),
+                        (next(i for i in range(settings.tabs.count()) if settings.tabs.tabText(i) == "Advanced"),
+                         "settings-advanced")):
         settings.tabs.setCurrentIndex(index)
         shoot(settings, name)
     from app.mcp.clients import parse_scopes

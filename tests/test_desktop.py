@@ -498,7 +498,7 @@ def test_settings_are_generated_validated_and_saved(qtbot, home: Path, monkeypat
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "xdg"))
     window = SettingsWindow()
     qtbot.addWidget(window)
-    assert window.tabs.count() == 6 and "capture.interval_seconds" in window.editors
+    assert window.tabs.count() == 7 and "capture.interval_seconds" in window.editors
     window.editors["capture.interval_seconds"].setValue(5.0)
     window.editors["capture.excluded_apps"].setPlainText("keepassxc\n\nsignal\n")
     window.editors["desktop.hotkey"].setText("F12")                  # a bare key is refused
@@ -1056,3 +1056,32 @@ def test_core_memory_suggestions_wait_for_the_users_word_in_the_browser(qtbot, s
     core = store.get(CoreManager.memory_id)
     assert core is not None and core.text == "- Name: Ana Lima\n- Lives in Berlin" and core.fields["suggestions"] == []
     assert browser.core.text.toPlainText() == core.text
+
+
+def test_settings_speak_the_users_words_and_keep_the_technical_knobs_under_advanced(qtbot, home: Path) -> None:
+    from app.desktop.settings import SettingsWindow
+    from app.qt import QFormLayout, QLabel
+
+    window = SettingsWindow()
+    qtbot.addWidget(window)
+    shown: dict[str, tuple[str, str]] = {}  # option -> (its tab, its label)
+    for index in range(window.tabs.count()):
+        form = window.tabs.widget(index).findChild(QFormLayout)
+        for row in range(form.rowCount() if form else 0):
+            label, field = form.itemAt(row, QFormLayout.ItemRole.LabelRole), form.itemAt(row, QFormLayout.ItemRole.FieldRole)
+            if label is None or field is None or not isinstance(label.widget(), QLabel):
+                continue
+            for name, editor in window.editors.items():
+                if field.widget() in (editor, editor.parentWidget()):
+                    shown[name] = (window.tabs.tabText(index), label.widget().text())
+    assert set(shown) == set(window.editors)
+    labels = {name: label for name, (_, label) in shown.items()}
+    for name, label in labels.items():  # no label is the option's name in the code
+        assert label.lower() != name.split(".", 1)[1].replace("_", " "), name
+    assert labels["capture.min_free_disk_mb"].endswith("(megabytes)")
+    assert labels["capture.idle_after_seconds"].endswith("(seconds)") and "away" in labels["capture.idle_after_seconds"]
+    assert "window titles" in labels["capture.allow_without_window_info"]
+    assert labels["retention.max_gb"].endswith("(gigabytes)") and labels["security.auto_lock_minutes"].endswith("(minutes)")
+    advanced = {name for name, (tab, _) in shown.items() if tab == "Advanced"}
+    assert {"capture.image_scale", "capture.webp_quality", "capture.moving_picture_seconds"} <= advanced
+    assert shown["capture.interval_seconds"][0] == "Capture" and "capture.enabled" not in advanced

@@ -3,9 +3,11 @@
 The form is generated from the declared options (type, default, help), so a
 new setting appears here without UI work: numbers are spin boxes, switches are
 check boxes, lists are one item per line. Tabs follow what the user is
-thinking of (Capture, Retention, Model and agents, Desktop and security), and
-the account actions (change passphrase, export, delete everything) are on
-their own tab. Changes are saved to config.toml on "Save"; capture and the
+thinking of (Capture, Retention, Model and agents, Desktop and security); the
+technical knobs (image scale, WebP quality, context sizes, ...) wait on an
+"Advanced" tab, and the account actions (change passphrase, export, delete
+everything) are on their own tab. Each option is labelled in the user's words,
+with its unit spelled out (LABELS); the help line says more. Changes are saved to config.toml on "Save"; capture and the
 agents pick them up the next time Engram is unlocked.
 """
 from __future__ import annotations
@@ -17,8 +19,9 @@ from typing import Any
 from storage.config import OPTIONS, Config, Option
 
 from app.desktop.ops import run_in_background
-from app.qt import (QCheckBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QInputDialog, QLabel,
-                    QLineEdit, QMessageBox, QPlainTextEdit, QPushButton, QSpinBox, QTabWidget, QVBoxLayout, QWidget)
+from app.qt import (QCheckBox, QDoubleSpinBox, QFileDialog, QFormLayout, QFrame, QHBoxLayout, QInputDialog, QLabel,
+                    QLineEdit, QMessageBox, QPlainTextEdit, QPushButton, QScrollArea, QSpinBox, QTabWidget, QVBoxLayout,
+                    QWidget)
 
 TABS = (("Capture", ("capture.",)), ("Retention", ("retention.",)),
         ("Model and agents", ("model.", "ask.", "agents.")), ("Search", ("search.",)),
@@ -26,10 +29,48 @@ TABS = (("Capture", ("capture.",)), ("Retention", ("retention.",)),
 # Options people should not meet in a form (tuning knobs measured by the benchmarks).
 _HIDDEN = frozenset({"search.vector_index_min_rows", "security.kdf_memory_mib", "search.keyword_weight",
                      "search.vector_weight"})
+# Knobs that change how Engram works inside rather than what it does: on the "Advanced" tab, in this order.
+ADVANCED = ("capture.image_scale", "capture.webp_quality", "capture.moving_picture_seconds", "model.context_tokens",
+            "ask.context_tokens", "agents.digest_every_seconds", "search.recency_weight",
+            "search.recency_half_life_days", "security.kdf_target_seconds")
+LABELS = {
+    "capture.enabled": "Capture the screen",
+    "capture.interval_seconds": "Look at the screen every (seconds)",
+    "capture.monitors": "Monitors to capture",
+    "capture.quiet_hours": "Quiet hours (no capture)",
+    "capture.min_free_disk_mb": "Keep this much disk free (megabytes)",
+    "capture.idle_after_seconds": "Stop capturing when you are away for (seconds)",
+    "capture.image_scale": "Size of stored screenshots (1 = full size)",
+    "capture.webp_quality": "Screenshot image quality (WebP, 1 to 100)",
+    "capture.moving_picture_seconds": "While a video plays, keep a screen every (seconds)",
+    "capture.excluded_apps": "Apps never captured",
+    "capture.allow_without_window_info": "Capture even when window titles can't be read",
+    "capture.excluded_title_keywords": "Never capture windows whose title contains",
+    "retention.max_gb": "Space for screenshots (gigabytes)",
+    "retention.max_age_days": "Forget screens older than (days)",
+    "retention.text_only_after_days": "Keep only the text of screens older than (days)",
+    "model.gguf_path": "Language model file",
+    "model.context_tokens": "The model's working memory (tokens)",
+    "ask.use_small_model": "Let a base model write answers",
+    "ask.context_tokens": "Notes an answer may draw on (tokens)",
+    "desktop.start_at_login": "Start Engram when you log in",
+    "desktop.hotkey": "Search shortcut",
+    "security.use_keyring": "Unlock from the system keyring",
+    "security.auto_lock_minutes": "Lock when you are away for (minutes)",
+    "security.kdf_target_seconds": "Time to check your passphrase (seconds)",
+    "agents.user_names": "Your names in imported chats",
+    "agents.digest_every_seconds": "Sort what is new into memories every (seconds)",
+    "agents.consolidate_at": "Tidy up memories each night at (HH:MM)",
+    "search.default_k": "Results per search",
+    "search.recency_weight": "Prefer newer memories (0 = not at all)",
+    "search.recency_half_life_days": "Newer memories' head start halves after (days)",
+}
 
 
 def label_of(option: Option) -> str:
-    words = option.name.split(".", 1)[1].replace("_", " ")
+    if option.name in LABELS:
+        return LABELS[option.name]
+    words = option.name.split(".", 1)[1].replace("_", " ")  # an option added without a label yet
     return words[:1].upper() + words[1:]
 
 
@@ -38,15 +79,19 @@ class SettingsWindow(QWidget):
                  hotkey_problem: str = "", model_description: str = "") -> None:
         super().__init__()
         self.setWindowTitle("Engram — Settings")
-        self.resize(760, 560)
+        self.resize(880, 640)
         self._path = config_path
         self._actions = actions or {}
         self.config = Config.load(config_path)
         self.editors: dict[str, Any] = {}
         self.tabs = QTabWidget()
+        shown = [o for o in OPTIONS if o.name not in _HIDDEN]
         for title, prefixes in TABS:
-            self.tabs.addTab(self._form([o for o in OPTIONS if o.name.startswith(prefixes) and o.name not in _HIDDEN],
+            self.tabs.addTab(self._form([o for o in shown if o.name.startswith(prefixes) and o.name not in ADVANCED],
                                         title, hotkey_problem, model_description), title)
+        by_name = {o.name: o for o in shown}
+        self.tabs.addTab(self._form([by_name[n] for n in ADVANCED if n in by_name], "Advanced", hotkey_problem,
+                                    model_description), "Advanced")
         self.tabs.addTab(self._account_tab(), "Your data")
         if "agents" in self._actions:  # the MCP service: its clients and the audit of their calls
             from app.desktop.mcp_clients import AgentsTab
@@ -97,13 +142,18 @@ class SettingsWindow(QWidget):
                             "(Firefox, Chrome, Edge, Safari, Brave) and Engram's own windows.")
             always.setWordWrap(True)
             form.addRow("Never captured", always)
+        if title == "Advanced":
+            note = QLabel("How Engram works inside. The defaults are measured (BENCHMARKS.md); change them "
+                          "only for a reason.")
+            note.setWordWrap(True)
+            form.insertRow(0, note)
         if title == "Model and agents":
             self.model_status = QLabel(model_description or "The built-in Qwen2.5-Coder 0.5B Instruct: writes Ask's "
                                        "answers from your memories, cited; memories are made by the extractors "
                                        "and the meaning router.")
             self.model_status.setWordWrap(True)
             form.addRow("Active model", self.model_status)
-        return page
+        return _scrolling(page)
 
     def _editor(self, option: Option) -> Any:
         value = self.config.get(option.name)
@@ -243,3 +293,12 @@ class SettingsWindow(QWidget):
                 QMessageBox.information(self, "Engram", "Nothing was deleted.")
             return
         action()
+
+
+def _scrolling(page: QWidget) -> QScrollArea:
+    """A form longer than the window scrolls instead of squeezing its rows."""
+    area = QScrollArea()
+    area.setWidget(page)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    return area
