@@ -11,7 +11,8 @@ LoCoMo (bench/locomo_retrieval.py): keyword R@10 0.62 -> 0.75, hybrid 0.70 -> 0.
 Neighbours are taken from the batch being written (an imported chat is written
 as one batch), in time order within one conversation; the stored text is only
 the turn's own. Nothing here sees a secret the turns themselves don't: masking
-happens before the batch reaches the store.
+happens before the batch reaches the store. A forgotten turn takes its words out
+of its neighbours too: they are indexed again on their own (MemoryStore._index_alone).
 """
 from __future__ import annotations
 

@@ -382,15 +382,43 @@ class MemoryStore:
             blob_ids = [f[k] for _, _, f in doomed for k in ("image_id", "thumb_id") if f.get(k)]
             blob_ids += self._rebase_dependents(where, doomed)
             self.rendered.clear()  # no built picture of a forgotten screen stays in memory
+            turns = self._turn_tokens(f"({where}) AND kind = 'message'")
             before = self.table.count_rows()
             self.table.delete(where)
             removed = before - self.table.count_rows()
             if removed:
+                self._index_alone(turns)  # before the purge, which drops the versions that had them
                 self.purge()
             # After the rows: a crash in between leaves unreferenced images, which
             # sweep_orphan_blobs() removes, never rows pointing at missing images.
             self.blobs.delete(blob_ids)
             return removed
+
+    def _turn_tokens(self, where: str) -> list[list[str]]:
+        """The own blind tokens of the chat turns matching `where` that were indexed with neighbours."""
+        rows = self.table.search().where(where).select(["tokens"]).limit(None).to_arrow().column("tokens").to_pylist()
+        return [self.codec.own_tokens(t).split() for t in rows if t and self.codec.own_tokens(t) != t]
+
+    def _index_alone(self, turns: list[list[str]]) -> None:
+        """Forgotten chat turns leave no trace in their neighbours: a turn whose neighbour words held a
+        forgotten turn's words is indexed again on its own words alone (storage/neighbours.py)."""
+        from collections import Counter
+
+        affected: dict[str, dict[str, Any]] = {}
+        for own in turns:
+            wanted = Counter(own)
+            # The neighbours hold every word of the turn; 500 leaves room for the turns that say them.
+            query = self.table.search(" ".join(wanted), query_type="fts", fts_columns="tokens") \
+                .where("kind = 'message'", prefilter=True).limit(500)
+            for row in query.to_arrow().to_pylist():
+                around = row["tokens"][len(self.codec.own_tokens(row["tokens"])):].split()
+                if not wanted - Counter(around):
+                    affected[row["id"]] = row
+        if not affected:
+            return
+        memories = [self.codec.decode(row) for row in affected.values()]
+        vectors = self.rotation.apply(self.embedder.embed([m.index_text() for m in memories]))
+        self._upsert([self.codec.encode(m, vectors[i]) for i, m in enumerate(memories)])
 
     def _frame_fields(self, where: str) -> list[tuple[str, int, dict[str, Any]]]:
         """(id, time_us, fields) of the frames matching `where`."""

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import numpy as np
+
 from storage.memory import Memory
 from storage.search import SearchOptions
 from storage.store import MemoryStore
@@ -74,3 +76,23 @@ def test_a_word_or_two_typed_finds_the_turns_that_say_them_not_their_neighbours(
     longer = [h.snippet for h in store.search("budget review moved Friday", SearchOptions(k=10, mode="keyword",
                                                                                           time_words=False)).hits]
     assert longer[0] == "The budget review moved to Friday" and "ok" in longer
+
+
+def test_a_forgotten_turn_leaves_no_trace_in_its_neighbours(store: MemoryStore) -> None:
+    turns = _chat([("Ana", "I told you about the quokka"), ("Ben", "which one"), ("Ana", "my secret pet quokka Zed"),
+                   ("Ben", "cute"), ("Ana", "indeed")], "ana")
+    store.add(turns)
+    pet = turns[2]
+    assert len(_keyword(store, "Zed")) > 1  # the turn and its neighbours
+    store.delete([pet.id])
+    assert _keyword(store, "Zed") == []
+    # Its meaning went too: the neighbours' vectors are their own words' again.
+    alone = store.embedder.embed(["cute\nBen"])[0]
+    row = store.table.search().where("kind = 'message'").to_arrow().to_pylist()
+    cute = next(r for r in row if store.codec.decode(r).text == "cute")
+    assert float(store.rotation.apply(alone[None])[0] @ np.asarray(cute["vector"], np.float32)) > 0.99
+    zed = store.codec.index.token("zed")
+    assert not any(zed in (t or "") for t in store.table.to_arrow().column("tokens").to_pylist())
+    # The neighbours stay, found by their own words.
+    assert _keyword(store, "cute") == ["cute"]
+    assert "I told you about the quokka" in _keyword(store, "quokka")
