@@ -1,7 +1,9 @@
 """A chat turn is found by the words and meaning of the turns around it (storage/neighbours.py)."""
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import numpy as np
 
@@ -96,3 +98,24 @@ def test_a_forgotten_turn_leaves_no_trace_in_its_neighbours(store: MemoryStore) 
     # The neighbours stay, found by their own words.
     assert _keyword(store, "cute") == ["cute"]
     assert "I told you about the quokka" in _keyword(store, "quokka")
+
+
+def test_importing_a_chat_again_indexes_turns_an_earlier_version_stored_alone(store: MemoryStore,
+                                                                              tmp_path: Path) -> None:
+    from agents.importers import import_file
+
+    path = tmp_path / "chat.jsonl"
+    path.write_text("".join(json.dumps({"time": 1714983600 + 60 * i, "speaker": speaker, "text": text}) + "\n"
+                            for i, (speaker, text) in enumerate(CHAT)), encoding="utf-8")
+    assert import_file(store, "jsonl", path).new == len(CHAT)
+    # As an earlier version stored them: each turn indexed on its own words.
+    turns = store.list_range(kinds=["message"], limit=100)
+    vectors = store.rotation.apply(store.embedder.embed([m.index_text() for m in turns]))
+    store._upsert([store.codec.encode(m, vectors[i]) for i, m in enumerate(turns)])
+    assert not any(s.startswith("Researching them") for s in _keyword(store, "adoption"))
+
+    again = import_file(store, "jsonl", path)
+    assert again.new == 0 and again.already_present == len(CHAT)
+    assert any(s.startswith("Researching them") for s in _keyword(store, "adoption"))
+    assert store.count("message") == len(CHAT)
+    assert store.indexed_alone([m.id for m in turns]) == []  # a third import writes nothing again

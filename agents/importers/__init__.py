@@ -79,11 +79,14 @@ def import_file(store: MemoryStore, fmt: str, path: Path, progress: Progress | N
     memories = _unique(FORMATS[fmt].parse(path, tz))
     present = _existing_ids(store, [m.id for m in memories])
     new = [m for m in memories if m.id not in present]
+    # Turns an earlier version imported are indexed again with their neighbours (storage/neighbours.py),
+    # from what is stored (masked when it was first written), in the same commit as the new ones.
+    again = store.indexed_alone([m.id for m in memories if m.id in present])
     if progress is not None:
-        progress(0, len(new))
-    with reporting(store, progress, len(new)):
+        progress(0, len(new) + len(again))
+    with reporting(store, progress, len(new) + len(again)):
         # Secrets in the chat are masked before the messages are first stored, and filed in the vault.
-        store.add(keep_secrets(store, new))
+        store.add(keep_secrets(store, new) + again)
     return ImportSummary(read=len(memories), new=len(new), already_present=len(memories) - len(new),
                          conversations=len({m.fields["conversation"] for m in memories}),
                          first=min(m.time for m in memories), last=max(m.time for m in memories),
