@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -413,8 +414,6 @@ class MemoryStore:
     def _index_alone(self, turns: list[list[str]]) -> None:
         """Forgotten chat turns leave no trace in their neighbours: a turn whose neighbour words held a
         forgotten turn's words is indexed again on its own words alone (storage/neighbours.py)."""
-        from collections import Counter
-
         affected: dict[str, dict[str, Any]] = {}
         for own in turns:
             wanted = Counter(own)
