@@ -81,6 +81,7 @@ def frames(args: argparse.Namespace) -> int:
 
 
 def frame(args: argparse.Namespace) -> int:
+    from storage.blobs import TamperedBlob
     from storage.frame_pictures import PictureMissing, decode, picture
 
     store = _open_store()
@@ -94,7 +95,7 @@ def frame(args: argparse.Namespace) -> int:
             image = decode(store.blobs.get(found.fields["thumb_id"]))
         else:
             image = picture(store, found)
-    except PictureMissing as exc:
+    except (PictureMissing, TamperedBlob) as exc:
         raise CliError(str(exc)) from None
     image.save(args.export)
     print(f"Wrote {args.export} ({_local(found.time)}, {found.app or 'unknown app'}).")

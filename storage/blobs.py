@@ -20,9 +20,12 @@ _VERSION = b"\x01"
 _NONCE_BYTES = 12
 
 
-class TamperedBlob(Exception):
+class TamperedBlob(ValueError):
+    """A ValueError, like any other unreadable picture: whoever shows pictures says this one is damaged."""
+
     def __init__(self, blob_id: str) -> None:
-        super().__init__(f"image {blob_id} failed its integrity check (damaged or moved on disk)")
+        super().__init__(f"this screen's picture is damaged: image file {blob_id} failed its integrity check "
+                         "(changed or moved on disk)")
         self.blob_id = blob_id
 
 

@@ -35,6 +35,8 @@ from typing import Any
 
 from PIL import Image
 
+from storage.blobs import TamperedBlob
+
 Rect = tuple[int, int, int, int]  # x, y, w, h in the stored picture's pixels
 Move = tuple[int, int, int, int, int]  # x, y, w, h of rows in the frame before, and how far down they moved
 
@@ -287,6 +289,8 @@ def _fetch_link(store: Any, rendered: RenderedPictures, frame_id: str, until: da
 def _own(store: Any, link: Link, what: str) -> Image.Image:
     try:
         return decode(store.blobs.get(link.image_id))
+    except TamperedBlob:
+        raise PictureMissing(f"this screen's picture is damaged (its {what} file failed its integrity check)") from None
     except (KeyError, OSError, ValueError) as exc:
         raise PictureMissing(f"a {what} file of this screen is unreadable ({type(exc).__name__})") from None
 

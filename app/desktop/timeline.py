@@ -348,7 +348,9 @@ class TimelineWindow(QWidget):
 
     def _draw(self) -> None:
         if self._pixmap is None:
-            self.image.setText("The screenshot was dropped by retention; its text is kept." if self.frame else "")
+            had_one = self.frame is not None and bool(self.frame.fields.get("image_id") or self.frame.fields.get("key"))
+            self.image.setText("This screen's picture is damaged; its text is kept." if had_one else
+                               "The screenshot was dropped by retention; its text is kept." if self.frame else "")
             return
         pixmap = QPixmap(self._pixmap)
         needles = [w.lower() for w in self.highlight.text().split() if w.strip()]

@@ -1,0 +1,131 @@
+"""Damaged files (issue 20.4): a broken Lance data, index or version file, or a screenshot file, is reported
+in one line; `engram repair` says what is lost, asks, and leaves the rest readable.
+
+Real stores in a temp dir, real files damaged on disk, the real command line in a process of its own."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from storage.frame_pictures import webp
+from storage.memory import Memory
+from storage.store import MemoryStore
+
+from conftest import FAST_KDF, PASSPHRASE
+from fakes import HashEmbedder
+
+SCRIPT = Path(__file__).parent / "engram_process.py"
+BATCHES, PER_BATCH = 4, 5
+
+
+@pytest.fixture
+def filled(home: Path) -> Path:
+    """A store written in four batches (a data file and a table version each), with its keyword index."""
+    store, _ = MemoryStore.create(PASSPHRASE, home=home, embedder=HashEmbedder(), embedder_name="all-MiniLM-L6-v2",
+                                  kdf_seconds=FAST_KDF)
+    for batch in range(BATCHES):
+        store.add([Memory("semantic", f"batch{batch} fact {i} about green tea") for i in range(PER_BATCH)])
+    store.close()
+    return home
+
+
+def engram(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "ENGRAM_HOME": str(home), "ENGRAM_PASSPHRASE": PASSPHRASE, "RUST_BACKTRACE": "0"}
+    return subprocess.run([sys.executable, str(SCRIPT), str(home), "cli", *args], env=env, text=True,
+                          capture_output=True, stdin=subprocess.DEVNULL, timeout=600)  # a guard, not a speed assert
+
+
+def table_dir(home: Path) -> Path:
+    return home / "store" / "memories.lance"
+
+
+def flip(path: Path, at: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[at] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def data_files(home: Path) -> list[Path]:
+    return sorted((table_dir(home) / "data").glob("*.lance"), key=lambda p: p.stat().st_mtime_ns)
+
+
+def newest_manifest(home: Path) -> Path:
+    return sorted((table_dir(home) / "_versions").glob("*.manifest"))[0]  # names count down from 2^64
+
+
+DAMAGES = {
+    "flipped data file footer": lambda home: flip(data_files(home)[1], data_files(home)[1].stat().st_size - 8),
+    "truncated data file": lambda home: data_files(home)[1].write_bytes(data_files(home)[1].read_bytes()[:100]),
+    "missing data file": lambda home: data_files(home)[1].unlink(),
+    "flipped index file": lambda home: [flip(p, p.stat().st_size - 8) for p in (table_dir(home) / "_indices").rglob("*.lance")],
+    "flipped newest version file": lambda home: flip(newest_manifest(home), 485),
+}
+
+
+def shown_ok(result: subprocess.CompletedProcess[str]) -> bool:
+    return result.returncode in (0, 1) and "Traceback" not in result.stderr and "panicked" not in result.stderr
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_damage_is_one_clear_line_that_names_the_repair(filled: Path, damage: str) -> None:
+    DAMAGES[damage](filled)
+    for command in (["stats"], ["search", "green tea"], ["add", "semantic", "written after the damage"]):
+        result = engram(filled, *command)
+        assert shown_ok(result), (command, result.stderr)
+        if result.returncode:
+            assert "damaged" in result.stderr and "engram repair" in result.stderr, (command, result.stderr)
+
+
+@pytest.mark.parametrize(("damage", "lost"), [
+    ("flipped data file footer", PER_BATCH), ("truncated data file", PER_BATCH), ("missing data file", PER_BATCH),
+    ("flipped index file", 0), ("flipped newest version file", PER_BATCH),
+])
+def test_repair_says_what_is_lost_asks_and_keeps_the_rest_readable(filled: Path, damage: str, lost: int) -> None:
+    DAMAGES[damage](filled)
+    asked = engram(filled, "repair")  # no terminal to ask in, no --yes: it says what it would do, changes nothing
+    assert shown_ok(asked), asked.stderr
+    if lost:
+        assert asked.returncode == 1 and "--yes" in asked.stderr
+        assert "lost" in asked.stdout
+        if "data file" in damage:
+            assert f"{lost} memories" in asked.stdout
+    repaired = engram(filled, "repair", "--yes")
+    assert repaired.returncode == 0, repaired.stderr
+    stats = engram(filled, "stats", "--json")
+    assert stats.returncode == 0, stats.stderr
+    assert f'"rows": {BATCHES * PER_BATCH - lost}' in stats.stdout
+    found = engram(filled, "search", "green tea", "-k", "50", "--mode", "keyword")
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.count("green tea") == BATCHES * PER_BATCH - lost
+    added = engram(filled, "add", "semantic", "written after the repair")
+    assert added.returncode == 0, added.stderr
+    again = engram(filled, "repair")
+    assert again.returncode == 0 and "No damage" in again.stdout, again.stdout + again.stderr
+    if damage != "flipped index file":  # what was taken out is kept aside, not deleted
+        assert any((filled / "damaged").rglob("*"))
+
+
+def test_a_damaged_screenshot_is_said_per_frame(home: Path, tmp_path: Path) -> None:
+    store, _ = MemoryStore.create(PASSPHRASE, home=home, embedder=HashEmbedder(), embedder_name="all-MiniLM-L6-v2",
+                                  kdf_seconds=FAST_KDF)
+    picture = webp(Image.new("RGB", (64, 48), "navy"), 60)
+    frames = [Memory("frame", f"screen {i}", {"monitor": 0, "image_id": store.blobs.put(picture),
+                                               "thumb_id": store.blobs.put(picture)}) for i in range(2)]
+    store.add(frames)
+    store.close()
+    for blob_id in (frames[0].fields["image_id"], frames[0].fields["thumb_id"]):
+        blob = next((home / "blobs").rglob(f"{blob_id}*"))
+        flip(blob, blob.stat().st_size // 2)
+    for extra in ([], ["--thumbnail"]):
+        damaged = engram(home, "frame", frames[0].id, "--export", str(tmp_path / "a.png"), *extra)
+        assert damaged.returncode == 1 and "Traceback" not in damaged.stderr, damaged.stderr
+        assert "this screen's picture is damaged" in damaged.stderr
+        fine = engram(home, "frame", frames[1].id, "--export", str(tmp_path / "b.png"), *extra)
+        assert fine.returncode == 0, fine.stderr
+    listed = engram(home, "frames")
+    assert listed.returncode == 0 and "screen 0" in listed.stdout and "screen 1" in listed.stdout
