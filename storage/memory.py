@@ -48,10 +48,10 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("vault", "caption", ("entry_type", "sensitivity"), ("entry_type",), secret="secret_value",
          help="secrets and identifiers; the value is never indexed"),
     Kind("frame", "text", ("monitor", "image_id", "thumb_id", "boxes", "url", "changed", "previous", "screens", "key",
-                           "patches", "size", "moves"), ("url",),
+                           "patches", "size", "moves", "windows"), ("url",),
          help="a captured screen: its OCR text (image and thumbnail are encrypted files; key/patches: stored as "
               "changes over an earlier screen, storage/frame_pictures.py); text-only, a run of the same screen "
-              "(screens: how many)"),
+              "(screens: how many); windows: where each window was, bottom to top"),
     Kind("message", "text", ("speaker", "conversation"), ("speaker",),
          help="a chat turn, imported or said to Engram"),
 )}

@@ -138,3 +138,36 @@ def test_a_playing_video_is_kept_once_a_minute_but_a_window_opened_beside_it_at_
     [newest] = store.list_range(kinds=["frame"], limit=1, newest_first=True)
     assert "ANTELOPE9" in newest.text
     assert store.count("frame") == 3
+
+
+LEFT = ["Hotel: Casa do Alecrim", "Check-in after 15:00", "Breakfast from 7:30", "Tram 28 to the castle"]
+RIGHT = ["async def fetch_invoices(client):", "rows = await client.get(URL)", "return parse_rows(rows)",
+         "raise InvoiceError(status)"]
+
+
+def test_two_windows_side_by_side_are_read_one_after_the_other(desktop, store) -> None:
+    """Their lines sit at the same heights, so only the windows' places tell them apart (issue 15.9)."""
+    from app.capture.frame_filter import FrameFilter
+    from app.capture.ocr_worker import OcrWorker
+    from app.capture.recorder import CaptureSettings, Recorder
+    from app.capture.screen import MssScreen
+    from app.capture.windows_x11 import X11Windows
+    from app.ocr import RapidOcrEngine
+
+    desktop("trip_notes.txt - less", "\n".join(LEFT), "0,0,560,400")
+    desktop("ingest.py - vim-ish", "\n".join(RIGHT), "600,0,680,400")
+    recorder = Recorder(store, MssScreen(), X11Windows(), FrameFilter(), CaptureSettings(min_free_disk_mb=1))
+    try:
+        assert recorder.tick() == "kept"
+    finally:
+        recorder.close()
+    OcrWorker(store, RapidOcrEngine()).drain()
+    [frame] = store.list_range(kinds=["frame"], limit=1)
+    lines = [line for line in frame.text.splitlines() if line.strip()]
+    left_words = {w for line in LEFT for w in line.split()}
+    right_words = {w for line in RIGHT for w in line.split()}
+    for line in lines:  # no line mixes the two windows
+        assert not (set(line.split()) & left_words and set(line.split()) & right_words), frame.text
+    sides = ["L" if set(line.split()) & left_words else "R" for line in lines
+             if set(line.split()) & (left_words | right_words)]
+    assert sides == sorted(sides) and sides.count("L") >= 3 and sides.count("R") >= 3, frame.text

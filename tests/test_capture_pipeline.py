@@ -645,3 +645,38 @@ def test_ticks_skipped_while_one_runs_are_counted_not_printed(store: MemoryStore
     assert health.dropped >= 3 and health.last_capture is not None and health.disk_bytes
     assert "maximum number of running instances" not in caplog.text + capfd.readouterr().err
     assert "Running job" not in caplog.text                     # nor a line per tick in the log
+
+
+def _words_at(lines: list[tuple[int, int, str]], height: int = 14) -> list[OcrWord]:
+    """OcrWords for lines of text drawn at (x, y), 8 px a character."""
+    out = []
+    for x, y, text in lines:
+        at = 0
+        for word in text.split():
+            at = text.index(word, at)
+            out.append(OcrWord(word, (x + 8 * at, y, 8 * len(word), height), 0.9))
+            at += len(word)
+    return out
+
+
+def test_text_reads_window_by_window_and_column_by_column_but_a_table_by_rows() -> None:
+    """Issue 15.9: the text of two windows side by side was interleaved line by line."""
+    from app.capture.ocr_worker import reading_order
+
+    def text(words: list[OcrWord], windows=()) -> list[str]:
+        return [" ".join(w.text for w in line) for line in reading_order(words, windows)]
+
+    left = [(20, 40 + 30 * i, line) for i, line in enumerate(["Hotel: Casa do Alecrim", "Check-in after 15:00"])]
+    right = [(620, 40 + 30 * i, line) for i, line in enumerate(["async def fetch_invoices(client):", "return rows"])]
+    panel = [(1200, 2, "10:14")]
+    # Lines at the same heights: the windows' boxes (bottom to top, as captured) say whose a word is.
+    assert text(_words_at(left + right + panel), [[600, 20, 600, 400], [0, 20, 580, 400]]) == [
+        "Hotel: Casa do Alecrim", "Check-in after 15:00", "async def fetch_invoices(client):", "return rows", "10:14"]
+    # No window information, lines at other heights: a gutter running the full height parts two columns.
+    shifted = [(x, y + 15, line) for x, y, line in right]
+    assert text(_words_at(left + shifted)) == [
+        "Hotel: Casa do Alecrim", "Check-in after 15:00", "async def fetch_invoices(client):", "return rows"]
+    # A table's columns share their rows: it is read row by row.
+    table = [(20, 40, "Travel"), (400, 40, "3,100"), (20, 70, "Hotels"), (400, 70, "1,240"), (20, 100, "Food"),
+             (400, 100, "610")]
+    assert text(_words_at(table)) == ["Travel 3,100", "Hotels 1,240", "Food 610"]

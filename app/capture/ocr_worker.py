@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from functools import cmp_to_key
 from typing import Any
 
 from agents.secrets import keep_secrets
@@ -72,7 +73,7 @@ class OcrWorker:
             words: list[OcrWord] = []
         else:
             words = self._words(image, fields)
-        lines = reading_order(words)
+        lines = reading_order(words, fields.get("windows") or ())
         frame.text = _joined(lines)
         # In the text's order, so the store keeps their words once (storage/word_boxes.py).
         frame.fields = {**fields, "boxes": [[word.text, *word.box] for line in lines for word in line]}
@@ -178,8 +179,16 @@ def _joined(lines: list[list[OcrWord]]) -> str:
     return "\n".join(" ".join(word.text for word in line) for line in lines)
 
 
-def reading_order(words: list[OcrWord]) -> list[list[OcrWord]]:
-    """Words back into lines: top to bottom, and left to right within a line."""
+def reading_order(words: list[OcrWord], windows: Sequence[Sequence[int]] = ()) -> list[list[OcrWord]]:
+    """Words back into lines as the screen reads: window by window (`windows`: their boxes, bottom to
+    top, as captured; a word is the top-most window's that holds its centre), column by column within
+    one, then top to bottom, left to right. Two windows side by side, or a sidebar beside a page, are
+    not interleaved line by line."""
+    return [line for group in _by_window(words, windows) for block in _blocks(group) for line in _lines(block)]
+
+
+def _lines(words: list[OcrWord]) -> list[list[OcrWord]]:
+    """Top to bottom, and left to right within a line."""
     lines: list[list[OcrWord]] = []
     for word in sorted(words, key=lambda wd: wd.box[1] + wd.box[3] / 2):
         centre = word.box[1] + word.box[3] / 2
@@ -190,3 +199,70 @@ def reading_order(words: list[OcrWord]) -> list[list[OcrWord]]:
                 continue
         lines.append([word])
     return [sorted(line, key=lambda wd: wd.box[0]) for line in lines]
+
+
+def _by_window(words: list[OcrWord], windows: Sequence[Sequence[int]]) -> list[list[OcrWord]]:
+    """The words of each window, windows in reading order; words on no window (a panel, the desktop) last."""
+    groups: dict[int, list[OcrWord]] = {}
+    for word in words:
+        cx, cy = word.box[0] + word.box[2] / 2, word.box[1] + word.box[3] / 2
+        on = next((i for i in range(len(windows) - 1, -1, -1) if _holds(windows[i], cx, cy)), len(windows))
+        groups.setdefault(on, []).append(word)
+    def order(a: int, b: int) -> int:
+        return _before(windows[a], windows[b])
+    placed = sorted((i for i in groups if i < len(windows)), key=cmp_to_key(order))
+    return [groups[i] for i in placed] + ([groups[len(windows)]] if len(windows) in groups else [])
+
+
+def _holds(box: Sequence[int], x: float, y: float) -> bool:
+    return box[0] <= x < box[0] + box[2] and box[1] <= y < box[1] + box[3]
+
+
+def _before(a: Sequence[int], b: Sequence[int]) -> int:
+    """Windows one above the other read top first; side by side, left first."""
+    side_by_side = a[0] + a[2] <= b[0] or b[0] + b[2] <= a[0]
+    return (a[0] - b[0]) if side_by_side else (a[1] - b[1]) or (a[0] - b[0])
+
+
+# A gutter between columns is at least this many line heights wide (spaces between words are far narrower).
+_GUTTER = 3.0
+# A blank band across a block at least this many line heights tall separates its sections.
+_SECTION_GAP = 1.5
+_MAX_DEPTH = 16
+
+
+def _blocks(words: list[OcrWord], depth: int = 0) -> list[list[OcrWord]]:
+    """A block of words cut into what is read one after the other: columns, left to right (at a gutter
+    that runs the block's full height), else sections, top to bottom (at a blank band across it), each
+    cut again the same way. A table's columns are not cut apart: their rows share lines."""
+    if len(words) < 2 or depth >= _MAX_DEPTH:
+        return [words]
+    height = sorted(w.box[3] for w in words)[len(words) // 2]
+    for parts in (_columns(words, height), _cut(words, 1, _SECTION_GAP * height)):
+        if len(parts) > 1:
+            return [block for part in parts for block in _blocks(part, depth + 1)]
+    return [words]
+
+
+def _columns(words: list[OcrWord], height: int) -> list[list[OcrWord]]:
+    parts = _cut(words, 0, _GUTTER * height)
+    if len(parts) < 2 or any(len(_lines(part)) < 2 for part in parts):
+        return [words]
+    # Lines of a table run across its columns: most of one column's lines have a partner at the same height.
+    left, right = _lines(parts[0]), _lines(parts[1])
+    centres = [line[0].box[1] + line[0].box[3] / 2 for line in right]
+    shared = sum(any(abs(line[0].box[1] + line[0].box[3] / 2 - c) <= line[0].box[3] / 2 for c in centres)
+                 for line in left)
+    return [words] if shared * 2 > min(len(left), len(right)) else parts
+
+
+def _cut(words: list[OcrWord], axis: int, gap: float) -> list[list[OcrWord]]:
+    """Words split at every empty stretch of at least `gap` pixels along `axis` (0: x, 1: y)."""
+    ordered = sorted(words, key=lambda wd: wd.box[axis])
+    parts, end = [[ordered[0]]], ordered[0].box[axis] + ordered[0].box[axis + 2]
+    for word in ordered[1:]:
+        if word.box[axis] - end >= gap:
+            parts.append([])
+        parts[-1].append(word)
+        end = max(end, word.box[axis] + word.box[axis + 2])
+    return parts

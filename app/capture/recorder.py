@@ -93,7 +93,8 @@ class Recorder:
                 outcome = "excluded"
                 break
             if result.decision is Decision.KEEP and result.image is not None:
-                self._store_frame(monitor.index, result.image, result.regions or (result.changed,), focused, now)
+                self._store_frame(monitor.index, result.image, result.regions or (result.changed,), focused, now,
+                                  _window_boxes(visible, monitor.box))
                 outcome, self.last_kept = "kept", now
         self.counts[outcome] += 1
         return outcome
@@ -135,7 +136,8 @@ class Recorder:
         self.stopped_reason = None
         return None
 
-    def _store_frame(self, monitor: int, image: Any, regions: Any, focused: Any, now: datetime) -> None:
+    def _store_frame(self, monitor: int, image: Any, regions: Any, focused: Any, now: datetime,
+                     windows: tuple[Rect, ...] = ()) -> None:
         size = stored_size(image.size, self.settings.image_scale)
         scale = size[0] / image.width
         regions = [tuple(box) for box in regions if box]
@@ -166,6 +168,8 @@ class Recorder:
             "changed": changed,
             "previous": self._last_frame.get(monitor),
         }
+        if windows:  # where each window was, bottom to top: the OCR worker reads the text window by window
+            fields["windows"] = [list(_scaled(box, scale, size)) for box in windows]
         if chain is not None and patches:
             fields.update(key=chain.last_id, patches=[list(r) for r in patches], size=list(size))
             if moves:
@@ -194,6 +198,18 @@ class Recorder:
         if not patchable(rects, size) or not self.store.existing([chain.last_id]):
             return []
         return rects
+
+
+def _window_boxes(visible: list[Any], monitor: Rect) -> tuple[Rect, ...]:
+    """The visible windows' boxes on this monitor, in its pixels, bottom to top (as stacked)."""
+    mx, my, mw, mh = monitor
+    boxes = []
+    for window in visible:
+        x, y, w, h = window.geometry
+        x0, y0, x1, y1 = max(x, mx), max(y, my), min(x + w, mx + mw), min(y + h, my + mh)
+        if x1 > x0 and y1 > y0:
+            boxes.append((x0 - mx, y0 - my, x1 - x0, y1 - y0))
+    return tuple(boxes)
 
 
 def _scaled(box: Rect, scale: float, size: tuple[int, int]) -> Rect:
