@@ -269,17 +269,22 @@ class HybridSearch:
 
 
 def make_snippet(text: str, query_words: set[str]) -> tuple[str, list[str]]:
-    """A short window of `text` around the first matched query word, and the words matched."""
-    flat = " ".join(text.split())
+    """A short window of `text` from the line holding most of the query's words (on a screen, where it
+    matched, not the window title at the top), around its first match; and the words matched."""
+    lines = [" ".join(line.split()) for line in text.splitlines() if line.strip()]
+    flat = " ".join(lines)
     if len(flat) <= _SNIPPET_CHARS and not query_words:
         return flat, []
     found: list[str] = []
-    first = None
-    for position, raw in _word_positions(flat):
-        if words(raw) and words(raw)[0] in query_words:
-            found.append(raw)
-            first = position if first is None else first
-    start = max(0, (first or 0) - _SNIPPET_CHARS // 3)
+    line_start, best, start = 0, 0, 0
+    for line in lines:
+        hits = [(position, raw) for position, raw in _word_positions(line) if words(raw) and words(raw)[0] in query_words]
+        found += [raw for _, raw in hits]
+        distinct = len({words(raw)[0] for _, raw in hits})
+        if distinct > best:
+            best, first = distinct, line_start + hits[0][0]
+            start = max(line_start, first - _SNIPPET_CHARS // 3)  # from the line's start, unless it is long
+        line_start += len(line) + 1
     snippet = flat[start:start + _SNIPPET_CHARS]
     prefix = "…" if start > 0 else ""
     suffix = "…" if start + _SNIPPET_CHARS < len(flat) else ""

@@ -145,3 +145,17 @@ def test_time_words_that_match_nothing_are_searched_as_words(store: MemoryStore)
     assert not today.time_ignored and today.time_phrase == "today"
     assert today.hits[0].snippet == "garden tools invoice"
     assert all(h.time >= NOW.replace(hour=0, minute=0) for h in today.hits)
+
+
+def test_a_screens_snippet_is_the_line_that_matched_not_the_top_of_the_page() -> None:
+    """Issue 15.9: a screen's window title at the top holds a query word too ("trip_notes.txt"); the line
+    holding most of the query's words is where the screen matched."""
+    page = "\n".join(["trip_notes.txt - less", "TRIP PLANNING", "Day 1: arrive at the airport, tram to the centre",
+                      "Day 2: Sintra by train, back for dinner", "Day 3: Belem, the tower and the monastery",
+                      "Hotel: Casa do Alecrim, check-in after 15:00", "Day 4: fly home at 18:40"])
+    snippet, matched = make_snippet(page, {"trip", "hotel", "alecrim"})
+    assert snippet.startswith("…Hotel: Casa do Alecrim, check-in after 15:00"), snippet
+    assert set(matched) == {"trip", "TRIP", "Hotel", "Alecrim"}
+    # A page matched by meaning only, and a short one, still start at the top.
+    assert make_snippet(page, set())[0].startswith("trip_notes.txt - less TRIP PLANNING")
+    assert make_snippet("Hotel: Casa do Alecrim", {"alecrim"})[0] == "Hotel: Casa do Alecrim"
