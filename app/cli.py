@@ -31,7 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.info("command %s", args.command)
         return int(args.func(args) or 0)
     except (CliError, VaultError, KeyFileError, ValueError) as exc:
-        print(f"engram: {exc}", file=sys.stderr)
+        print(f"engram: {_damage_message(exc) or exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("\nengram: interrupted; nothing half-written was kept", file=sys.stderr)
@@ -40,18 +40,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         from storage.locking import WriterBusy
         from storage.store import StoreError
 
-        if isinstance(exc, (StoreError, WriterBusy, OSError)):
-            print(f"engram: {exc}", file=sys.stderr)
+        damage = _damage_message(exc)
+        if damage or isinstance(exc, (StoreError, WriterBusy, OSError)):
+            print(f"engram: {damage or exc}", file=sys.stderr)
             return 1
         # Type only: an exception message may quote captured text, and logs must not hold any.
         log.error("unexpected %s in %s", type(exc).__name__, args.command)
         raise
+    except BaseException as exc:  # a Rust panic inside LanceDB is no Exception
+        damage = _damage_message(exc)
+        if not damage:
+            raise
+        print(f"engram: {damage}", file=sys.stderr)
+        return 1
     finally:
         _close_log(log_handler)
 
 
+def _damage_message(exc: BaseException) -> str:
+    """What to say when a store file could not be read ('' for any other error)."""
+    from storage.repair import damage_message, is_damage
+
+    if not is_damage(exc):
+        return ""
+    log.error("damaged store file in %s", type(exc).__name__)  # the type only: no path, no content
+    return damage_message(exc)
+
+
 def _parser() -> argparse.ArgumentParser:
-    from app import agent_commands, ask_command, autofill_command, capture_commands, commands, import_command
+    from app import agent_commands, ask_command, autofill_command, capture_commands, commands, import_command, repair_command
 
     parser = argparse.ArgumentParser(prog="engram", description="Engram: a private memory of your desktop.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -121,6 +138,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("reindex", help="build search indexes now (normally automatic)")
     p.set_defaults(func=commands.reindex)
+    repair_command.register(sub)
     return parser
 
 

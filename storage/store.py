@@ -624,6 +624,11 @@ class MemoryStore:
         """Frames whose screen text is still to be read, oldest first (the OCR backlog)."""
         return self._fetch_in_order(self._oldest_ids("text_ready_us IS NULL", limit))
 
+    def count_pending_text(self, before: datetime | None = None) -> int:
+        """How many frames wait for their text to be read; with `before`, those captured before it
+        (read first: the backlog is worked oldest first)."""
+        return int(self.table.count_rows("text_ready_us IS NULL" + (f" AND time_us < {to_us(before)}" if before else "")))
+
     def undigested(self, kinds: Sequence[str] = ("frame", "message"), limit: int = 100) -> list[Memory]:
         """What the memory agents have not taken in yet, oldest first; frames only once their text is read."""
         return self.list_range(kinds=kinds, limit=limit, where=_undigested(kinds))
@@ -726,6 +731,15 @@ class MemoryStore:
             if not built:
                 self._merge_small_pieces(force=True)
         return built
+
+    def rebuild_indexes(self, vector: bool) -> list[str]:
+        """Every index built again from the data, after a repair dropped them (storage/repair.py); the
+        vector index too when there was one, whatever the table's size. Returns what it built."""
+        with self._lock.held():
+            if not self.table.count_rows():
+                return []
+            self.table.create_index("tokens", config=keyword_index_config(), replace=True)
+            return ["tokens", *self.build_indexes(vector_min_rows=0 if vector else None)]
 
     def writes_held(self) -> Any:
         """A context in which no process writes to the store (for a consistent copy of its files)."""
