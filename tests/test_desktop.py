@@ -1085,3 +1085,32 @@ def test_settings_speak_the_users_words_and_keep_the_technical_knobs_under_advan
     advanced = {name for name, (tab, _) in shown.items() if tab == "Advanced"}
     assert {"capture.image_scale", "capture.webp_quality", "capture.moving_picture_seconds"} <= advanced
     assert shown["capture.interval_seconds"][0] == "Capture" and "capture.enabled" not in advanced
+
+
+def test_a_screen_whose_text_is_being_read_says_how_far_along_and_shows_it_once_read(qtbot, store: MemoryStore,
+                                                                                      monkeypatch) -> None:
+    """Issue 15.9: a fresh screen said '(the text is still being read)' with no sign of progress, and kept
+    saying it after the text was read."""
+    from app.desktop import timeline
+    from app.desktop.timeline import TimelineWindow
+    from app.qt import QDate
+
+    monkeypatch.setattr(timeline, "PENDING_POLL_MS", 100)
+    day = datetime(2026, 3, 2, 0, 0).astimezone()
+    frames = [Memory("frame", "", {"monitor": 0}, time=day + timedelta(hours=9, seconds=3 * i), app="Firefox",
+                     text_pending=True) for i in range(3)]
+    store.add(frames)
+    window = TimelineWindow(store, confirm=lambda question: True)
+    qtbot.addWidget(window)
+    window.show()
+    window.day.setDate(QDate(2026, 3, 2))
+    qtbot.waitUntil(lambda: window.frame is not None and window.frame.id == frames[-1].id, timeout=10_000)
+    qtbot.waitUntil(lambda: "2 screens before it" in window.text.toPlainText(), timeout=10_000)
+    assert "Reading the text of this screen" in window.text.toPlainText()
+    for frame, words in zip(frames, ("first page", "second page", "Hotel: Casa do Alecrim")):  # as the OCR worker does
+        frame.text, frame.text_pending = words, False
+        store.save([frame], replace_only=[frame.id])
+        if frame is frames[0]:
+            qtbot.waitUntil(lambda: "1 screen before it" in window.text.toPlainText(), timeout=10_000)
+    qtbot.waitUntil(lambda: window.text.toPlainText() == "Hotel: Casa do Alecrim", timeout=10_000)
+    assert not window.frame.text_pending

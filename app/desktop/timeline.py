@@ -26,11 +26,13 @@ from app.desktop.pixmaps import fitted, frame_image, load_thumbnails, pixmaps_fr
 from app.desktop.forget_range import ForgetRangeDialog
 from app.qt import (QBrush, QColor, QDate, QDateEdit, QDialog, QHBoxLayout, QImage, QIcon, QLabel, QLineEdit, QListWidget,
                     QListWidgetItem, QMessageBox, QPainter, QPen, QPixmap, QPlainTextEdit, QPushButton, QRectF, QSize,
-                    QSizePolicy, QSplitter, Qt, QVBoxLayout, QWidget, Signal)
+                    QSizePolicy, QSplitter, Qt, QTimer, QVBoxLayout, QWidget, Signal)
 
 _MIN_SPAN = timedelta(minutes=10)
 _STRIP_SIDE = 7  # thumbnails shown on each side of the chosen frame
 _DAY = timedelta(days=1)
+# While the screen shown waits for its text, how often to look whether it has been read.
+PENDING_POLL_MS = 2000
 
 
 def app_colour(app: str) -> QColor:
@@ -163,6 +165,9 @@ class TimelineWindow(QWidget):
         self.frame: Any = None
         self._wanted = ""          # the frame id being loaded; older loads are dropped
         self._day_loads = 0        # only the newest load of a day is shown
+        self._pending_timer = QTimer(self)  # looks again at a screen whose text is being read
+        self._pending_timer.setSingleShot(True)
+        self._pending_timer.timeout.connect(self._look_again)
         self.day = QDateEdit(QDate.currentDate())
         self.day.setCalendarPopup(True)
         self.day.setDisplayFormat("dddd d MMMM yyyy")
@@ -293,11 +298,45 @@ class TimelineWindow(QWidget):
         self._wanted = frame_id
         self._fill_strip(index)
 
-        def work() -> tuple[Any, QImage | None]:
+        def work() -> tuple[Any, QImage | None, int]:
             frame = self.store.get(frame_id)
-            return frame, frame_image(self.store, frame)
+            return frame, frame_image(self.store, frame), self._waiting(frame)
 
         run_in_background(work, lambda loaded: self._frame_loaded(frame_id, *loaded), owner=self)
+
+    def _waiting(self, frame: Any) -> int:
+        """Off the GUI thread: how many screens are read before this one, if its text is not read yet."""
+        return self.store.count_pending_text(before=frame.time) if frame is not None and frame.text_pending else 0
+
+    def _look_again(self) -> None:
+        """The screen shown was still being read: fetch it again (its text and word boxes), not its picture."""
+        frame_id = self._wanted
+        if self.frame is None or self.frame.id != frame_id or not self.frame.text_pending:
+            return
+        if not self.isVisible():
+            self._pending_timer.start(PENDING_POLL_MS)
+            return
+
+        def work() -> tuple[Any, int]:
+            frame = self.store.get(frame_id)
+            return frame, self._waiting(frame)
+
+        run_in_background(work, lambda loaded: self._text_loaded(frame_id, *loaded), owner=self)
+
+    def _text_loaded(self, frame_id: str, frame: Any, waiting: int) -> None:
+        if frame_id != self._wanted or frame is None:
+            return
+        self.frame = frame
+        self._show_text(frame, waiting)
+        self._draw()
+
+    def _show_text(self, frame: Any, waiting: int) -> None:
+        if not frame.text_pending:
+            self.text.setPlainText(frame.text)
+            return
+        queue = f" {waiting:,} screen{'s' if waiting != 1 else ''} before it in the queue." if waiting else ""
+        self.text.setPlainText(f"Reading the text of this screen…{queue}")
+        self._pending_timer.start(PENDING_POLL_MS)
 
     # the strip of thumbnails around the chosen frame
 
@@ -334,13 +373,13 @@ class TimelineWindow(QWidget):
         if frame_id in ids:
             self.axis.choose(ids.index(frame_id))
 
-    def _frame_loaded(self, frame_id: str, frame: Any, image: QImage | None) -> None:
+    def _frame_loaded(self, frame_id: str, frame: Any, image: QImage | None, waiting: int = 0) -> None:
         if frame_id != self._wanted or frame is None:
             return  # the user has moved on; this answer is stale
         self.frame = frame
         self.caption.setText(f"<b>{frame.time.astimezone():%H:%M:%S}</b> · {frame.app or 'unknown app'}"
                              f"{' · ' + frame.title if frame.title else ''}")
-        self.text.setPlainText(frame.text if not frame.text_pending else "(the text is still being read)")
+        self._show_text(frame, waiting)
         self._pixmap = None
         if image is not None:
             self._pixmap = QPixmap.fromImage(image)
