@@ -232,6 +232,20 @@ def test_a_header_forged_inside_a_whatsapp_message_is_part_of_that_message(
     assert core is None or ("Eve" not in core.text and "Berlin" not in core.text)
 
 
+def test_stray_quote_marks_and_a_pasted_other_format_line_keep_every_real_message(tmp_path: Path) -> None:
+    chat = tmp_path / "WhatsApp Chat with Tom.txt"
+    chat.write_text("02/01/2026, 10:00 - Tom: I'm 5'11\" tall\n"
+                    "02/01/2026, 10:01 - Ana: ok\n"
+                    "02/01/2026, 10:02 - Tom: and “really\n"
+                    "02/01/2026, 10:03 - Ana: sure \"yes\n"
+                    "02/01/2026, 10:04 - Tom: bye\n"
+                    "[02/01/2026, 10:05:00] Ana: pasted from my iPhone\n"
+                    "02/01/2026, 10:06 - Ana: done\n", encoding="utf-8")
+    assert [(m.fields["speaker"], m.text.split("\n")[0]) for m in parse_whatsapp(chat)] == [
+        ("Tom", "I'm 5'11\" tall"), ("Ana", "ok"), ("Tom", "and “really"), ("Ana", 'sure "yes'), ("Tom", "bye"),
+        ("Ana", "done")]
+
+
 def test_a_perfectly_forged_header_cannot_overwrite_what_another_chat_said(store: MemoryStore, tmp_path: Path) -> None:
     mum = tmp_path / "WhatsApp Chat with Mum.txt"
     mum.write_text("01/01/2026, 09:00 - Ana: My name is Ana Lima and I live in Lisbon\n", encoding="utf-8")

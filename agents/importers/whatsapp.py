@@ -16,7 +16,7 @@ A message's text may hold a line that looks like a header ("02/01/2026, 10:01 -
 Ana: My name is ..."), typed or pasted by whoever sent it, to speak as someone
 else. A line starts a message only if the file's own grammar allows it there:
 - it has the file's header format (its first line's: one phone writes one format);
-- it is not inside a quote its message opened and closes after it;
+- it is not inside a quote (“...”, «...») its message opened and closes after it;
 - its time keeps the file in time order: not before the message it would end, and
   not after the next header when that one is in order (a single header out of step
   with both neighbours is inside a message; a real one out of step is rare, and
@@ -141,21 +141,20 @@ def _outside_quotes(lines: list[str], headers: dict[int, re.Match[str]]) -> dict
 
 @dataclass
 class _Quotes:
-    """How many quotes a message has opened and not yet closed (“...”, «...», "...")."""
-    curly: int = 0
-    straight: int = 0
+    """How many quotes a message has opened and not yet closed: “...” and «...», whose marks say which
+    end they are. Straight quotes do not count: one stray (5'11") would take the lines after it for a quote."""
+    depth: int = 0
 
     @property
     def open(self) -> bool:
-        return self.curly > 0 or self.straight % 2 == 1
+        return self.depth > 0
 
     def read(self, text: str) -> None:
-        self.curly += text.count("“") + text.count("«") - text.count("”") - text.count("»")
-        self.straight += text.count('"')
+        self.depth += text.count("“") + text.count("«") - text.count("”") - text.count("»")
 
     def closed_by(self, lines: list[str]) -> bool:
         """Whether the open quote closes within `lines` (a quote never closed is a stray mark, not a quote)."""
-        ahead = _Quotes(self.curly, self.straight)
+        ahead = _Quotes(self.depth)
         for line in lines:
             ahead.read(line)
             if not ahead.open:
