@@ -34,6 +34,7 @@ from storage.keys import KeyNotForThisStore, KeyVault
 from storage.locking import DEFAULT_WAIT_SECONDS, WriterLock
 from storage.memory import EARLIEST, KINDS, LATEST, Memory, utcnow
 from storage.neighbours import conversation_context
+from storage.repair import damage_message, is_damage
 from storage.rotation import VectorRotation
 from storage.search import HybridSearch, SearchOptions, SearchResult
 
@@ -180,8 +181,12 @@ class MemoryStore:
         self._db = lancedb.connect(str(root), read_consistency_interval=timedelta(0))
         try:
             self.table = self._db.open_table(TABLE)  # no lock: readers never wait for a writer
-        except ValueError:  # a new store: no table yet
-            with self._lock.held():
+        except BaseException as exc:  # noqa: B036 - a Rust panic on a damaged file is no Exception
+            if is_damage(exc):  # said in one line, with the way out (the desktop shows it as it is)
+                raise StoreError(damage_message(exc)) from None
+            if not isinstance(exc, ValueError):
+                raise
+            with self._lock.held():  # a new store: no table yet
                 try:
                     self.table = self._db.open_table(TABLE)  # another process made it meanwhile
                 except ValueError:

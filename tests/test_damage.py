@@ -129,3 +129,11 @@ def test_a_damaged_screenshot_is_said_per_frame(home: Path, tmp_path: Path) -> N
         assert fine.returncode == 0, fine.stderr
     listed = engram(home, "frames")
     assert listed.returncode == 0 and "screen 0" in listed.stdout and "screen 1" in listed.stdout
+
+
+def test_opening_a_store_whose_newest_version_is_damaged_says_so_for_the_desktop_too(filled: Path) -> None:
+    from storage.store import StoreError
+
+    DAMAGES["flipped newest version file"](filled)
+    with pytest.raises(StoreError, match="damaged.*engram repair"):  # the unlock dialog shows the message as it is
+        MemoryStore.open(PASSPHRASE, home=filled, embedder=HashEmbedder(), embedder_name="all-MiniLM-L6-v2")
