@@ -69,6 +69,7 @@ class ModelInfo:
     tier_reason: str
     context_tokens: int
     instruct: bool = False     # its GGUF carries a chat template: instruction-tuned
+    served_at: str = ""        # the local server answering for it (agents/llm_endpoint.py), else a file loaded here
 
     @property
     def writes(self) -> bool:
@@ -77,8 +78,20 @@ class ModelInfo:
 
     def describe(self) -> str:
         role = "writes answers" if self.writes else "a base model: answers are quoted, not written"
+        if self.served_at:
+            return f"{self.name}, served at {self.served_at}; {role}"
         return (f"{self.name} ({self.parameters / 1e6:,.0f}M parameters): {self.tier} tier, {self.tier_reason}; "
                 f"{role}")
+
+
+def configured_llm(cfg: Any) -> Any:
+    """The model the settings choose: a local server's (model.endpoint) or a GGUF loaded here."""
+    if cfg.get("model.endpoint"):
+        from agents.llm_endpoint import EndpointLLM
+
+        return EndpointLLM(cfg.get("model.endpoint"), cfg.get("model.endpoint_model"),
+                           context_tokens=cfg.get("model.context_tokens"))
+    return LocalLLM(configured=cfg.get("model.gguf_path"), context_tokens=cfg.get("model.context_tokens"))
 
 
 # -- finding the model file -----------------------------------------------------------------

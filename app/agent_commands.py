@@ -18,9 +18,13 @@ def register(sub: Any) -> None:
     p.add_argument("path", help="where to write the .tar.gz")
     p.set_defaults(func=export)
     p = sub.add_parser("model", help="show which language model is active and what it is trusted with; "
-                                     "'engram model use FILE.gguf' (or 'built-in') chooses one")
+                                     "'engram model use FILE.gguf' (or 'built-in', or a model server on this "
+                                     "computer: http://127.0.0.1:PORT/v1) chooses one")
     p.add_argument("action", nargs="?", choices=["use"], help="use: make FILE the model (checked by loading it)")
-    p.add_argument("file", nargs="?", help="a GGUF file, or 'built-in' for the model Engram ships with")
+    p.add_argument("file", nargs="?", help="a GGUF file, 'built-in' for the model Engram ships with, or the address "
+                                           "of an OpenAI-compatible server on this computer (llama-server, Ollama, "
+                                           "LM Studio)")
+    p.add_argument("--name", default="", help="with a server: which of its models (default: the first it lists)")
     p.add_argument("--test", action="store_true", help="load it and run one structured call")
     p.set_defaults(func=model)
 
@@ -78,16 +82,17 @@ def export(args: argparse.Namespace) -> int:
 
 
 def model(args: argparse.Namespace) -> int:
-    from agents.llm import LocalLLM, ModelError, route_with_llm
+    from agents.llm import ModelError, configured_llm, route_with_llm
 
     cfg = config()
     if args.action == "use":
-        return use_model(cfg, args.file)
-    llm = LocalLLM(configured=cfg.get("model.gguf_path"), context_tokens=cfg.get("model.context_tokens"))
+        return use_model(cfg, args.file, args.name)
+    llm = configured_llm(cfg)
     try:
         info = llm.load()
         print(f"Model: {info.describe()}")
-        print(f"File:  {info.path}")
+        if not info.served_at:
+            print(f"File:  {info.path}")
         if info.tier == "small":
             print("Memories are sorted by the deterministic extractors and the meaning router"
                   + ("; Ask's answers are written by this model, cited and checked against their sources."
@@ -102,23 +107,35 @@ def model(args: argparse.Namespace) -> int:
     return 0
 
 
-def use_model(cfg: Any, file: str | None) -> int:
-    """Load the file once (a file llama.cpp cannot read is refused and the setting left as it was), then save it."""
+def use_model(cfg: Any, file: str | None, name: str = "") -> int:
+    """Load the file (or ask the server) once: one that does not work is refused and the settings left as they
+    were; then save it."""
     from pathlib import Path
 
     from agents.llm import LocalLLM, ModelError
+    from agents.llm_endpoint import EndpointLLM
 
     if not file:
-        raise CliError("say which model: engram model use FILE.gguf (or: engram model use built-in)")
-    configured = "" if file == "built-in" else str(Path(file).expanduser().resolve())
-    llm = LocalLLM(configured=configured, context_tokens=cfg.get("model.context_tokens"))
+        raise CliError("say which model: engram model use FILE.gguf (or: engram model use built-in, or the "
+                       "address of a model server on this computer)")
+    served = file.startswith(("http://", "https://"))
+    configured = "" if file == "built-in" or served else str(Path(file).expanduser().resolve())
     try:
-        info = llm.load()
+        llm: Any = EndpointLLM(file, name, context_tokens=cfg.get("model.context_tokens")) if served else \
+            LocalLLM(configured=configured, context_tokens=cfg.get("model.context_tokens"))
+        try:
+            info = llm.load()
+        finally:
+            llm.close()
     except ModelError as exc:
         raise CliError(f"{exc}; the model in use is unchanged") from None
-    finally:
-        llm.close()
-    cfg.set("model.gguf_path", configured)
+    if served:
+        cfg.set("model.endpoint", llm.url)
+        cfg.set("model.endpoint_model", info.name)
+    else:
+        cfg.set("model.gguf_path", configured)
+        cfg.set("model.endpoint", "")
+        cfg.set("model.endpoint_model", "")
     cfg.save()
     print(f"Now using {info.describe()}")
     print("Ask writes its answers with it." if info.writes else

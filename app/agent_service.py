@@ -24,10 +24,10 @@ def build_digester(store: Any, cfg: Config | None = None, llm: Any = None) -> An
     from agents.router import EmbeddingRouter
 
     cfg = cfg or Config.load()
-    if llm is None and cfg.get("model.gguf_path"):
-        from agents.llm import LocalLLM
+    if llm is None and (cfg.get("model.gguf_path") or cfg.get("model.endpoint")):
+        from agents.llm import configured_llm
 
-        llm = LocalLLM(configured=cfg.get("model.gguf_path"), context_tokens=cfg.get("model.context_tokens"))
+        llm = configured_llm(cfg)
     meta = MetaMemoryManager(store, EmbeddingRouter(store.embedder), llm, user_names=cfg.get("agents.user_names"))
     return Digester(store, meta)
 

@@ -17,12 +17,13 @@ def register(sub: Any) -> None:
 
 
 def build_asker(store: Any, cfg: Any = None) -> Any:
-    """The chosen GGUF or the built-in model, loaded at the first question (a base model only quotes)."""
+    """The chosen model (a local server's, a GGUF, or the built-in one), loaded at the first question (a base
+    model only quotes)."""
     from agents.ask import Asker
-    from agents.llm import LocalLLM
+    from agents.llm import configured_llm
 
     cfg = cfg or config()
-    llm = LocalLLM(configured=cfg.get("model.gguf_path"), context_tokens=cfg.get("model.context_tokens"))
+    llm = configured_llm(cfg)
     return Asker(store, llm, use_small_model=cfg.get("ask.use_small_model"),
                  context_tokens=cfg.get("ask.context_tokens"))
 

@@ -68,6 +68,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("retention.text_only_after_days", int, 0, "Drop screenshots but keep their text after this many days (0 = never)."),
     # Model
     Option("model.gguf_path", str, "", "A GGUF model file to use instead of the packaged default."),
+    Option("model.endpoint", str, "", "An OpenAI-compatible model server on this computer (llama-server, Ollama, "
+           "LM Studio), e.g. http://127.0.0.1:11434/v1; used instead of the model file when set."),
+    Option("model.endpoint_model", str, "", "Which of that server's models to use (empty: the first it lists)."),
     Option("model.context_tokens", int, 4096, "The model's context window (larger costs memory and time)."),
     Option("ask.use_small_model", bool, False, "Let a base (not instruction-tuned) model write answers too (it rarely "
            "cites its sources; answers are quoted when it does not)."),
