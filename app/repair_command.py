@@ -28,7 +28,9 @@ def run(args: argparse.Namespace) -> int:
     print("Reading every file of the store (a while for a big one)...", file=sys.stderr, flush=True)
     found = diagnose(store_dir)
     if not found.damaged:
-        print("No damage found in the store's files.")
+        pictures = _say_damaged_pictures(passphrase)
+        print(f"No damage found in the store's tables and indexes; {pictures} screen picture(s) damaged, above."
+              if pictures else "No damage found in the store's files.")
         return 0
     print("\n".join(found.lines()))
     if found.unusable:
@@ -45,7 +47,24 @@ def run(args: argparse.Namespace) -> int:
         store.close()
     print("\n".join([*done, f"built the search indexes again ({', '.join(built) or 'none needed'})",
                      f"Repaired. A note of what was done is in {aside / 'REPAIR.txt'}."]))
+    _say_damaged_pictures(passphrase)
     return 0
+
+
+def _say_damaged_pictures(passphrase: str) -> int:
+    """Screens whose picture file fails its check, one line each (their text is kept; nothing is changed)."""
+    from storage.repair import damaged_pictures
+    from storage.store import MemoryStore
+
+    store = MemoryStore.open(passphrase)
+    try:
+        bad = damaged_pictures(store)
+    finally:
+        store.close()
+    for frame_id in bad:
+        print(f"this screen's picture is damaged: frame {frame_id} (its text is kept; `engram frame {frame_id}` "
+              "says the same)")
+    return len(bad)
 
 
 def _owner_passphrase() -> str:

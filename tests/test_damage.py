@@ -129,6 +129,10 @@ def test_a_damaged_screenshot_is_said_per_frame(home: Path, tmp_path: Path) -> N
         assert fine.returncode == 0, fine.stderr
     listed = engram(home, "frames")
     assert listed.returncode == 0 and "screen 0" in listed.stdout and "screen 1" in listed.stdout
+    checked = engram(home, "repair")  # says which screen, changes nothing
+    assert checked.returncode == 0, checked.stderr
+    assert f"this screen's picture is damaged: frame {frames[0].id}" in checked.stdout
+    assert frames[1].id not in checked.stdout
 
 
 def test_opening_a_store_whose_newest_version_is_damaged_says_so_for_the_desktop_too(filled: Path) -> None:
