@@ -401,14 +401,17 @@ class MemoryStore:
             return removed
 
     def indexed_alone(self, ids: Sequence[str]) -> list[Memory]:
-        """Of these chat turns, the ones stored before turns were indexed with their neighbours
+        """Of these chat turns, the digested ones stored before turns were indexed with their neighbours
         (storage/neighbours.py) or without any: importing their chat again writes them beside them."""
         found: list[Memory] = []
         ids = [i for i in ids if _is_id(i)]
         for start in range(0, len(ids), 500):
             where = f"kind = 'message' AND id IN ({', '.join(repr(i) for i in ids[start:start + 500])})"
             rows = self.table.search().where(where).limit(None).to_arrow().to_pylist()
-            found += [self.codec.decode(r) for r in rows if r["tokens"] and self.codec.own_tokens(r["tokens"]) == r["tokens"]]
+            found += [self.codec.decode(r) for r in rows if r["tokens"] and self.codec.own_tokens(r["tokens"]) == r["tokens"]
+                      # Digested only: a turn a version before masking stored is masked when digested, and its
+                      # words must not reach a neighbour's index before that.
+                      and r["digested_us"] is not None]
         return found
 
     def _turn_tokens(self, where: str) -> list[list[str]]:

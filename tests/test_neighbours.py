@@ -108,7 +108,9 @@ def test_importing_a_chat_again_indexes_turns_an_earlier_version_stored_alone(st
     path.write_text("".join(json.dumps({"time": 1714983600 + 60 * i, "speaker": speaker, "text": text}) + "\n"
                             for i, (speaker, text) in enumerate(CHAT)), encoding="utf-8")
     assert import_file(store, "jsonl", path).new == len(CHAT)
-    # As an earlier version stored them: each turn indexed on its own words.
+    # As an earlier version stored them: each turn indexed on its own words (and digested since).
+    turns = store.list_range(kinds=["message"], limit=100)
+    store.mark_digested([m.id for m in turns if not m.text.startswith("Yellow")])
     turns = store.list_range(kinds=["message"], limit=100)
     vectors = store.rotation.apply(store.embedder.embed([m.index_text() for m in turns]))
     store._upsert([store.codec.encode(m, vectors[i]) for i, m in enumerate(turns)])
@@ -119,3 +121,5 @@ def test_importing_a_chat_again_indexes_turns_an_earlier_version_stored_alone(st
     assert any(s.startswith("Researching them") for s in _keyword(store, "adoption"))
     assert store.count("message") == len(CHAT)
     assert store.indexed_alone([m.id for m in turns]) == []  # a third import writes nothing again
+    # A turn not digested yet may hold a secret an earlier version did not mask: it is nobody's neighbour.
+    assert _keyword(store, "yellow") == ["Yellow would look great"]
