@@ -1077,7 +1077,7 @@ def test_settings_speak_the_users_words_and_keep_the_technical_knobs_under_advan
     assert set(shown) == set(window.editors)
     labels = {name: label for name, (_, label) in shown.items()}
     for name, label in labels.items():  # no label is the option's name in the code
-        assert label.lower() != name.split(".", 1)[1].replace("_", " "), name
+        assert label.lower() != name.split(".", 1)[1].replace("_", " "), f"{name} needs a label in settings.LABELS"
     assert labels["capture.min_free_disk_mb"].endswith("(megabytes)")
     assert labels["capture.idle_after_seconds"].endswith("(seconds)") and "away" in labels["capture.idle_after_seconds"]
     assert "window titles" in labels["capture.allow_without_window_info"]

@@ -50,6 +50,8 @@ LABELS = {
     "retention.max_age_days": "Forget screens older than (days)",
     "retention.text_only_after_days": "Keep only the text of screens older than (days)",
     "model.gguf_path": "Language model file",
+    "model.endpoint": "Or a model server on this computer (its address)",
+    "model.endpoint_model": "Which model of that server",
     "model.context_tokens": "The model's working memory (tokens)",
     "ask.use_small_model": "Let a base model write answers",
     "ask.context_tokens": "Notes an answer may draw on (tokens)",
