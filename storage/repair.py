@@ -88,7 +88,8 @@ class Diagnosis:
                        "lost, no memory.")
         for bad in self.fragments:
             out.append(f"A data file holding {_n(bad.rows, 'memory', 'memories')} cannot be read ({bad.reason}): "
-                       f"those {_n(bad.rows, 'memory', 'memories')} are lost, the rest stays.")
+                       f"those {_n(bad.rows, 'memory', 'memories')} are lost (with the pictures of any screens "
+                       "among them), the rest stays.")
         if self.indexes:
             out.append(f"Search index{'es' if len(self.indexes) > 1 else ''} {', '.join(self.indexes)} cannot be "
                        "read: built again from the data (nothing is lost).")
