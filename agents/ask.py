@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from agents.consolidate import FADED
-from agents.llm import LocalLLM, ModelError, neutralise
+from agents.llm import LanguageModel, ModelError, neutralise
 from agents.managers.core import CoreManager
 from agents.redaction import redact
 from storage.blind_index import words
@@ -103,7 +103,7 @@ class Answer:
 
 
 class Asker:
-    def __init__(self, store: MemoryStore, llm: LocalLLM | None = None, *, use_small_model: bool = False,
+    def __init__(self, store: MemoryStore, llm: LanguageModel | None = None, *, use_small_model: bool = False,
                  context_tokens: int = 1800, k: int = 12, remember: bool = True) -> None:
         self.store, self.llm = store, llm
         self.use_small_model = use_small_model

@@ -32,7 +32,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from storage import paths
 
@@ -84,14 +84,24 @@ class ModelInfo:
                 f"{role}")
 
 
-def configured_llm(cfg: Any) -> Any:
-    """The model the settings choose: a local server's (model.endpoint) or a GGUF loaded here."""
-    if cfg.get("model.endpoint"):
-        from agents.llm_endpoint import EndpointLLM
+class LanguageModel(Protocol):
+    """What Ask and the agents need of a model: `LocalLLM` (a GGUF loaded here) or
+    `agents.llm_endpoint.EndpointLLM` (a local server's)."""
 
-        return EndpointLLM(cfg.get("model.endpoint"), cfg.get("model.endpoint_model"),
-                           context_tokens=cfg.get("model.context_tokens"))
-    return LocalLLM(configured=cfg.get("model.gguf_path"), context_tokens=cfg.get("model.context_tokens"))
+    @property
+    def info(self) -> ModelInfo | None: ...
+
+    def load(self, progress: Progress | None = None) -> ModelInfo: ...
+
+    def load_in_background(self, progress: Progress | None = None) -> "Future[ModelInfo]": ...
+
+    def json(self, instruction: str, schema: dict[str, Any], *, data: Sequence[str] = (),
+             max_tokens: int = 256, timeout: float = 30.0) -> dict[str, Any]: ...
+
+    def stream(self, messages: Sequence[dict[str, str]], *, max_tokens: int = 384,
+               timeout: float = 60.0) -> Iterator[str]: ...
+
+    def close(self) -> None: ...
 
 
 # -- finding the model file -----------------------------------------------------------------
@@ -412,7 +422,7 @@ def _route_prompt(text: str) -> str:
     return with_data_blocks(ROUTE_INSTRUCTION, [text])
 
 
-def route_with_llm(llm: LocalLLM, text: str, timeout: float = 20.0) -> str:
+def route_with_llm(llm: LanguageModel, text: str, timeout: float = 20.0) -> str:
     """The model's memory type for one text (for capable models, and for measuring small ones)."""
     answer = llm.json(ROUTE_INSTRUCTION, _ROUTE_SCHEMA, data=[text], max_tokens=16, timeout=timeout)
     kind = answer.get("type")

@@ -24,7 +24,7 @@ from typing import Any
 
 from agents.extract_core import find_core_facts
 from agents.extract_resources import find_resources
-from agents.llm import LocalLLM, ModelError, route_with_llm
+from agents.llm import LanguageModel, ModelError, route_with_llm
 from agents.managers.base import Batch, Candidate, Decision, MemoryManager, Store
 from agents.managers.by_key import ResourceManager, VaultManager
 from agents.managers.by_meaning import EpisodicChatManager, ProceduralManager, SemanticManager
@@ -74,7 +74,7 @@ class BatchReport:
 
 
 class MetaMemoryManager:
-    def __init__(self, store: Store, router: EmbeddingRouter, llm: LocalLLM | None = None,
+    def __init__(self, store: Store, router: EmbeddingRouter, llm: LanguageModel | None = None,
                  user_names: Sequence[str] = ()) -> None:
         self.store = store
         self.router = router

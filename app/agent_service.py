@@ -25,7 +25,7 @@ def build_digester(store: Any, cfg: Config | None = None, llm: Any = None) -> An
 
     cfg = cfg or Config.load()
     if llm is None and (cfg.get("model.gguf_path") or cfg.get("model.endpoint")):
-        from agents.llm import configured_llm
+        from agents.llm_choice import configured_llm
 
         llm = configured_llm(cfg)
     meta = MetaMemoryManager(store, EmbeddingRouter(store.embedder), llm, user_names=cfg.get("agents.user_names"))

@@ -185,7 +185,8 @@ def check_shortcut(env: Mapping[str, str], config: Config, facts: AppFacts | Non
         return [Finding("Shortcut", "warn", "Wayland lets no program take a global shortcut", bind)]
     if kind != "x11":
         return [Finding("Shortcut", "info", f"{shortcut}: not checked here (no X11 session)")]
-    from app.hotkey import HotkeyUnavailable, X11Hotkey
+    from app.desktop.hotkey import X11Hotkey
+    from app.desktop.shortcut import HotkeyUnavailable
 
     listener = X11Hotkey(shortcut, lambda: None, display_name=env["DISPLAY"])
     try:
@@ -256,7 +257,7 @@ def _backend_name(backend: object) -> str:
 
 
 def check_ocr(quick: bool) -> list[Finding]:
-    from app.ocr import OcrUnavailable, RapidOcrEngine
+    from app.capture.ocr import OcrUnavailable, RapidOcrEngine
 
     if quick:
         try:

@@ -123,7 +123,7 @@ def replay_sessions(home: Path) -> tuple[dict[str, Any], Any]:
     from app.capture.recorder import CaptureSettings, Recorder
     from app.capture.screen import ReplayScreen
     from app.capture.windows import ReplayWindows
-    from app.ocr import RapidOcrEngine
+    from app.capture.ocr import RapidOcrEngine
 
     store = _store(home)
     ocr = RapidOcrEngine()
@@ -211,7 +211,7 @@ def _agreement_with_full_reads(store: Any, frames: list[Any]) -> float:
     reads of what changed and words carried over) has too, counting repeats."""
     from collections import Counter
 
-    from app.ocr import RapidOcrEngine
+    from app.capture.ocr import RapidOcrEngine
     from storage.frame_pictures import picture
 
     ocr, found, total = RapidOcrEngine(), 0, 0
@@ -245,7 +245,7 @@ def to_searchable(home: Path) -> dict[str, Any]:
     from app.capture.screen import ReplayScreen
     from app.capture.windows import ReplayWindows
     from app.capture.service import CaptureService
-    from app.ocr import RapidOcrEngine
+    from app.capture.ocr import RapidOcrEngine
 
     store = _store(home)
     session = sorted(p for p in screens_dir().iterdir() if p.is_dir())[0]
@@ -314,7 +314,7 @@ def editor_session(home: Path, scenario: str = "typing", ticks: int = 120) -> di
     from app.capture.recorder import CaptureSettings, Recorder
     from app.capture.screen import MssScreen
     from app.capture.windows_x11 import X11Windows
-    from app.ocr import RapidOcrEngine
+    from app.capture.ocr import RapidOcrEngine
 
     from tests.xvfb import start_xvfb
 
@@ -398,7 +398,7 @@ def video_session(home: Path, moving_seconds: float, ticks: int = 40) -> tuple[f
     from app.capture.recorder import CaptureSettings, Recorder
     from app.capture.screen import MssScreen
     from app.capture.windows_x11 import X11Windows
-    from app.ocr import RapidOcrEngine
+    from app.capture.ocr import RapidOcrEngine
 
     from tests.video import PLAYER
     from tests.xvfb import start_xvfb

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from app.ocr import OCR, RapidOcrEngine, TesseractEngine
+from app.capture.ocr import OCR, RapidOcrEngine, TesseractEngine
 from bench.shared import screens_dir
 from bench.results import Metrics, metric
 

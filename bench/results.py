@@ -231,7 +231,7 @@ def render(methods: dict[str, str] | None = None, metrics: Metrics | None = None
 
 def collected_methods() -> dict[str, str]:
     """The METHODS texts of every benchmark bench.run knows."""
-    from bench.run import BENCHMARKS, module_of
+    from bench.registry import BENCHMARKS, module_of
 
     methods: dict[str, str] = {}
     for name in BENCHMARKS:

@@ -10,17 +10,10 @@ finishes, so a later failure does not lose an earlier benchmark's figures.
 """
 from __future__ import annotations
 
-import importlib
 import sys
-from types import ModuleType
 
 from bench import results
-
-BENCHMARKS = ("store_latency", "locomo_retrieval", "screen_recall", "dedup_bench", "ocr_bench", "capture_bench", "agents_bench", "ask_bench", "reader_bench", "ui_bench", "mcp_bench", "bundle_bench")
-
-
-def module_of(name: str) -> ModuleType:
-    return importlib.import_module(f"bench.{name}")
+from bench.registry import BENCHMARKS, module_of
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -56,7 +56,7 @@ class Screen:
 
 
 def _ocr_fingerprint() -> str:
-    code = b"".join((REPO / p).read_bytes() for p in ("app/ocr.py", "app/capture/ocr_worker.py"))
+    code = b"".join((REPO / p).read_bytes() for p in ("app/capture/ocr.py", "app/capture/ocr_worker.py"))
     return hashlib.sha256(code).hexdigest()[:16]
 
 
@@ -65,7 +65,7 @@ def read_screens(paths: Sequence[Path]) -> list[Screen]:
     from PIL import Image
 
     from app.capture.ocr_worker import assemble_text
-    from app.ocr import RapidOcrEngine, TesseractEngine
+    from app.capture.ocr import RapidOcrEngine, TesseractEngine
 
     fingerprint = _ocr_fingerprint()
     cache: dict[str, Any] = json.loads(READINGS.read_text()) if READINGS.exists() else {}

@@ -109,7 +109,7 @@ def test_a_playing_video_is_kept_once_a_minute_but_a_window_opened_beside_it_at_
     from app.capture.recorder import CaptureSettings, Recorder
     from app.capture.screen import MssScreen
     from app.capture.windows_x11 import X11Windows
-    from app.ocr import RapidOcrEngine
+    from app.capture.ocr import RapidOcrEngine
 
     desktop("Notes - Editor", "Quarterly notes, nothing moves here", "0,0,600,400")
     desktop("Holiday clip - Videos", "", "620,100,640,360", PLAYER)
@@ -152,7 +152,7 @@ def test_two_windows_side_by_side_are_read_one_after_the_other(desktop, store) -
     from app.capture.recorder import CaptureSettings, Recorder
     from app.capture.screen import MssScreen
     from app.capture.windows_x11 import X11Windows
-    from app.ocr import RapidOcrEngine
+    from app.capture.ocr import RapidOcrEngine
 
     desktop("trip_notes.txt - less", "\n".join(LEFT), "0,0,560,400")
     desktop("ingest.py - vim-ish", "\n".join(RIGHT), "600,0,680,400")

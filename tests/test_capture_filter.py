@@ -13,7 +13,8 @@ from PIL import Image, ImageDraw
 from app.capture.frame_filter import (MOTION_GAP_S, CaptureRules, Decision, FilterResult, FrameFilter, black_out,
                                       changed_regions)
 from app.capture.screen import Monitor, ReplayScreen
-from app.capture.windows import NullWindows, WindowInfo, is_private_title, url_in_title, window_provider
+from app.capture.factory import window_provider
+from app.capture.windows import NullWindows, WindowInfo, is_private_title, url_in_title
 from tests.video import VideoScreen
 
 VAULT = WindowInfo("keepassxc", "Passwords.kdbx [Locked] - KeePassXC", (0, 0, 10, 10), wm_class="KeePassXC")

@@ -17,7 +17,7 @@ from app.capture.recorder import CaptureSettings, Recorder
 from app.capture.retention import RetentionPolicy, enforce
 from app.capture.screen import ReplayScreen
 from app.capture.windows import NullWindows, WindowInfo
-from app.ocr import OcrResult, OcrWord
+from app.capture.ocr import OcrResult, OcrWord
 from storage.memory import Memory, Trust
 from storage.search import SearchOptions
 from storage.store import MemoryStore

@@ -332,7 +332,7 @@ def test_a_quiet_spell_closes_the_question_model(qtbot, store: MemoryStore, monk
         def ask(self, question, on_text=None):
             return "an answer"
 
-    monkeypatch.setattr("app.ask_command.build_asker", lambda s: Asker())
+    monkeypatch.setattr("app.cli.ask.build_asker", lambda s: Asker())
     desktop = DesktopApp(QApplication.instance(), open_store=open_with_fake)
     desktop.store = store
     assert desktop._ask("what?", None) == "an answer" and desktop.asker is not None

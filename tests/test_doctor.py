@@ -55,7 +55,7 @@ def test_the_running_app_tells_its_own_shortcut() -> None:
 def test_x11_display_shortcut_and_qt_under_xvfb(home: Path) -> None:
     from xvfb import start_xvfb
 
-    from app.hotkey import X11Hotkey
+    from app.desktop.hotkey import X11Hotkey
 
     from Xlib.display import Display
 

@@ -143,10 +143,10 @@ def test_fuzzed_add_json_stores_all_or_says_what_is_wrong(store: MemoryStore, tm
                                                          monkeypatch: pytest.MonkeyPatch,
                                                          capsys: pytest.CaptureFixture[str],
                                                          document: Any, kind: str) -> None:
-    from app import commands
+    from app.cli import memories
     from app.cli import main
 
-    monkeypatch.setattr(commands, "_open_store", lambda: store)  # the CLI's store, on the test's fast embedder
+    monkeypatch.setattr(memories, "_open_store", lambda: store)  # the CLI's store, on the test's fast embedder
     path = tmp_path / "memories.json"
     path.write_text(json.dumps(document), encoding="utf-8")
     before = (store.count(), store.table.version)
@@ -167,10 +167,10 @@ def test_fuzzed_add_json_stores_all_or_says_what_is_wrong(store: MemoryStore, tm
 def test_add_json_with_a_deeply_nested_field_says_so(store: MemoryStore, tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch,
                                                     capsys: pytest.CaptureFixture[str], depth: int) -> None:
-    from app import commands
+    from app.cli import memories
     from app.cli import main
 
-    monkeypatch.setattr(commands, "_open_store", lambda: store)
+    monkeypatch.setattr(memories, "_open_store", lambda: store)
     path = tmp_path / "memory.json"
     path.write_text('{"text": "x", "fields": {"details": ' + "[" * depth + "]" * depth + "}}", encoding="utf-8")
     assert main(["add", "semantic", "--json", str(path)]) == 1

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import pytest
 from xvfb import start_xvfb
 
-from app.hotkey import HotkeyUnavailable, X11Hotkey, parse
+from app.desktop.hotkey import X11Hotkey, parse
+from app.desktop.shortcut import HotkeyUnavailable
 
 
 @pytest.fixture
@@ -87,7 +88,7 @@ def test_x11_keys_keep_their_keysym_case() -> None:
 def test_windows_and_macos_key_codes() -> None:
     """The tables the native backends hand to RegisterHotKey and RegisterEventHotKey (the calls
     themselves cannot run on this Linux machine)."""
-    from app.hotkey_native import mac_key, windows_key
+    from app.desktop.hotkey_native import mac_key, windows_key
 
     assert windows_key("Ctrl+Shift+Space") == (0x4000 | 0x2 | 0x4, 0x20)    # MOD_NOREPEAT|CONTROL|SHIFT, VK_SPACE
     assert windows_key("Alt+F5") == (0x4000 | 0x1, 0x74)                    # VK_F5
@@ -100,8 +101,8 @@ def test_windows_and_macos_key_codes() -> None:
 
 
 def test_each_platform_gets_its_own_listener(monkeypatch: pytest.MonkeyPatch) -> None:
-    import app.hotkey as hotkey
-    from app.hotkey_native import MacHotkey, WindowsHotkey
+    import app.desktop.hotkey as hotkey
+    from app.desktop.hotkey_native import MacHotkey, WindowsHotkey
 
     for platform, kind in (("linux", X11Hotkey), ("win32", WindowsHotkey), ("darwin", MacHotkey)):
         monkeypatch.setattr(hotkey.sys, "platform", platform)

@@ -114,8 +114,8 @@ def test_what_does_not_work_is_said(scripted: str) -> None:
 
 
 def test_engram_model_use_saves_a_server_only_once_it_answers(scripted: str, home: Path) -> None:
-    from app.agent_commands import use_model
-    from app.cli_input import CliError
+    from app.cli.agents import use_model
+    from app.cli.input import CliError
     from storage.config import Config
 
     cfg = Config.load(home / "config.toml")
@@ -125,7 +125,7 @@ def test_engram_model_use_saves_a_server_only_once_it_answers(scripted: str, hom
     use_model(cfg, scripted + "/v1/", "tiny")
     again = Config.load(home / "config.toml")
     assert again.get("model.endpoint") == scripted + "/v1" and again.get("model.endpoint_model") == "tiny"
-    from agents.llm import configured_llm
+    from agents.llm_choice import configured_llm
 
     llm = configured_llm(again)
     assert isinstance(llm, EndpointLLM) and llm.load().name == "tiny"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from app.ocr import (OCR, OcrLine, OcrResult, OcrUnavailable, OcrWord, RapidOcrEngine, TesseractEngine, assemble,
+from app.capture.ocr import (OCR, OcrLine, OcrResult, OcrUnavailable, OcrWord, RapidOcrEngine, TesseractEngine, assemble,
                      join_letters, prepare, split_words)
 from conftest import REPO, shared_dir
 
@@ -209,7 +209,7 @@ def test_rapidocr_reads_a_rendered_screen(rapid: RapidOcrEngine) -> None:
 
 
 def test_rapidocr_threads_sleep_between_reads(rapid: RapidOcrEngine) -> None:
-    # Spinning threads cost a typed line's read a quarter more CPU (app/ocr.py); a rapidocr update that
+    # Spinning threads cost a typed line's read a quarter more CPU (app/capture/ocr.py); a rapidocr update that
     # renames where it keeps its sessions would silently bring them back.
     img, _text = rendered_screen()
     rapid.read(img)
@@ -305,13 +305,13 @@ def test_latin_words_on_a_chinese_page_stay_whole(rapid: RapidOcrEngine) -> None
 
 TELEMETRY_PROBE = """
 import os, sys
-import app.ocr
+import app.capture.ocr
 assert "onnxruntime" not in sys.modules and "rapidocr" not in sys.modules, "imported eagerly"
 assert os.environ["ORT_DISABLE_TELEMETRY"] == "1", "not set before onnxruntime could be imported"
 from PIL import Image, ImageDraw
 img = Image.new("RGB", (400, 60), "white")
 ImageDraw.Draw(img).text((10, 20), "telemetry off", fill="black")
-result = app.ocr.RapidOcrEngine().read(img)
+result = app.capture.ocr.RapidOcrEngine().read(img)
 assert "onnxruntime" in sys.modules
 assert os.environ["ORT_DISABLE_TELEMETRY"] == "1"
 print(result.text)
@@ -331,7 +331,7 @@ def test_telemetry_is_off_before_onnxruntime_is_imported(tmp_path: Path) -> None
 
 
 def test_the_module_imports_no_engine() -> None:
-    code = "import sys, app.ocr; print(sorted(m for m in ('onnxruntime', 'rapidocr', 'cv2') if m in sys.modules))"
+    code = "import sys, app.capture.ocr; print(sorted(m for m in ('onnxruntime', 'rapidocr', 'cv2') if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "[]", done.stderr
 

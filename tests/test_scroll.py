@@ -10,7 +10,7 @@ from app.capture.screen import ReplayScreen
 from app.capture.scroll import find_scroll
 from app.capture.windows import ReplayWindows
 from storage.frame_pictures import picture
-from app.ocr import OcrResult
+from app.capture.ocr import OcrResult
 from storage.store import MemoryStore
 from tests.locate import where
 
@@ -85,7 +85,7 @@ class DocumentOcr:
         self.heights: list[int] = []
 
     def read(self, image: Image.Image) -> OcrResult:
-        from app.ocr import OcrResult, OcrWord
+        from app.capture.ocr import OcrResult, OcrWord
 
         self.heights.append(image.height)
         crop = np.asarray(image.convert("L"))

@@ -10,7 +10,7 @@ import pytest
 from agents.meta import MetaMemoryManager
 from agents.pipeline import Digester
 from agents.router import EmbeddingRouter
-from app.cli_input import CliError, memory_from_json, parse_when
+from app.cli.input import CliError, memory_from_json, parse_when
 from storage.codec import to_us
 from storage.memory import Memory
 from storage.store import SCHEMA_VERSION, MemoryStore

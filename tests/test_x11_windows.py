@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from app.capture.screen import MssScreen
-from app.capture.windows import NullWindows, WindowInfo, window_provider
+from app.capture.factory import window_provider
+from app.capture.windows import NullWindows, WindowInfo
 from app.capture.windows_x11 import X11Windows
 from xvfb import start_xvfb
 

@@ -1,9 +1,16 @@
 """Building the capture pipeline from the user's settings (used by the CLI and the desktop app)."""
 from __future__ import annotations
 
+import logging
+import os
+import sys
 from typing import Any
 
 from storage.config import Config
+
+from app.capture.windows import NullWindows, WindowProvider
+
+log = logging.getLogger(__name__)
 
 
 def build_capture(store: Any, screen: Any = None, windows: Any = None, ocr: Any = None) -> tuple[Any, Any, Any]:
@@ -14,8 +21,7 @@ def build_capture(store: Any, screen: Any = None, windows: Any = None, ocr: Any 
     from app.capture.recorder import CaptureSettings, Recorder
     from app.capture.retention import RetentionPolicy
     from app.capture.screen import MssScreen
-    from app.capture.windows import window_provider
-    from app.ocr import RapidOcrEngine
+    from app.capture.ocr import RapidOcrEngine
 
     cfg = Config.load()
     rules = CaptureRules(excluded_apps=frozenset(cfg.get("capture.excluded_apps")),
@@ -55,3 +61,31 @@ def start_capture_service(store: Any) -> Any:
     service = CaptureService(recorder, worker, policy, interval_seconds=Config.load().get("capture.interval_seconds"))
     service.start()
     return service
+
+
+def window_provider(platform: str | None = None, environ: dict[str, str] | None = None) -> WindowProvider:
+    """The best provider that works here; NullWindows when none does (never raises)."""
+    platform = platform or sys.platform
+    env = dict(os.environ if environ is None else environ)
+    try:
+        if platform == "win32":
+            from app.capture.windows_native import Win32Windows
+
+            return Win32Windows()
+        if platform == "darwin":
+            from app.capture.windows_native import QuartzWindows
+
+            return QuartzWindows()
+        if env.get("XDG_SESSION_TYPE") == "wayland" or (env.get("WAYLAND_DISPLAY") and not env.get("DISPLAY")):
+            # XWayland would show only X clients: a native Wayland password manager in front would look
+            # like "the last X window is focused". Knowing nothing is more honest than being wrong.
+            return NullWindows()
+        if env.get("DISPLAY"):
+            from app.capture.windows_x11 import X11Windows
+
+            provider = X11Windows(env["DISPLAY"])
+            provider.check()
+            return provider
+    except Exception as exc:  # a missing library or an unreachable display: degrade, do not crash capture
+        log.warning("window metadata unavailable: %s", exc.__class__.__name__)
+    return NullWindows()

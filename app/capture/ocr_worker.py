@@ -18,7 +18,7 @@ from agents.secrets import keep_secrets
 from storage.frame_pictures import PictureMissing, bounding_box, merge_rects, picture
 from storage.memory import utcnow
 
-from app.ocr import OCR, OcrWord
+from app.capture.ocr import OCR, OcrWord
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from PIL import Image
 
-Box = tuple[int, int, int, int]  # x, y, w, h (as app/ocr.py)
+Box = tuple[int, int, int, int]  # x, y, w, h (as app/capture/ocr.py)
 
 
 @dataclass(frozen=True)

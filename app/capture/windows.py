@@ -1,6 +1,6 @@
 """What is on screen besides pixels: the focused window, the visible windows, idleness and the lock state.
 
-`WindowProvider` is the seam; `window_provider()` picks the one for this platform: `X11Windows`
+`WindowProvider` is the seam; `app.capture.factory.window_provider()` picks the one for this platform: `X11Windows`
 (python-xlib) when an X display is reachable, `Win32Windows` (ctypes) on Windows, `QuartzWindows` on
 macOS, and `NullWindows` (knows nothing, never fails) otherwise, e.g. on Wayland, where no common
 protocol tells a client which window is focused.
@@ -10,16 +10,12 @@ anything a web page puts in its <title>.
 """
 from __future__ import annotations
 
-import logging
-import os
 import re
-import sys
 from dataclasses import dataclass
 from typing import Protocol
 
 Box = tuple[int, int, int, int]  # x, y, w, h on the virtual desktop (the coordinates mss monitors use)
 
-log = logging.getLogger(__name__)
 
 BROWSERS = frozenset({
     "firefox", "firefox-esr", "firefox-bin", "librewolf", "waterfox", "floorp", "chrome", "google-chrome",
@@ -142,31 +138,3 @@ def process_name(pid: int) -> str | None:
             return f.read().strip() or None
     except OSError:
         return None
-
-
-def window_provider(platform: str | None = None, environ: dict[str, str] | None = None) -> WindowProvider:
-    """The best provider that works here; NullWindows when none does (never raises)."""
-    platform = platform or sys.platform
-    env = dict(os.environ if environ is None else environ)
-    try:
-        if platform == "win32":
-            from app.capture.windows_native import Win32Windows
-
-            return Win32Windows()
-        if platform == "darwin":
-            from app.capture.windows_native import QuartzWindows
-
-            return QuartzWindows()
-        if env.get("XDG_SESSION_TYPE") == "wayland" or (env.get("WAYLAND_DISPLAY") and not env.get("DISPLAY")):
-            # XWayland would show only X clients: a native Wayland password manager in front would look
-            # like "the last X window is focused". Knowing nothing is more honest than being wrong.
-            return NullWindows()
-        if env.get("DISPLAY"):
-            from app.capture.windows_x11 import X11Windows
-
-            provider = X11Windows(env["DISPLAY"])
-            provider.check()
-            return provider
-    except Exception as exc:  # a missing library or an unreachable display: degrade, do not crash capture
-        log.warning("window metadata unavailable: %s", exc.__class__.__name__)
-    return NullWindows()

@@ -109,7 +109,8 @@ class DesktopApp:
 
     def start_hotkey(self) -> None:
         """Listen for the recall shortcut; where that is impossible, say how to bind `engram recall`."""
-        from app.hotkey import HotkeyUnavailable, shortcut_listener
+        from app.desktop.hotkey import shortcut_listener
+        from app.desktop.shortcut import HotkeyUnavailable
 
         shortcut = Config.load().get("desktop.hotkey")
         try:
@@ -273,7 +274,7 @@ class DesktopApp:
 
     def _ask(self, question: str, on_text: Any) -> Any:
         """On a worker thread (the panel runs it through ops.run_in_background)."""
-        from app.ask_command import build_asker
+        from app.cli.ask import build_asker
 
         if self.store is None:
             raise RuntimeError("Engram is locked")

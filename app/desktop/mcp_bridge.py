@@ -118,7 +118,7 @@ class McpBridge:
 
     def _ask(self, question: str) -> Any:
         """On a worker thread: the desktop's model, loaded once; an agent's question is not kept as the user's."""
-        from app.ask_command import build_asker
+        from app.cli.ask import build_asker
 
         with self._ask_lock:
             desktop = self.desktop

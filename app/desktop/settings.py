@@ -197,7 +197,7 @@ class SettingsWindow(QWidget):
         from app.autostart import set_enabled
         from app.capture.factory import monitor_numbers
         from app.capture.quiet_hours import parse_schedule
-        from app.hotkey import parse
+        from app.desktop.hotkey import parse
 
         values = self.values()
         try:

@@ -5,7 +5,7 @@ import argparse
 import json
 from typing import Any
 
-from app.cli_input import CliError
+from app.cli.input import CliError
 
 
 def register(sub: Any) -> None:
@@ -66,7 +66,7 @@ def _content_key() -> bytes:
     from storage import paths
     from storage.keys import KeyVault
 
-    from app.cli_input import ask_passphrase
+    from app.cli.input import ask_passphrase
 
     if not paths.key_file().exists():
         raise CliError(f"no store at {paths.home()}: create one with `engram init`")

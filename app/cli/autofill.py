@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from app.cli_input import CliError
+from app.cli.input import CliError
 
 
 def register(sub: Any) -> None:
@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     from agents.autofill import fill
     from agents.form_reader import read_form
     from agents.managers.core import CoreManager
-    from app.commands import _open_store
+    from app.cli.memories import _open_store
 
     if args.form is not None:
         try:

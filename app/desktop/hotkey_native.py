@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from app.hotkey import HotkeyUnavailable, split_shortcut
+from app.desktop.shortcut import HotkeyUnavailable, split_shortcut
 
 log = logging.getLogger(__name__)
 

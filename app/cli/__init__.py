@@ -15,7 +15,7 @@ from storage import paths
 from storage.keys import KeyFileError, VaultError
 from storage.memory import KINDS
 
-from app.cli_input import CliError
+from app.cli.input import CliError
 
 log = logging.getLogger("engram")
 
@@ -68,13 +68,13 @@ def _damage_message(exc: BaseException) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from app import agent_commands, ask_command, autofill_command, capture_commands, commands, import_command, repair_command
+    from app.cli import agents, ask, autofill, capture, imports, memories, repair
 
     parser = argparse.ArgumentParser(prog="engram", description="Engram: a private memory of your desktop.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("init", help="create a new encrypted store")
-    p.set_defaults(func=commands.init)
+    p.set_defaults(func=memories.init)
 
     p = sub.add_parser("add", help="remember something (any of the six kinds, a frame or a message)")
     p.add_argument("kind", choices=list(KINDS), help="; ".join(f"{k}: {v.help}" for k, v in KINDS.items()))
@@ -87,7 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--title", default="", help="the window or document title")
     p.add_argument("--tag", action="append", default=[], help="a tag (repeatable)")
     p.add_argument("--secret-stdin", action="store_true", help="vault: read the secret value from stdin")
-    p.set_defaults(func=commands.add)
+    p.set_defaults(func=memories.add)
 
     p = sub.add_parser("search", help="find memories by meaning and keywords")
     p.add_argument("query", help="what to look for; time words like 'yesterday' become a filter")
@@ -98,34 +98,34 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=None, help="how many results (default 10)")
     p.add_argument("--mode", choices=("hybrid", "keyword", "vector"), default="hybrid")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.set_defaults(func=commands.search)
+    p.set_defaults(func=memories.search)
 
     p = sub.add_parser("show", help="show one memory in full")
     p.add_argument("id")
     p.add_argument("--reveal", action="store_true", help="show a vault entry's secret value")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=commands.show)
+    p.set_defaults(func=memories.show)
 
     p = sub.add_parser("delete", help="forget memories for good (physically removed from disk)")
     p.add_argument("ids", nargs="*", help="ids to forget")
     p.add_argument("--range", nargs=2, metavar=("SINCE", "UNTIL"), help="forget everything in this time range")
     p.add_argument("--type", dest="types", help="with --range: only these kinds")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    p.set_defaults(func=commands.delete)
+    p.set_defaults(func=memories.delete)
 
     p = sub.add_parser("stats", help="what the store holds and its size on disk")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=commands.stats)
+    p.set_defaults(func=memories.stats)
 
     p = sub.add_parser("passwd", help="change the passphrase (or reset it with the recovery key)")
     p.add_argument("--recovery-key", action="store_true", help="unlock with the recovery key instead")
-    p.set_defaults(func=commands.passwd)
+    p.set_defaults(func=memories.passwd)
 
-    capture_commands.add_parsers(sub)
-    import_command.register(sub)
-    agent_commands.register(sub)
-    autofill_command.register(sub)
-    ask_command.register(sub)
+    capture.add_parsers(sub)
+    imports.register(sub)
+    agents.register(sub)
+    autofill.register(sub)
+    ask.register(sub)
     from app.mcp import commands as mcp_commands
 
     mcp_commands.register(sub)
@@ -137,8 +137,8 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_recall)
 
     p = sub.add_parser("reindex", help="build search indexes now (normally automatic)")
-    p.set_defaults(func=commands.reindex)
-    repair_command.register(sub)
+    p.set_defaults(func=memories.reindex)
+    repair.register(sub)
     return parser
 
 

@@ -15,7 +15,7 @@ from storage.keys import KeyVault
 from storage.memory import KINDS, Memory
 from storage.search import SearchOptions
 
-from app.cli_input import CliError, ask_passphrase, check_new_passphrase, config, memory_from_json, parse_when
+from app.cli.input import CliError, ask_passphrase, check_new_passphrase, config, memory_from_json, parse_when
 
 
 def _open_store() -> Any:

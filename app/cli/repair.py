@@ -9,7 +9,7 @@ from typing import Any
 
 from storage import paths
 
-from app.cli_input import CliError, ask_passphrase, config
+from app.cli.input import CliError, ask_passphrase, config
 
 
 def register(sub: Any) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 from agents.importers import FORMATS
 from agents.importers.turns import MAX_MESSAGE_CHARACTERS
 
-from app.cli_input import CliError
+from app.cli.input import CliError
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +35,10 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from agents.importers import ImportFailed, import_file
-    from app.agent_commands import describe_digest, run_digest
+    from app.cli.agents import describe_digest, run_digest
     from app.agent_service import build_digester
-    from app.commands import _open_store
-    from app.progress import ProgressBar
+    from app.cli.memories import _open_store
+    from app.cli.progress import ProgressBar
 
     zone = _zone(args.tz)
     store = _open_store()

@@ -4,7 +4,7 @@ X11: the key is grabbed on the root window (XGrabKey through python-xlib), once
 per combination of the lock modifiers (Caps Lock, Num Lock), which X treats as
 part of the key. A daemon thread waits for the presses and calls back; the
 desktop app relays the call to its GUI thread. Windows and macOS have their own
-backends (app/hotkey_native.py). Where none works (Wayland, another program holds
+backends (app/desktop/hotkey_native.py). Where none works (Wayland, another program holds
 the key) `start` says why, and the app points the user at `engram recall` as a
 custom shortcut of their desktop.
 """
@@ -18,32 +18,13 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from app.desktop.shortcut import HotkeyUnavailable, split_shortcut
+
 log = logging.getLogger(__name__)
 
-_MODIFIERS = {"ctrl": "ctrl", "control": "ctrl", "shift": "shift", "alt": "alt", "option": "alt",
-              "super": "super", "meta": "super", "win": "super", "cmd": "super", "command": "super"}
 _X_MASKS = {"ctrl": "ControlMask", "shift": "ShiftMask", "alt": "Mod1Mask", "super": "Mod4Mask"}
 _KEY_NAMES = {"space": "space", "enter": "Return", "return": "Return", "tab": "Tab", "esc": "Escape",
               "escape": "Escape"}
-
-
-class HotkeyUnavailable(Exception):
-    """No way to listen for the shortcut here; the message says why and what to do instead."""
-
-
-def split_shortcut(shortcut: str) -> tuple[list[str], str]:
-    """"Ctrl+Shift+Space" -> (["ctrl", "shift"], "Space"): modifiers by their role, the key as written."""
-    parts = [p.strip() for p in shortcut.split("+") if p.strip()]
-    if not parts:
-        raise ValueError("an empty shortcut")
-    *mods, key = parts
-    unknown = [m for m in mods if m.lower() not in _MODIFIERS]
-    if unknown:
-        raise ValueError(f"unknown modifier(s) {', '.join(unknown)} in {shortcut!r}; use Ctrl, Shift, Alt, Super")
-    if not mods:
-        raise ValueError(f"{shortcut!r} needs a modifier (Ctrl, Shift, Alt or Super): a bare key would be taken "
-                         "from every program")
-    return [_MODIFIERS[m.lower()] for m in mods], key
 
 
 def parse(shortcut: str) -> tuple[list[str], str]:
@@ -56,11 +37,11 @@ def parse(shortcut: str) -> tuple[list[str], str]:
 def shortcut_listener(shortcut: str, on_press: Callable[[], None]) -> Any:
     """The backend for this OS; its `start()` raises HotkeyUnavailable when it cannot listen."""
     if sys.platform == "win32":
-        from app.hotkey_native import WindowsHotkey
+        from app.desktop.hotkey_native import WindowsHotkey
 
         return WindowsHotkey(shortcut, on_press)
     if sys.platform == "darwin":
-        from app.hotkey_native import MacHotkey
+        from app.desktop.hotkey_native import MacHotkey
 
         return MacHotkey(shortcut, on_press)
     return X11Hotkey(shortcut, on_press)

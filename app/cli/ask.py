@@ -6,7 +6,7 @@ import json
 import sys
 from typing import Any
 
-from app.cli_input import config
+from app.cli.input import config
 
 
 def register(sub: Any) -> None:
@@ -20,7 +20,7 @@ def build_asker(store: Any, cfg: Any = None) -> Any:
     """The chosen model (a local server's, a GGUF, or the built-in one), loaded at the first question (a base
     model only quotes)."""
     from agents.ask import Asker
-    from agents.llm import configured_llm
+    from agents.llm_choice import configured_llm
 
     cfg = cfg or config()
     llm = configured_llm(cfg)
@@ -29,7 +29,7 @@ def build_asker(store: Any, cfg: Any = None) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.commands import _open_store
+    from app.cli.memories import _open_store
 
     store = _open_store()
     asker = build_asker(store)

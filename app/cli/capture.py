@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from app.capture.factory import build_capture
-from app.cli_input import CliError, config
-from app.commands import _local, _open_store
+from app.cli.input import CliError, config
+from app.cli.memories import _local, _open_store
 
 
 def capture(args: argparse.Namespace) -> int:

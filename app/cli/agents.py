@@ -5,7 +5,7 @@ import argparse
 import sys
 from typing import Any
 
-from app.cli_input import CliError, config
+from app.cli.input import CliError, config
 
 
 def register(sub: Any) -> None:
@@ -31,7 +31,7 @@ def register(sub: Any) -> None:
 
 def digest(args: argparse.Namespace) -> int:
     from app.agent_service import build_digester
-    from app.commands import _open_store
+    from app.cli.memories import _open_store
 
     store = _open_store()
     summary = run_digest(build_digester(store))
@@ -40,7 +40,7 @@ def digest(args: argparse.Namespace) -> int:
 
 
 def run_digest(digester: Any) -> Any:
-    from app.progress import ProgressBar
+    from app.cli.progress import ProgressBar
 
     bar = ProgressBar("Sorting into memories") if sys.stderr.isatty() else None
     try:
@@ -60,7 +60,7 @@ def describe_digest(summary: Any) -> str:
 
 def consolidate(args: argparse.Namespace) -> int:
     from agents.consolidate import Consolidator
-    from app.commands import _open_store
+    from app.cli.memories import _open_store
 
     print(f"Consolidated: {Consolidator(_open_store()).run()}.")
     return 0
@@ -70,7 +70,7 @@ def export(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from app.archive import export_archive
-    from app.commands import _open_store
+    from app.cli.memories import _open_store
 
     try:
         written = export_archive(_open_store(), Path(args.path))
@@ -82,7 +82,8 @@ def export(args: argparse.Namespace) -> int:
 
 
 def model(args: argparse.Namespace) -> int:
-    from agents.llm import ModelError, configured_llm, route_with_llm
+    from agents.llm import ModelError, route_with_llm
+    from agents.llm_choice import configured_llm
 
     cfg = config()
     if args.action == "use":

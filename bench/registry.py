@@ -1,0 +1,12 @@
+"""The benchmarks bench.run knows, in the order it runs them (below both run.py and results.py)."""
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+BENCHMARKS = ("store_latency", "locomo_retrieval", "screen_recall", "dedup_bench", "ocr_bench", "capture_bench",
+              "agents_bench", "ask_bench", "reader_bench", "ui_bench", "mcp_bench", "bundle_bench")
+
+
+def module_of(name: str) -> ModuleType:
+    return importlib.import_module(f"bench.{name}")
