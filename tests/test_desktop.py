@@ -1114,3 +1114,21 @@ def test_a_screen_whose_text_is_being_read_says_how_far_along_and_shows_it_once_
             qtbot.waitUntil(lambda: "1 screen before it" in window.text.toPlainText(), timeout=10_000)
     qtbot.waitUntil(lambda: window.text.toPlainText() == "Hotel: Casa do Alecrim", timeout=10_000)
     assert not window.frame.text_pending
+
+
+def test_the_timeline_gives_the_screen_most_of_its_room(qtbot, store: MemoryStore) -> None:
+    """The chosen screen is what the timeline is for: its text below takes a few lines, not a quarter."""
+    from app.desktop.timeline import TimelineWindow
+
+    window = TimelineWindow(store)
+    qtbot.addWidget(window)
+    window.resize(1200, 800)
+    window.show()
+    qtbot.waitExposed(window)
+    qtbot.waitUntil(lambda: window.image.height() > 0, timeout=5_000)
+    assert window.image.height() >= 4 * window.text.height()
+    assert window.image.height() >= 0.45 * window.height()
+    screen = window.screen().availableGeometry()
+    fresh = TimelineWindow(store)
+    qtbot.addWidget(fresh)
+    assert fresh.width() >= min(960, screen.width()) and fresh.height() >= min(640, screen.height())

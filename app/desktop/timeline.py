@@ -24,7 +24,7 @@ from agents.forget import forget, forget_range
 from app.desktop.ops import run_in_background
 from app.desktop.pixmaps import fitted, frame_image, load_thumbnails, pixmaps_from
 from app.desktop.forget_range import ForgetRangeDialog
-from app.qt import (QBrush, QColor, QDate, QDateEdit, QDialog, QHBoxLayout, QImage, QIcon, QLabel, QLineEdit, QListWidget,
+from app.qt import (QBrush, QColor, QDate, QDateEdit, QDialog, QGuiApplication, QHBoxLayout, QImage, QIcon, QLabel, QLineEdit, QListWidget,
                     QListWidgetItem, QMessageBox, QPainter, QPen, QPixmap, QPlainTextEdit, QPushButton, QRectF, QSize,
                     QSizePolicy, QSplitter, Qt, QTimer, QVBoxLayout, QWidget, Signal)
 
@@ -136,6 +136,13 @@ class TimeAxis(QWidget):
             super().keyPressEvent(event)
 
 
+def _window_size() -> QSize:
+    """Most of the screen: a screenshot shown in a small window is too small to read."""
+    screen = QGuiApplication.primaryScreen()
+    room = screen.availableGeometry().size() if screen is not None else QSize(1200, 760)
+    return QSize(int(room.width() * 0.85), int(room.height() * 0.85)).expandedTo(QSize(960, 640)).boundedTo(room)
+
+
 class FittedPicture(QLabel):
     """The chosen screen, scaled to whatever room the window gives it: drawn again on every resize.
     (Its size does not follow the picture's, or a large screenshot would push the window apart.)"""
@@ -158,7 +165,7 @@ class TimelineWindow(QWidget):
         """`confirm(question)` and `pick_range(day_start, start, end, frame_times)` ask the user (tests script them)."""
         super().__init__()
         self.setWindowTitle("Engram — Timeline")
-        self.resize(1200, 760)
+        self.resize(_window_size())
         self.store = store
         self._confirm = confirm or self._ask
         self._pick_range = pick_range or self._ask_range
@@ -204,11 +211,21 @@ class TimelineWindow(QWidget):
         self.episodes.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.episodes.itemActivated.connect(self._jump_to_episode)
         self.episodes.itemClicked.connect(self._jump_to_episode)
+        # The screen is what the timeline is for: its text below it starts at a few lines, and the line
+        # between them can be dragged.
+        self.text.setMinimumHeight(48)
+        self.detail = QSplitter(Qt.Orientation.Vertical)
+        self.detail.addWidget(self.image)
+        self.detail.addWidget(self.text)
+        self.detail.setStretchFactor(0, 1)
+        self.detail.setStretchFactor(1, 0)
+        self.detail.setChildrenCollapsible(False)
+        self.detail.setSizes([10_000, 96])
         left = QWidget()
         left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
         left_layout.addWidget(self.caption)
-        left_layout.addWidget(self.image, stretch=3)
-        left_layout.addWidget(self.text, stretch=1)
+        left_layout.addWidget(self.detail, stretch=1)
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.addWidget(QLabel("<b>What happened this day</b>"))
@@ -216,9 +233,9 @@ class TimelineWindow(QWidget):
         split = QSplitter()
         split.addWidget(left)
         split.addWidget(right)
-        split.setStretchFactor(0, 3)
+        split.setStretchFactor(0, 4)
         split.setStretchFactor(1, 1)
-        split.setSizes([860, 320])
+        split.setSizes([10_000, 300])
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.axis)
