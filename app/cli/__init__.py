@@ -186,6 +186,3 @@ def _close_log(handler: logging.Handler | None) -> None:
         logging.getLogger().removeHandler(handler)
         handler.close()
 
-
-if __name__ == "__main__":
-    sys.exit(main())
