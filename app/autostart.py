@@ -22,6 +22,19 @@ X-GNOME-Autostart-enabled=true
 """
 
 
+# Characters the desktop entry specification reserves in an Exec argument (it must then be quoted).
+_RESERVED = frozenset(' \t\n"\'\\><~|&;$*?#()`')
+
+
+def exec_argument(argument: str) -> str:
+    """One argument for an Exec= line: quoted when it holds a space or another reserved character (a home
+    folder named "Ana Lima" would otherwise start a program called /home/Ana), then escaped as a string value."""
+    if any(c in _RESERVED for c in argument):
+        inner = "".join("\\" + c if c in '"`$\\' else c for c in argument)
+        argument = f'"{inner}"'.replace("\\", "\\\\")
+    return argument.replace("%", "%%")
+
+
 def entry_path() -> Path:
     base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
     return base / "autostart" / "engram.desktop"
@@ -39,9 +52,11 @@ def set_enabled(enabled: bool) -> Path:
     if not sys.platform.startswith("linux"):
         raise OSError("starting at login is only set up on Linux desktops so far")
     if getattr(sys, "frozen", False):  # the self-contained bundle (installer/build_linux.sh) is its own command
-        command = sys.executable
+        argv = [sys.executable]
     else:
-        command = shutil.which("engram") or f"{sys.executable} -m app.cli"
+        engram = shutil.which("engram")
+        argv = [engram] if engram else [sys.executable, "-m", "app.cli"]
+    command = " ".join(exec_argument(a) for a in argv)
     icon = Path(__file__).resolve().parents[1] / "assets" / "engram.svg"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")

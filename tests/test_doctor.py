@@ -172,6 +172,21 @@ def test_autostart_entry(home: Path, tmp_path: Path, monkeypatch) -> None:
     assert stale.status == "warn" and "/gone/bin/engram" in stale.what and "install.sh" in stale.todo
 
 
+def test_a_start_at_login_entry_starts_engram_from_a_folder_with_a_space(home: Path, tmp_path: Path,
+                                                                        monkeypatch) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    program = tmp_path / "Ana Lima" / "bin" / "engram"
+    program.parent.mkdir(parents=True)
+    program.write_text("#!/bin/sh\n")
+    program.chmod(0o755)
+    monkeypatch.setattr(autostart.shutil, "which", lambda name: str(program))
+    entry = autostart.set_enabled(True)
+    assert f'Exec="{program}"' in entry.read_text().splitlines()
+    found = only(doctor.check_autostart(Config({"desktop.start_at_login": True})))
+    assert found.status == "ok" and str(program) in found.what
+    assert autostart.exec_argument('/x/$HOME"q\\b 50%') == '"/x/\\\\$HOME\\\\"q\\\\\\\\b 50%%"'
+
+
 def test_keyring_backends(monkeypatch) -> None:
     import keyring
     from keyring.backend import KeyringBackend
