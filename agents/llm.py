@@ -330,15 +330,8 @@ class LocalLLM:
     # on the worker thread
 
     def _generate_json(self, prompt: str, schema: dict[str, Any], max_tokens: int, timeout: float) -> dict[str, Any]:
-        text = "".join(self._chat([{"role": "user", "content": prompt}], max_tokens, timeout,
-                                  response_format={"type": "json_object", "schema": schema}))
-        try:
-            value = json.loads(text)
-        except ValueError:
-            raise ModelError("the model's answer was cut off before its JSON was complete") from None
-        if not isinstance(value, dict):
-            raise ModelError("the model's answer was not a JSON object")
-        return value
+        return json_object("".join(self._chat([{"role": "user", "content": prompt}], max_tokens, timeout,
+                                              response_format={"type": "json_object", "schema": schema})))
 
     def _chat(self, messages: Sequence[dict[str, str]], max_tokens: int, timeout: float,
               response_format: dict[str, Any] | None) -> Iterator[str]:
@@ -358,6 +351,17 @@ class LocalLLM:
                     raise ModelError(f"the model took longer than {timeout:.0f} s")
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"the model failed: {exc}") from None
+
+
+def json_object(text: str) -> dict[str, Any]:
+    """A structured answer's text as the object it was asked to be; ModelError saying what is wrong."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise ModelError("the model's answer was cut off before its JSON was complete") from None
+    if not isinstance(value, dict):
+        raise ModelError("the model's answer was not a JSON object")
+    return value
 
 
 def with_data_blocks(instruction: str, data: Sequence[str]) -> str:

@@ -20,7 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from agents.llm import ModelError, ModelInfo, Progress, with_data_blocks
+from agents.llm import ModelError, ModelInfo, Progress, json_object, with_data_blocks
 
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 _CONNECT_SECONDS = 5.0
@@ -116,12 +116,10 @@ class EndpointLLM:
                 "response_format": {"type": "json_object", "schema": schema}}
         answer = self._request("POST", "/chat/completions", body, timeout=timeout)
         try:
-            value = json.loads(answer["choices"][0]["message"]["content"])
-        except (ValueError, KeyError, IndexError, TypeError):
-            raise ModelError("the model's answer was not the JSON it was asked for") from None
-        if not isinstance(value, dict):
-            raise ModelError("the model's answer was not a JSON object")
-        return value
+            content = str(answer["choices"][0]["message"]["content"])
+        except (KeyError, IndexError, TypeError):
+            raise ModelError("the model server sent something that is not a chat answer") from None
+        return json_object(content)
 
     def count_tokens(self, text: str) -> int:
         return max(1, len(text) // 4)  # the server's tokenizer is not ours to call; about 4 characters a token
