@@ -138,7 +138,15 @@ class RowCodec:
 
     def own_tokens(self, tokens: str) -> str:
         """Of a row's tokens, the memory's own (not its neighbours')."""
-        return tokens.split(f" {self.index.token(_AROUND_MARK)} ", 1)[0]
+        return self._split(tokens)[0]
+
+    def around_tokens(self, tokens: str) -> str:
+        """Of a row's tokens, those indexed with it ('' for a row indexed on its own words alone)."""
+        return self._split(tokens)[1]
+
+    def _split(self, tokens: str) -> tuple[str, str]:
+        own, _, around = tokens.partition(f" {self.index.token(_AROUND_MARK)} ")
+        return own, around
 
     def _sealer(self, memory: Memory, bound: str) -> Any:
         # The memory's kind is the "table" of the associated data, so a row whose

@@ -408,7 +408,7 @@ class MemoryStore:
         for start in range(0, len(ids), 500):
             where = f"kind = 'message' AND id IN ({', '.join(repr(i) for i in ids[start:start + 500])})"
             rows = self.table.search().where(where).limit(None).to_arrow().to_pylist()
-            found += [self.codec.decode(r) for r in rows if r["tokens"] and self.codec.own_tokens(r["tokens"]) == r["tokens"]
+            found += [self.codec.decode(r) for r in rows if r["tokens"] and not self.codec.around_tokens(r["tokens"])
                       # Digested only: a turn a version before masking stored is masked when digested, and its
                       # words must not reach a neighbour's index before that.
                       and r["digested_us"] is not None]
@@ -417,7 +417,7 @@ class MemoryStore:
     def _turn_tokens(self, where: str) -> list[list[str]]:
         """The own blind tokens of the chat turns matching `where` that were indexed with neighbours."""
         rows = self.table.search().where(where).select(["tokens"]).limit(None).to_arrow().column("tokens").to_pylist()
-        return [self.codec.own_tokens(t).split() for t in rows if t and self.codec.own_tokens(t) != t]
+        return [self.codec.own_tokens(t).split() for t in rows if t and self.codec.around_tokens(t)]
 
     def _index_alone(self, turns: list[list[str]]) -> None:
         """Forgotten chat turns leave no trace in their neighbours: a turn whose neighbour words held a
@@ -429,8 +429,7 @@ class MemoryStore:
             query = self.table.search(" ".join(wanted), query_type="fts", fts_columns="tokens") \
                 .where("kind = 'message'", prefilter=True).limit(500)
             for row in query.to_arrow().to_pylist():
-                around = row["tokens"][len(self.codec.own_tokens(row["tokens"])):].split()
-                if not wanted - Counter(around):
+                if not wanted - Counter(self.codec.around_tokens(row["tokens"]).split()):
                     affected[row["id"]] = row
         if not affected:
             return
