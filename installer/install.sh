@@ -46,13 +46,7 @@ if [ "$system_packages" = 1 ]; then
 fi
 
 # --- the program's own environment --------------------------------------------------------
-python=""
-for candidate in python3.11 python3.12 python3.13 python3; do
-  if command -v "$candidate" >/dev/null && "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
-    python="$candidate"; break
-  fi
-done
-[ -n "$python" ] || { echo "Engram needs Python 3.11 or newer." >&2; exit 1; }
+. "$repo/installer/find_python.sh"
 
 mkdir -p "$app_dir"
 if [ ! -x "$venv/bin/python" ]; then

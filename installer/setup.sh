@@ -52,13 +52,7 @@ fi
 [ "$system_only" = 1 ] && exit 0
 
 # --- Python ----------------------------------------------------------------------
-python=""
-for candidate in python3.11 python3.12 python3.13 python3; do
-  if command -v "$candidate" >/dev/null && "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
-    python="$candidate"; break
-  fi
-done
-[ -n "$python" ] || { echo "Engram needs Python 3.11 or newer." >&2; exit 1; }
+. installer/find_python.sh
 
 if [ ! -x .venv/bin/python ]; then
   say "Creating .venv with $($python --version)"
