@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ pytestmark = [pytest.mark.slow,
 
 
 def test_bundle_builds_starts_to_first_run_and_finds_its_parts(tmp_path: Path) -> None:
-    from xvfb import start_xvfb
+    from xvfb import start_xvfb, window_appears
 
     built = subprocess.run(["bash", str(REPO / "installer" / "build_linux.sh"), "--dist", str(tmp_path / "dist"),
                             "--no-archive"], capture_output=True, text=True, timeout=1800)
@@ -36,13 +35,7 @@ def test_bundle_builds_starts_to_first_run_and_finds_its_parts(tmp_path: Path) -
             assert line in doctor.stdout, doctor.stdout
         app = subprocess.Popen([str(engram)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            deadline, tree = time.monotonic() + 60, ""
-            while time.monotonic() < deadline and '"Welcome to Engram"' not in tree:
-                assert app.poll() is None, "the bundled app exited before its first window"
-                time.sleep(0.2)
-                tree = subprocess.run(["xwininfo", "-root", "-tree", "-display", display], capture_output=True,
-                                      text=True).stdout
-            assert '"Welcome to Engram"' in tree
+            assert window_appears("Welcome to Engram", display, app)
         finally:
             app.terminate()
             app.wait(20)

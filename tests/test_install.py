@@ -10,7 +10,6 @@ import configparser
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -130,19 +129,13 @@ def answered(script: Path, home: Path, answer: bytes) -> str:
 def started_to_first_run(engram: Path, home: Path) -> None:
     """The installed command starts the desktop app on an X screen, as the menu entry would: its first
     window is the first-run dialog."""
-    from xvfb import start_xvfb
+    from xvfb import start_xvfb, window_appears
 
     server, display = start_xvfb()
     app = subprocess.Popen([str(engram)], env=user_env(home, DISPLAY=display, QT_QPA_PLATFORM="xcb"),
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        deadline, tree = time.monotonic() + 60, ""
-        while time.monotonic() < deadline and '"Welcome to Engram"' not in tree:
-            assert app.poll() is None, app.stdout.read().decode() if app.stdout else ""
-            time.sleep(0.5)
-            tree = subprocess.run(["xwininfo", "-root", "-tree", "-display", display], capture_output=True,
-                                  text=True).stdout
-        assert '"Welcome to Engram"' in tree
+        assert window_appears("Welcome to Engram", display, app)
     finally:
         app.terminate()
         app.wait(20)
