@@ -198,10 +198,15 @@ def test_a_secret_given_to_engram_add_is_masked_before_it_is_stored(home: Path, 
     said = f"my IBAN is {IBAN} and the password: {password()}"
     assert main(["add", "message", said, "--field", "speaker=Ana"]) == 0
     assert main(["add", "frame", f"Online banking\n{said}", "--app", "Firefox", "--title", "Bank"]) == 0
+    assert main(["add", "semantic", f"A fact typed by hand: {said}"]) == 0
     monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps([{"text": said, "speaker": "Bob"}])))
     assert main(["add", "message", "--json", "-"]) == 0
     capsys.readouterr()
     store = MemoryStore.open(PASSPHRASE, home=home)
     assert_no_secret_kept(store, home)
+    # A fact typed by hand is no exception: its text is embedded and keyword-indexed like any other.
+    typed = store.list_range(kinds=["semantic"], limit=10)
+    assert len(typed) == 1 and password() not in typed[0].text and "0532" not in typed[0].text
+    assert not store.search(password(), SearchOptions(mode="keyword", kinds=["semantic"])).hits
     # Kept, sealed, in the vault: nothing the user gave is lost.
     assert {v.secret for v in store.list_range(kinds=["vault"])} >= {IBAN.replace(" ", ""), password()}

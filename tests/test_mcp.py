@@ -155,8 +155,21 @@ def test_forget_deletes_nothing_without_the_users_yes(harness: Harness) -> None:
     assert not refused["ok"] and "did not approve" in refused["error"]
     assert harness.current.get(target) is not None and harness.approvals == [("cursor", "1 memory (1 semantic)")]
     harness.approve = True
-    assert harness.call(token, "forget", {"ids": [target]})["result"] == {"forgotten": 1}
+    assert harness.call(token, "forget", {"ids": [target]})["result"] == {"forgotten": 1, "derived_forgotten": 0}
     assert harness.current.get(target) is None
+
+
+def test_forgetting_a_message_forgets_the_memory_made_only_from_it(harness: Harness) -> None:
+    store = harness.current
+    said = Memory(kind="message", text="I moved to Lisbon in March", fields={"speaker": "user"})
+    made = Memory(kind="semantic", text="The user lives in Lisbon", source_ids=[f"message:{said.id}"],
+                  trust=Trust.INFERRED)  # made by an agent, not said by the user
+    store.add([said, made])
+    token = harness.register("cursor", "read,write")
+    harness.approve = True
+    assert harness.call(token, "forget", {"ids": [said.id]})["result"] == {"forgotten": 1, "derived_forgotten": 1}
+    assert store.get(said.id) is None and store.get(made.id) is None
+    assert all(h.id != made.id for h in store.search("Lisbon").hits)
 
 
 def test_no_vault_value_leaves_and_memory_text_comes_back_as_data(harness: Harness, home: Path) -> None:

@@ -270,8 +270,11 @@ def forget(ctx: ToolContext, args: dict[str, Any]) -> tuple[dict[str, Any], int]
             f"({', '.join(f'{n} {k}' for k, n in kinds.most_common())})")
     if not ctx.approve_forget(ctx.client, what):
         raise ToolError("the user did not approve forgetting these memories; nothing was deleted")
-    removed = int(ctx.store.delete([m.id for m in found]))
-    return {"forgotten": removed}, removed
+    from agents.forget import forget as forget_memories
+
+    # As "Forget" in the app: what was made only from these goes too, and others stop naming them.
+    report = forget_memories(ctx.store, [m.id for m in found])
+    return {"forgotten": report.sources, "derived_forgotten": report.derived}, report.sources + report.derived
 
 
 def core_memory(store: Any) -> str:
