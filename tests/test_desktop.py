@@ -511,6 +511,9 @@ def test_settings_are_generated_validated_and_saved(qtbot, home: Path, monkeypat
     window.editors["capture.monitors"].setPlainText("left")
     assert not window.save() and "not a number" in window.status.text()
     window.editors["capture.monitors"].setPlainText("2")
+    window.editors["model.endpoint"].setText("http://10.0.0.7:11434/v1")    # memories never leave the machine
+    assert not window.save() and "not this computer" in window.status.text()
+    window.editors["model.endpoint"].setText("")
     window.editors["desktop.start_at_login"].setChecked(True)
     assert window.save()
     saved = Config.load()

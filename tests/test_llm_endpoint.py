@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from agents.llm import ModelError
+from agents.llm import LocalLLM, ModelError
 from agents.llm_endpoint import EndpointLLM, local_url
 
 
@@ -130,6 +130,10 @@ def test_engram_model_use_saves_a_server_only_once_it_answers(scripted: str, hom
     llm = configured_llm(again)
     assert isinstance(llm, EndpointLLM) and llm.load().name == "tiny"
     llm.close()
+    # An address edited into config.toml by hand that is not this computer's is not used: the model
+    # file answers instead (Ask keeps working), and nothing is sent elsewhere.
+    again.set("model.endpoint", "http://10.0.0.7:11434/v1")
+    assert isinstance(configured_llm(again), LocalLLM)
 
 
 @pytest.fixture(scope="module")

@@ -194,6 +194,8 @@ class SettingsWindow(QWidget):
         return out
 
     def save(self) -> bool:
+        from agents.llm import ModelError
+        from agents.llm_endpoint import local_url
         from app.autostart import set_enabled
         from app.capture.factory import monitor_numbers
         from app.capture.quiet_hours import parse_schedule
@@ -209,7 +211,9 @@ class SettingsWindow(QWidget):
             monitor_numbers(values["capture.monitors"])
             if values["model.gguf_path"] and not Path(values["model.gguf_path"]).expanduser().is_file():
                 raise ValueError(f"the model file {values['model.gguf_path']} does not exist")
-        except ValueError as exc:
+            if values["model.endpoint"]:
+                local_url(values["model.endpoint"])
+        except (ValueError, ModelError) as exc:
             self.status.setText(f"Not saved: {exc}")
             return False
         for name, value in values.items():
