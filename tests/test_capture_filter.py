@@ -10,11 +10,12 @@ import pytest
 from conftest import shared_dir
 from PIL import Image, ImageDraw
 
-from app.capture.frame_filter import (MOTION_GAP_S, CaptureRules, Decision, FilterResult, FrameFilter, black_out,
-                                      changed_regions)
+from app.capture.frame_filter import (MOTION_GAP_S, TICKING, CaptureRules, Decision, FilterResult, FrameFilter,
+                                      black_out, changed_regions)
 from app.capture.screen import Monitor, ReplayScreen
 from app.capture.factory import window_provider
 from app.capture.windows import NullWindows, WindowInfo, is_private_title, url_in_title
+from tests.ticking_clock import ClockScreen, terminal_lines
 from tests.video import VideoScreen
 
 VAULT = WindowInfo("keepassxc", "Passwords.kdbx [Locked] - KeePassXC", (0, 0, 10, 10), wm_class="KeePassXC")
@@ -329,3 +330,58 @@ def test_text_with_coloured_letter_edges_is_not_a_picture() -> None:
         page = Image.fromarray((np.array(background) * (1 - thirds) + np.array(ink) * thirds).astype(np.uint8))
         assert len(page.getcolors(10_000)) > 100 and not looks_like_a_picture(page)
     assert looks_like_a_picture(VideoScreen().frame(0).crop((600, 200, 1880, 920)))
+
+
+def tick_clock(screen: ClockScreen, frame_filter: FrameFilter, ticks: int,
+               at: dict[int, Callable[[], None]] | None = None) -> list[FilterResult]:
+    monitor, results = screen.monitors()[0], []
+    frame_filter.clock = lambda: screen.clock
+    for tick in range(ticks):
+        (at or {}).get(tick, lambda: None)()
+        results.append(frame_filter.decide(monitor, screen.grab(monitor)))
+    return results
+
+
+def test_a_seconds_clock_on_a_still_screen_is_kept_once_a_minute() -> None:
+    """Issue 21.5: a big seconds clock kept a frame at every other tick (each then read and embedded)."""
+    results = tick_clock(ClockScreen(), FrameFilter(), 100)  # five minutes, a grab every 3 s
+    # While the clock is not yet known to tick (its cells changed at 6 of 8 grabs), as without the rule;
+    # then about once a minute (20 grabs): when the rule lets the clock count again, or at a new minute.
+    warm_up, later = [i for i in kept(results) if i < 8], [i for i in kept(results) if i >= 8]
+    assert len(warm_up) <= 4 and len(later) <= 5 and all(b - a >= 15 for a, b in zip(later, later[1:]))
+    assert {r.reason for r in results[8:] if r.decision is Decision.SKIP_DUPLICATE and r.change_area >= 128} \
+        == {TICKING}
+    # Without the rule, the same clock keeps a frame at every other tick or so.
+    assert len(kept(tick_clock(ClockScreen(), FrameFilter(ticking_seconds=0), 100))) >= 35
+
+
+def test_a_change_beside_a_ticking_clock_is_kept_at_once_with_the_clock_as_it_was() -> None:
+    screen = ClockScreen()
+
+    def type_a_line() -> None:
+        screen.lines = screen.lines[:-1] + ["$ engram capture --status"]
+
+    results = tick_clock(screen, FrameFilter(), 18, at={14: type_a_line})  # 18 grabs: all in one minute
+    assert [i for i in kept(results) if i >= 8] == [14]
+    clock_box = (1650, 40, 270, 90)
+    assert any(_overlap(region, clock_box) for region in results[14].regions)  # the picture shows the clock too
+
+
+def test_slow_typing_is_not_a_clock() -> None:
+    """One character a tick in the same line changes neighbouring cells tick after tick, but moves on:
+    every frame worth keeping is kept, as without the rule."""
+    text = "typing one character at a time into a terminal line that grows slowly"
+
+    def typed(n: int) -> Callable[[], None]:
+        return lambda: setattr(screen, "lines", lines[:-1] + [text[:n]])
+
+    screen, lines = ClockScreen(clock_px=12), terminal_lines()
+    steps = {tick: typed(tick) for tick in range(1, 40)}
+    with_rule = tick_clock(screen, FrameFilter(), 40, at=steps)
+    screen, lines = ClockScreen(clock_px=12), terminal_lines()
+    steps = {tick: typed(tick) for tick in range(1, 40)}
+    assert kept(with_rule) == kept(tick_clock(screen, FrameFilter(ticking_seconds=0), 40, at=steps))
+
+
+def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]

@@ -28,6 +28,17 @@ once per `MOVING_PICTURE_SECONDS`. A new page or window is still a moment later,
 scrolling by have moved up or down (`find_scroll`), so the second grab tells both from a video; when
 the video stops, the next grab's change is judged whole again.
 
+Clocks and counters: a seconds clock, a download's percentage, a progress bar creeping along, a spinner
+change a small region at every grab. A big clock kept 12 frames a minute of an otherwise still screen,
+and each one's text was read and embedded again (bench/capture_bench.py, `clock`). Cells that changed
+at most of the last grabs (`TICKING_CHANGES` of `TICKING_GRABS`), in groups no larger than a line of a
+few words (`TICKING_MAX_ROWS` x `TICKING_MAX_COLS` cells), are ticking: with a cell around them (the tens
+digit next to the seconds) they do not count towards keeping a frame, and their change counts once per
+`TICKING_SECONDS`, so a still screen with a clock is kept once a minute and the timeline shows the
+clock a minute apart. Any frame kept for another reason shows the clock as it was then (its changed
+regions include the clock's cells). Typing moves on from cell to cell, and a page scrolling or `top`
+changes far more than a line: neither is ticking.
+
 Why not a hash (bench/dedup_bench.py, 247 labelled pairs of consecutive ScreenAgent screenshots): 64-
 and 256-bit difference hashes and a 64-bit perceptual hash stay at 0-2 bits for most real changes (a
 typed word, a calculator result, a dialog filling in): an 8x8 summary of the screen cannot see a change
@@ -74,6 +85,15 @@ NOISY_THRESHOLD = 24
 MOTION_LEVELS = 2.0
 MOTION_GAP_S = 0.1    # the second grab: later than one frame of 10 fps video, too soon for a person
 MOVING_PICTURE_SECONDS = 60.0
+# Clocks and counters (see above): cells that changed at 6 or more of the last 8 grabs. A clock's seconds
+# digit changes at nearly every 3 s grab, for good (a "1" after a "7" can leave a cell's upper half
+# alone); typing one character a tick changes a 30-pixel cell four times with a 16 px font, then moves on.
+TICKING_CHANGES, TICKING_GRABS = 6, 8
+TICKING_MAX_ROWS = 3    # of the 64x36 thumbnail: 90x360 pixels on 1920x1080, a big clock or a status line
+TICKING_MAX_COLS = 12
+TICKING_SECONDS = 60.0
+TICKING = "clock or counter"  # the reason of a skip only this rule decided
+_BITS_SET = np.array([bin(i).count("1") for i in range(256)], dtype=np.int8)
 _ROW_GAP = 8  # unchanged rows between two runs of changed rows that are boxed apart
 DEFAULT_EXCLUDED_APPS = frozenset({"keepassxc", "keepass", "keepass2", "1password", "bitwarden", "enpass",
                                    "seahorse", "kwalletmanager5"})
@@ -119,7 +139,7 @@ class FilterResult:
     regions: tuple[Box, ...] = ()  # the separate changed areas inside `changed`
     change_area: float = 0.0  # pixel-equivalents of change vs the last kept frame
     hidden: int = 0  # visible excluded windows blacked out
-    reason: str = ""  # the rule that excluded the frame, or "moving picture" for a skip only it decided
+    reason: str = ""  # the rule that excluded the frame, or "moving picture" / TICKING for a skip only it decided
 
 
 @dataclass
@@ -132,12 +152,15 @@ class FrameFilter:
     settle_threshold: float = SETTLE_THRESHOLD
     settle_seconds: float = SETTLE_SECONDS
     moving_seconds: float = MOVING_PICTURE_SECONDS  # 0: every frame of a moving picture counts
+    ticking_seconds: float = TICKING_SECONDS  # 0: every tick of a clock or counter counts
     clock: Callable[[], float] = time.monotonic
     _last: dict[int, tuple[tuple[int, int], Thumbnail]] = field(default_factory=dict, init=False, repr=False)
     _kept_at: dict[int, float] = field(default_factory=dict, init=False, repr=False)
     _grabbed: dict[int, tuple[tuple[int, int], Thumbnail]] = field(default_factory=dict, init=False, repr=False)
     _runs: dict[int, npt.NDArray[np.int8]] = field(default_factory=dict, init=False, repr=False)
     _pictures: dict[int, npt.NDArray[np.bool_]] = field(default_factory=dict, init=False, repr=False)
+    _ticks: dict[int, npt.NDArray[np.uint8]] = field(default_factory=dict, init=False, repr=False)
+    _ticking: dict[int, npt.NDArray[np.bool_]] = field(default_factory=dict, init=False, repr=False)
 
     def decide(self, monitor: Monitor, image: Image.Image, focused: WindowInfo | None = None,
                visible: Sequence[WindowInfo] = (),
@@ -148,6 +171,7 @@ class FrameFilter:
         hide = [w.geometry for w in visible if self.rules.exclusion(w)]
         image, hidden = black_out(image, monitor, hide)
         thumb = gray_thumbnail(image)
+        self._count_ticks(monitor.index, image.size, thumb)  # before `_moving` takes this grab as the last
         moving = self._moving(monitor, image, thumb, lambda: black_out(again(), monitor, hide)[0] if again else None)
         last = self._last.get(monitor.index)
         now = self.clock()
@@ -157,23 +181,30 @@ class FrameFilter:
             whole = (0, 0, *image.size)
             return FilterResult(Decision.KEEP, image, whole, (whole,), float(image.width * image.height), hidden)
         diff = np.abs(thumb - last[1])
-        area = judged = change_area(diff, image.size)
+        area = change_area(diff, image.size)
         since_kept = now - self._kept_at.get(monitor.index, now)
+        ticking, ticking_now = self._ticking_cells(monitor.index, thumb.shape)
+        ignored, reason = np.zeros(diff.shape, dtype=bool), ""
+        if ticking.any() and since_kept < self.ticking_seconds:
+            ignored, reason = ticking, TICKING
         if moving is not None and since_kept < self.moving_seconds:
-            judged = change_area(np.where(moving, 0, diff), image.size)  # what changed beside the picture
+            ignored, reason = ignored | moving, "moving picture"
+        judged = change_area(np.where(ignored, 0, diff), image.size) if ignored.any() else area
         settled = judged >= self.settle_threshold and since_kept >= self.settle_seconds
         if judged < self.threshold and not settled:
+            self._ticking[monitor.index] = ticking
             return FilterResult(Decision.SKIP_DUPLICATE, change_area=area, hidden=hidden,
-                                reason="moving picture" if area >= self.threshold else "")
+                                reason=reason if area >= self.threshold else "")
         self._last[monitor.index] = (image.size, thumb)
         self._kept_at[monitor.index] = now
+        self._ticking[monitor.index] = ticking_now  # what ticked before this frame is in it
         cells = diff > self.cell_threshold
         return FilterResult(Decision.KEEP, image, changed_box(cells, image.size), changed_regions(cells, image.size),
                             area, hidden)
 
     def forget(self, monitor_index: int | None = None) -> None:
         """Drop the reference frame(s), so the next grab is kept (after a pause, unlock, monitor change)."""
-        for state in (self._last, self._grabbed, self._runs, self._pictures):
+        for state in (self._last, self._grabbed, self._runs, self._pictures, self._ticks, self._ticking):
             if monitor_index is None:
                 state.clear()
             else:
@@ -219,6 +250,33 @@ class FrameFilter:
             cover[max(0, r0 - 1):r1 + 2, max(0, c0 - 1):c1 + 2] = True
         self._pictures[monitor.index] = cover
         return cover
+
+    def _count_ticks(self, monitor_index: int, size: tuple[int, int], thumb: Thumbnail) -> None:
+        """Per cell, which of the last `TICKING_GRABS` grabs it changed in at all, one bit each (a
+        seconds digit replaced by a similar one, "3" by "8", moves its cell's mean by less than
+        `MOTION_LEVELS`)."""
+        before = self._grabbed.get(monitor_index)
+        ticks = self._ticks.get(monitor_index)
+        if before is None or before[0] != size or ticks is None:
+            self._ticks[monitor_index] = np.zeros(thumb.shape, dtype=np.uint8)
+            return
+        changed = np.abs(thumb - before[1]) > self.cell_threshold
+        self._ticks[monitor_index] = ((ticks << 1) | changed) & ((1 << TICKING_GRABS) - 1)
+
+    def _ticking_cells(self, monitor_index: int, shape: tuple[int, ...]
+                       ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+        """The cells clocks and counters covered since the last kept frame, and those they cover now:
+        small groups of cells that changed at `TICKING_CHANGES` of the last `TICKING_GRABS` grabs, a
+        cell around each. Since the last kept frame, because a progress bar's edge moves on and the cells
+        it left behind differ from the kept frame too."""
+        cover = np.zeros(shape, dtype=bool)
+        ticks = self._ticks.get(monitor_index)
+        if ticks is not None and ticks.shape == shape:
+            for r0, c0, r1, c1 in _cell_groups(_BITS_SET[ticks] >= TICKING_CHANGES):
+                if r1 - r0 < TICKING_MAX_ROWS and c1 - c0 < TICKING_MAX_COLS:
+                    cover[max(0, r0 - 1):r1 + 2, max(0, c0 - 1):c1 + 2] = True
+        before = self._ticking.get(monitor_index)
+        return (cover | before if before is not None and before.shape == shape else cover), cover
 
 
 def black_out(image: Image.Image, monitor: Monitor, geometries: Sequence[Box]) -> tuple[Image.Image, int]:
