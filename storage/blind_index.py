@@ -26,10 +26,36 @@ _TOKEN_CHARS = 7
 _CACHE_WORDS = 200_000
 
 
+# Chinese and Japanese are written without spaces: a run of their characters is not one word. Each run is
+# indexed as its overlapping pairs of characters (as Lucene's CJK analyzer does), so "设置" is found in
+# "打开浏览器设置" and a query of any length matches by its own pairs. Korean separates words with spaces and
+# is left to the word rule.
+_PAIRED = re.compile("[\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]+")
+
+
+def has_pairs(text: str) -> bool:
+    """Whether `text` holds Chinese or Japanese, which is indexed as pairs of characters."""
+    return _PAIRED.search(unicodedata.normalize("NFKC", text)) is not None
+
+
 def words(text: str) -> list[str]:
-    """Lowercased, NFKC-normalised, lightly stemmed word tokens, in order."""
+    """Lowercased, NFKC-normalised, lightly stemmed word tokens, in order (Chinese and Japanese as pairs
+    of characters)."""
     normal = unicodedata.normalize("NFKC", text).casefold()
-    return [stem(w) for w in _WORD.findall(normal)]
+    if not _PAIRED.search(normal):
+        return [stem(w) for w in _WORD.findall(normal)]
+    found: list[str] = []
+    for word in _WORD.findall(normal):
+        start = 0
+        for run in _PAIRED.finditer(word):
+            if run.start() > start:
+                found.append(stem(word[start:run.start()]))  # "Firefox浏览器": firefox, then the pairs
+            text_run = run.group()
+            found += [text_run] if len(text_run) == 1 else [text_run[i:i + 2] for i in range(len(text_run) - 1)]
+            start = run.end()
+        if start < len(word):
+            found.append(stem(word[start:]))
+    return found
 
 
 def stem(word: str) -> str:

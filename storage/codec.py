@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from storage.blind_index import BlindIndex, words
+from storage.blind_index import BlindIndex, has_pairs, words
 from storage.fields import FieldCipher, TamperedField
 from storage.memory import EARLIEST, KINDS, LATEST, Memory, Trust, check_time
 from storage.word_boxes import pack_boxes, unpack_boxes
@@ -175,6 +175,18 @@ class RowCodec:
             if value is not None:
                 changed[column] = self.cipher.seal(row["kind"], row["id"], column, value, bound_values(row))
         return {**row, **changed} if changed else None
+
+    def retokened(self, row: dict[str, Any]) -> dict[str, Any] | None:
+        """The row with its own blind tokens and app tag as this version computes them from its text (the
+        upgrade to schema 7, which indexes Chinese and Japanese as pairs of characters); None when they are
+        the same or a sealed field does not open (it is reported, and its tokens are better than none).
+        Words indexed with it (a chat turn's neighbours) are kept as they are."""
+        memory = self.decode(row)
+        if memory.damaged or not (has_pairs(memory.index_text()) or has_pairs(memory.app)):
+            return None  # only rows holding Chinese or Japanese index differently now
+        own = self.own_tokens(row["tokens"])
+        changed = {"tokens": self.tokens(memory) + row["tokens"][len(own):], "app_tag": self.app_tag(memory.app)}
+        return {**row, **changed} if any(row[k] != v for k, v in changed.items()) else None
 
     def decode_body(self, row: dict[str, Any]) -> dict[str, Any]:
         """Only the sealed JSON body (fields, provenance); {} if it fails its check. Word boxes stored

@@ -278,9 +278,10 @@ def make_snippet(text: str, query_words: set[str]) -> tuple[str, list[str]]:
     found: list[str] = []
     line_start, best, start = 0, 0, 0
     for line in lines:
-        hits = [(position, raw) for position, raw in _word_positions(line) if words(raw) and words(raw)[0] in query_words]
+        # A raw word can be several index words (a run of Chinese is its pairs of characters).
+        hits = [(position, raw) for position, raw in _word_positions(line) if query_words.intersection(words(raw))]
         found += [raw for _, raw in hits]
-        distinct = len({words(raw)[0] for _, raw in hits})
+        distinct = len({w for _, raw in hits for w in words(raw) if w in query_words})
         if distinct > best:
             best, first = distinct, line_start + hits[0][0]
             start = max(line_start, first - _SNIPPET_CHARS // 3)  # from the line's start, unless it is long

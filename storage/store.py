@@ -40,7 +40,7 @@ from storage.search import HybridSearch, SearchOptions, SearchResult
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 _META_FILE = "engram-store.json"
 # Fold new rows into the indexes once this many are not yet in one: beyond it,
 # the flat scan of unindexed rows starts to show in search latency.
@@ -142,12 +142,35 @@ def _bind_clear_columns(table: Any, codec: RowCodec) -> None:
     table.checkout_latest()
 
 
+def _pair_chinese_and_japanese(table: Any, codec: RowCodec) -> None:
+    """6 -> 7: rows holding Chinese or Japanese get their blind tokens and app tag as pairs of characters
+    (storage/blind_index.py), so a word inside a run written without spaces is found. Every row is read
+    (only its sealed text says whether it holds such script); a re-run finds nothing left to change. The
+    keyword index is built again, and the old tokens dropped with their versions."""
+    import pyarrow as pa
+
+    ids = table.search().select(["id"]).limit(None).to_arrow().column("id").to_pylist()
+    changed = 0
+    for start in range(0, len(ids), _BIND_BATCH):
+        chunk = ", ".join(repr(i) for i in ids[start:start + _BIND_BATCH])
+        rows = table.search().where(f"id IN ({chunk})").limit(None).to_arrow().to_pylist()
+        retokened = [r for r in map(codec.retokened, rows) if r is not None]
+        if retokened:
+            table.merge_insert("id").when_matched_update_all().execute(pa.Table.from_pylist(retokened, schema=table.schema))
+            changed += len(retokened)
+    if changed:
+        if any(index.columns == ["tokens"] for index in table.list_indices()):
+            table.create_index("tokens", config=keyword_index_config(), replace=True)
+        table.to_lance().cleanup_old_versions(older_than=timedelta(0), delete_unverified=True)
+        table.checkout_latest()
+
+
 _BIND_BATCH = 2_000
 # Steps that open sealed fields get the key's codec as well (one that still opens unbound fields).
-_KEYED_STEPS = frozenset({5})
+_KEYED_STEPS = frozenset({5, 6})
 
 MIGRATIONS: dict[int, Any] = {1: _vectors_to_float16, 2: _tokens_to_nine_characters, 3: _shorter_compressed_tokens,
-                              4: _times_into_supported_years, 5: _bind_clear_columns}
+                              4: _times_into_supported_years, 5: _bind_clear_columns, 6: _pair_chinese_and_japanese}
 
 
 @dataclass(frozen=True)

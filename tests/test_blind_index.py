@@ -17,6 +17,9 @@ from conftest import shared_dir
     ("anna@example.com /home/anna/q3_report.pdf", ["anna", "example", "com", "home", "anna", "q3", "report", "pdf"]),
     ("Café crème 2024-03-05", ["café", "crème", "2024", "03", "05"]),
     ("", []),
+    ("打开浏览器设置", ["打开", "开浏", "浏览", "览器", "器设", "设置"]),       # Chinese: pairs of characters
+    ("Firefox浏览器 设", ["firefox", "浏览", "览器", "设"]),                 # a lone character stays one
+    ("カタカナ表記 한국어 단어", ["カタ", "タカ", "カナ", "ナ表", "表記", "한국어", "단어"]),  # Korean has spaces
 ])
 def test_words_are_normalised(text: str, expected: list[str]) -> None:
     assert words(text) == expected

@@ -31,6 +31,17 @@ def test_keyword_search_finds_stemmed_forms(seeded: MemoryStore) -> None:
     assert len(result.hits) == 3 and all("budget" in t for t in texts(result))
 
 
+def test_chinese_words_are_found_inside_the_runs_a_screen_writes_without_spaces(store: MemoryStore) -> None:
+    settings = Memory("frame", "文件 编辑\n打开浏览器设置页面，然后选择隐私选项", time=NOW, app="Firefox")
+    store.add([settings, Memory("frame", "设计文档的目录", time=NOW - timedelta(hours=1), app="Writer")])
+    for query in ("浏览器", "设置", "隐私选项"):
+        hits = store.search(query, SearchOptions(mode="keyword"), now=NOW).hits
+        assert [h.id for h in hits] == [settings.id] and "打开浏览器设置页面" in hits[0].snippet, query
+    assert not store.search("设页", SearchOptions(mode="keyword"), now=NOW).hits  # not a pair the text holds
+    snippet, matched = make_snippet("文件 编辑\n" + "无关的内容 " * 40 + "\n打开浏览器设置页面", {"设置"})
+    assert "打开浏览器设置页面" in snippet and matched == ["打开浏览器设置页面"]
+
+
 def test_type_app_and_time_filters(seeded: MemoryStore) -> None:
     assert texts(seeded.search("budget", SearchOptions(kinds=["semantic"]), now=NOW)) == ["the budget is owned by finance"]
     assert texts(seeded.search("budget", SearchOptions(app="firefox"), now=NOW)) == ["budget meeting notes with Anna"]

@@ -407,3 +407,35 @@ def test_a_schema_5_store_gets_its_clear_columns_bound_and_reads_as_before(store
     legacy = cipher.seal("semantic", memories[2].id, "text", "forged from an old copy")
     reopened.table.merge_insert("id").when_matched_update_all().execute([{**row, "text": legacy}])
     assert "text" in reopened.get(memories[2].id).damaged
+
+
+def test_a_schema_6_store_indexes_its_chinese_and_japanese_as_pairs_of_characters(
+        store: MemoryStore, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import re
+
+    import storage.blind_index
+
+    screen = Memory("frame", "打开浏览器设置页面", app="微信读书")
+    english = Memory("frame", "quarterly budget spreadsheet", app="Firefox")
+    turns = [Memory("message", text, {"speaker": "Ana", "conversation": "c1"},
+                    time=datetime(2026, 3, 1, 9, n, tzinfo=timezone.utc))
+             for n, text in enumerate(["明天去东京", "好的，几点出发", "the train leaves at nine"])]
+    with monkeypatch.context() as schema_6:  # as schema 6 indexed: a run of Chinese was one word
+        schema_6.setattr(storage.blind_index, "_PAIRED", re.compile("(?!)"))
+        store.add([screen, english, *turns])
+    assert not store.search("设置", SearchOptions(mode="keyword")).hits
+    before = {r["id"]: r for r in store.table.search().limit(None).to_arrow().to_pylist()}
+    meta = home / "store" / "engram-store.json"
+    meta.write_text(json.dumps({**json.loads(meta.read_text()), "schema_version": 6}))
+
+    reopened = MemoryStore.open(PASSPHRASE, home=home, embedder=HashEmbedder())
+    assert json.loads(meta.read_text())["schema_version"] == store_module.SCHEMA_VERSION
+    assert [h.id for h in reopened.search("设置", SearchOptions(mode="keyword")).hits] == [screen.id]
+    assert [h.id for h in reopened.search("浏览器", SearchOptions(app="微信读书")).hits] == [screen.id]
+    after = {r["id"]: r for r in reopened.table.search().limit(None).to_arrow().to_pylist()}
+    assert after[english.id]["tokens"] == before[english.id]["tokens"]          # nothing else changes
+    codec = reopened.codec
+    for turn in turns[:2]:  # a turn's neighbours stay indexed with it
+        assert codec.around_tokens(after[turn.id]["tokens"]) == codec.around_tokens(before[turn.id]["tokens"]) != ""
+        assert codec.own_tokens(after[turn.id]["tokens"]) != codec.own_tokens(before[turn.id]["tokens"])
+    assert reopened.get(screen.id).text == screen.text and reopened.stats().versions == 1
