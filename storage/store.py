@@ -4,8 +4,10 @@ Contract:
 - One writer at a time (a file lock), each write one atomic LanceDB commit:
   a reader sees a whole batch or none of it, and a crash mid-write leaves only
   unreferenced files that the next maintenance removes.
-- Deleting is physical: `delete*` rewrites the affected data files and drops
-  old table versions, so the ciphertext is gone from disk, not just hidden.
+- Deleting is physical, in two steps: `delete*` removes the rows from every read at once (search, get,
+  timeline, keyword results) and their pictures from disk; the hourly upkeep (storage/upkeep.py) then
+  rewrites the data files that still hold their ciphertext and drops old table versions. A deleted vault
+  entry is erased from disk before `delete` returns.
 - Every method needs the key vault unlocked, except `count` and `stats`.
 """
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from storage import binding, paths
+from storage import binding, paths, upkeep
 from storage.atomic import write_json_atomically
 from storage.blind_index import BlindIndex
 from storage.blobs import BlobStore
@@ -47,7 +49,8 @@ _META_FILE = "engram-store.json"
 _REFRESH_ROWS = 5_000
 # Merge small data files once there are more than this many (each write makes one, and every
 # lookup opens each one), into files of up to _FRAGMENT_ROWS rows; and an index's deltas once
-# there are more than _MAX_INDEX_DELTAS.
+# there are more than _MAX_INDEX_DELTAS (the hourly upkeep merges them long before, unless no app
+# runs it: a large import through the command line).
 _MAX_SMALL_FRAGMENTS = 16
 _MERGE_EVERY = 16         # writes between two looks at the data files
 _FRAGMENT_ROWS = 2_000
@@ -406,7 +409,9 @@ class MemoryStore:
         return self._delete_where(where)
 
     def _delete_where(self, where: str) -> int:
+        """Rows gone from every read now; their ciphertext at the next upkeep, a vault entry's right away."""
         with self._lock.held():
+            secret = self.table.count_rows(f"({where}) AND kind = 'vault'") > 0
             doomed = self._frame_fields(f"({where}) AND kind = 'frame'")
             blob_ids = [f[k] for _, _, f in doomed for k in ("image_id", "thumb_id") if f.get(k)]
             blob_ids += self._rebase_dependents(where, doomed)
@@ -416,12 +421,18 @@ class MemoryStore:
             self.table.delete(where)
             removed = before - self.table.count_rows()
             if removed:
-                self._index_alone(turns)  # before the purge, which drops the versions that had them
-                self.purge()
+                self._index_alone(turns)
             # After the rows: a crash in between leaves unreferenced images, which
             # sweep_orphan_blobs() removes, never rows pointing at missing images.
             self.blobs.delete(blob_ids)
-            return removed
+        if removed and secret:
+            # Not under the writer lock: the erase waits for a running upkeep, which takes the writer lock.
+            upkeep.erase_now(self)
+        return removed
+
+    @property
+    def writer_wait_seconds(self) -> float:
+        return self._lock.wait_seconds
 
     def indexed_alone(self, ids: Sequence[str]) -> list[Memory]:
         """Of these chat turns, the digested ones stored before turns were indexed with their neighbours
@@ -516,12 +527,14 @@ class MemoryStore:
         LanceDB's own optimize() only rewrites a file once 10% of it is deleted,
         which would leave a forgotten secret on disk indefinitely, so compaction
         goes through the lance dataset with the threshold at zero. Dropping all
-        old versions is safe here because we hold the only writer lock.
+        old versions is safe here because we hold the only writer lock (and the upkeep
+        lock: no rewrite is in flight). It rewrites every data file and remaps every index
+        (seconds to minutes on a large store): deletes leave this to storage/upkeep.py.
         `reindex_words`: also build the keyword index again, whose word list keeps
         the blind tokens of every row it ever took in (after masking a stored secret;
         it costs a pass over the table).
         """
-        with self._lock.held():
+        with upkeep.upkeep_lock(self.root, self._lock.wait_seconds), self._lock.held():
             if reindex_words and any(i.columns == ["tokens"] for i in self.table.list_indices()):
                 self.table.create_index("tokens", config=keyword_index_config(), replace=True)
             dataset = self.table.to_lance()
@@ -733,7 +746,9 @@ class MemoryStore:
         if force or small > _MAX_SMALL_FRAGMENTS:
             # Only small files are merged, up to _FRAGMENT_ROWS rows: bigger ones stay as they are,
             # so this costs the size of what was written since, not of the table.
-            dataset.optimize.compact_files(target_rows_per_fragment=_FRAGMENT_ROWS)
+            # Files holding deleted rows are left to the hourly upkeep: rewriting a large one here
+            # would remap every index inside a capture tick.
+            dataset.optimize.compact_files(target_rows_per_fragment=_FRAGMENT_ROWS, materialize_deletions=False)
             # Old versions keep replaced files alive; an hour's grace lets other
             # processes (the CLI beside the app) finish reads of the version they hold.
             dataset.cleanup_old_versions(older_than=timedelta(hours=1))

@@ -1,7 +1,8 @@
 """Keeping captured frames within the user's budget: size, age, and "text only after N days".
 
 Always oldest first, always through the store's delete, so what retention
-removes is as gone from disk as what the user forgets by hand.
+removes is as gone from disk as what the user forgets by hand (once the upkeep
+that follows it in the hourly job, `app.capture.service.hourly_upkeep`, has run).
 """
 from __future__ import annotations
 
@@ -75,8 +76,8 @@ def _drop_images(store: Any, before: datetime) -> int:
     # The spans first, in one commit: a crash before the delete leaves extra rows, never lost text.
     store.save(spans, replace_only=[s.id for s in spans])
     store.repoint_sources(moved, since=ready[0].time)  # memories made from a merged screen follow it
-    if not store.delete(absorbed):
-        store.purge()  # the old row versions still name the image ids (a delete purges them itself)
+    # The old row versions still name the image ids until the upkeep that follows in the hourly job.
+    store.delete(absorbed)
     store.blobs.delete(image_ids)
     return len(ready)
 

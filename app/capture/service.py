@@ -1,5 +1,6 @@
 """Capture running by itself: APScheduler owns the capture tick, the OCR
-worker's wake-ups, the retention job and the disk measure. Nothing else starts timers.
+worker's wake-ups, the hourly job (retention, then store upkeep) and the disk measure.
+Nothing else starts timers.
 
 A tick that finds the one before still running is skipped (one grab at a
 time); APScheduler would log a warning for each, hundreds an hour on a busy
@@ -25,7 +26,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from app.capture.ocr_worker import OcrWorker
 from app.capture.recorder import Recorder
-from app.capture.retention import RetentionPolicy, enforce
+from app.capture.retention import RetentionPolicy, RetentionReport, enforce
+from storage.upkeep import UpkeepReport, run_upkeep
 
 log = logging.getLogger(__name__)
 DISK_EVERY_SECONDS = 600.0
@@ -84,6 +86,16 @@ def bytes_under(root: Path) -> int:
             except OSError:
                 continue  # removed meanwhile (retention, a delete)
     return total
+
+
+def hourly_upkeep(store: Any, policy: RetentionPolicy,
+                  now: datetime | None = None) -> tuple[RetentionReport, UpkeepReport]:
+    """The hourly job: retention within the user's budget, then the store's upkeep, which erases from
+    disk what retention and the user's forgets deleted since the last run (storage/upkeep.py)."""
+    retained = enforce(store, policy, now=now)
+    if retained.frames_removed or retained.images_dropped:
+        log.info("retention: %d frames removed, %d images dropped", retained.frames_removed, retained.images_dropped)
+    return retained, run_upkeep(store)
 
 
 class CaptureService:
@@ -145,9 +157,10 @@ class CaptureService:
             log.error("OCR failed: %s", type(exc).__name__)
 
     def _retain(self) -> None:
-        report = enforce(self.recorder.store, self.policy)
-        if report.frames_removed or report.images_dropped:
-            log.info("retention: %d frames removed, %d images dropped", report.frames_removed, report.images_dropped)
+        try:
+            hourly_upkeep(self.recorder.store, self.policy)
+        except Exception as exc:  # keep capturing; the next hour tries again
+            log.error("hourly upkeep failed: %s", type(exc).__name__)
 
 
 def _now() -> Any:

@@ -1,0 +1,206 @@
+"""Store upkeep, run by the hourly job: forgotten rows erased from disk, small files and index pieces merged.
+
+A delete only marks rows deleted (a deletion file beside the data file): they are gone from every read at
+once, but their ciphertext is still in the data file, and old table versions still list it. Upkeep rewrites
+the data files that hold deleted rows (with the small files beside them, merged into larger ones) and then
+drops every old version, so the ciphertext is gone from disk.
+
+Why not in the delete itself: rewriting a data file makes Lance remap every index onto the new rows, and the
+vector index's remap rebuilds its graphs (at 100k rows, 27 of the 29 s of a one-frame delete; bench
+`store_upkeep`), whatever the number of rows deleted. Paid once an hour it is affordable; paid per forget it
+froze the app.
+
+Contract:
+- The writer lock (which capture's writes need) is held only for the last step, dropping old versions,
+  which takes well under a second. The rewrite is committed without it: Lance lets a rewrite commit over
+  appends made meanwhile, and refuses it ("preempted") when a delete or update touched a file it rewrote,
+  so a merge never brings a deleted row back. A refused rewrite is planned and tried again.
+- One upkeep at a time, per store, across processes (`.upkeep.lock`); `purge()` and an immediate erase
+  take the same lock, because dropping old versions also deletes the files of a rewrite not yet committed.
+- Nothing of the content reaches the log: counts, bytes and seconds only.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from storage.locking import WriterBusy, WriterLock
+
+log = logging.getLogger(__name__)
+
+# Upkeep merges data files into files of up to this many rows (capture writes files of one to a few rows,
+# the write path merges those into files of up to 2,000 rows, storage/store.py _FRAGMENT_ROWS).
+MERGED_ROWS = 25_000
+# Files smaller than MERGED_ROWS already covered by an index are merged only with a rewrite that is due
+# anyway (deleted rows), or once there are more than this many: each such merge remaps every index.
+MAX_SMALL_INDEXED = 16
+# Rows rewritten in one cycle beyond those holding deleted rows (which are always rewritten): the first
+# upkeep of a large capture-filled store spreads its merging over several hours.
+MERGE_BUDGET_ROWS = 200_000
+# Index pieces (a base and the deltas the write path adds as rows arrive) merged into one per index.
+_ATTEMPTS = 3
+
+
+@dataclass
+class UpkeepReport:
+    files_rewritten: int = 0     # data files read and written again (merged, or without their deleted rows)
+    files_written: int = 0
+    rows_erased: int = 0         # deleted rows whose ciphertext left the data files
+    index_pieces_merged: int = 0
+    bytes_freed: int = 0
+    seconds: float = 0.0
+    writes_held_seconds: float = 0.0   # the longest time capture's writes had to wait for upkeep
+    erased: bool = True          # False: rows deleted before this cycle are still in a data file
+    skipped: str = ""            # why nothing was done (another upkeep was running)
+
+    def summary(self) -> str:
+        if self.skipped:
+            return f"upkeep skipped: {self.skipped}"
+        return (f"upkeep: {self.files_rewritten} data files rewritten into {self.files_written}, "
+                f"{self.rows_erased} deleted rows erased, {self.index_pieces_merged} index pieces merged, "
+                f"{self.bytes_freed / 1e6:.1f} MB freed in {self.seconds:.1f} s "
+                f"(writes held {self.writes_held_seconds:.2f} s)"
+                + ("" if self.erased else "; some deleted rows wait for the next cycle (the store was busy)"))
+
+
+@contextmanager
+def upkeep_lock(root: Path, wait_seconds: float) -> Iterator[None]:
+    lock = WriterLock(root / ".upkeep.lock", wait_seconds, on_wait=lambda _: None)
+    with lock.held():
+        yield
+
+
+def run_upkeep(store: Any) -> UpkeepReport:
+    """The hourly cycle: erase deleted rows, merge small files and index pieces, drop old versions.
+
+    Returns at once (report.skipped) when another upkeep of this store is running."""
+    started = time.perf_counter()
+    report = UpkeepReport()
+    try:
+        with upkeep_lock(store.root, wait_seconds=0):
+            _rewrite(store, report, merge=True)
+            _merge_index_pieces(store, report)
+            _drop_old_versions(store, report)
+    except WriterBusy:
+        report.skipped = "another upkeep of this store is running"
+    report.seconds = time.perf_counter() - started
+    log.info(report.summary())
+    return report
+
+
+def erase_now(store: Any) -> UpkeepReport:
+    """Erase deleted rows from disk right away (a forgotten vault entry): only the files holding them
+    are rewritten. Waits for a running upkeep rather than skipping, since the caller promised it."""
+    started = time.perf_counter()
+    report = UpkeepReport()
+    with upkeep_lock(store.root, wait_seconds=store.writer_wait_seconds):
+        _rewrite(store, report, merge=False)
+        _drop_old_versions(store, report)
+    report.seconds = time.perf_counter() - started
+    log.info("erased now: %s", report.summary())
+    return report
+
+
+def pending_erase(store: Any) -> int:
+    """Deleted rows whose ciphertext is still in a data file of the newest version."""
+    return sum(_deleted(f) for f in store.table.to_lance().get_fragments())
+
+
+def _deleted(fragment: Any) -> int:
+    deletion = fragment.metadata.deletion_file
+    return int(deletion.num_deleted_rows or 0) if deletion is not None else 0
+
+
+def _rewrite(store: Any, report: UpkeepReport, merge: bool) -> None:
+    from lance.optimize import Compaction
+
+    options: Any = {"materialize_deletions": True, "materialize_deletions_threshold": 0.0,
+               "target_rows_per_fragment": MERGED_ROWS}
+    for _ in range(_ATTEMPTS):
+        dataset = store.table.to_lance()
+        tasks = _chosen_tasks(dataset, Compaction.plan(dataset, options).tasks, merge)
+        if not tasks:
+            report.erased = True
+            return
+        erasing = sum(_deleted_in(t) for t in tasks)
+        try:
+            rewrites = [task.execute(dataset) for task in tasks]
+            metrics = Compaction.commit(dataset, rewrites, options)
+        except OSError as exc:
+            if "conflict" not in str(exc).lower() and "preempted" not in str(exc).lower():
+                raise
+            # A write touched a file being rewritten: plan again over the newer version.
+            log.info("upkeep: a write touched a file being merged; planning again")
+            report.erased = False
+            continue
+        report.files_rewritten += metrics.fragments_removed
+        report.files_written += metrics.fragments_added
+        report.rows_erased += erasing
+        store.table.checkout_latest()
+        report.erased = not any(_deleted(f) for f in store.table.to_lance().get_fragments())
+        if report.erased or not merge:
+            return
+
+
+def _deleted_in(task: Any) -> int:
+    return sum(int(f.deletion_file.num_deleted_rows or 0) for f in task.fragments if f.deletion_file is not None)
+
+
+def _chosen_tasks(dataset: Any, tasks: list[Any], merge: bool) -> list[Any]:
+    """Every task that erases deleted rows; merges of small files too when they cost no index remap of
+    their own (a rewrite is due anyway, or the files are not indexed yet) or small files have piled up."""
+    erasing = [t for t in tasks if _deleted_in(t)]
+    if not merge:
+        return erasing
+    indexed = _indexed_fragment_ids(dataset)
+    merging = [t for t in tasks if not _deleted_in(t)]
+    small_indexed = sum(1 for t in merging for f in t.fragments if f.id in indexed)
+    if not erasing and small_indexed <= MAX_SMALL_INDEXED:
+        merging = [t for t in merging if not any(f.id in indexed for f in t.fragments)]
+    chosen, budget = list(erasing), MERGE_BUDGET_ROWS
+    for task in merging:
+        rows = sum(f.physical_rows for f in task.fragments)
+        if rows <= budget:
+            chosen.append(task)
+            budget -= rows
+    return chosen
+
+
+def _indexed_fragment_ids(dataset: Any) -> set[int]:
+    ids: set[int] = set()
+    for index in dataset.describe_indices():
+        for segment in index.segments:
+            ids.update(segment.fragment_ids or ())
+    return ids
+
+
+def _merge_index_pieces(store: Any, report: UpkeepReport) -> None:
+    """Each index's deltas (one per fold of new rows) merged into its base: many pieces slow every query."""
+    for index in store.table.list_indices():
+        stats = store.table.index_stats(index.name)
+        pieces = int(stats.num_indices) if stats is not None and stats.num_indices else 1
+        if pieces <= 1:
+            continue
+        try:
+            store.table.to_lance().optimize.optimize_indices(num_indices_to_merge=pieces, index_names=[index.name])
+        except OSError as exc:  # a concurrent fold of new rows: merged next cycle
+            log.info("upkeep: index merge deferred (%s)", type(exc).__name__)
+            continue
+        report.index_pieces_merged += pieces
+    store.table.checkout_latest()
+
+
+def _drop_old_versions(store: Any, report: UpkeepReport) -> None:
+    """Under the writer lock: dropping unreferenced files would otherwise delete those of a write in flight."""
+    with store.writes_held():
+        held = time.perf_counter()
+        stats = store.table.to_lance().cleanup_old_versions(older_than=timedelta(0), delete_unverified=True)
+        store.table.checkout_latest()
+        report.writes_held_seconds = max(report.writes_held_seconds, time.perf_counter() - held)
+    report.bytes_freed += int(stats.bytes_removed)

@@ -1,0 +1,218 @@
+"""The hourly upkeep on a real store: forgotten rows leave every read at once and the disk at the next
+cycle; merging small files loses nothing and brings nothing deleted back; open files stay flat."""
+from __future__ import annotations
+
+import os
+import threading
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from storage import upkeep
+from storage.locking import WriterBusy, WriterLock
+from storage.memory import Memory
+from storage.search import SearchOptions
+from storage.store import MemoryStore
+
+from conftest import PASSPHRASE
+from fakes import HashEmbedder
+from test_canary import leaks
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+KEYWORD = SearchOptions(mode="keyword", k=50)
+
+
+def screen(i: int, word: str = "") -> Memory:
+    return Memory("frame", f"screen {i} of the budget report {word}".strip(), {"monitor": 0},
+                  time=T0 + timedelta(seconds=3 * i), app="Firefox", title=f"Budget {i} - Mozilla Firefox")
+
+
+def captured(store: MemoryStore, count: int, first: int = 0) -> list[Memory]:
+    """Frames written the way capture writes them: one at a time, then again once their text is read."""
+    frames = []
+    for i in range(first, first + count):
+        picture = store.blobs.put(f"pixels of screen {i}".encode() * 20)
+        frame = screen(i)
+        frame.fields["image_id"] = picture
+        frame.text_pending = True
+        store.add([frame])
+        frame.text, frame.text_pending = f"screen {i} of the budget report", False
+        store.save([frame])
+        frames.append(frame)
+    return frames
+
+
+def sealed_probes(store: MemoryStore, memory_id: str) -> list[bytes]:
+    """24 bytes from inside each sealed field of one row: found on disk while its ciphertext is there."""
+    row = store.table.search().where(f"id = '{memory_id}'").limit(1).to_arrow().to_pylist()[0]
+    return [row[c][13:37] for c in ("text", "title", "body") if row[c] and len(row[c]) >= 40]
+
+
+def tokens_on_disk(store: MemoryStore, word: str) -> int:
+    """Rows holding this word's blind token, in any table version on disk (old versions included)."""
+    token = store.codec.index.token(word)
+    dataset = store.table.to_lance()
+    return sum(token in (t or "").split()
+               for v in dataset.versions()
+               for t in dataset.checkout_version(v["version"]).to_table(columns=["tokens"]).column("tokens").to_pylist())
+
+
+def keyword_ids(store: MemoryStore, query: str) -> list[str]:
+    return [h.id for h in store.search(query, KEYWORD).hits]
+
+
+def test_a_forgotten_screen_leaves_every_read_at_once_and_the_disk_at_the_next_upkeep(
+        store: MemoryStore, home: Path) -> None:
+    frames = [screen(i, "wombat" if i == 7 else "") for i in range(40)]
+    for start in range(0, 40, 10):  # four data files
+        store.add(frames[start:start + 10])
+    store.build_indexes(vector_min_rows=1)  # every index, the vector one too: the upkeep remaps them
+    doomed = frames[7]
+    probes = sealed_probes(store, doomed.id)
+    assert keyword_ids(store, "wombat") == [doomed.id] and leaks(home, probes)
+
+    assert store.delete([doomed.id]) == 1
+
+    assert store.get(doomed.id) is None                              # gone from every read now
+    assert keyword_ids(store, "wombat") == []                        # its blind tokens bring nothing back
+    assert doomed.id not in {h.id for h in store.search(doomed.text, SearchOptions(mode="vector", k=50)).hits}
+    assert doomed.id not in {m.id for m in store.list_range(kinds=["frame"], limit=100)}
+    assert upkeep.pending_erase(store) == 1 and leaks(home, probes)  # its ciphertext waits for the upkeep
+
+    report = upkeep.run_upkeep(store)
+
+    assert report.rows_erased == 1 and report.erased and report.bytes_freed > 0
+    assert not leaks(home, probes) and tokens_on_disk(store, "wombat") == 0
+    assert upkeep.pending_erase(store) == 0 and len(store.table.list_versions()) == 1
+    reopened = MemoryStore.open(PASSPHRASE, home=home, embedder=HashEmbedder())
+    assert reopened.get(doomed.id) is None and keyword_ids(reopened, "wombat") == []
+    assert reopened.count("frame") == 39
+    assert all(reopened.get(f.id).text == f.text for f in frames if f is not doomed)
+
+
+def test_a_forgotten_vault_entry_is_erased_from_disk_before_delete_returns(store: MemoryStore, home: Path) -> None:
+    store.add([screen(i) for i in range(10)])
+    entry = Memory("vault", "Passport number", {"entry_type": "id"}, secret="X1234567 passport of a secret")
+    store.add([entry])
+    store.build_indexes(vector_min_rows=1)
+    row = store.table.search().where(f"id = '{entry.id}'").limit(1).to_arrow().to_pylist()[0]
+    probes = [row["secret"][13:37], *sealed_probes(store, entry.id)]
+    assert leaks(home, probes)
+
+    store.delete([entry.id])
+
+    assert not leaks(home, probes) and upkeep.pending_erase(store) == 0
+
+
+def test_upkeep_merges_what_capture_wrote_and_loses_nothing(store: MemoryStore, home: Path) -> None:
+    frames = captured(store, 60)
+    store.build_indexes(vector_min_rows=1)
+    frames += captured(store, 30, first=60)      # rows after the indexes: in no index yet
+    forgotten = frames[5]
+    store.delete([forgotten.id])
+    files_before = len(store.table.to_lance().get_fragments())
+
+    report = upkeep.run_upkeep(store)
+
+    assert report.files_rewritten >= 2 and len(store.table.to_lance().get_fragments()) < files_before
+    reopened = MemoryStore.open(PASSPHRASE, home=home, embedder=HashEmbedder())
+    for frame in frames:
+        if frame is forgotten:
+            assert reopened.get(frame.id) is None
+            continue
+        kept = reopened.get(frame.id)
+        assert kept is not None and kept.text == frame.text and not kept.text_pending
+        assert reopened.blobs.get(kept.fields["image_id"]) == f"pixels of screen {frames.index(frame)}".encode() * 20
+    assert keyword_ids(reopened, "screen 42")[0] == frames[42].id
+    assert keyword_ids(reopened, "screen 75")[0] == frames[75].id
+    assert reopened.count("frame") == 89
+
+
+def test_a_merge_never_brings_back_a_row_deleted_while_it_ran(store: MemoryStore, home: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from lance.optimize import Compaction
+
+    frames = [screen(i, "quokka" if i == 3 else "") for i in range(20)]
+    store.add(frames[:10])
+    store.add(frames[10:])
+    store.build_indexes(vector_min_rows=1)
+    store.delete([frames[1].id])
+    late = frames[3]
+    probes = sealed_probes(store, late.id)
+    commit = Compaction.commit
+    deleted_meanwhile = []
+
+    def commit_after_a_forget(dataset, rewrites, options=None):  # type: ignore[no-untyped-def]
+        if not deleted_meanwhile:  # the user forgets a row of a file being rewritten, before the commit
+            deleted_meanwhile.append(store.delete([late.id]))
+        return commit(dataset, rewrites, options)
+
+    monkeypatch.setattr(Compaction, "commit", staticmethod(commit_after_a_forget))
+    report = upkeep.run_upkeep(store)
+
+    assert deleted_meanwhile == [1] and report.erased and report.rows_erased == 2
+    assert store.get(late.id) is None and keyword_ids(store, "quokka") == []
+    assert not leaks(home, probes) and upkeep.pending_erase(store) == 0
+    assert store.count() == 18
+
+
+def test_upkeep_lets_capture_write_while_it_rewrites(store: MemoryStore, home: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from lance.optimize import Compaction
+
+    frames = [screen(i) for i in range(20)]
+    store.add(frames[:10])
+    store.add(frames[10:])
+    store.build_indexes(vector_min_rows=1)
+    store.delete([frames[2].id])
+    commit = Compaction.commit
+    written: list[list[str]] = []
+
+    def commit_beside_a_capture(dataset, rewrites, options=None):  # type: ignore[no-untyped-def]
+        if not written:  # another thread takes the writer lock without waiting, and writes a screen
+            worker = threading.Thread(target=lambda: written.append(writer.add([screen(99, "platypus")])))
+            worker.start()
+            worker.join()
+        return commit(dataset, rewrites, options)
+
+    writer = MemoryStore.open(PASSPHRASE, home=home, embedder=HashEmbedder())
+    writer._lock.wait_seconds = 0   # a write that would have to wait fails instead (WriterBusy)
+    monkeypatch.setattr(Compaction, "commit", staticmethod(commit_beside_a_capture))
+    report = upkeep.run_upkeep(store)
+
+    assert len(written) == 1 and report.erased and upkeep.pending_erase(store) == 0
+    assert keyword_ids(store, "platypus") == written[0] and store.count() == 20
+
+
+def test_one_upkeep_at_a_time(store: MemoryStore) -> None:
+    store.add([screen(i) for i in range(3)])
+    with WriterLock(store.root / ".upkeep.lock", 0).held():
+        assert upkeep.run_upkeep(store).skipped
+        with pytest.raises(WriterBusy):
+            with upkeep.upkeep_lock(store.root, wait_seconds=0):
+                pass
+
+
+def open_files() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts open files through /proc")
+def test_open_files_stay_flat_over_10000_writes_and_1000_searches(store: MemoryStore) -> None:
+    captured(store, 200)   # past the first index builds and merges
+    store.search("screen 3 budget")
+    baseline = open_files()
+    counts = []
+    for step in range(25):
+        first = 200 + step * 200
+        captured(store, 200, first=first)              # 400 writes: 200 frames, each written twice
+        for query in range(40):
+            store.search(f"screen {first + query * 5} budget report")
+        if step % 8 == 7:
+            upkeep.run_upkeep(store)
+        counts.append(open_files())
+    # Lance keeps a few files open per index it has read; what grew per table version once is flat now.
+    assert max(counts) <= baseline + 40, (baseline, counts)
+    assert counts[-1] <= max(counts[:5]) + 10, (baseline, counts)
