@@ -356,21 +356,25 @@ class MemoryStore:
             self.table.merge_insert("id").when_matched_update_all().execute(rows)
             self._refresh_indexes()  # each update leaves a small file behind; merge them now and then
 
-    def save(self, memories: Sequence[Memory], replace_only: Iterable[str] = ()) -> list[str]:
+    def save(self, memories: Sequence[Memory], replace_only: Iterable[str] = (),
+             vectors_from: dict[str, str] | None = None) -> list[str]:
         """Insert new memories and replace changed ones (by id) in one atomic commit.
 
         The agents write a whole batch's decisions this way: a crash leaves all of
         them or none, and replaying a batch rewrites the same ids instead of adding twice.
         Ids in `replace_only` are written only if still stored: what the user deleted
         meanwhile (forget, retention) is not brought back. Returns the ids written.
-        History notes are the caller's (each decision records its own reason)."""
+        History notes are the caller's (each decision records its own reason).
+        `vectors_from` maps a memory's id to a stored memory whose vector it takes instead of being
+        embedded (a screen whose words differ from the one before only in a clock's digits); when
+        that one is gone, it is embedded."""
         with self._lock.held():
             guarded = set(replace_only)
             gone = guarded - self.existing(list(guarded)) if guarded else set()
             memories = [m for m in memories if m.id not in gone]
             memories = _one_per_id(memories)
             if memories:
-                self._upsert(self._encode(memories))
+                self._upsert(self._encode(memories, self._stored_vectors(vectors_from or {})))
                 self._refresh_indexes()
         return [m.id for m in memories]
 
@@ -542,23 +546,36 @@ class MemoryStore:
             dataset.cleanup_old_versions(older_than=timedelta(0), delete_unverified=True)
             self.table.checkout_latest()  # type: ignore[no-untyped-call]
 
-    def _encode(self, memories: Sequence[Memory]) -> list[dict[str, Any]]:
+    def _encode(self, memories: Sequence[Memory], known: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """`known`: stored (rotated) vectors by memory id, taken as they are instead of embedding."""
         context = conversation_context(memories)
+        known = {i: v for i, v in (known or {}).items() if i not in context}
         kept = self._kept_index([m for m in memories if m.kind == "message" and m.id not in context])
+        todo = [i for i, m in enumerate(memories) if m.id not in known]
         with_passage = [i for i, m in enumerate(memories) if m.id in context]
         # One call, so an import's progress (agents/importers/progress.py) sees the whole job.
-        embedded = self.embedder.embed([m.index_text() for m in memories] +
-                                       [context[memories[i].id].passage for i in with_passage])
-        vectors = np.array(embedded[:len(memories)], np.float32)
+        texts = [memories[i].index_text() for i in todo] + [context[memories[i].id].passage for i in with_passage]
+        embedded = self.embedder.embed(texts) if texts else np.zeros((0, self.embedder.dim), np.float32)
+        vectors = np.zeros((len(memories), self.embedder.dim), np.float32)
+        vectors[todo] = embedded[:len(todo)]
         if with_passage:
-            mixed = vectors[with_passage] + embedded[len(memories):]
+            mixed = vectors[with_passage] + embedded[len(todo):]
             vectors[with_passage] = mixed / np.maximum(np.linalg.norm(mixed, axis=1, keepdims=True), 1e-12)
         vectors = self.rotation.apply(vectors)
         rows = []
         for i, m in enumerate(memories):
-            row = self.codec.encode(m, vectors[i], context[m.id].words if m.id in context else "")
+            row = self.codec.encode(m, known.get(m.id, vectors[i]), context[m.id].words if m.id in context else "")
             rows.append({**row, **kept[m.id]} if m.id in kept else row)
         return rows
+
+    def _stored_vectors(self, sources: dict[str, str]) -> dict[str, Any]:
+        """For each memory id in `sources`, the stored vector of the memory it names, if still stored."""
+        ids = sorted({i for i in sources.values() if _is_id(i)})
+        if not ids:
+            return {}
+        rows = self.table.search().where(f"id IN ({', '.join(repr(i) for i in ids)})").select(["id", "vector"])
+        found = {row["id"]: row["vector"] for row in rows.limit(None).to_arrow().to_pylist()}
+        return {memory_id: found[source] for memory_id, source in sources.items() if source in found}
 
     def _kept_index(self, messages: Sequence[Memory]) -> dict[str, dict[str, Any]]:
         """The stored tokens and vector of messages saved again with the same words (Ask noting that it

@@ -680,3 +680,69 @@ def test_text_reads_window_by_window_and_column_by_column_but_a_table_by_rows() 
     table = [(20, 40, "Travel"), (400, 40, "3,100"), (20, 70, "Hotels"), (400, 70, "1,240"), (20, 100, "Food"),
              (400, 100, "610")]
     assert text(_words_at(table)) == ["Travel 3,100", "Hotels 1,240", "Food 610"]
+
+
+def _vector(store: MemoryStore, frame_id: str) -> list[float]:
+    return store.table.search().where(f"id = '{frame_id}'").limit(1).to_arrow().to_pylist()[0]["vector"]
+
+
+def _embedded_texts(store: MemoryStore) -> list[str]:
+    return [text for call in store.embedder.calls for text in call]
+
+
+def test_a_clock_ticking_is_not_embedded_again_and_a_real_change_is(store: MemoryStore,
+                                                                   windows: FakeWindows) -> None:
+    """Issue 21.5: each kept frame's whole text was embedded again, though only the clock had moved."""
+    page = ["Release notes for the backup command", "restore keeps every passphrase"]
+    ticks = ["21:45:07", "21:45:10", "21:45:13"]
+    shown = [page + [t] for t in ticks] + [page[:1] + ["quokka sightings", "21:45:16"]]
+    # Every tick kept (a low threshold), to see what reading each one costs.
+    recorder = Recorder(store, ReplayScreen([screen_with(lines) for lines in shown]), windows,
+                        FrameFilter(threshold=0.01, ticking_seconds=0), CaptureSettings(min_free_disk_mb=1))
+    ocr = ScriptedOcr()
+    worker = OcrWorker(store, ocr)
+    for i, lines in enumerate(shown):
+        assert recorder.tick(NOW + timedelta(seconds=3 * i)) == "kept"
+        ocr.lines = lines
+        store.embedder.calls.clear()
+        assert worker.drain() == 1
+        embedded = _embedded_texts(store)
+        assert embedded == ([] if i in (1, 2) else ["\n".join(lines)]), i
+    first, second, third, changed = store.list_range(kinds=["frame"])
+    assert _vector(store, second.id) == _vector(store, first.id) == _vector(store, third.id)
+    assert _vector(store, changed.id) != _vector(store, first.id)
+    # Nothing lost: each screen keeps its own text (its clock), found by keyword; the change by both.
+    assert [f.text.splitlines()[-1] for f in (first, second, third, changed)] == ticks + ["21:45:16"]
+    assert store.search("21:45:13", SearchOptions(k=1)).hits[0].id == third.id
+    assert store.search("quokka", SearchOptions(k=1)).hits[0].id == changed.id
+
+
+def test_a_ticking_screen_whose_previous_frame_is_gone_is_embedded(store: MemoryStore, windows: FakeWindows) -> None:
+    page = ["Release notes for the backup command"]
+    recorder = Recorder(store, ReplayScreen([screen_with(page + [t]) for t in ("21:45:07", "21:45:10")]), windows,
+                        FrameFilter(threshold=0.01, ticking_seconds=0), CaptureSettings(min_free_disk_mb=1))
+    ocr = ScriptedOcr()
+    worker = OcrWorker(store, ocr)
+    recorder.tick(NOW)
+    ocr.lines = page + ["21:45:07"]
+    worker.drain()
+    recorder.tick(NOW + timedelta(seconds=3))
+    (first,) = [f for f in store.list_range(kinds=["frame"]) if not f.text_pending]
+    store.delete([first.id])  # forgotten meanwhile: its vector cannot be taken
+    ocr.lines = page + ["21:45:10"]
+    store.embedder.calls.clear()
+    assert worker.drain() == 1
+    assert _embedded_texts(store) == ["\n".join(page + ["21:45:10"])]
+
+
+@pytest.mark.parametrize("before, after, same", [
+    ("top - 21:45:09 up 5:31, load average: 0.14", "top - 21:45:12 up 5:32, load average: 0.20", True),
+    ("Downloading model 45% 120 MB of 267 MB", "Downloading model 46% 123 MB of 267 MB", True),
+    ("firefox 12.0 sshd 0.3", "sshd 4.1 firefox 0.2", True),                   # `top` sorting its rows again
+    ("Release notes for the backup command", "Release notes for the restore command", False),
+    ("backup done", "backup done done", False),
+])
+def test_same_words_but_numbers(before: str, after: str, same: bool) -> None:
+    from app.capture.same_words import same_but_numbers
+
+    assert same_but_numbers(after, before) is same

@@ -19,6 +19,7 @@ from storage.frame_pictures import PictureMissing, bounding_box, merge_rects, pi
 from storage.memory import utcnow
 
 from app.capture.ocr import OCR, OcrWord
+from app.capture.same_words import same_but_numbers
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ class OcrWorker:
 
     def read_frame(self, frame: Any) -> None:
         fields = frame.fields
+        previous = self.store.get(fields["previous"]) if fields.get("previous") else None
         try:
             image = picture(self.store, frame)
         except PictureMissing as exc:
@@ -72,7 +74,7 @@ class OcrWorker:
             log.warning("frame image unreadable (%s); marking its text as empty", type(exc).__name__)
             words: list[OcrWord] = []
         else:
-            words = self._words(image, fields)
+            words = self._words(image, fields, previous)
         lines = reading_order(words, fields.get("windows") or ())
         frame.text = _joined(lines)
         # In the text's order, so the store keeps their words once (storage/word_boxes.py).
@@ -81,10 +83,15 @@ class OcrWorker:
         frame.updated = utcnow()
         frame.note("ocr", "screen text read")
         # Secrets on screen are masked before the text is first stored, and filed in the vault with it.
-        self.store.save(keep_secrets(self.store, [frame]), replace_only=[frame.id])
+        batch = keep_secrets(self.store, [frame])
+        vectors_from = None
+        if previous is not None and not previous.text_pending and same_but_numbers(frame.index_text(),
+                                                                                   previous.index_text()):
+            # A clock or a counter ticking: the words are the previous screen's, and so is what they are about.
+            vectors_from = {frame.id: previous.id}
+        self.store.save(batch, replace_only=[frame.id], vectors_from=vectors_from)
 
-    def _words(self, image: Any, fields: dict[str, Any]) -> list[OcrWord]:
-        previous = self.store.get(fields["previous"]) if fields.get("previous") else None
+    def _words(self, image: Any, fields: dict[str, Any], previous: Any) -> list[OcrWord]:
         regions = fields.get("changed") or []
         carried = previous.fields.get("boxes", []) if previous is not None else []
         if fields.get("moves") and previous is not None and fields.get("key") == previous.id:
