@@ -284,11 +284,17 @@ class RapidOcrEngine:
 
 def give_memory_back() -> None:
     """Return freed heap pages to the system. glibc keeps them in its arenas otherwise, so dropping the
-    OCR models would not lower the resident size at all; elsewhere this does nothing."""
+    OCR models would not lower the resident size at all; elsewhere this does nothing.
+
+    It also empties Python's cache of source lines: PySide6 reads the source of every module imported
+    after it (shibokensupport/feature.py asks `inspect.getsource` whether the module uses its
+    `__feature__` switches), and linecache keeps all of it, 25-30 MB in the desktop app."""
     import ctypes
     import ctypes.util
     import gc
+    import linecache
 
+    linecache.clearcache()
     gc.collect()
     libc_name = ctypes.util.find_library("c")
     if libc_name and "libc.so" in libc_name:

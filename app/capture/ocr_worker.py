@@ -52,7 +52,7 @@ class OcrWorker:
                     break
                 self.read_frame(frame)
                 done += 1
-        self.read += done
+                self.read += 1  # per frame: a drain lasts as long as frames keep coming
         if done:
             self._last_read = time.monotonic()
         elif time.monotonic() - self._last_read >= RELEASE_AFTER_SECONDS:

@@ -15,6 +15,7 @@ from app.archive import export_archive
 from app.desktop.ask_panel import AskPanel
 from app.desktop.browser import MemoryBrowser
 from app.desktop.detail import MemoryDetail
+from app.desktop.footprint import give_memory_back, limit_heap_arenas, release_models
 from app.desktop.mcp_bridge import McpBridge
 from app.mcp.relay import PREFIX as MCP_PREFIX
 from app.desktop.ops import post_to_gui, run_in_background, wait_for_background
@@ -149,7 +150,7 @@ class DesktopApp:
         return True
 
     def lock(self) -> None:
-        """Keys dropped, capture stopped, every window showing memory closed."""
+        """Keys dropped, capture stopped, every window showing memory closed, the models let go."""
         self._auto_lock.stop()
         self.popup.forget()
         for window in (self.ask_panel, self.browser, self.timeline, self.settings):
@@ -162,6 +163,7 @@ class DesktopApp:
         for detail in self.details:
             detail.close()
         self.details.clear()
+        capture, store = self.capture, self.store
         for service in (self.capture, self.agents):
             if service is not None:
                 service.stop()
@@ -169,6 +171,9 @@ class DesktopApp:
         if self.store is not None:
             self.store.close()
             self.store = None
+        release_models(capture, store)
+        del capture, store  # the last references: the store's table handles go with them
+        give_memory_back()
         self.tray.show_state("locked", "locked")
 
     def check_auto_lock(self) -> None:
@@ -389,6 +394,7 @@ def _describe_model(path: str) -> str:
 
 
 def run(argv: list[str] | None = None) -> int:
+    limit_heap_arenas()  # before QApplication and the services start their threads
     app = QApplication.instance() or QApplication(argv or sys.argv)
     app.setApplicationName("Engram")
     app.setQuitOnLastWindowClosed(False)

@@ -1,0 +1,74 @@
+"""Lock gives memory back: the models go, and nothing keeps the store (its LanceDB handles) alive.
+
+A real offscreen Qt app, a real store with the real MiniLM embedder, real capture and agent services
+over a replayed screen, and the real RapidOCR engine. What is asserted is what was let go, not a
+resident size (that is measured by bench/app_memory.py into BENCHMARKS.md).
+"""
+import gc
+import weakref
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+import storage.minilm as minilm
+from app.capture.ocr import RapidOcrEngine
+from app.capture.screen import ReplayScreen
+from app.capture.windows import ReplayWindows
+from app.desktop.footprint import limit_heap_arenas
+from app.desktop.main import DesktopApp
+from app.qt import QApplication
+from storage.store import MemoryStore
+
+from conftest import FAST_KDF, PASSPHRASE
+
+
+def _screen() -> Image.Image:
+    picture = Image.new("RGB", (640, 120), "white")
+    ImageDraw.Draw(picture).text((10, 40), "quarterly figures", fill="black", font=ImageFont.load_default(size=24))
+    return picture
+
+
+def test_lock_lets_go_of_the_models_the_store_and_built_pictures(qtbot, home: Path) -> None:
+    pytest.importorskip("rapidocr")
+    from app.agent_service import start_agent_service
+    from app.capture.factory import build_capture
+    from app.capture.service import CaptureService
+
+    ocr = RapidOcrEngine()
+
+    def start_capture(store: MemoryStore) -> CaptureService:
+        recorder, worker, policy = build_capture(store, screen=ReplayScreen([_screen()]),
+                                                 windows=ReplayWindows(), ocr=ocr)
+        return CaptureService(recorder, worker, policy, interval_seconds=3600)
+
+    made, _ = MemoryStore.create(PASSPHRASE, home=home, kdf_seconds=FAST_KDF)
+    embedder = made.embedder
+    assert isinstance(embedder, minilm.MiniLMEmbedder)
+    desktop = DesktopApp(QApplication.instance(), start_capture=start_capture, start_agents=start_agent_service)
+    desktop.store, desktop.capture = made, start_capture(made)
+    desktop.agents = start_agent_service(made)
+    del made
+    assert "quarterly" in ocr.read(_screen()).text            # the models are loaded
+    embedder.embed(["the weights are loaded"])
+    desktop.store.rendered.put("frame", _screen())
+    rendered = desktop.store.rendered
+    store = weakref.ref(desktop.store)
+
+    desktop.lock()
+    gc.collect()
+    assert ocr._engine is None                                  # OCR models dropped
+    assert embedder._model is None and not minilm._models        # embedder weights dropped, process-wide too
+    assert rendered.get("frame") is None                         # no built picture of a screen stays
+    assert store() is None                                       # nothing holds the store and its table handles
+    assert desktop.tray.state == "locked"
+    # Unlocking again loads what is needed again.
+    assert embedder.embed(["back"]).shape == (1, 384)
+    desktop.server.close()
+
+
+def test_the_heap_arena_limit_is_accepted_here() -> None:
+    # glibc (every Linux this runs on) takes the setting; elsewhere it is a no-op that says so.
+    import sys
+
+    assert limit_heap_arenas() is sys.platform.startswith("linux")
