@@ -183,7 +183,8 @@ def delete(args: argparse.Namespace) -> int:
         forgotten = forget(store, args.ids)
     removed = forgotten.sources + forgotten.derived
     print(f"Forgot {removed} memor{'y' if removed == 1 else 'ies'}"
-          f"{f' ({forgotten.derived} made only from them)' if forgotten.derived else ''}; removed from disk."
+          f"{f' ({forgotten.derived} made only from them)' if forgotten.derived else ''}: removed now; "
+          "erased from disk within the hour by the running Engram app's upkeep (vault entries at once)."
           + (f" {forgotten.trimmed} other memor{'y' if forgotten.trimmed == 1 else 'ies'} no longer name them as a source."
              if forgotten.trimmed else ""))
     return 0

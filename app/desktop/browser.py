@@ -197,8 +197,10 @@ class _KindTable(QWidget):
     def delete_selected(self) -> None:
         memory = self.selected()
         if memory is None or not self.browser.confirm(
-                f"Forget this {self.kind} memory for good?\n\n{memory.text[:200]}\n\nIt is removed from disk; "
-                "this cannot be undone."):
+                f"Forget this {self.kind} memory for good?\n\n{memory.text[:200]}\n\n"
+                + ("It is erased from disk at once; " if memory.kind == "vault" else
+                   "It disappears now and is erased from disk within the hour; ")
+                + "this cannot be undone."):
             return
         run_in_background(lambda: self.browser.store.delete([memory.id]), lambda _: self.load(),
                           lambda exc: self.status.setText(f"Not deleted: {exc}"), owner=self)

@@ -58,6 +58,7 @@ class ForgetRangeDialog(QDialog):
         n = self.count()
         self.summary.setText(f"{n} screen{'s' if n != 1 else ''} between {start:%H:%M} and {end:%H:%M} on "
                              f"{self._day_start:%A %d %B}, their text, and what was made only from them (episodes, links, "
-                             "files, vault items) are removed from disk. This cannot be undone.")
+                             "files, vault items) disappear now and are erased from disk within the hour (vault items at "
+                             "once). This cannot be undone.")
         self.forget.setText(f"Forget {n} screen{'s' if n != 1 else ''}")
         self.forget.setEnabled(n > 0)

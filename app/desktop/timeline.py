@@ -437,7 +437,7 @@ class TimelineWindow(QWidget):
     def forget_this_frame(self) -> None:
         frame = self.frame
         if frame is None or not self._confirm(f"Forget the screen of {frame.time.astimezone():%H:%M:%S} for good? "
-                                              "It is removed from disk; this cannot be undone."):
+                                              "It disappears now and is erased from disk within the hour; this cannot be undone."):
             return
         run_in_background(lambda: forget(self.store, [frame.id]), lambda _: self.load_day(), owner=self)
 
