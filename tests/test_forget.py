@@ -100,3 +100,23 @@ def test_forgetting_leaves_memories_the_user_wrote_and_the_core_facts_of_other_l
     kept = store.get(edited.id)
     assert kept is not None and kept.source_ids == []                      # the user's own word stays, sourceless
     assert store.count("message") == 1
+
+
+def test_a_forgotten_range_leaves_search_at_once_and_the_disk_at_the_next_upkeep(store: MemoryStore, home) -> None:
+    from storage.upkeep import pending_erase, run_upkeep
+    from test_canary import leaks
+    from test_upkeep import sealed_probes
+
+    inside = [screen(f"the quokka plan draft line {i}", "Quokka plan - Mozilla Firefox", minutes=i) for i in range(4)]
+    outside = [screen("the wiki front page", "Wiki - Mozilla Firefox", minutes=90)]
+    store.add(inside + outside)
+    digest(store)
+    probes = [p for frame in inside for p in sealed_probes(store, frame.id)]
+
+    forget_range(store, T0, T0 + timedelta(minutes=30), kinds=["frame", "episodic"])
+
+    assert not store.search("quokka", SearchOptions()).hits and store.count("frame") == 1
+    assert leaks(home, probes)                                             # the ciphertext waits for the upkeep
+    run_upkeep(store)
+    assert not leaks(home, probes) and not pending_erase(store)
+    assert [f.text for f in kinds(store, "frame")] == ["the wiki front page"]
