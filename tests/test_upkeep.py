@@ -185,6 +185,22 @@ def test_upkeep_lets_capture_write_while_it_rewrites(store: MemoryStore, home: P
     assert keyword_ids(store, "platypus") == written[0] and store.count() == 20
 
 
+def test_the_hourly_job_erases_what_retention_removed(store: MemoryStore, home: Path) -> None:
+    from app.capture.retention import RetentionPolicy
+    from app.capture.service import hourly_upkeep
+
+    old = captured(store, 5)
+    store.add([Memory("frame", "this week's screen", {"monitor": 0}, time=T0 + timedelta(days=30))])
+    probes = [p for frame in old for p in sealed_probes(store, frame.id)]
+    pictures = [f.fields["image_id"] for f in old]
+
+    retained, report = hourly_upkeep(store, RetentionPolicy(max_age_days=7), now=T0 + timedelta(days=31))
+
+    assert retained.frames_removed == 5 and report.erased and not report.skipped
+    assert not leaks(home, probes) and not set(pictures) & store.blobs.ids()
+    assert [m.text for m in store.list_range(kinds=["frame"])] == ["this week's screen"]
+
+
 def test_one_upkeep_at_a_time(store: MemoryStore) -> None:
     store.add([screen(i) for i in range(3)])
     with WriterLock(store.root / ".upkeep.lock", 0).held():
