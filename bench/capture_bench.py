@@ -62,7 +62,17 @@ METHODS = {"capture": textwrap.dedent("""\
     store for 40 ticks 3 s apart in real time; bytes on disk per tick x 1,200, and the CPU of a tick with
     reading its text (Engram and the X server; the player's own CPU is not counted). Run twice: with the
     moving-picture rule (a frame a minute while only the picture moves) and without it (`_every_frame`:
-    every changed frame kept, as before session 6)."""),
+    every changed frame kept, as before session 6). **Clock** (`capture.clock.*`, issue 21.5): a still
+    1920x1080 terminal page with a 48 px seconds clock in a corner (tests/ticking_clock.py: a desktop clock
+    widget; synthetic frames, so no X server copies them), 3 s apart by the filter's clock, through the
+    real recorder, frame filter, RapidOCR worker and a store embedding with MiniLM; after 8 grabs (until
+    the clock is known to tick), 100 grabs (5 minutes of capture) are measured: `kept_per_min`, the
+    process CPU (every thread: OCR and BLAS included) per minute of capture (`cpu_s_per_min`, and
+    `core_share` = that / 60 s), and `embeds_per_min`, the texts the store embedded (a kept frame's
+    empty pending text included). `_every_tick`: the same with the clock rule off (`ticking_seconds=0`),
+    which keeps a frame whenever the clock changed the screen enough; its texts still take the vector
+    of the screen before when only numbers changed. `_before`: both off, every text read is embedded, as
+    before issue 21.5."""),
 }
 
 
@@ -454,6 +464,86 @@ def video(home: Path) -> dict[str, Any]:
                                                f"{statistics.mean(every_cpu) / (INTERVAL_S * 1000):.3f}")}
 
 
+class _CountingEmbedder:
+    """The real model, counting the texts it is given."""
+
+    def __init__(self) -> None:
+        from storage.minilm import MiniLMEmbedder
+
+        self.inner, self.texts = MiniLMEmbedder(), 0
+
+    @property
+    def dim(self) -> int:
+        return self.inner.dim
+
+    def embed(self, texts: Any) -> Any:
+        self.texts += len(texts)
+        return self.inner.embed(texts)
+
+
+def clock_session(home: Path, ticking_seconds: float, reuse_vectors: bool = True, warm_up: int = 8,
+                  ticks: int = 100) -> dict[str, float]:
+    """A still page with a ticking seconds clock (tests/ticking_clock.py), captured, read and embedded for
+    `ticks` grabs 3 s apart after `warm_up` ones: kept frames, process CPU and embedded texts per minute.
+    `reuse_vectors=False`: every read text is embedded, as before issue 21.5."""
+    from app.capture.frame_filter import FrameFilter
+    from app.capture.ocr import RapidOcrEngine
+    from app.capture.ocr_worker import OcrWorker
+    from app.capture.recorder import CaptureSettings, Recorder
+    from app.capture.windows import ReplayWindows
+
+    from tests.ticking_clock import ClockScreen
+
+    screen, embedder = ClockScreen(), _CountingEmbedder()
+    store = _store(home, embedder)
+    if not reuse_vectors:
+        save = store.save
+        store.save = lambda memories, replace_only=(), vectors_from=None: save(memories, replace_only)
+    recorder = Recorder(store, screen, ReplayWindows(),
+                        FrameFilter(ticking_seconds=ticking_seconds, clock=lambda: screen.clock),
+                        CaptureSettings(min_free_disk_mb=1))
+    worker = OcrWorker(store, RapidOcrEngine())
+    for _ in range(warm_up):
+        recorder.tick(screen.now + timedelta(seconds=INTERVAL_S))
+        worker.drain()
+    kept, texts, started = 0, embedder.texts, time.process_time()
+    for _ in range(ticks):
+        kept += recorder.tick(screen.now + timedelta(seconds=INTERVAL_S)) == "kept"
+        worker.drain()
+    minutes = ticks * INTERVAL_S / 60
+    store.close()
+    return {"kept": kept / minutes, "cpu_s": (time.process_time() - started) / minutes,
+            "embeds": (embedder.texts - texts) / minutes}
+
+
+def clock(home: Path) -> dict[str, Any]:
+    from app.capture.frame_filter import TICKING_SECONDS
+
+    load = os.getloadavg()[0]
+    rule, every = clock_session(home / "a", TICKING_SECONDS), clock_session(home / "b", 0)
+    before = clock_session(home / "c", 0, reuse_vectors=False)
+    note = (f"5 min of a still page with a 48 px seconds clock; load average {load:.1f} at the start, "
+            f"{os.getloadavg()[0]:.1f} at the end, on {os.cpu_count()} cores")
+    return {"capture.clock.kept_per_min": metric(round(rule["kept"], 2), "frames/min", 100, note),
+            "capture.clock.cpu_s_per_min": metric(round(rule["cpu_s"], 2), "s CPU/min", 100,
+                                                  "grab, filter, encode, store, OCR and embedding of what was kept"),
+            "capture.clock.core_share": metric(round(rule["cpu_s"] / 60, 4), "of one core", 100, "cpu_s_per_min / 60 s"),
+            "capture.clock.embeds_per_min": metric(round(rule["embeds"], 2), "texts/min", 100,
+                                                   "texts embedded (a kept frame's empty pending text included)"),
+            "capture.clock.kept_per_min_every_tick": metric(round(every["kept"], 2), "frames/min", 100,
+                                                            "the clock rule off (ticking_seconds=0)"),
+            "capture.clock.cpu_s_per_min_every_tick": metric(round(every["cpu_s"], 2), "s CPU/min", 100,
+                                                             "the clock rule off; vectors still reused"),
+            "capture.clock.embeds_per_min_every_tick": metric(round(every["embeds"], 2), "texts/min", 100,
+                                                              "the clock rule off; vectors still reused"),
+            "capture.clock.kept_per_min_before": metric(round(before["kept"], 2), "frames/min", 100,
+                                                        "both off: every read text embedded (before issue 21.5)"),
+            "capture.clock.cpu_s_per_min_before": metric(round(before["cpu_s"], 2), "s CPU/min", 100,
+                                                         "both off (before issue 21.5)"),
+            "capture.clock.embeds_per_min_before": metric(round(before["embeds"], 2), "texts/min", 100,
+                                                          "both off (before issue 21.5)")}
+
+
 def run(argv: list[str] | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -461,6 +551,9 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
             return {**editor_session(Path(tmp) / "t"), **editor_session(Path(tmp) / "r", "reading")}
         if "--video-only" in (argv or []):
             return video(Path(tmp) / "v")
+        if "--clock-only" in (argv or []):
+            return clock(Path(tmp) / "k")
+        out.update(clock(Path(tmp) / "k"))
         out.update(video(Path(tmp) / "v"))
         out.update(editor_session(Path(tmp) / "t"))
         out.update(editor_session(Path(tmp) / "r", "reading"))
