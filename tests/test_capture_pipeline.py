@@ -177,6 +177,12 @@ def test_the_ocr_models_are_dropped_only_after_a_quiet_spell(store: MemoryStore,
     clock[0] += 2
     assert worker.drain() == 0 and ocr.released == 1          # a quiet minute: give the memory back
     assert store.rendered.get(frame_id) is None
+    clock[0] += 5
+    assert worker.drain() == 0 and ocr.released == 1          # once a quiet spell, not every second after
+    recorder_for(store, [screen_with(["other text"])], windows).tick(NOW + timedelta(seconds=3))
+    assert worker.drain() == 1
+    clock[0] += ocr_worker.RELEASE_AFTER_SECONDS + 1
+    assert worker.drain() == 0 and ocr.released == 2          # the next quiet spell lets go again
 
 
 def test_focused_private_window_stores_nothing(store: MemoryStore, windows: FakeWindows, home: Path) -> None:

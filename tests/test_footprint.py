@@ -1,7 +1,7 @@
 """Lock gives memory back: the models go, and nothing keeps the store (its LanceDB handles) alive.
 
 A real offscreen Qt app, a real store with the real MiniLM embedder, real capture and agent services
-over a replayed screen, and the real RapidOCR engine. What is asserted is what was let go, not a
+over a replayed screen, and the real RapidOCR engine in its process. What is asserted is what was let go, not a
 resident size (that is measured by bench/app_memory.py into BENCHMARKS.md).
 """
 import gc
@@ -12,7 +12,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 import storage.minilm as minilm
-from app.capture.ocr import RapidOcrEngine
+from app.capture.ocr_process import OcrProcess
 from app.capture.screen import ReplayScreen
 from app.capture.windows import ReplayWindows
 from app.desktop.footprint import limit_heap_arenas
@@ -35,7 +35,7 @@ def test_lock_lets_go_of_the_models_the_store_and_built_pictures(qtbot, home: Pa
     from app.capture.factory import build_capture
     from app.capture.service import CaptureService
 
-    ocr = RapidOcrEngine()
+    ocr = OcrProcess()   # what the app reads screens with
 
     def start_capture(store: MemoryStore) -> CaptureService:
         recorder, worker, policy = build_capture(store, screen=ReplayScreen([_screen()]),
@@ -57,7 +57,7 @@ def test_lock_lets_go_of_the_models_the_store_and_built_pictures(qtbot, home: Pa
 
     desktop.lock()
     gc.collect()
-    assert ocr._engine is None                                  # OCR models dropped
+    assert not ocr.running                                       # the OCR process has ended
     assert embedder._model is None and not minilm._models        # embedder weights dropped, process-wide too
     assert rendered.get("frame") is None                         # no built picture of a screen stays
     assert store() is None                                       # nothing holds the store and its table handles

@@ -21,7 +21,7 @@ def build_capture(store: Any, screen: Any = None, windows: Any = None, ocr: Any 
     from app.capture.recorder import CaptureSettings, Recorder
     from app.capture.retention import RetentionPolicy
     from app.capture.screen import MssScreen
-    from app.capture.ocr import RapidOcrEngine
+    from app.capture.ocr_process import default_ocr
 
     cfg = Config.load()
     rules = CaptureRules(excluded_apps=frozenset(cfg.get("capture.excluded_apps")),
@@ -36,7 +36,7 @@ def build_capture(store: Any, screen: Any = None, windows: Any = None, ocr: Any 
     recorder = Recorder(store, screen or MssScreen(), windows or window_provider(), frame_filter, settings)
     policy = RetentionPolicy(max_bytes=int(cfg.get("retention.max_gb") * 1e9), max_age_days=cfg.get("retention.max_age_days"),
                              text_only_after_days=cfg.get("retention.text_only_after_days"))
-    return recorder, OcrWorker(store, ocr or RapidOcrEngine()), policy
+    return recorder, OcrWorker(store, ocr or default_ocr()), policy
 
 
 def monitor_numbers(values: list[Any]) -> tuple[int, ...]:

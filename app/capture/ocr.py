@@ -119,11 +119,12 @@ def assemble(lines: list[OcrLine], scale: float = 1.0) -> OcrResult:
     for row in rows:
         row.sort(key=lambda ln: ln.box[0])
         text_rows.append(" ".join(ln.text for ln in row))
-        words += [OcrWord(w.text, _scaled(w.box, scale), w.confidence) for ln in row for w in ln.words]
+        words += [OcrWord(w.text, scaled_box(w.box, scale), w.confidence) for ln in row for w in ln.words]
     return OcrResult("\n".join(text_rows), words)
 
 
-def _scaled(box: Box, scale: float) -> Box:
+def scaled_box(box: Box, scale: float) -> Box:
+    """A box in a scaled-down image's pixels, in the original's."""
     return box if scale == 1.0 else (round(box[0] * scale), round(box[1] * scale), round(box[2] * scale),
                                      round(box[3] * scale))
 

@@ -18,7 +18,7 @@ from agents.secrets import keep_secrets
 from storage.frame_pictures import PictureMissing, bounding_box, merge_rects, picture
 from storage.memory import utcnow
 
-from app.capture.ocr import OCR, OcrWord
+from app.capture.ocr import OCR, OcrWord, give_memory_back
 from app.capture.same_words import same_but_numbers
 
 log = logging.getLogger(__name__)
@@ -28,8 +28,8 @@ _FULL_READ_SHARE = 0.6
 _MARGIN = 12
 _SIDE_MARGIN = 40
 _MAX_PIECES = 24  # more changed regions than this are read as bands across the screen
-# With no frame to read for this long, the OCR models are dropped (about 250 MB); loading them again
-# takes a fraction of a second, which a frame that waits in the backlog does not notice.
+# With no frame to read for this long, the OCR engine lets its models go (the OCR process ends: ~400 MB);
+# starting it again takes a second or a few, which a frame that waits in the backlog does not notice.
 RELEASE_AFTER_SECONDS = 60.0
 
 
@@ -39,6 +39,7 @@ class OcrWorker:
         self.ocr = ocr
         self.read = 0
         self._last_read = time.monotonic()
+        self._let_go = False  # whether this quiet spell's letting go is done
 
     def drain(self, limit: int | None = None, should_stop: Callable[[], bool] = lambda: False) -> int:
         """Read pending frames until none is left, `limit` is reached or `should_stop()`; returns how many."""
@@ -54,14 +55,16 @@ class OcrWorker:
                 done += 1
                 self.read += 1  # per frame: a drain lasts as long as frames keep coming
         if done:
-            self._last_read = time.monotonic()
-        elif time.monotonic() - self._last_read >= RELEASE_AFTER_SECONDS:
+            self._last_read, self._let_go = time.monotonic(), False
+        elif not self._let_go and time.monotonic() - self._last_read >= RELEASE_AFTER_SECONDS:
+            self._let_go = True  # once a quiet spell: this runs every second
             release = getattr(self.ocr, "release", None)
             if release is not None:
                 release()
             rendered = getattr(self.store, "rendered", None)
             if rendered is not None:
                 rendered.clear()  # the screens it built while reading, kept for the next frame
+            give_memory_back()  # what reading and saving frames freed, from the heap back to the system
         return done
 
     def read_frame(self, frame: Any) -> None:
