@@ -741,6 +741,30 @@ def test_a_ticking_screen_whose_previous_frame_is_gone_is_embedded(store: Memory
     assert _embedded_texts(store) == ["\n".join(page + ["21:45:10"])]
 
 
+@pytest.mark.slow
+def test_with_the_real_model_a_ticking_clock_keeps_the_meaning_of_the_screen(home: Path, windows: FakeWindows,
+                                                                            real_embedder) -> None:
+    from conftest import FAST_KDF, PASSPHRASE
+
+    store, _ = MemoryStore.create(PASSPHRASE, home=home, embedder=real_embedder, kdf_seconds=FAST_KDF)
+    page = ["Release notes for the backup command", "restore keeps every passphrase"]
+    shown = [page + ["21:45:07"], page + ["21:45:10"], ["Lunch order for the team offsite", "21:45:13"]]
+    recorder = Recorder(store, ReplayScreen([screen_with(lines) for lines in shown]), windows,
+                        FrameFilter(threshold=0.01, ticking_seconds=0), CaptureSettings(min_free_disk_mb=1))
+    ocr = ScriptedOcr()
+    worker = OcrWorker(store, ocr)
+    for i, lines in enumerate(shown):
+        recorder.tick(NOW + timedelta(seconds=3 * i))
+        ocr.lines = lines
+        worker.drain()
+    first, second, lunch = store.list_range(kinds=["frame"])
+    assert _vector(store, second.id) == _vector(store, first.id) != _vector(store, lunch.id)
+    # Vector search alone: the screen the clock ticked on is found as the first one is, before the lunch order.
+    hits = store.search("what changed in the backup tool", SearchOptions(k=3, mode="vector", min_similarity=0.0)).hits
+    assert {h.id for h in hits[:2]} == {first.id, second.id}
+    store.close()
+
+
 @pytest.mark.parametrize("before, after, same", [
     ("top - 21:45:09 up 5:31, load average: 0.14", "top - 21:45:12 up 5:32, load average: 0.20", True),
     ("Downloading model 45% 120 MB of 267 MB", "Downloading model 46% 123 MB of 267 MB", True),
