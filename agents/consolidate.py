@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from agents.managers.base import MERGE, join_sources
 from agents.managers.by_key import resource_id, resource_key
 from storage.memory import Memory, Trust, utcnow
+from storage.search_first import SEARCH_FIRST
 from storage.store import MemoryStore
 
 MERGE_AT = 0.93
@@ -54,10 +55,13 @@ class Consolidator:
 
     def run(self, should_stop: Callable[[], bool] = lambda: False, now: datetime | None = None) -> ConsolidationReport:
         report = ConsolidationReport()
-        report.merged = self._merge_duplicates(should_stop)
-        report.folded = self._fold_resource_twins()
-        report.linked = self._link_related(should_stop)
-        report.faded = self._fade_unused(now or utcnow())
+        # Its nearest-neighbour lookups embed through the store's embedder, which steps aside for searches
+        # on a yielding thread (app/agent_service.py wraps it): the night's work is not urgent either.
+        with SEARCH_FIRST.yielding():
+            report.merged = self._merge_duplicates(should_stop)
+            report.folded = self._fold_resource_twins()
+            report.linked = self._link_related(should_stop)
+            report.faded = self._fade_unused(now or utcnow())
         return report
 
     def _fade_unused(self, now: datetime) -> int:

@@ -6,6 +6,9 @@ memories and its masked observations are written in one commit, then the batch
 is marked as taken in; a crash between the two replays the batch, and because
 every new memory has an id derived from its source, the replay rewrites the
 same records instead of adding twins. Nothing is lost and nothing repeats.
+
+Digestion is never urgent: `run` marks its thread as one that gives way to searches
+(storage/search_first.py), and steps aside between batches and before each write.
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from dataclasses import dataclass, field
 
 from agents.meta import BatchReport, MetaMemoryManager
 from storage.memory import utcnow
+from storage.search_first import SEARCH_FIRST, SearchFirst
 from storage.store import MemoryStore
 
 log = logging.getLogger(__name__)
@@ -46,8 +50,10 @@ class DigestSummary:
 
 
 class Digester:
-    def __init__(self, store: MemoryStore, meta: MetaMemoryManager, batch: int = BATCH) -> None:
+    def __init__(self, store: MemoryStore, meta: MetaMemoryManager, batch: int = BATCH,
+                 search_first: SearchFirst = SEARCH_FIRST) -> None:
         self.store, self.meta, self.batch = store, meta, batch
+        self.search_first = search_first
 
     def backlog(self) -> int:
         return self.store.count_undigested()
@@ -65,6 +71,7 @@ class Digester:
                 memory.digested = now   # masked observations are marked in the same commit
         # Observations and known memories are only replaced, never brought back if deleted meanwhile.
         new = {d.memory.id for d in report.decisions if d.new and d.memory is not None}
+        self.search_first.step_aside()  # a commit and the index upkeep after it cost the cores too
         self.store.save(to_write, replace_only=[m.id for m in to_write if m.id not in new])
         self.store.mark_digested([m.id for m in memories if m.id not in written])
         if report.masked:
@@ -76,14 +83,16 @@ class Digester:
 
     def run(self, progress: Callable[[int, int], None] | None = None,
             should_stop: Callable[[], bool] = lambda: False) -> DigestSummary:
-        """Clear the backlog (or stop between batches when asked)."""
+        """Clear the backlog (or stop between batches when asked), giving way to searches."""
         summary = DigestSummary()
         total = self.backlog()
-        while not should_stop():
-            report = self.run_once()
-            if report is None:
-                break
-            summary.add(report)
-            if progress:
-                progress(summary.observations, max(total, summary.observations))
+        with self.search_first.yielding():
+            while not should_stop():
+                self.search_first.step_aside()
+                report = self.run_once()
+                if report is None:
+                    break
+                summary.add(report)
+                if progress:
+                    progress(summary.observations, max(total, summary.observations))
         return summary

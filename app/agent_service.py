@@ -8,6 +8,8 @@ written in one commit either way.
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import threading
 from typing import Any
 
@@ -18,10 +20,21 @@ log = logging.getLogger(__name__)
 
 def build_digester(store: Any, cfg: Config | None = None, llm: Any = None) -> Any:
     """The digester over `store`. The model is only handed in when one was chosen: the packaged
-    270M one is not trusted with judgement, so loading it here would cost memory for nothing."""
+    270M one is not trusted with judgement, so loading it here would cost memory for nothing.
+
+    The store's embedder is wrapped so that the digester's embedding steps aside for searches
+    (storage/search_first.py); on every other thread it behaves as before. And numpy's BLAS runs on
+    one thread per caller from now on, so the digester and a search each have a core
+    (storage/embedding.py `one_blas_thread`)."""
     from agents.meta import MetaMemoryManager
     from agents.pipeline import Digester
     from agents.router import EmbeddingRouter
+    from storage.embedding import SearchFirstEmbedder, one_blas_thread
+
+    one_blas_thread()
+
+    if not isinstance(store.embedder, SearchFirstEmbedder):
+        store.embedder = SearchFirstEmbedder(store.embedder)
 
     cfg = cfg or Config.load()
     if llm is None and (cfg.get("model.gguf_path") or cfg.get("model.endpoint")):
@@ -30,6 +43,22 @@ def build_digester(store: Any, cfg: Config | None = None, llm: Any = None) -> An
         llm = configured_llm(cfg)
     meta = MetaMemoryManager(store, EmbeddingRouter(store.embedder), llm, user_names=cfg.get("agents.user_names"))
     return Digester(store, meta)
+
+
+BACKGROUND_NICENESS = 10
+
+
+def in_the_background() -> None:
+    """Lower the calling thread's CPU priority (Linux: niceness is per thread): the agents' work
+    then takes what the popup's search, capture and the rest of the desktop leave over, even in the
+    middle of an embedding that `SearchFirst` cannot interrupt. The scheduler's threads run nothing
+    but the agents, so once is enough (an unprivileged process cannot raise it back anyway)."""
+    if sys.platform.startswith("linux"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(),
+                           max(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()), BACKGROUND_NICENESS))
+        except OSError:
+            log.warning("could not lower the memory agents' priority")
 
 
 class AgentService:
@@ -57,6 +86,7 @@ class AgentService:
             self._scheduler.shutdown(wait=True)
 
     def _digest(self) -> None:
+        in_the_background()
         try:
             self.digester.run(should_stop=self._stopping.is_set)
             self.last_error = ""
@@ -65,6 +95,7 @@ class AgentService:
             log.error("digest failed: %s", type(exc).__name__)
 
     def _consolidate(self) -> None:
+        in_the_background()
         try:
             report = self.consolidator.run(should_stop=self._stopping.is_set)
             log.info("consolidation: %s", report)

@@ -17,6 +17,7 @@ from app.desktop.result_rows import KIND_ROLE, META_ROLE, SNIPPET_ROLE, ResultDe
 from app.qt import (QApplication, QColor, QEvent, QHBoxLayout, QKeySequence, QLabel, QLineEdit, QListWidget,
                     QListWidgetItem, QPainter, QPalette, QPixmap, QPushButton, Qt, QTimer, QVBoxLayout, QWidget)
 from storage.search import Hit, SearchOptions
+from storage.search_first import SEARCH_FIRST
 
 DEBOUNCE_MS = 150
 SHOWN = 20
@@ -173,9 +174,14 @@ class RecallPopup(QWidget):
             return
         self.status.setText("Searching…")
         options = self.options()
-        run_in_background(lambda: self._search(query, options),
+        run_in_background(lambda: self._searched(query, options),
                           lambda result: self._arrived(generation, result),
                           lambda exc: self._arrived(generation, exc), owner=self)
+
+    def _searched(self, query: str, options: SearchOptions) -> Any:
+        """On the worker thread: someone is waiting for these results, so the agents step aside."""
+        with SEARCH_FIRST.searching():
+            return self._search(query, options)
 
     def _arrived(self, generation: int, result: Any) -> None:
         if generation != self._generation:
