@@ -72,3 +72,30 @@ def test_the_heap_arena_limit_is_accepted_here() -> None:
     import sys
 
     assert limit_heap_arenas() is sys.platform.startswith("linux")
+
+
+def test_the_popup_keeps_a_bounded_number_of_thumbnails(qtbot, home: Path, monkeypatch) -> None:
+    import app.desktop.recall as recall
+    from app.capture.encode import encode_frame
+    from app.desktop.pixmaps import load_thumbnails
+    from storage.memory import Memory, Trust
+
+    from fakes import HashEmbedder
+
+    monkeypatch.setattr(recall, "THUMBS_KEPT", 4)
+    store, _ = MemoryStore.create(PASSPHRASE, home=home, embedder=HashEmbedder(), kdf_seconds=FAST_KDF)
+    words = [f"topic{i}" for i in range(12)]
+    thumb = store.blobs.put(encode_frame(Image.new("RGB", (640, 360), "#4070c0")).thumbnail)
+    store.add([Memory("frame", word, {"monitor": 0, "thumb_id": thumb}, app="calc", trust=Trust.OBSERVED)
+               for word in words])
+    popup = recall.RecallPopup(lambda q, o: store.search(q, o), lambda hit: None,
+                               lambda ids: load_thumbnails(store, ids))
+    qtbot.addWidget(popup)
+    for word in words:
+        popup.query.setText(word)
+        qtbot.waitUntil(lambda: bool(popup.hits) and popup.hits[0].snippet == word
+                        and popup.hits[0].frame_id in popup._thumbs, timeout=10_000)
+        assert len(popup._thumbs) <= 4 + recall.SHOWN
+    assert len(popup._thumbs) < len(words)             # the older searches' thumbnails went
+    assert popup.hits[0].frame_id in popup._thumbs     # the shown results keep theirs
+    store.close()

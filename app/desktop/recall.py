@@ -21,6 +21,7 @@ from storage.search_first import SEARCH_FIRST
 
 DEBOUNCE_MS = 150
 SHOWN = 20
+THUMBS_KEPT = 200  # thumbnails kept between searches (240x135 pixmaps, ~130 KB each: 26 MB)
 # The cosine (all-MiniLM-L6-v2) under which a result found by meaning alone is left out. Measured: "quokka"
 # is 0.28 from "nice" and 0.22 from "ok"; "flight" is 0.41 from a boarding pass, "budget" 0.44 from a
 # budget review, "regex" 0.51 from a regular expression.
@@ -221,6 +222,9 @@ class RecallPopup(QWidget):
                           lambda _exc: None, owner=self)
 
     def _thumbnails_loaded(self, generation: int, found: dict[str, bytes]) -> None:
+        if len(self._thumbs) > THUMBS_KEPT:  # a day of searching should not keep every screen it showed
+            shown = {hit.frame_id for hit in self.hits}
+            self._thumbs = {frame_id: thumb for frame_id, thumb in self._thumbs.items() if frame_id in shown}
         self._thumbs.update(pixmaps_from(found))
         if generation != self._generation:
             return
