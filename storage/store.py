@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -732,13 +732,24 @@ class MemoryStore:
         if wants_scalar or wants_vector:
             self.build_indexes()
         elif any(_unindexed(self.table, name) >= _REFRESH_ROWS for name in indexed.values()):
-            self._fold_new_rows_into_indexes()
+            self._beside_upkeep(self._fold_new_rows_into_indexes)
         else:
             # Capture writes a row per screen and again when its text is read: each write is a data
             # file, and every lookup opens each one not yet merged (120 unmerged: ~70 ms a get).
             self._writes += 1
             if self._writes % _MERGE_EVERY == 0:
-                self._merge_small_pieces()
+                self._beside_upkeep(self._merge_small_pieces)
+
+    def _beside_upkeep(self, step: Callable[[], None]) -> None:
+        """The write path's own merging, which the hourly upkeep may overtake (it commits without the
+        writer lock): a commit Lance refuses for that is left for later, the write itself is done."""
+        try:
+            step()
+        except OSError as exc:
+            if not upkeep.is_conflict(exc):
+                raise
+            log.info("merging after a write deferred: the upkeep was merging the same files")
+            self.table.checkout_latest()  # type: ignore[no-untyped-call]
 
     def _fold_new_rows_into_indexes(self) -> None:
         """Index just the new rows as a small delta (cheap); merge deltas and small data files

@@ -133,7 +133,7 @@ def _rewrite(store: Any, report: UpkeepReport, merge: bool) -> None:
             rewrites = [task.execute(dataset) for task in tasks]
             metrics = Compaction.commit(dataset, rewrites, options)
         except OSError as exc:
-            if "conflict" not in str(exc).lower() and "preempted" not in str(exc).lower():
+            if not is_conflict(exc):
                 raise
             # A write touched a file being rewritten: plan again over the newer version.
             log.info("upkeep: a write touched a file being merged; planning again")
@@ -146,6 +146,12 @@ def _rewrite(store: Any, report: UpkeepReport, merge: bool) -> None:
         report.erased = not any(_deleted(f) for f in store.table.to_lance().get_fragments())
         if report.erased or not merge:
             return
+
+
+def is_conflict(exc: OSError) -> bool:
+    """Lance refused a commit because another one changed the same files meanwhile (it says "retry")."""
+    text = str(exc).lower()
+    return "conflict" in text or "preempted" in text
 
 
 def _deleted_in(task: Any) -> int:
@@ -189,8 +195,10 @@ def _merge_index_pieces(store: Any, report: UpkeepReport) -> None:
             continue
         try:
             store.table.to_lance().optimize.optimize_indices(num_indices_to_merge=pieces, index_names=[index.name])
-        except OSError as exc:  # a concurrent fold of new rows: merged next cycle
-            log.info("upkeep: index merge deferred (%s)", type(exc).__name__)
+        except OSError as exc:
+            if not is_conflict(exc):
+                raise
+            log.info("upkeep: index merge deferred: new rows were being folded in")  # merged next cycle
             continue
         report.index_pieces_merged += pieces
     store.table.checkout_latest()
