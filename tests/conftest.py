@@ -38,6 +38,17 @@ def shared_dir() -> Path:
     return path
 
 
+# Tests that load a real model are the inner loop's slowest (seconds of load and inference each); marking them
+# here keeps `pytest -m "not slow"` quick without each new such test having to remember its mark.
+REAL_MODELS = {"real_embedder", "built_in_model"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if REAL_MODELS & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "engram-home"
@@ -58,3 +69,12 @@ def real_embedder():  # type: ignore[no-untyped-def]
     from storage.minilm import MiniLMEmbedder
 
     return MiniLMEmbedder()
+
+
+@pytest.fixture(scope="session")
+def built_in_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The built-in GGUF, assembled once per test process into a temp folder (never the user's models folder):
+    an assembly writes and hashes 490 MB, which each module that loaded the model used to pay again."""
+    from agents.llm import packaged_model
+
+    return packaged_model(directory=tmp_path_factory.mktemp("models"))

@@ -10,7 +10,7 @@ import pytest
 from conftest import FAST_KDF, PASSPHRASE
 
 from agents.ask import IDK, Asker
-from agents.llm import LocalLLM, ModelInfo, packaged_model
+from agents.llm import LocalLLM, ModelInfo
 from storage.search import SearchOptions
 from storage.memory import Memory, Trust
 from storage.store import MemoryStore
@@ -121,8 +121,8 @@ def test_a_capable_model_answer_must_cite_what_it_was_given(memories: Any) -> No
 
 
 @pytest.fixture(scope="module")
-def builtin_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalLLM]:
-    llm = LocalLLM(packaged_model(directory=tmp_path_factory.mktemp("models")), context_tokens=2048)
+def builtin_model(built_in_model: Path) -> Iterator[LocalLLM]:
+    llm = LocalLLM(built_in_model, context_tokens=2048)
     yield llm
     llm.close()
 

@@ -145,19 +145,16 @@ def test_time_words_that_match_nothing_are_searched_as_words_and_said_so(cli) ->
     assert code == 0 and "garden tools" in out and "at any time" in out
 
 
-def test_model_use_checks_the_file_before_choosing_it(cli, tmp_path: Path) -> None:
-    from agents.llm import packaged_model
-
+def test_model_use_checks_the_file_before_choosing_it(cli, tmp_path: Path, built_in_model: Path) -> None:
     cli("init")
     broken = tmp_path / "broken.gguf"
     broken.write_bytes(b"GGUF" + b"\0" * (2 << 20))
     code, _, err = cli("model", "use", str(broken))
     assert code == 1 and "unchanged" in err
-    model = packaged_model(directory=tmp_path / "models")
-    code, out, _ = cli("model", "use", str(model))
+    code, out, _ = cli("model", "use", str(built_in_model))
     assert code == 0 and "Qwen" in out and "writes its answers" in out
     code, out, _ = cli("model")
-    assert code == 0 and str(model) in out
+    assert code == 0 and str(built_in_model) in out
     code, out, _ = cli("model", "use", "built-in")
     assert code == 0 and "Now using" in out
 

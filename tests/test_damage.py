@@ -71,6 +71,7 @@ def shown_ok(result: subprocess.CompletedProcess[str]) -> bool:
     return result.returncode in (0, 1) and "Traceback" not in result.stderr and "panicked" not in result.stderr
 
 
+@pytest.mark.slow  # the real command line in processes of its own
 @pytest.mark.parametrize("damage", DAMAGES)
 def test_damage_is_one_clear_line_that_names_the_repair(filled: Path, damage: str) -> None:
     DAMAGES[damage](filled)
@@ -81,6 +82,7 @@ def test_damage_is_one_clear_line_that_names_the_repair(filled: Path, damage: st
             assert "damaged" in result.stderr and "engram repair" in result.stderr, (command, result.stderr)
 
 
+@pytest.mark.slow  # the real command line in processes of its own
 @pytest.mark.parametrize(("damage", "lost"), [
     ("flipped data file footer", PER_BATCH), ("truncated data file", PER_BATCH), ("missing data file", PER_BATCH),
     ("flipped index file", 0), ("flipped newest version file", PER_BATCH),
@@ -110,6 +112,7 @@ def test_repair_says_what_is_lost_asks_and_keeps_the_rest_readable(filled: Path,
         assert any((filled / "damaged").rglob("*"))
 
 
+@pytest.mark.slow  # the real command line in processes of its own
 def test_a_damaged_screenshot_is_said_per_frame(home: Path, tmp_path: Path) -> None:
     store, _ = MemoryStore.create(PASSPHRASE, home=home, embedder=HashEmbedder(), embedder_name="all-MiniLM-L6-v2",
                                   kdf_seconds=FAST_KDF)

@@ -10,9 +10,8 @@ from agents.llm import MEMORY_TYPES
 
 
 @pytest.fixture(scope="module")
-def builtin(tmp_path_factory: pytest.TempPathFactory) -> LocalLLM:
-    path = packaged_model(directory=tmp_path_factory.mktemp("models"))
-    llm = LocalLLM(path, context_tokens=1024, threads=2)
+def builtin(built_in_model: Path) -> LocalLLM:
+    llm = LocalLLM(built_in_model, context_tokens=1024, threads=2)
     yield llm
     llm.close()
 

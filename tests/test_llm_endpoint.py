@@ -137,16 +137,14 @@ def test_engram_model_use_saves_a_server_only_once_it_answers(scripted: str, hom
 
 
 @pytest.fixture(scope="module")
-def real_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def real_server(tmp_path_factory: pytest.TempPathFactory, built_in_model: Path) -> Iterator[str]:
     """llama_cpp.server serving the built-in model on a free loopback port."""
-    from agents.llm import packaged_model
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     log = tmp_path_factory.mktemp("server") / "server.log"  # llama.cpp's load log would fill a pipe and stall it
     with log.open("wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(packaged_model()),
+        process = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(built_in_model),
                                     "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048",
                                     "--model_alias", "engram-built-in"], stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/v1"

@@ -62,6 +62,7 @@ def engram(home: Path, *args: str, wait: float | None = None) -> subprocess.Comp
         pytest.fail(f"`engram {' '.join(args)}` was still waiting after {GUARD_SECONDS} s")
 
 
+@pytest.mark.slow  # processes of their own
 def test_readers_never_wait_for_a_writer(held: Path) -> None:
     stats = engram(held, "stats", "--json")
     assert stats.returncode == 0, stats.stderr
@@ -72,6 +73,7 @@ def test_readers_never_wait_for_a_writer(held: Path) -> None:
     assert "waiting" not in stats.stderr + found.stderr
 
 
+@pytest.mark.slow  # processes of their own
 def test_a_writer_says_it_waits_and_gives_up_after_a_bound_writing_nothing(held: Path) -> None:
     added = engram(held, "add", "semantic", "Tom likes coffee", wait=1.0)
     assert added.returncode == 1
@@ -82,6 +84,7 @@ def test_a_writer_says_it_waits_and_gives_up_after_a_bound_writing_nothing(held:
     assert "Tom likes coffee" not in after.stdout
 
 
+@pytest.mark.slow  # processes of their own
 def test_a_writer_that_waited_writes_once_the_other_is_done(filled: Path) -> None:
     (filled / "config.toml").write_text("[store]\nwriter_wait_seconds = 600\n")
     env = {**os.environ, "ENGRAM_HOME": str(filled), "ENGRAM_PASSPHRASE": PASSPHRASE}
