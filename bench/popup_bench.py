@@ -39,7 +39,15 @@ ROWS = 20_000
 QUESTIONS = 60
 REST_S = 0.3
 WARM_UP_S = 10.0
-METHODS = {"popup": (__doc__ or "").split("\n\n", 1)[1].strip()}
+METHODS = {"popup": (__doc__ or "").split("\n\n", 1)[1].strip() + """
+
+Before and after the change that made searches go first (issue 21, item 7), same machine, load average 12-19 on
+two cores: before, p50 344 / p95 1,035 ms idle and 564 / 1,911 ms while digesting (64 messages digested during
+the 60 searches). Thread samples showed the searches waiting in the query's MiniLM matmuls, which OpenBLAS ran
+on its shared, spinning worker threads beside the digestion's; the keyword half (LanceDB) took as long idle as
+digesting, and readers never take the writer lock. The old code with only `OPENBLAS_NUM_THREADS=1`: 90 / 163 ms
+idle, 144 / 314 ms digesting. So one BLAS thread per caller removes most of the wait, and the agents stepping
+aside for a search (storage/search_first.py) with their thread at nice 10 removes the rest."""}
 
 
 class HashedEmbedder:
