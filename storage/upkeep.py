@@ -43,7 +43,7 @@ MAX_SMALL_INDEXED = 16
 # Rows rewritten in one cycle beyond those holding deleted rows (which are always rewritten): the first
 # upkeep of a large capture-filled store spreads its merging over several hours.
 MERGE_BUDGET_ROWS = 200_000
-# Index pieces (a base and the deltas the write path adds as rows arrive) merged into one per index.
+# Plans tried in one cycle while writes keep touching the files being rewritten (then: the next cycle).
 _ATTEMPTS = 3
 
 
@@ -121,7 +121,7 @@ def _rewrite(store: Any, report: UpkeepReport, merge: bool) -> None:
     from lance.optimize import Compaction
 
     options: Any = {"materialize_deletions": True, "materialize_deletions_threshold": 0.0,
-               "target_rows_per_fragment": MERGED_ROWS}
+                    "target_rows_per_fragment": MERGED_ROWS}
     for _ in range(_ATTEMPTS):
         dataset = store.table.to_lance()
         tasks = _chosen_tasks(dataset, Compaction.plan(dataset, options).tasks, merge)
