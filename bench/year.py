@@ -13,10 +13,11 @@ the 313, the reading having been stopped to leave the two cores to the fill). Ev
 hour's chat (LoCoMo turns, 200 messages per 1,000 screens) imported from a JSON Lines export through the
 app's importer, the digester run over the new frames and messages (no language model: rules, extractors
 and routing by meaning; the capable-model steps would take days here), and capture's hourly job
-(`CaptureService._retain`). Every 3,000 screens one screen from an hour before is forgotten as the
-timeline does. Vectors: bench/year_embedder.py (real MiniLM vectors for the screenshots' readings, the
-LoCoMo turns and the router's examples; other texts get their nearest base's vector plus noise; query
-vectors exact), since the real model embeds tens of texts a second here.
+(`app.capture.service.hourly_upkeep`: retention, then the store's upkeep, on the simulated clock). Every
+3,000 screens one screen from an hour before is forgotten as the timeline does. Vectors:
+bench/year_embedder.py (real MiniLM vectors for the screenshots' readings, the LoCoMo turns and the
+router's examples; other texts get their nearest base's vector plus noise; query vectors exact), since the
+real model embeds tens of texts a second here.
 """
 from __future__ import annotations
 
@@ -70,7 +71,9 @@ shared with other sessions' work: the load average is in each figure's note.
 
 So far only an 8k milestone was measured (`--milestones 8000`): at ~2.4 screens/s here, 100k takes about 12 hours
 of filling and 1M about 5 days, longer as the store grows; the fill resumes where it stopped. At 8k the 12
-'Forget this frame' probes found frames at 5 of their 12 moments (the others fell at night)."""}
+'Forget this frame' probes found frames at 5 of their 12 moments (the others fell at night), and the hourly
+job ran through `CaptureService._retain` (the real clock; in simulated January retention had nothing to do
+either way)."""}
 
 
 def label(size: int) -> str:
@@ -228,7 +231,7 @@ def time_upkeep(store: Any, service: Any, now: Any) -> tuple[float, float, float
     def job() -> None:
         t0 = time.perf_counter()
         try:
-            hourly_job(service)
+            hourly_job(service, now)
         finally:
             took.append(time.perf_counter() - t0)
             done.set()

@@ -17,7 +17,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -75,9 +75,12 @@ class _Focused:
         self.app, self.title, self.url = view.app, view.title, None
 
 
-def hourly_job(service: Any) -> None:
-    """What capture's scheduler runs every hour (retention, and the store upkeep it grows)."""
-    service._retain()
+def hourly_job(service: Any, now: datetime) -> None:
+    """What capture's scheduler runs every hour (`CaptureService._retain`: retention, then the store's
+    upkeep), on the simulated clock, and without the service's catch-all: a failure stops the fill."""
+    from app.capture.service import hourly_upkeep
+
+    hourly_upkeep(service.recorder.store, service.policy, now=now)
 
 
 class Fill:
@@ -153,7 +156,7 @@ class Fill:
     def _end_of_hour(self, hour: int) -> None:
         self._import_messages(hour)
         self.digester.run()
-        hourly_job(self.service)
+        hourly_job(self.service, sim.moment(self.tick))
 
     def _import_messages(self, hour: int) -> None:
         """The hour's chat, as far as the simulated clock has got: an export holding every message so far
