@@ -63,7 +63,7 @@ def in_the_background() -> None:
 
 class AgentService:
     def __init__(self, digester: Any, consolidator: Any = None, every_seconds: float = 30.0,
-                 consolidate_at: str = "03:30") -> None:
+                 consolidate_at: str = "03:30", upkeep_every_seconds: float = 3600.0) -> None:
         from apscheduler.schedulers.background import BackgroundScheduler
 
         self.digester = digester
@@ -75,6 +75,10 @@ class AgentService:
         if consolidator is not None:
             hour, minute = (int(part) for part in consolidate_at.split(":"))
             self._scheduler.add_job(self._consolidate, "cron", hour=hour, minute=minute, id="consolidate")
+        # The store's upkeep erases what was forgotten from disk (storage/upkeep.py). Capture's hourly job
+        # runs it too, but a person who turned screen capture off has only this one; when both run, the
+        # second finds the work done or skips it (one upkeep at a time).
+        self._scheduler.add_job(self._upkeep, "interval", seconds=upkeep_every_seconds, id="upkeep")
 
     def start(self) -> None:
         self._stopping.clear()
@@ -93,6 +97,15 @@ class AgentService:
         except Exception as exc:  # type only: an exception message may quote captured text
             self.last_error = f"memory agents: {type(exc).__name__}"
             log.error("digest failed: %s", type(exc).__name__)
+
+    def _upkeep(self) -> None:
+        from storage.upkeep import run_upkeep
+
+        in_the_background()
+        try:
+            run_upkeep(self.digester.store)
+        except Exception as exc:  # the next hour tries again
+            log.error("store upkeep failed: %s", type(exc).__name__)
 
     def _consolidate(self) -> None:
         in_the_background()

@@ -201,6 +201,20 @@ def test_the_hourly_job_erases_what_retention_removed(store: MemoryStore, home: 
     assert [m.text for m in store.list_range(kinds=["frame"])] == ["this week's screen"]
 
 
+def test_the_agents_erase_what_was_forgotten_for_someone_who_turned_capture_off(store: MemoryStore,
+                                                                                 home: Path) -> None:
+    from app.agent_service import AgentService, build_digester
+
+    said = Memory("semantic", "the spare key is under the blue flowerpot by the back door")
+    store.add([said, Memory("semantic", "the bins go out on Tuesday evenings")])
+    probes = sealed_probes(store, said.id)
+    store.delete([said.id])
+    assert upkeep.pending_erase(store) == 1 and leaks(home, probes)
+    service = AgentService(build_digester(store))  # what the app runs whether or not it captures screens
+    service._scheduler.get_job("upkeep").func()   # its hourly job, run now
+    assert upkeep.pending_erase(store) == 0 and not leaks(home, probes)
+
+
 def test_one_upkeep_at_a_time(store: MemoryStore) -> None:
     store.add([screen(i) for i in range(3)])
     with WriterLock(store.root / ".upkeep.lock", 0).held():

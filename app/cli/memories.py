@@ -183,11 +183,29 @@ def delete(args: argparse.Namespace) -> int:
         forgotten = forget(store, args.ids)
     removed = forgotten.sources + forgotten.derived
     print(f"Forgot {removed} memor{'y' if removed == 1 else 'ies'}"
-          f"{f' ({forgotten.derived} made only from them)' if forgotten.derived else ''}: removed now; "
-          "erased from disk within the hour by the running Engram app's upkeep (vault entries at once)."
+          f"{f' ({forgotten.derived} made only from them)' if forgotten.derived else ''}."
           + (f" {forgotten.trimmed} other memor{'y' if forgotten.trimmed == 1 else 'ies'} no longer name them as a source."
              if forgotten.trimmed else ""))
+    if removed:
+        print(_erased(store), flush=True)
     return 0
+
+
+def _erased(store: Any) -> str:
+    """Erase what was just forgotten from disk before the command ends: the Engram app may not be running
+    to do it in its hourly upkeep (storage/upkeep.py)."""
+    from storage.locking import WriterBusy
+    from storage.upkeep import erase_now, pending_erase
+
+    if not pending_erase(store):
+        return "Erased from disk."
+    print("Erasing it from disk…", flush=True)
+    try:
+        report = erase_now(store)
+    except WriterBusy:
+        return "Not yet erased from disk (the store is busy): the running Engram app's hourly upkeep erases it."
+    return "Erased from disk." if report.erased else \
+        "Not all of it is erased from disk yet (the store was busy): the Engram app's hourly upkeep erases the rest."
 
 
 def _confirm(args: argparse.Namespace, question: str) -> None:
