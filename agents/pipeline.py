@@ -72,8 +72,9 @@ class Digester:
         # Observations and known memories are only replaced, never brought back if deleted meanwhile.
         new = {d.memory.id for d in report.decisions if d.new and d.memory is not None}
         self.search_first.step_aside()  # a commit and the index upkeep after it cost the cores too
-        self.store.save(to_write, replace_only=[m.id for m in to_write if m.id not in new])
-        self.store.mark_digested([m.id for m in memories if m.id not in written])
+        with self.search_first.holding_on():  # the writer lock: capture's writes would wait with us
+            self.store.save(to_write, replace_only=[m.id for m in to_write if m.id not in new])
+            self.store.mark_digested([m.id for m in memories if m.id not in written])
         if report.masked:
             # An observation stored before its secrets were masked (a store from before every path masked):
             # its old row, and the keyword index's word list, hold their blind tokens until rebuilt and gone.

@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 LONGEST_PAUSE_SECONDS = 5.0
 
@@ -41,11 +41,19 @@ class SearchFirst:
                 self._searches -= 1
                 self._changed.notify_all()
 
-    @contextmanager
-    def yielding(self) -> Iterator[None]:
+    def yielding(self) -> AbstractContextManager[None]:
         """Around background work on this thread: its `step_aside()` calls give way to searches."""
-        before = getattr(self._yielding, "on", False)
-        self._yielding.on = True
+        return self._marked(True)
+
+    def holding_on(self) -> AbstractContextManager[None]:
+        """Around work on a yielding thread that holds what others wait for (the store's writer lock,
+        which capture needs too): it steps aside before and after, never inside."""
+        return self._marked(False)
+
+    @contextmanager
+    def _marked(self, yields: bool) -> Iterator[None]:
+        before = self.yields_here
+        self._yielding.on = yields
         try:
             yield
         finally:

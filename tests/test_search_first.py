@@ -62,6 +62,14 @@ def test_only_threads_marked_yielding_ever_wait() -> None:
     assert not gate.yields_here               # the mark ends with the block
 
 
+def test_work_holding_the_writer_lock_never_steps_aside() -> None:
+    gate = SearchFirst(longest_pause=60)
+    with gate.searching(), gate.yielding():
+        with gate.holding_on():               # capture's writes wait for this lock: no pause inside
+            assert gate.step_aside() is False
+        assert gate.yields_here               # and it gives way again once the lock is let go
+
+
 def test_a_pause_is_bounded_so_a_hung_search_cannot_stop_digestion() -> None:
     gate = SearchFirst(longest_pause=0.01)
     with gate.searching(), gate.yielding():
