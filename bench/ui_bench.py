@@ -9,9 +9,8 @@ One process runs the windows under Xvfb (so painting is real) and measures:
   is built and drawn, stepping back from the newest of 120 1920x1080 screens recorded by the real
   recorder (each retypes a line of the one before, so most are patches in chains over a key frame:
   the direction that cannot reuse the picture just built);
-Two child processes measure app start to tray visible (python start, imports, the
-tray shown) and idle RSS: the app unlocked with capture and agents running, 20 s
-after unlocking and after 75 s idle, then with the packaged model loaded.
+Child processes measure app start to tray visible (python start, imports, the
+tray shown). What the app holds in memory is measured by bench/app_memory.py.
 """
 from __future__ import annotations
 
@@ -32,12 +31,9 @@ from typing import Any
 from bench.results import Metrics, metric
 
 REPO = Path(__file__).resolve().parents[1]
-METHODS = {"ui": (__doc__ or "").split("\n\n", 1)[1].strip(),
-           "app": "Child processes under Xvfb: start = wall time from spawning `python` until the tray icon is "
-                  "shown (imports included, no unlock); RSS = VmRSS of the unlocked app (a small store, capture "
-                  "and agent services running) 20 s after unlocking and after 75 s idle (the OCR worker drops its "
-                  "models after 60 s without a frame), then after loading the built-in model (Gemma 3 270M when these figures were taken; the built-in "
-                  "model is now Qwen2.5-Coder 0.5B, ~490 MB: not re-measured)."}
+START_METHOD = ("Start = wall time from spawning `python` under Xvfb until the tray icon is shown (imports "
+                "included, no unlock; bench/ui_bench.py).")
+METHODS = {"ui": (__doc__ or "").split("\n\n", 1)[1].strip()}
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -206,42 +202,6 @@ _START = textwrap.dedent("""
     print("TRAY", flush=True)
 """)
 
-_RSS = textwrap.dedent("""
-    import os, sys, time
-    from app.desktop.main import DesktopApp
-    from app.qt import QApplication
-    from storage.store import MemoryStore
-
-    def rss_mb():
-        for line in open("/proc/self/status"):
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-
-    app = QApplication(sys.argv)
-    store, _ = MemoryStore.create("bench passphrase", kdf_seconds=0.05)
-    desktop = DesktopApp(app, open_store=lambda p: store)
-    desktop.store = store
-    desktop.capture = desktop.start_capture(store)
-    desktop.agents = desktop.start_agents(store)
-    def wait(seconds):
-        end = time.time() + seconds
-        while time.time() < end:
-            app.processEvents()
-            time.sleep(0.05)
-
-    wait(20)
-    busy = rss_mb()
-    wait(55)  # the OCR worker lets its models go after 60 s without a frame to read
-    idle = rss_mb()
-    from agents.llm import LocalLLM, packaged_model
-    llm = LocalLLM(packaged_model())
-    llm.load()
-    wait(5)
-    print("RSS", busy, idle, rss_mb(), flush=True)
-    llm.close()
-    desktop.quit()
-""")
-
 
 def child_processes(display: str, starts: int) -> Metrics:
     env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb"}
@@ -258,18 +218,7 @@ def child_processes(display: str, starts: int) -> Metrics:
                     break
             child.kill()
             child.wait()
-    with tempfile.TemporaryDirectory(prefix="engram-rss-") as tmp:
-        done = subprocess.run([sys.executable, "-c", _RSS], cwd=REPO, env={**env, "ENGRAM_HOME": tmp},
-                              capture_output=True, text=True, timeout=300)
-    line = next((x for x in done.stdout.splitlines() if x.startswith("RSS")), "")
-    if not line:
-        raise RuntimeError(f"the RSS probe failed: {done.stderr[-2000:]}")
-    _, busy, idle, with_llm = line.split()
-    return {"app.start_to_tray_s": metric(round(statistics.median(seconds), 2), "s", len(seconds), "median"),
-            "app.rss_after_start_mb": metric(round(float(busy)), "MB", 1, "20 s after unlocking, OCR models loaded"),
-            "app.idle_rss_mb": metric(round(float(idle)), "MB", 1, "unlocked, capture + agents running, 75 s idle "
-                                      "(OCR models dropped after 60 s without frames)"),
-            "app.idle_rss_mb_with_llm": metric(round(float(with_llm)), "MB", 1, "plus the packaged 270M model")}
+    return {"app.start_to_tray_s": metric(round(statistics.median(seconds), 2), "s", len(seconds), "median")}
 
 
 def run(argv: Sequence[str] = ()) -> Metrics:
