@@ -66,6 +66,9 @@ class AgentService:
                  consolidate_at: str = "03:30", upkeep_every_seconds: float = 3600.0) -> None:
         from apscheduler.schedulers.background import BackgroundScheduler
 
+        from app.capture.service import quiet_scheduler_logs
+
+        quiet_scheduler_logs()  # with screen capture off, nothing else keeps a skipped digest run out of the log
         self.digester = digester
         self.consolidator = consolidator
         self.last_error = ""
