@@ -346,7 +346,10 @@ def editor_session(home: Path, scenario: str = "typing", ticks: int = 120) -> di
         time.sleep(1.0)
         os.environ["DISPLAY"] = display
         store = _store(home / "store")
-        recorder = Recorder(store, MssScreen(), X11Windows(display), settings=CaptureSettings(min_free_disk_mb=1))
+        # No input reaches this X server: past the idle limit (300 s, reached on a loaded machine) capture
+        # would stop and the rest of the ticks count as not kept.
+        recorder = Recorder(store, MssScreen(), X11Windows(display),
+                            settings=CaptureSettings(min_free_disk_mb=1, idle_after_seconds=float("inf")))
         worker = OcrWorker(store, RapidOcrEngine())
         start = datetime.now(timezone.utc)
         outcomes = [recorder.tick(start)]

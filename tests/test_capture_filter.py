@@ -385,3 +385,31 @@ def test_slow_typing_is_not_a_clock() -> None:
 
 def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
     return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+
+def test_a_progress_bar_creeping_along_is_kept_about_once_a_minute() -> None:
+    """A download's bar gaining 3 pixels a tick (ten minutes for 600) and its percentage beside it."""
+    from PIL import ImageFont
+
+    from tests.ticking_clock import SANS
+
+    page = ClockScreen().frame()
+
+    def bar(tick: int) -> Image.Image:
+        image = page.copy()
+        draw = ImageDraw.Draw(image)
+        draw.rectangle((1000, 500, 1600, 520), outline=(120, 120, 120), fill="white")
+        draw.rectangle((1000, 500, 1000 + 3 * tick, 520), fill=(40, 110, 220))
+        draw.text((1000, 530), f"Downloading {tick / 2:.0f}%", font=ImageFont.truetype(SANS, 16), fill="black")
+        return image
+
+    def kept_of(frame_filter: FrameFilter) -> int:
+        seconds = [0.0]
+        frame_filter.clock = lambda: seconds[0]
+        monitor, count = Monitor(0, 0, 0, 1920, 1080), 0
+        for tick in range(60):
+            seconds[0] = 3.0 * tick
+            count += frame_filter.decide(monitor, bar(tick)).decision is Decision.KEEP
+        return count
+
+    assert kept_of(FrameFilter()) <= 5 < 12 <= kept_of(FrameFilter(ticking_seconds=0))

@@ -768,7 +768,7 @@ def test_with_the_real_model_a_ticking_clock_keeps_the_meaning_of_the_screen(hom
 @pytest.mark.parametrize("before, after, same", [
     ("top - 21:45:09 up 5:31, load average: 0.14", "top - 21:45:12 up 5:32, load average: 0.20", True),
     ("Downloading model 45% 120 MB of 267 MB", "Downloading model 46% 123 MB of 267 MB", True),
-    ("firefox 12.0 sshd 0.3", "sshd 4.1 firefox 0.2", True),                   # `top` sorting its rows again
+    ("firefox S 12.0 sshd S 0.3", "sshd R 4.1 firefox S 0.2", True),         # `top` sorting its rows again
     ("Release notes for the backup command", "Release notes for the restore command", False),
     ("backup done", "backup done done", False),
 ])

@@ -89,7 +89,7 @@ MOVING_PICTURE_SECONDS = 60.0
 # digit changes at nearly every 3 s grab, for good (a "1" after a "7" can leave a cell's upper half
 # alone); typing one character a tick changes a 30-pixel cell four times with a 16 px font, then moves on.
 TICKING_CHANGES, TICKING_GRABS = 6, 8
-TICKING_MAX_ROWS = 3    # of the 64x36 thumbnail: 90x360 pixels on 1920x1080, a big clock or a status line
+TICKING_MAX_ROWS = 3    # cells of the 64x36 thumbnail, with the columns: 360x90 pixels on 1920x1080
 TICKING_MAX_COLS = 12
 TICKING_SECONDS = 60.0
 TICKING = "clock or counter"  # the reason of a skip only this rule decided
@@ -178,6 +178,7 @@ class FrameFilter:
         if last is None or last[0] != image.size:
             self._last[monitor.index] = (image.size, thumb)
             self._kept_at[monitor.index] = now
+            self._ticking.pop(monitor.index, None)
             whole = (0, 0, *image.size)
             return FilterResult(Decision.KEEP, image, whole, (whole,), float(image.width * image.height), hidden)
         diff = np.abs(thumb - last[1])
