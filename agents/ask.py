@@ -36,6 +36,7 @@ from agents.redaction import redact
 from storage.blind_index import words
 from storage.memory import Memory, Trust
 from storage.search import ASK_APP, SearchOptions
+from storage.search_first import SEARCH_FIRST
 from storage.store import MemoryStore
 from storage.timewords import TimeQuery, parse_time_words
 
@@ -171,7 +172,8 @@ class Asker:
     def retrieve(self, question: str, now: datetime) -> list[Source]:
         """The evidence for a question, best first, within the token budget; core memory first."""
         core = self.store.get(CoreManager.memory_id)
-        hits = self.store.search(question, SearchOptions(kinds=SEARCHED_KINDS, k=self.k), now=now).hits
+        with SEARCH_FIRST.searching():  # someone waits for the answer: digestion steps aside
+            hits = self.store.search(question, SearchOptions(kinds=SEARCHED_KINDS, k=self.k), now=now).hits
         # Engram's own past answers are not evidence (they would echo themselves); faded memories
         # (unused, unvouched for: agents/consolidate.py) come after the others.
         memories = sorted((m for m in (self.store.get(h.id) for h in hits if h.kind != "core")

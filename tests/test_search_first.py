@@ -149,6 +149,19 @@ def test_the_popup_searches_as_someone_waiting(qtbot, store: MemoryStore) -> Non
     assert flagged == [True] and not SEARCH_FIRST.searching_now
 
 
+def test_ask_and_agents_over_mcp_search_as_someone_waiting(store: MemoryStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    from agents.ask import Asker
+    from app.mcp.tools import ToolContext, search
+
+    store.add(messages(2))
+    flagged: list[bool] = []
+    real = store.search
+    monkeypatch.setattr(store, "search", lambda *a, **k: flagged.append(SEARCH_FIRST.searching_now) or real(*a, **k))
+    Asker(store, remember=False).ask("who grows tomatoes?")
+    search(ToolContext(store, "cursor", lambda q: None, lambda c, w: False), {"query": "tomatoes"})
+    assert flagged == [True, True] and not SEARCH_FIRST.searching_now
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="niceness per thread is Linux's")
 def test_the_agents_thread_runs_at_a_lower_priority_and_the_others_do_not() -> None:
     seen: dict[str, int] = {}
