@@ -52,3 +52,14 @@ def test_a_child_that_died_is_replaced_and_bad_input_starts_nothing(ocr: OcrProc
     with pytest.raises(TypeError):
         ocr.read(b"not an image")  # type: ignore[arg-type]
     assert not ocr.running
+
+
+def test_a_reader_dropped_without_release_ends_its_child() -> None:
+    import gc
+
+    engine = OcrProcess()
+    assert engine.read(_line("dropped")).text == "dropped"
+    child = engine._child
+    del engine
+    gc.collect()
+    assert child is not None and child.poll() is not None   # no OCR process outlives its reader

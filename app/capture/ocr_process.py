@@ -20,6 +20,7 @@ import struct
 import subprocess
 import sys
 import threading
+import weakref
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -42,6 +43,7 @@ class OcrProcess:
 
     def __init__(self) -> None:
         self._child: subprocess.Popen[bytes] | None = None
+        self._ended: weakref.finalize[Any, Any] | None = None  # ends the child, also if this is dropped unreleased
         self._lock = threading.Lock()
 
     @property
@@ -83,20 +85,24 @@ class OcrProcess:
             self._child = subprocess.Popen([sys.executable, "-m", "app.capture.ocr_process"], env=env,
                                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                            stderr=subprocess.DEVNULL)
+            self._ended = weakref.finalize(self, _end, self._child)
         return self._child
 
     def _stop(self) -> None:
-        child, self._child = self._child, None
-        if child is None:
-            return
-        for stream in (child.stdin, child.stdout):
-            if stream is not None:
-                stream.close()  # the child sees the end of its input and exits
-        try:
-            child.wait(10)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
+        ended, self._ended, self._child = self._ended, None, None
+        if ended is not None:
+            ended()
+
+
+def _end(child: subprocess.Popen[bytes]) -> None:
+    for stream in (child.stdin, child.stdout):
+        if stream is not None:
+            stream.close()  # the child sees the end of its input and exits
+    try:
+        child.wait(10)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
 
 
 def _write(stream: Any, width: int, height: int, payload: bytes) -> None:
