@@ -43,10 +43,18 @@ def shared_dir() -> Path:
 REAL_MODELS = {"real_embedder", "built_in_model"}
 
 
+# The longest files (their --durations on a full run) start first: installer/test.sh hands files to two
+# processes one at a time, and a long one handed out last (the bundle's build, minutes) left the other idle.
+LONGEST_FIRST = ("test_bundle.py", "test_damage.py", "test_canary.py", "test_install.py", "test_ask.py",
+                 "test_crash.py", "test_cli.py")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if REAL_MODELS & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: each file keeps its own order
 
 
 @pytest.fixture
