@@ -460,18 +460,21 @@ class MemoryStore:
     def _index_alone(self, turns: list[list[str]]) -> None:
         """Forgotten chat turns leave no trace in their neighbours: a turn whose neighbour words held a
         forgotten turn's words is indexed again on its own words alone (storage/neighbours.py)."""
-        affected: dict[str, dict[str, Any]] = {}
+        affected: set[str] = set()
         for own in turns:
-            wanted = Counter(own)
-            # The neighbours hold every word of the turn; 500 leaves room for the turns that say them.
+            wanted, distinct = Counter(own), set(own)
+            # The neighbours hold every word of the turn; 500 leaves room for the turns that say them. Only
+            # ids and tokens are read (a day forgotten is hundreds of these queries), whole rows at the end.
             query = self.table.search(" ".join(wanted), query_type="fts", fts_columns="tokens") \
-                .where("kind = 'message'", prefilter=True).limit(500)
-            for row in query.to_arrow().to_pylist():
-                if not wanted - Counter(self.codec.around_tokens(row["tokens"]).split()):
-                    affected[row["id"]] = row
+                .where("kind = 'message'", prefilter=True).select(["id", "tokens"]).limit(500)
+            found = query.to_arrow()
+            for row_id, tokens in zip(found.column("id").to_pylist(), found.column("tokens").to_pylist()):
+                around = self.codec.around_tokens(tokens).split()
+                if row_id not in affected and distinct.issubset(around) and not wanted - Counter(around):
+                    affected.add(row_id)
         if not affected:
             return
-        memories = [self.codec.decode(row) for row in affected.values()]
+        memories = self._fetch_in_order(sorted(affected))
         vectors = self.rotation.apply(self.embedder.embed([m.index_text() for m in memories]))
         self._upsert([self.codec.encode(m, vectors[i]) for i, m in enumerate(memories)])
 
