@@ -61,7 +61,11 @@ def find_scroll(image: Image.Image, reference: Image.Image, box: Box) -> Move | 
     # Roughly first (a frame line across the top fails every column a little), then exactly.
     moved = now[max(0, dy): h + min(0, dy)] == before[max(0, -dy): h - max(0, dy)]
     left, right = _longest_run(moved.mean(axis=0) >= _ROUGHLY)
+    if right - left < _MIN_SIDE:
+        return None  # no columns moved together (and the means below would be of nothing)
     top, bottom = _longest_run(moved[:, left:right].mean(axis=1) >= _AGREE)
+    if bottom - top < _MIN_SIDE // 2:
+        return None
     narrow, wide = _longest_run(moved[top:bottom, left:right].mean(axis=0) >= _AGREE)
     left, right = left + narrow, left + wide
     if right - left < _MIN_SIDE or bottom - top < _MIN_SIDE // 2:
