@@ -6,8 +6,10 @@ from types import ModuleType
 
 BENCHMARKS = ("store_latency", "locomo_retrieval", "screen_recall", "dedup_bench", "ocr_bench", "capture_bench",
               "agents_bench", "ask_bench", "reader_bench", "ui_bench", "popup_bench", "app_memory", "mcp_bench", "bundle_bench", "year",
-              "store_upkeep")
+              "store_upkeep", "hour")
+# Names whose module is called otherwise.
+MODULES = {"hour": "hour_of_use"}
 
 
 def module_of(name: str) -> ModuleType:
-    return importlib.import_module(f"bench.{name}")
+    return importlib.import_module(f"bench.{MODULES.get(name, name)}")
