@@ -41,6 +41,7 @@ class AppFacts:
     """What a running desktop app knows better than a probe (it holds the shortcut itself)."""
     hotkey: str = ""             # the shortcut it listens to, "" if none
     hotkey_problem: str = ""     # why it does not, "" if it does
+    rows_changed: tuple[str, ...] = ()   # the unlocked store's last row check (storage/ledger.py), if it found any
 
 
 def run(*, quick: bool = False, env: Mapping[str, str] | None = None, facts: AppFacts | None = None) -> list[Finding]:
@@ -52,7 +53,7 @@ def run(*, quick: bool = False, env: Mapping[str, str] | None = None, facts: App
         ("Shortcut", lambda: check_shortcut(env, config, facts)), ("Keyring", lambda: check_keyring(config)),
         ("OCR", lambda: check_ocr(quick)), ("Embeddings", lambda: check_embedder(quick)),
         ("Language model", lambda: check_model(config, quick)), ("Disk", lambda: check_disk(config)),
-        ("Memories", check_store), ("Start at login", lambda: check_autostart(config)), ("Not checked", locked_note)]
+        ("Memories", lambda: check_store(facts)), ("Start at login", lambda: check_autostart(config)), ("Not checked", locked_note)]
     findings: list[Finding] = []
     for area, check in checks:
         try:
@@ -372,7 +373,7 @@ def check_disk(config: Config) -> list[Finding]:
     return [Finding("Disk", "ok", what)]
 
 
-def check_store() -> list[Finding]:
+def check_store(facts: AppFacts | None = None) -> list[Finding]:
     from storage.store import SCHEMA_VERSION
 
     home = paths.home()
@@ -402,6 +403,10 @@ def check_store() -> list[Finding]:
                                 "next unlock (up to about a minute per 100,000 memories; the unlock window says so)"))
     else:
         findings.append(Finding("Store version", "ok", f"schema {version} (current)"))
+    if facts is not None and facts.rows_changed:  # only the unlocked app can read the row ledger
+        findings += [Finding("Store integrity", "fail", line, "`engram repair` shows this again and, once you know "
+                             "why (a backup put back, a disk tool), takes the store as it is now")
+                     for line in facts.rows_changed]
     return findings
 
 
@@ -437,7 +442,8 @@ def _exec_of(entry: Path) -> str | None:
 
 def locked_note() -> list[Finding]:
     return [Finding("Not checked", "info", "that your passphrase opens the store and the memories decrypt: "
-                    "the doctor never asks for it", "`engram stats` checks both (it asks for the passphrase)")]
+                    "the doctor never asks for it", "`engram stats` checks both (it asks for the passphrase); `engram repair` "
+                    "also checks that the stored rows are the ones Engram wrote")]
 
 
 # -- the command ------------------------------------------------------------------------------

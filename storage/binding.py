@@ -7,6 +7,10 @@ key can make, and the key file carries the same id in its wraps' associated data
 
 Stores and key files from before the binding have neither: the first opening binds them, once the key
 is shown to open what is stored (a sealed field of a stored row; an empty store has nothing to lose).
+
+A store that keeps a row ledger (storage/ledger.py) says so in its meta, and its check value covers that
+too: a meta edited to say "no ledger" (so that a deleted ledger would be started again over rows changed
+on disk) no longer passes.
 """
 from __future__ import annotations
 
@@ -30,8 +34,8 @@ def check(meta: dict[str, Any], vault: KeyVault) -> None:
     """Refuse an unlocked key file that is not this bound store's. A key file of this store from before
     the binding (opened by a wrap not yet bound) is bound now."""
     store_id = str(meta["store_id"])
-    if vault.store_id not in (None, store_id) or not hmac.compare_digest(str(meta["key_check"]),
-                                                                          key_check(vault, store_id)):
+    if vault.store_id not in (None, store_id) or not hmac.compare_digest(
+            str(meta["key_check"]), key_check(vault, store_id, ledger=meta.get("ledger") is True)):
         raise KeyNotForThisStore()
     if vault.store_id is None:
         vault.bind(store_id)
@@ -59,6 +63,6 @@ def key_opens(rows: Iterable[dict[str, Any]], codec: RowCodec) -> bool | None:
     return False if tried else None
 
 
-def key_check(vault: KeyVault, store_id: str) -> str:
+def key_check(vault: KeyVault, store_id: str, ledger: bool = False) -> str:
     mac_key = _hkdf(vault.keys.content, b"", b"engram/store-key-check/v1")
-    return hmac.new(mac_key, store_id.encode("ascii"), hashlib.sha256).hexdigest()
+    return hmac.new(mac_key, (store_id + ("|ledger" if ledger else "")).encode("ascii"), hashlib.sha256).hexdigest()

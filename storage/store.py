@@ -33,6 +33,7 @@ from storage.embedding import Embedder
 from storage.fields import FieldCipher
 from storage.frame_pictures import GROUP_SPAN, RenderedPictures, rebase
 from storage.keys import KeyNotForThisStore, KeyVault
+from storage.ledger import Check, RowLedger, Stamp
 from storage.locking import DEFAULT_WAIT_SECONDS, WriterLock
 from storage.memory import EARLIEST, KINDS, LATEST, Memory, utcnow
 from storage.neighbours import conversation_context
@@ -42,7 +43,7 @@ from storage.search import HybridSearch, SearchOptions, SearchResult
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 _META_FILE = "engram-store.json"
 # Fold new rows into the indexes once this many are not yet in one: beyond it,
 # the flat scan of unindexed rows starts to show in search latency.
@@ -168,12 +169,19 @@ def _pair_chinese_and_japanese(table: Any, codec: RowCodec) -> None:
         table.checkout_latest()
 
 
+def _start_row_ledger(table: Any) -> None:
+    """7 -> 8: nothing in the table changes; the store starts its row ledger (storage/ledger.py) once the
+    table is open (MemoryStore._open_ledger). Later upgrades must keep each row's kind, id and updated_us
+    as they are, or start the ledger again."""
+
+
 _BIND_BATCH = 2_000
 # Steps that open sealed fields get the key's codec as well (one that still opens unbound fields).
 _KEYED_STEPS = frozenset({5, 6})
 
 MIGRATIONS: dict[int, Any] = {1: _vectors_to_float16, 2: _tokens_to_nine_characters, 3: _shorter_compressed_tokens,
-                              4: _times_into_supported_years, 5: _bind_clear_columns, 6: _pair_chinese_and_japanese}
+                              4: _times_into_supported_years, 5: _bind_clear_columns, 6: _pair_chinese_and_japanese,
+                              7: _start_row_ledger}
 
 
 @dataclass(frozen=True)
@@ -201,6 +209,7 @@ class MemoryStore:
         self._vector_index_at, self._vector_indexed = -1, False
         self.embedder = embedder
         self._lock = WriterLock(root / ".writer.lock", writer_wait_seconds)
+        self._ledger_lost = False
         self._check_meta(embedder, embedder_name)
         # Consistency interval 0: every read sees the latest commit, also one made
         # by another process (the CLI while the tray app runs).
@@ -223,6 +232,7 @@ class MemoryStore:
         self.rendered = RenderedPictures()  # frame pictures built from chains of patches, for reading in order
         self.codec = RowCodec(FieldCipher(keys.content), BlindIndex(keys.index))
         self.rotation = VectorRotation(keys.rotation, embedder.dim)
+        self.ledger = self._open_ledger()
 
     # -- opening ------------------------------------------------------------------
 
@@ -289,17 +299,41 @@ class MemoryStore:
                 stored = json.loads(meta_path.read_text(encoding="utf-8"))
                 if binding.is_bound(stored):
                     binding.check(stored, self.vault)
-                    return {**meta, **{k: stored[k] for k in ("store_id", "key_check")}}
+                    return {**meta, **{k: stored[k] for k in ("store_id", "key_check", "ledger") if k in stored}}
             keys = self.vault.keys
             codec = RowCodec(FieldCipher(keys.content), BlindIndex(keys.index), legacy=version < SCHEMA_VERSION)
             if binding.key_opens(self._sample_rows(), codec) is False:
                 raise KeyNotForThisStore()
-            bound = {**meta, **binding.stamp(self.vault)}
+            # A key file is bound only after its store (below), so a bound key file beside an existing
+            # unbound meta means the meta was edited or put back: its row ledger cannot be trusted and starts again, said.
+            self._ledger_lost = self.vault.store_id is not None and meta_path.exists()
+            bound = {**{k: v for k, v in meta.items() if k != "ledger"}, **binding.stamp(self.vault)}
             # The store first, then the key file: a crash between leaves a store whose check value this
             # key still passes, and the key file is bound on the next opening.
             write_json_atomically(meta_path, bound)
             self.vault.bind(bound["store_id"])
             return bound
+
+    def _open_ledger(self) -> RowLedger:
+        """This store's row ledger; started on a store's first opening by this version (whose rows are
+        taken as they are), and again, with a finding that stays until the user accepts it, when it was
+        deleted or damaged."""
+        meta_path = self.root / _META_FILE
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        ledger = RowLedger(self.root, self.vault.keys.content, str(meta["store_id"]))
+        if meta.get("ledger") is True and ledger.readable():
+            return ledger
+        with self._lock.held():
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))  # another process may have started it
+            if meta.get("ledger") is not True:
+                ledger.start(self._stamps(), lost=self._ledger_lost)
+                store_id = str(meta["store_id"])
+                write_json_atomically(meta_path, {**meta, "ledger": True,
+                                                  "key_check": binding.key_check(self.vault, store_id, ledger=True)})
+            elif not ledger.readable():
+                log.warning("the store's row ledger was missing or damaged: started again")
+                ledger.start(self._stamps(), lost=True)
+        return ledger
 
     def _sample_rows(self) -> list[dict[str, Any]]:
         import lancedb
@@ -338,10 +372,7 @@ class MemoryStore:
         unique = _one_per_id(memories)
         rows = self._encode(unique)
         with self._lock.held():
-            if self.existing([m.id for m in unique]):
-                self._upsert(rows)
-            else:
-                self.table.add(rows)  # the common case (capture, new messages): a plain append
+            self._write_rows(rows)
             self._refresh_indexes()
         return [m.id for m in unique]
 
@@ -352,8 +383,7 @@ class MemoryStore:
                 raise StoreError(f"no memory with id {memory.id}")
             memory.updated = utcnow()
             memory.note(who, what)
-            rows = self._encode([memory])
-            self.table.merge_insert("id").when_matched_update_all().execute(rows)
+            self._write_rows(self._encode([memory]))
             self._refresh_indexes()  # each update leaves a small file behind; merge them now and then
 
     def save(self, memories: Sequence[Memory], replace_only: Iterable[str] = (),
@@ -374,12 +404,19 @@ class MemoryStore:
             memories = [m for m in memories if m.id not in gone]
             memories = _one_per_id(memories)
             if memories:
-                self._upsert(self._encode(memories, self._stored_vectors(vectors_from or {})))
+                self._write_rows(self._encode(memories, self._stored_vectors(vectors_from or {})))
                 self._refresh_indexes()
         return [m.id for m in memories]
 
-    def _upsert(self, rows: list[dict[str, Any]]) -> None:
-        self.table.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(rows)
+    def _write_rows(self, rows: list[dict[str, Any]]) -> None:
+        """Commit these rows, each replacing the stored row of its id if there is one, and note them in the
+        row ledger. Under the writer lock."""
+        replaced = self._stamps_of([r["id"] for r in rows])
+        with self.ledger.change([(r["kind"], r["id"], r["updated_us"]) for r in rows], replaced, self._stamps):
+            if replaced:
+                self.table.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(rows)
+            else:
+                self.table.add(rows)  # the common case (capture, new messages): a plain append
 
     def repoint_sources(self, moved: dict[str, str], since: datetime) -> int:
         """Memories made (on or after `since`) from frames in `moved` name the frame each was merged
@@ -421,9 +458,10 @@ class MemoryStore:
             blob_ids += self._rebase_dependents(where, doomed)
             self.rendered.clear()  # no built picture of a forgotten screen stays in memory
             turns = self._turn_tokens(f"({where}) AND kind = 'message'")
-            before = self.table.count_rows()
-            self.table.delete(where)
-            removed = before - self.table.count_rows()
+            doomed_rows = self._stamps(where)
+            with self.ledger.change([], doomed_rows, self._stamps):
+                self.table.delete(where)
+            removed = len(doomed_rows)
             if removed:
                 self._index_alone(turns)
             # After the rows: a crash in between leaves unreferenced images, which
@@ -476,7 +514,7 @@ class MemoryStore:
             return
         memories = self._fetch_in_order(sorted(affected))
         vectors = self.rotation.apply(self.embedder.embed([m.index_text() for m in memories]))
-        self._upsert([self.codec.encode(m, vectors[i]) for i, m in enumerate(memories)])
+        self._write_rows([self.codec.encode(m, vectors[i]) for i, m in enumerate(memories)])
 
     def _frame_fields(self, where: str) -> list[tuple[str, int, dict[str, Any]]]:
         """(id, time_us, fields) of the frames matching `where`."""
@@ -664,6 +702,36 @@ class MemoryStore:
         rows = query.limit(k).to_arrow().to_pylist()
         found = [(self.codec.decode(r), 1.0 - r["_distance"] / 2.0) for r in rows if r["tokens"]]
         return [(m, sim) for m, sim in found if sim >= min_similarity]
+
+    def check_rows(self) -> Check:
+        """Whether the stored rows are those Engram wrote (storage/ledger.py): reads every row's id and
+        stamp (a second or two at a million rows), holding writes back meanwhile."""
+        with self._lock.held():
+            return self.ledger.check(self._stamps())
+
+    def accept_rows(self) -> int:
+        """Take the rows stored now as Engram's own (the user said so, or a repair just took some out);
+        returns how many there are."""
+        with self._lock.held():
+            stamps = self._stamps()
+            self.ledger.start(stamps)
+        return len(stamps)
+
+    def _stamps(self, where: str | None = None) -> list[Stamp]:
+        """Kind, id and updated_us of every row matching `where` (all rows without it)."""
+        query = self.table.search()
+        if where:
+            query = query.where(where)
+        found = query.select(["kind", "id", "updated_us"]).limit(None).to_arrow()
+        return list(zip(found.column("kind").to_pylist(), found.column("id").to_pylist(),
+                        found.column("updated_us").to_pylist()))
+
+    def _stamps_of(self, ids: Sequence[str]) -> list[Stamp]:
+        wanted = [i for i in dict.fromkeys(ids) if _is_id(i)]
+        found: list[Stamp] = []
+        for start in range(0, len(wanted), 500):
+            found += self._stamps(f"id IN ({', '.join(repr(i) for i in wanted[start:start + 500])})")
+        return found
 
     def existing(self, ids: Sequence[str]) -> set[str]:
         """Which of these ids are stored (for idempotent imports and replays)."""

@@ -1,4 +1,5 @@
-"""Store upkeep, run by the hourly job: forgotten rows erased from disk, small files and index pieces merged.
+"""Store upkeep, run by the hourly job: forgotten rows erased from disk, small files and index pieces merged,
+and the rows checked against the row ledger (storage/ledger.py).
 
 A delete only marks rows deleted (a deletion file beside the data file): they are gone from every read at
 once, but their ciphertext is still in the data file, and old table versions still list it. Upkeep rewrites
@@ -58,6 +59,7 @@ class UpkeepReport:
     writes_held_seconds: float = 0.0   # the longest time capture's writes had to wait for upkeep
     erased: bool = True          # False: rows deleted before this cycle are still in a data file
     skipped: str = ""            # why nothing was done (another upkeep was running)
+    rows_changed: tuple[str, ...] = ()   # what the row ledger's check found (storage/ledger.py): kinds, counts
 
     def summary(self) -> str:
         if self.skipped:
@@ -66,7 +68,8 @@ class UpkeepReport:
                 f"{self.rows_erased} deleted or replaced rows erased, {self.index_pieces_merged} index pieces merged, "
                 f"{self.bytes_freed / 1e6:.1f} MB freed in {self.seconds:.1f} s "
                 f"(writes held {self.writes_held_seconds:.2f} s)"
-                + ("" if self.erased else "; some deleted rows wait for the next cycle (the store was busy)"))
+                + ("" if self.erased else "; some deleted rows wait for the next cycle (the store was busy)")
+                + (f"; ROWS CHANGED OUTSIDE ENGRAM: {'; '.join(self.rows_changed)}" if self.rows_changed else ""))
 
 
 @contextmanager
@@ -87,10 +90,12 @@ def run_upkeep(store: Any) -> UpkeepReport:
             _rewrite(store, report, merge=True)
             _merge_index_pieces(store, report)
             _drop_old_versions(store, report)
+            # The whole table is read once an hour anyway: whether its rows are those Engram wrote.
+            report.rows_changed = tuple(store.check_rows().lines())
     except WriterBusy:
         report.skipped = "another upkeep of this store is running"
     report.seconds = time.perf_counter() - started
-    log.info(report.summary())
+    (log.warning if report.rows_changed else log.info)(report.summary())
     return report
 
 

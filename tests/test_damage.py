@@ -144,3 +144,18 @@ def test_opening_a_store_whose_newest_version_is_damaged_says_so_for_the_desktop
     DAMAGES["flipped newest version file"](filled)
     with pytest.raises(StoreError, match="damaged.*engram repair"):  # the unlock dialog shows the message as it is
         MemoryStore.open(PASSPHRASE, home=filled, embedder=HashEmbedder(), embedder_name="all-MiniLM-L6-v2")
+
+
+@pytest.mark.slow  # the real command line in processes of its own
+def test_repair_reports_rows_dropped_without_the_key_and_takes_the_store_as_it_is_when_told(filled: Path) -> None:
+    import lancedb
+
+    table = lancedb.connect(str(filled / "store")).open_table("memories")  # no key needed to drop a row
+    table.delete(f"id = '{table.search().select(['id']).limit(1).to_arrow().column('id')[0].as_py()}'")
+    asked = engram(filled, "repair")
+    assert asked.returncode == 1 and "--yes" in asked.stderr, asked.stdout + asked.stderr
+    assert "not the ones Engram wrote" in asked.stdout and "notes: 1 row(s) Engram wrote are gone" in asked.stdout
+    taken = engram(filled, "repair", "--yes")
+    assert taken.returncode == 0 and f"Taken as it is now: {BATCHES * PER_BATCH - 1} rows" in taken.stdout, taken.stderr
+    again = engram(filled, "repair")
+    assert again.returncode == 0 and "are the ones Engram wrote" in again.stdout, again.stdout + again.stderr

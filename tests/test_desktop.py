@@ -1135,3 +1135,26 @@ def test_the_timeline_gives_the_screen_most_of_its_room(qtbot, store: MemoryStor
     fresh = TimelineWindow(store)
     qtbot.addWidget(fresh)
     assert fresh.width() >= min(960, screen.width()) and fresh.height() >= min(640, screen.height())
+
+
+def test_the_tray_says_once_when_the_row_check_found_rows_changed_outside_engram(qtbot, store: MemoryStore,
+                                                                                monkeypatch) -> None:
+    from storage.upkeep import run_upkeep
+
+    frame = Memory("frame", "a screen", {"monitor": 0})
+    store.add([frame, Memory("semantic", "a note")])
+    desktop = DesktopApp(QApplication.instance(), open_store=open_with_fake, start_capture=lambda s: StubCapture(),
+                         start_agents=lambda s: StubCapture())
+    desktop.store, desktop.capture = store, StubCapture()
+    told: list[tuple[str, str]] = []
+    monkeypatch.setattr(desktop.tray, "showMessage", lambda title, text, *icon: told.append((title, text)))
+    desktop._refresh_state()
+    assert told == [] and desktop._rows_changed() == ()
+    store.table.delete(f"id = '{frame.id}'")    # without the key, beside the app
+    run_upkeep(store)                           # the hourly check
+    desktop._refresh_state()
+    desktop._refresh_state()
+    assert told == [("Engram: memories changed outside Engram",
+                     "screens: 1 row(s) Engram wrote are gone (removed outside Engram)\nClick for what to do.")]
+    assert desktop._rows_changed() == ("screens: 1 row(s) Engram wrote are gone (removed outside Engram)",)
+    desktop.server.close()

@@ -113,7 +113,7 @@ def test_importing_a_chat_again_indexes_turns_an_earlier_version_stored_alone(st
     store.mark_digested([m.id for m in turns if not m.text.startswith("Yellow")])
     turns = store.list_range(kinds=["message"], limit=100)
     vectors = store.rotation.apply(store.embedder.embed([m.index_text() for m in turns]))
-    store._upsert([store.codec.encode(m, vectors[i]) for i, m in enumerate(turns)])
+    store._write_rows([store.codec.encode(m, vectors[i]) for i, m in enumerate(turns)])
     assert not any(s.startswith("Researching them") for s in _keyword(store, "adoption"))
 
     again = import_file(store, "jsonl", path)

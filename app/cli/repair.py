@@ -31,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
         pictures = _say_damaged_pictures(passphrase)
         print(f"No damage found in the store's tables and indexes; {pictures} screen picture(s) damaged, above."
               if pictures else "No damage found in the store's files.")
+        _say_rows_changed(args, passphrase)
         return 0
     print("\n".join(found.lines()))
     if found.unusable:
@@ -43,12 +44,35 @@ def run(args: argparse.Namespace) -> int:
     store = MemoryStore.open(passphrase)
     try:
         built = store.rebuild_indexes(had_vector)
+        store.accept_rows()  # the rows the repair took out are not "changed outside Engram"
     finally:
         store.close()
     print("\n".join([*done, f"built the search indexes again ({', '.join(built) or 'none needed'})",
                      f"Repaired. A note of what was done is in {aside / 'REPAIR.txt'}."]))
     _say_damaged_pictures(passphrase)
     return 0
+
+
+def _say_rows_changed(args: argparse.Namespace, passphrase: str) -> bool:
+    """Whether the stored rows are those Engram wrote (storage/ledger.py); if not, say how not and offer to
+    take the store as it is. Returns whether rows had changed."""
+    from storage.store import MemoryStore
+
+    store = MemoryStore.open(passphrase)
+    try:
+        check = store.check_rows()
+        if check.ok:
+            print(f"The {check.rows} stored rows are the ones Engram wrote.")
+            return False
+        print("The stored rows are not the ones Engram wrote (a file put back from a backup, a disk tool, or "
+              "someone editing the store without your passphrase):")
+        print("\n".join("  " + line for line in check.lines()))
+        print("Engram cannot tell which rows, nor put them back; a copy made by `engram export` before this can.")
+        _confirm(args, "Take the store as it is now? Nothing in it changes; Engram stops reporting this.")
+        print(f"Taken as it is now: {store.accept_rows()} rows.")
+        return True
+    finally:
+        store.close()
 
 
 def _say_damaged_pictures(passphrase: str) -> int:

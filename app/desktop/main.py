@@ -93,6 +93,7 @@ class DesktopApp:
         # A pause can end by its time or by `engram capture --resume` in a terminal: the menu shows what is true.
         self.tray.menu.aboutToShow.connect(self._refresh_state)
         self._told_reason: str | None = None   # the capture error last announced, so it is announced once
+        self._told_rows: tuple[str, ...] = ()  # the row check's findings last announced
         self.idle_source: Any = None      # what tells idle time and screen lock (the capture's window provider)
         self.server = QLocalServer()
         QLocalServer.removeServer(instance_name())  # a stale socket left by a crash
@@ -243,7 +244,8 @@ class DesktopApp:
         from app.desktop.doctor_window import DoctorWindow
         from app.doctor import AppFacts, run
 
-        facts = AppFacts(str(self.hotkey.shortcut) if self.hotkey is not None else "", self.hotkey_problem)
+        facts = AppFacts(str(self.hotkey.shortcut) if self.hotkey is not None else "", self.hotkey_problem,
+                         self._rows_changed())
         if self.doctor_window is not None:
             self.doctor_window.close()
         self.doctor_window = DoctorWindow(lambda: run(facts=facts))
@@ -311,12 +313,21 @@ class DesktopApp:
         pause.resume()
         self._refresh_state()
 
+    def _rows_changed(self) -> tuple[str, ...]:
+        """What the hourly row check last found (storage/ledger.py): rows changed outside Engram."""
+        return tuple(f.line() for f in self.store.ledger.last_findings()) if self.store is not None else ()
+
     def _refresh_state(self) -> None:
         from app.capture import pause
 
         if self.store is None:
             self.tray.show_state("locked", "locked")
             return
+        rows_changed = self._rows_changed()
+        if rows_changed and rows_changed != self._told_rows:
+            self.tray.showMessage("Engram: memories changed outside Engram",
+                                  rows_changed[0] + "\nClick for what to do.", QSystemTrayIcon.MessageIcon.Warning)
+        self._told_rows = rows_changed
         until = pause.paused_until()
         if self.capture is None:
             if self.capture_problem:
