@@ -97,6 +97,17 @@ def test_whatsapp_android_month_first_12_hour() -> None:
     assert {m.title for m in memories} == {"Hiking Club"} and {m.app for m in memories} == {"WhatsApp"}
 
 
+def test_whatsapp_months_and_days_of_one_or_two_digits_are_one_format(tmp_path: Path) -> None:
+    """US Android phones do not pad: a chat running from September into October changes the first field from
+    one digit to two, and every line after that was dropped as "another phone's format"."""
+    path = tmp_path / "chat.txt"
+    path.write_text("9/29/23, 9:41 PM - Ana: one\n9/30/23, 11:02 PM - Ben: two\n10/1/23, 8:15 AM - Ana: three\n"
+                    "10/12/23, 10:30 AM - Ben: four\n", encoding="utf-8")
+    memories = parse("whatsapp", path, ZoneInfo("America/New_York"))
+    assert said(memories) == [("Ana", "one"), ("Ben", "two"), ("Ana", "three"), ("Ben", "four")]
+    assert memories[-1].time == datetime(2023, 10, 12, 10, 30, tzinfo=ZoneInfo("America/New_York"))
+
+
 def test_whatsapp_ios_day_first_24_hour_with_seconds() -> None:
     memories = parse("whatsapp", IOS, BERLIN)
     assert said(memories) == [

@@ -115,9 +115,10 @@ def _headers(path: Path, lines: list[str]) -> dict[int, re.Match[str]]:
 
 
 def _shape(match: re.Match[str]) -> tuple[str, int]:
-    """A header's format without its numbers: brackets, separators, seconds, AM/PM, the year's digits."""
+    """A header's format without its numbers: brackets, separators, seconds, AM/PM, year first or last and the
+    year's digits. Not how many digits a day or month has: phones that do not pad them write 9/30 and 10/1."""
     head = match.string[:match.start("rest")].translate(_AM_PM)
-    return re.sub(r"\d+", "9", head), len(match["c"]) + 10 * len(match["a"])
+    return re.sub(r"\d+", "9", head), len(match["c"]) + 10 * (len(match["a"]) == 4)
 
 
 _AM_PM = str.maketrans("aPp", "AAA")
