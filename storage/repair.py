@@ -220,19 +220,28 @@ def _unreadable_indexes(uri: Path, dataset: Any) -> list[str]:
     from lance.file import LanceFileReader
 
     bad = []
-    for index in dataset.list_indices():
-        folder = uri / "_indices" / str(index["uuid"])
+    for index in dataset.describe_indices():
         try:
-            if not folder.is_dir():
-                raise FileNotFoundError(str(folder))
-            for path in folder.glob("*.lance"):
-                LanceFileReader(str(path)).read_all()
-            if index.get("type") == "Inverted" or "tokens" in index.get("fields", []):
+            for segment in index.segments:  # an index merged from deltas or not: a folder each
+                folder = uri / "_indices" / str(segment.uuid)
+                if not folder.is_dir():
+                    raise FileNotFoundError(str(folder))
+                for path in folder.glob("*.lance"):
+                    LanceFileReader(str(path)).read_all()
+            if index.index_type == "Inverted" or "tokens" in index.field_names:
                 _probe_keyword_index(dataset)
         except BaseException as exc:  # noqa: B036
             _reraise_interrupts(exc)
-            bad.append(str(index["name"]))
+            bad.append(str(index.name))
     return bad
+
+
+def unreadable_indexes(dataset: Any, uri: Path) -> list[str] | None:
+    """The indexes that cannot be read, if every data file can (None: a data file cannot, so rebuilding
+    indexes would not help). Reads every data and index file: for after a read failed, not routinely."""
+    if any(_unreadable(fragment) is not None for fragment in dataset.get_fragments()):
+        return None
+    return _unreadable_indexes(uri, dataset)
 
 
 def _probe_keyword_index(dataset: Any) -> None:

@@ -687,7 +687,31 @@ class MemoryStore:
     def search(self, query: str, options: SearchOptions | None = None, now: datetime | None = None) -> SearchResult:
         """Hybrid search; see storage.search for how results are ranked."""
         self.vault.keys  # raises VaultLocked before any work is done
+        try:
+            return HybridSearch(self).search(query, options or SearchOptions(), now)
+        except BaseException as exc:  # noqa: B036 - a Rust panic on a damaged file is no Exception
+            if not is_damage(exc):
+                raise
+            if not self._rebuild_damaged_indexes():
+                raise StoreError(damage_message(exc)) from None
         return HybridSearch(self).search(query, options or SearchOptions(), now)
+
+    def _rebuild_damaged_indexes(self) -> bool:
+        """A search failed on a damaged file: if only search indexes are damaged, build them again from the
+        data (nothing is lost, so nothing to ask) and say so in the log. Whether it did."""
+        from storage.repair import unreadable_indexes
+
+        with self._lock.held():
+            self.table.checkout_latest()
+            damaged = unreadable_indexes(self.table.to_lance(), self.root / f"{TABLE}.lance")
+            if damaged is None or not damaged:  # damaged data (or nothing found): `engram repair` asks first
+                return False
+            log.warning("search indexes %s could not be read: building them again from the data", ", ".join(damaged))
+            had_vector = any(i.columns == ["vector"] for i in self.table.list_indices())
+            for name in damaged:
+                self.table.drop_index(name)
+        self.rebuild_indexes(had_vector)
+        return True
 
     def similar(self, text: str, kinds: Sequence[str], k: int = 5,
                 min_similarity: float = 0.0) -> list[tuple[Memory, float]]:

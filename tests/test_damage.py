@@ -14,7 +14,8 @@ from PIL import Image
 
 from storage.frame_pictures import webp
 from storage.memory import Memory
-from storage.store import MemoryStore
+from storage.search import SearchOptions
+from storage.store import MemoryStore, StoreError
 
 from conftest import FAST_KDF, PASSPHRASE
 from fakes import HashEmbedder
@@ -159,3 +160,25 @@ def test_repair_reports_rows_dropped_without_the_key_and_takes_the_store_as_it_i
     assert taken.returncode == 0 and f"Taken as it is now: {BATCHES * PER_BATCH - 1} rows" in taken.stdout, taken.stderr
     again = engram(filled, "repair")
     assert again.returncode == 0 and "are the ones Engram wrote" in again.stdout, again.stdout + again.stderr
+
+
+def test_a_damaged_search_index_is_built_again_by_the_search_that_meets_it(filled: Path) -> None:
+    """Nothing is lost with an index, so nothing is asked: the search that fails on it rebuilds it and answers."""
+    DAMAGES["flipped index file"](filled)
+    store = MemoryStore.open(PASSPHRASE, home=filled, embedder=HashEmbedder(), embedder_name="all-MiniLM-L6-v2")
+    try:
+        hits = store.search("green tea", SearchOptions(k=50, mode="keyword")).hits
+        assert len(hits) == BATCHES * PER_BATCH
+        assert store.search("batch2 fact", SearchOptions(k=5, mode="keyword")).hits[0].snippet.startswith("batch2")
+    finally:
+        store.close()
+
+
+def test_a_damaged_data_file_is_said_in_the_search_not_thrown_raw(filled: Path) -> None:
+    DAMAGES["truncated data file"](filled)
+    store = MemoryStore.open(PASSPHRASE, home=filled, embedder=HashEmbedder(), embedder_name="all-MiniLM-L6-v2")
+    try:
+        with pytest.raises(StoreError, match="damaged.*engram repair"):
+            store.search("green tea", SearchOptions(k=50))
+    finally:
+        store.close()
