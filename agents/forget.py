@@ -21,6 +21,7 @@ from agents.managers.core import render
 from agents.managers.episodes import key_phrases
 from storage.codec import to_us
 from storage.memory import MEMORY_KINDS, Memory, Trust, utcnow
+from storage.search import ASK_APP
 
 log = logging.getLogger(__name__)
 _NO_LIMIT = 10**9
@@ -62,9 +63,12 @@ def forget_derived(store: Any, refs: set[str], since: datetime) -> Forgotten:
     seen again, which also marks it updated), and a source is written before whatever is made from it."""
     if not refs:
         return Forgotten()
-    # Messages too: Engram's answers in Ask name the memories and screens they quoted.
-    memories = store.list_range(kinds=[*MEMORY_KINDS, "message"], where=f"updated_us >= {to_us(since)}",
-                                limit=_NO_LIMIT)
+    since_us = f"updated_us >= {to_us(since)}"
+    memories = store.list_range(kinds=MEMORY_KINDS, where=since_us, limit=_NO_LIMIT)
+    # Of the messages, Engram's answers in Ask, which name the memories and screens they quoted; found by
+    # their app's blind tag, so a forget does not decrypt every chat message imported since.
+    memories += store.list_range(kinds=["message"], where=f"{since_us} AND app_tag = '{store.codec.app_tag(ASK_APP)}'",
+                                 limit=_NO_LIMIT)
     doomed: dict[str, Memory] = {}
     trimmed: dict[str, Memory] = {}
     gone = set(refs)
