@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -34,6 +35,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from storage.atomic import write_bytes_atomically
 from storage.keys import _hkdf
+
+log = logging.getLogger(__name__)
 
 FILE = "engram-ledger.bin"
 _MOD = 1 << 256
@@ -161,7 +164,7 @@ class RowLedger:
     def change(self, added: Iterable[Stamp], removed: Iterable[Stamp],
                all_stamps: Callable[[], Iterable[Stamp]]) -> Iterator[None]:
         """Around one commit that writes `added` and replaces or deletes `removed`."""
-        state = self._read()
+        state = self._state(all_stamps)
         if state["pending"] is not None:  # a write before this one was cut short: which state is on disk?
             state = {**state, **self._settle(state, list(all_stamps()))}
         base, findings = state["expected"], state["findings"]
@@ -176,7 +179,7 @@ class RowLedger:
     def check(self, stamps: Iterable[Stamp]) -> Check:
         """Compare the rows stored now with those Engram wrote; the findings are kept for `last_findings`."""
         listed = list(stamps)
-        state = self._read()
+        state = self._state(lambda: listed)
         settled = state["pending"] is not None
         after = self._settle(state, listed)
         findings = [_finding_of(f) for f in after["findings"]]
@@ -186,8 +189,18 @@ class RowLedger:
         """What the last check found, without reading the table (for the tray and `engram doctor`)."""
         try:
             return [_finding_of(f) for f in self._read()["findings"]]
-        except FileNotFoundError:
-            return []
+        except (FileNotFoundError, LedgerUnreadable):  # gone since the store opened (which made sure of it)
+            return [Finding(_LOST, 0, True)]
+
+    def _state(self, all_stamps: Callable[[], Iterable[Stamp]]) -> dict[str, Any]:
+        """The ledger as written; one deleted or damaged while the store was open is started again over the
+        rows as they are, with the finding that says so (a write must not fail for it)."""
+        try:
+            return self._read()
+        except (FileNotFoundError, LedgerUnreadable):
+            log.warning("the store's row ledger was missing or damaged: started again")
+            self.start(all_stamps(), lost=True)
+            return self._read()
 
     def _settle(self, state: dict[str, Any], stamps: list[Stamp]) -> dict[str, Any]:
         actual = self.tally(stamps)

@@ -195,3 +195,15 @@ def test_the_hourly_upkeep_checks_the_rows_and_the_doctor_says_what_it_found(sto
     facts = AppFacts(rows_changed=tuple(f.line() for f in store.ledger.last_findings()))
     said = [f for f in check_store(facts) if f.area == "Store integrity"]
     assert [(f.status, f.what) for f in said] == [("fail", report.rows_changed[0])] and "engram repair" in said[0].todo
+
+
+def test_a_ledger_deleted_while_the_store_is_open_fails_no_write_and_is_said(store: MemoryStore) -> None:
+    a_few(store)
+    (store.root / FILE).unlink()
+    assert [f.kind for f in store.ledger.last_findings()] == ["ledger"]   # what the tray reads meanwhile
+    store.add([Memory("frame", "the next screen", {"monitor": 0})])      # capture goes on
+    (store.root / FILE).write_bytes(b"not a ledger")
+    store.delete_range(NOW - timedelta(minutes=1), NOW + timedelta(minutes=1), kinds=["message"])
+    assert [f.kind for f in store.check_rows().findings] == ["ledger"]
+    store.accept_rows()
+    assert store.check_rows().ok
