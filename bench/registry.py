@@ -9,6 +9,8 @@ BENCHMARKS = ("store_latency", "locomo_retrieval", "screen_recall", "dedup_bench
               "store_upkeep", "hour")
 # Names whose module is called otherwise.
 MODULES = {"hour": "hour_of_use"}
+# Hours to days of machine time each: run only when named (`python -m bench.run year`).
+LONG = frozenset({"year", "hour"})
 
 
 def module_of(name: str) -> ModuleType:

@@ -42,6 +42,8 @@ GROUP_TITLES = {
     "app": "Desktop app start and memory",
     "bundle": "Linux bundle (PyInstaller one-folder): size and start",
     "mcp": "Engram over MCP: what an agent waits for",
+    "popup": "The recall popup while the agents digest", "store": "Deletes and the hourly upkeep",
+    "year": "A year of use: one store filled the way capture fills it",
 }
 
 BASELINES = """\

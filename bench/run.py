@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 
 from bench import results
-from bench.registry import BENCHMARKS, module_of
+from bench.registry import BENCHMARKS, LONG, module_of
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,7 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     if rest and not rest[0].startswith("-"):
         print(f"unknown benchmark {rest[0]!r}; known: {', '.join(BENCHMARKS)}", file=sys.stderr)
         return 2
-    for name in names or BENCHMARKS:
+    if not names:
+        print(f"running every benchmark but the long ones ({', '.join(sorted(LONG))}: name them to run them)")
+    for name in names or [b for b in BENCHMARKS if b not in LONG]:
         print(f"== {name}", flush=True)
         new = module_of(name).run(rest)
         results.merge(new)
