@@ -27,7 +27,7 @@ from agents.managers.by_key import VaultManager, vault_key
 from agents.observation import Observation
 from agents.ownership import SEEN_CAPTION, SEEN_ON_SCREEN, said_by_tag
 from agents.redaction import mask
-from storage.memory import Memory, Trust
+from storage.memory import KINDS, Memory, Trust
 
 
 def keep_secrets(store: Store, memories: Sequence[Memory]) -> list[Memory]:
@@ -50,11 +50,13 @@ def take_secrets(memory: Memory, user_names: frozenset[str] = frozenset()) -> tu
     Without `user_names` (at import) a line the export does not mark as the user's counts as someone
     else's; the digester, which knows the names, claims its items for the user (VaultManager.claim)."""
     findings = find_vault_items(memory.text)
-    if not findings:
+    in_fields = _mask_indexed_fields(memory)
+    if not findings and not in_fields:
         return False, []
     masked = mask(memory.text, findings)
-    changed = masked != memory.text
+    changed = masked != memory.text or bool(in_fields)
     memory.text = masked
+    findings += in_fields
     boxes = memory.fields.get("boxes")
     if changed and boxes:
         memory.fields["boxes"] = mask_boxes(boxes, [f for f in findings if f.sensitive])
@@ -71,6 +73,34 @@ def take_secrets(memory: Memory, user_names: frozenset[str] = frozenset()) -> tu
     # unindexed; the said-by tag keeps it out of autofill and out of the user's single-valued items.
     return changed, [vault_candidate(f, memory, source, said_by=other) if f.sensitive
                      else mention_candidate(f, memory, source, other) for f in findings]
+
+
+def _mask_indexed_fields(memory: Memory) -> list[Finding]:
+    """Mask the secrets in the fields search indexes besides the text (a note's details, a link's content, a
+    how-to's steps, a screen's address: `engram add --field` and JSON take them as given); returns what was
+    found. Only the sensitive items: an e-mail or phone in such a field is no secret and stays as written."""
+    found: list[Finding] = []
+
+    def masked(value: Any, depth: int = 0) -> Any:
+        if isinstance(value, str):
+            sensitive = [f for f in find_vault_items(value) if f.sensitive]
+            found.extend(sensitive)
+            return mask(value, sensitive) if sensitive else value
+        if depth > _MAX_FIELD_DEPTH:
+            return value
+        if isinstance(value, list):
+            return [masked(v, depth + 1) for v in value]
+        if isinstance(value, dict):
+            return {k: masked(v, depth + 1) for k, v in value.items()}
+        return value
+
+    for name in KINDS[memory.kind].searchable:
+        if name in memory.fields:
+            memory.fields[name] = masked(memory.fields[name])
+    return found
+
+
+_MAX_FIELD_DEPTH = 16
 
 
 def _other_speaker(memory: Memory, user_names: frozenset[str]) -> str | None:

@@ -210,3 +210,23 @@ def test_a_secret_given_to_engram_add_is_masked_before_it_is_stored(home: Path, 
     assert not store.search(password(), SearchOptions(mode="keyword", kinds=["semantic"])).hits
     # Kept, sealed, in the vault: nothing the user gave is lost.
     assert {v.secret for v in store.list_range(kinds=["vault"])} >= {IBAN.replace(" ", ""), password()}
+
+
+def test_a_secret_in_a_field_search_indexes_is_masked_too(store: MemoryStore, home: Path) -> None:
+    from agents.secrets import keep_secrets
+
+    # `engram add semantic "Bank details" --field details="..."` (or the same in JSON): a note's details, a
+    # link's content, a how-to's steps and a screen's address are indexed beside the text.
+    said = f"my IBAN is {IBAN} and the password: {password()}"
+    given = [Memory("semantic", "Bank details", {"details": said, "name": "Bank"}),
+             Memory("resource", "Bank letter", {"content": {"page 1": [said]}}),
+             Memory("procedural", "How to log in", {"steps": ["open the site", f"type the password: {password()}"]}),
+             Memory("frame", "Sign in", {"monitor": 0, "url": f"https://bank.example/?password: {password()}"})]
+    store.add(keep_secrets(store, given))
+    indexed = [store.codec.index.token(w) for w in secret_words()]
+    rows = store.table.search().limit(None).to_arrow().to_pylist()
+    assert not [r["kind"] for r in rows if set(r["tokens"].split()) & set(indexed)]
+    assert not store.search(password(), SearchOptions(mode="keyword")).hits
+    kept = " ".join(json.dumps(m.fields) for m in store.list_range(limit=100) if m.kind != "vault")
+    assert password() not in kept and "0532" not in kept and "[password]" in kept
+    assert {v.secret for v in store.list_range(kinds=["vault"])} >= {IBAN.replace(" ", ""), password()}
