@@ -247,7 +247,7 @@ def unreadable_indexes(dataset: Any, uri: Path) -> list[str] | None:
 def _probe_keyword_index(dataset: Any) -> None:
     rows = dataset.to_table(columns=["tokens"], limit=1).column("tokens").to_pylist()
     word = (rows[0] or "x").split(" ")[0] if rows else "x"
-    dataset.to_table(full_text_query=word, columns=["id"], limit=1)
+    dataset.to_table(full_text_query=word, columns=["id", "_score"], limit=1)  # _score named: Lance warns without it
 
 
 def _reraise_interrupts(exc: BaseException) -> None:

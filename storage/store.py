@@ -504,7 +504,7 @@ class MemoryStore:
             # The neighbours hold every word of the turn; 500 leaves room for the turns that say them. Only
             # ids and tokens are read (a day forgotten is hundreds of these queries), whole rows at the end.
             query = self.table.search(" ".join(wanted), query_type="fts", fts_columns="tokens") \
-                .where("kind = 'message'", prefilter=True).select(["id", "tokens"]).limit(500)
+                .where("kind = 'message'", prefilter=True).select(["id", "tokens", "_score"]).limit(500)
             found = query.to_arrow()
             for row_id, tokens in zip(found.column("id").to_pylist(), found.column("tokens").to_pylist()):
                 around = self.codec.around_tokens(tokens).split()

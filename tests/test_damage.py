@@ -182,3 +182,12 @@ def test_a_damaged_data_file_is_said_in_the_search_not_thrown_raw(filled: Path) 
             store.search("green tea", SearchOptions(k=50))
     finally:
         store.close()
+
+
+def test_checking_a_healthy_store_prints_nothing_of_lances_own(filled: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """`engram repair` reads every index: its keyword probe printed LanceDB's deprecation warning (three lines on
+    stderr, about a `_score` column) under the command's own words."""
+    from storage.repair import diagnose
+
+    assert not diagnose(filled / "store").damaged
+    assert capfd.readouterr().err == ""

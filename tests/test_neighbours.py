@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from storage.memory import Memory
 from storage.search import SearchOptions
@@ -123,3 +124,13 @@ def test_importing_a_chat_again_indexes_turns_an_earlier_version_stored_alone(st
     assert store.indexed_alone([m.id for m in turns]) == []  # a third import writes nothing again
     # A turn not digested yet may hold a secret an earlier version did not mask: it is nobody's neighbour.
     assert _keyword(store, "yellow") == ["Yellow would look great"]
+
+
+def test_forgetting_a_turn_prints_nothing_of_lances_own(store: MemoryStore, capfd: pytest.CaptureFixture[str]) -> None:
+    """The look-up of the turns that held a forgotten turn's words printed LanceDB's deprecation warning (about a
+    `_score` column) on stderr under `engram delete`'s own words."""
+    turns = _chat([("Ana", "my secret pet quokka Zed"), ("Ben", "cute")], "ana")
+    store.add(turns)
+    capfd.readouterr()
+    store.delete([turns[0].id])
+    assert capfd.readouterr().err == ""
