@@ -191,3 +191,14 @@ def test_checking_a_healthy_store_prints_nothing_of_lances_own(filled: Path, cap
 
     assert not diagnose(filled / "store").damaged
     assert capfd.readouterr().err == ""
+
+
+@pytest.mark.slow  # the real command line in processes of its own
+def test_a_damaged_index_prints_no_raw_library_lines(filled: Path) -> None:
+    """LanceDB logs its own warnings on stderr ("Failed to read full text search configuration for index
+    'tokens_idx': ... /root/.cargo/registry/..."): a command prints Engram's words only."""
+    DAMAGES["flipped index file"](filled)
+    for command in (["stats"], ["search", "green tea"]):
+        result = engram(filled, *command)
+        assert result.returncode == 0, result.stderr
+        assert "WARN" not in result.stderr and "lance" not in result.stderr, result.stderr

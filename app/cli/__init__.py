@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -21,6 +22,10 @@ log = logging.getLogger("engram")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # LanceDB's own log lines (a damaged index's "Failed to read full text search configuration ...", its
+    # deprecations) would print raw under Engram's words, which say what matters; set either to see them.
+    os.environ.setdefault("LANCE_LOG", "error")
+    os.environ.setdefault("LANCEDB_LOG", "error")
     parser = _parser()
     args = parser.parse_args(argv)
     paths.keep_private()  # the log, the store, exports: nothing Engram writes is for other users
