@@ -62,6 +62,10 @@ def take_secrets(memory: Memory, user_names: frozenset[str] = frozenset()) -> tu
         memory.fields["boxes"] = mask_boxes(boxes, [f for f in findings if f.sensitive])
     source = f"{memory.kind}:{memory.id}"
     other = _other_speaker(memory, user_names)
+    if memory.kind == "vault":
+        # A secret typed into an entry's caption: masked there, and an entry of its own unless it is this one's value.
+        own = _compact(memory.secret or "")
+        return changed, [vault_candidate(f, memory, source) for f in findings if f.sensitive and _compact(f.value) != own]
     if memory.kind == "frame":
         # Masked above all the same; an address is filed only when its label says whose it is.
         return changed, [vault_candidate(f, memory, source) for f in findings
@@ -73,6 +77,10 @@ def take_secrets(memory: Memory, user_names: frozenset[str] = frozenset()) -> tu
     # unindexed; the said-by tag keeps it out of autofill and out of the user's single-valued items.
     return changed, [vault_candidate(f, memory, source, said_by=other) if f.sensitive
                      else mention_candidate(f, memory, source, other) for f in findings]
+
+
+def _compact(value: str) -> str:
+    return re.sub(r"[\s-]", "", value).casefold()
 
 
 def _mask_indexed_fields(memory: Memory) -> list[Finding]:

@@ -230,3 +230,17 @@ def test_a_secret_in_a_field_search_indexes_is_masked_too(store: MemoryStore, ho
     kept = " ".join(json.dumps(m.fields) for m in store.list_range(limit=100) if m.kind != "vault")
     assert password() not in kept and "0532" not in kept and "[password]" in kept
     assert {v.secret for v in store.list_range(kinds=["vault"])} >= {IBAN.replace(" ", ""), password()}
+
+
+def test_a_secret_typed_into_a_vault_entrys_caption_is_masked_there(store: MemoryStore, home: Path) -> None:
+    from agents.secrets import keep_secrets
+
+    # `engram add vault "Bank login, password: ..." --secret-stdin`: the caption is indexed and shown in search.
+    entry = Memory("vault", f"Bank login, password: {password()}, IBAN {IBAN}", {"entry_type": "password"},
+                   secret=password())
+    store.add(keep_secrets(store, [entry]))
+    assert not store.search(password(), SearchOptions(mode="keyword")).hits
+    assert not store.search("3704 0532", SearchOptions(mode="keyword")).hits
+    vault = store.list_range(kinds=["vault"])
+    assert password() not in " ".join(v.text for v in vault) and "0532" not in " ".join(v.text for v in vault)
+    assert sorted(v.secret for v in vault) == sorted([password(), IBAN.replace(" ", "")])  # the IBAN kept, once

@@ -49,11 +49,11 @@ def add(args: argparse.Namespace) -> int:
 
     memories = _memories_from_args(args)
     store = _open_store()
-    # Whatever is given here (a screen, a line, a fact typed by hand) has its secrets masked before it is
-    # first written, as capture and import do (later masking would leave them in old versions and in the
-    # keyword index), and kept, sealed, in the vault. Only the ids given are printed, not the vault entries.
-    observed = [m for m in memories if m.kind != "vault"]
-    filed = keep_secrets(store, observed)[len(observed):] if observed else []
+    # Whatever is given here (a screen, a line, a fact typed by hand, a vault entry's caption) has its secrets
+    # masked before it is first written, as capture and import do (later masking would leave them in old
+    # versions and in the keyword index), and kept, sealed, in the vault. Only the ids given are printed, not
+    # the vault entries filed on the way.
+    filed = keep_secrets(store, memories)[len(memories):]
     ids = store.add([*memories, *filed])[:len(memories)]
     for memory_id in ids:
         print(memory_id)
