@@ -439,3 +439,15 @@ def test_a_schema_6_store_indexes_its_chinese_and_japanese_as_pairs_of_character
         assert codec.around_tokens(after[turn.id]["tokens"]) == codec.around_tokens(before[turn.id]["tokens"]) != ""
         assert codec.own_tokens(after[turn.id]["tokens"]) != codec.own_tokens(before[turn.id]["tokens"])
     assert reopened.get(screen.id).text == screen.text and reopened.stats().versions == 1
+
+
+def test_lancedbs_metadata_cache_stays_bounded_over_many_one_row_writes(home: Path, monkeypatch) -> None:
+    """Every write is a table version, and LanceDB kept the metadata of each it had read: ~37 KB a write,
+    unbounded, which capture's one-frame writes turned into tens of MB an hour of use."""
+    monkeypatch.setattr(store_module, "_METADATA_CACHE_BYTES", 1 << 20)
+    store, _ = MemoryStore.create(PASSPHRASE, home=home, embedder=HashEmbedder(), kdf_seconds=FAST_KDF)
+    for i in range(150):
+        store.add([Memory("frame", f"screen {i} budget meeting", {"monitor": 0})])
+        store.search("budget")
+    assert store.session.size_bytes < 3 << 20   # ~5.5 MB unbounded
+    store.close()
