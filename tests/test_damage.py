@@ -202,3 +202,20 @@ def test_a_damaged_index_prints_no_raw_library_lines(filled: Path) -> None:
         result = engram(filled, *command)
         assert result.returncode == 0, result.stderr
         assert "WARN" not in result.stderr and "lance" not in result.stderr, result.stderr
+
+
+@pytest.mark.slow  # the real command line in processes of its own
+def test_a_missing_screenshot_file_is_said_per_frame(home: Path, tmp_path: Path) -> None:
+    store, _ = MemoryStore.create(PASSPHRASE, home=home, embedder=HashEmbedder(), embedder_name="all-MiniLM-L6-v2",
+                                  kdf_seconds=FAST_KDF)
+    picture = webp(Image.new("RGB", (64, 48), "navy"), 60)
+    frame = Memory("frame", "screen", {"monitor": 0, "image_id": store.blobs.put(picture),
+                                       "thumb_id": store.blobs.put(picture)})
+    store.add([frame])
+    store.close()
+    for blob_id in (frame.fields["image_id"], frame.fields["thumb_id"]):
+        next((home / "blobs").rglob(f"{blob_id}*")).unlink()
+    for extra in ([], ["--thumbnail"]):
+        said = engram(home, "frame", frame.id, "--export", str(tmp_path / "a.png"), *extra)
+        assert said.returncode == 1 and "Traceback" not in said.stderr, said.stderr
+        assert said.stderr.startswith("engram: ") and len(said.stderr.strip().splitlines()) == 1, said.stderr

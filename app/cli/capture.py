@@ -97,6 +97,8 @@ def frame(args: argparse.Namespace) -> int:
             image = picture(store, found)
     except (PictureMissing, TamperedBlob) as exc:
         raise CliError(str(exc)) from None
+    except KeyError:  # the frame names a thumbnail file that is not there (the full picture says so in picture())
+        raise CliError("this screen's thumbnail file is missing (its text is kept)") from None
     image.save(args.export)
     print(f"Wrote {args.export} ({_local(found.time)}, {found.app or 'unknown app'}).")
     return 0
