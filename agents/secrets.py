@@ -50,7 +50,7 @@ def take_secrets(memory: Memory, user_names: frozenset[str] = frozenset()) -> tu
     Without `user_names` (at import) a line the export does not mark as the user's counts as someone
     else's; the digester, which knows the names, claims its items for the user (VaultManager.claim)."""
     findings = find_vault_items(memory.text)
-    in_fields = _mask_indexed_fields(memory)
+    in_fields = _mask_indexed_fields(memory) + _mask_title(memory)
     if not findings and not in_fields:
         return False, []
     masked = mask(memory.text, findings)
@@ -77,6 +77,15 @@ def take_secrets(memory: Memory, user_names: frozenset[str] = frozenset()) -> tu
     # unindexed; the said-by tag keeps it out of autofill and out of the user's single-valued items.
     return changed, [vault_candidate(f, memory, source, said_by=other) if f.sensitive
                      else mention_candidate(f, memory, source, other) for f in findings]
+
+
+def _mask_title(memory: Memory) -> list[Finding]:
+    """Mask the secrets in the window title ("password: ... - Mozilla Firefox"): sealed and not indexed itself, but
+    shown, and the episode made from the screen is named after its window."""
+    sensitive = [f for f in find_vault_items(memory.title) if f.sensitive] if memory.title else []
+    if sensitive:
+        memory.title = mask(memory.title, sensitive)
+    return sensitive
 
 
 def _compact(value: str) -> str:

@@ -244,3 +244,23 @@ def test_a_secret_typed_into_a_vault_entrys_caption_is_masked_there(store: Memor
     vault = store.list_range(kinds=["vault"])
     assert password() not in " ".join(v.text for v in vault) and "0532" not in " ".join(v.text for v in vault)
     assert sorted(v.secret for v in vault) == sorted([password(), IBAN.replace(" ", "")])  # the IBAN kept, once
+
+
+def test_a_secret_in_a_window_title_is_masked_before_an_episode_repeats_it(store: MemoryStore, home: Path) -> None:
+    from agents.meta import MetaMemoryManager
+    from agents.pipeline import Digester
+    from agents.router import EmbeddingRouter
+    from agents.secrets import keep_secrets
+
+    # A window title is sealed, not indexed; but the episode made from the screen names its window, and is.
+    frames = [Memory("frame", f"Sign in to online banking step {i}", {"monitor": 0}, app="Firefox",
+                     title=f"password: {password()} - IBAN {IBAN} - Mozilla Firefox") for i in range(3)]
+    for frame in frames:
+        store.add(keep_secrets(store, [frame]))
+    Digester(store, MetaMemoryManager(store, EmbeddingRouter(store.embedder))).run()
+    kept = [m for m in store.list_range(limit=1000) if m.kind != "vault"]
+    assert kept and not [m.kind for m in kept if password() in m.title + m.text or "0532" in m.title + m.text]
+    indexed = {store.codec.index.token(w) for w in secret_words()}
+    assert not [r["kind"] for r in store.table.search().limit(None).to_arrow().to_pylist()
+                if set(r["tokens"].split()) & indexed]
+    assert {v.secret for v in store.list_range(kinds=["vault"])} >= {IBAN.replace(" ", ""), password()}
