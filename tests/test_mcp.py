@@ -690,3 +690,12 @@ def test_what_an_agent_adds_or_asks_is_nowhere_on_disk_in_the_clear(harness: Har
         if path.is_file():
             data = path.read_bytes()
             assert canary.encode() not in data and canary.lower().encode() not in data, path
+
+
+def test_a_secret_in_an_agents_title_is_masked_too(harness: Harness) -> None:
+    token = harness.register("cursor", "read,write")
+    added = harness.call(token, "add_memory", {"text": "A login for the shop", "title": "password: Zq9hunter2shop"})
+    stored = harness.current.get(added["result"]["id"])
+    assert "Zq9hunter2shop" not in stored.title and added["result"]["masked_secrets"]
+    shown = harness.call(token, "get_memory", {"id": stored.id})
+    assert "Zq9hunter2shop" not in json.dumps(shown)
