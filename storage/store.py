@@ -709,7 +709,7 @@ class MemoryStore:
         from storage.repair import unreadable_indexes
 
         with self._lock.held():
-            self.table.checkout_latest()
+            self.table.checkout_latest()  # type: ignore[no-untyped-call]
             damaged = unreadable_indexes(self.table.to_lance(), self.root / f"{TABLE}.lance")
             if damaged is None or not damaged:  # damaged data (or nothing found): `engram repair` asks first
                 return False

@@ -1158,3 +1158,34 @@ def test_the_tray_says_once_when_the_row_check_found_rows_changed_outside_engram
                      "screens: 1 row(s) Engram wrote are gone (removed outside Engram)\nClick for what to do.")]
     assert desktop._rows_changed() == ("screens: 1 row(s) Engram wrote are gone (removed outside Engram)",)
     desktop.server.close()
+
+
+def test_a_password_typed_into_the_memory_browser_is_masked_before_it_is_stored(qtbot, store: MemoryStore,
+                                                                                 monkeypatch) -> None:
+    """Found re-running issue 20's attacks: 'Edit memory' and 'About you' wrote typed text as it was, so a
+    password or IBAN was stored in the clear text column's ciphertext and keyword-indexed."""
+    from agents.managers.core import CoreManager
+    from app.desktop.browser import MemoryBrowser
+    from storage.search import SearchOptions
+
+    store.add([Memory("semantic", "The bank login", time=datetime.now(timezone.utc))])
+    browser = MemoryBrowser(store, lambda hit: None)
+    qtbot.addWidget(browser)
+    facts = browser.tables["semantic"]
+    browser.tabs.setCurrentWidget(facts)
+    qtbot.waitUntil(lambda: facts.table.rowCount() == 1, timeout=10_000)
+    facts.table.setCurrentCell(0, 1)
+    monkeypatch.setattr("app.desktop.browser.QInputDialog.getMultiLineText",
+                        lambda *a, **k: ("The bank login, password: Tr0ub4dor&3x", True))
+    facts.edit_selected()
+    qtbot.waitUntil(lambda: any("bank login" in m.text and m.trust == 4 for m in facts.memories), timeout=10_000)
+    browser.core.text.setPlainText("- IBAN DE89 3704 0044 0532 0130 00\n")
+    browser.core.save_text()
+    qtbot.waitUntil(lambda: browser.core.status.text() == "Saved", timeout=10_000)
+
+    stored = [m.text for m in store.list_range(kinds=["semantic", "core"], limit=10)]
+    assert stored and not any("Tr0ub4dor" in t or "0532 0130" in t for t in stored), stored
+    assert "Tr0ub4dor" not in store.get(CoreManager.memory_id).text
+    assert store.search("Tr0ub4dor&3x", SearchOptions(mode="keyword")).hits == []
+    kept = [v.secret or "" for v in store.list_range(kinds=["vault"], limit=10)]
+    assert "Tr0ub4dor&3x" in kept and any("0532" in v for v in kept), "the typed secrets are kept, sealed, in the vault"

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from agents.secrets import keep_secrets
 from storage.memory import Memory, Trust
 from storage.search import Hit
 
@@ -191,8 +192,18 @@ class _KindTable(QWidget):
             return
         # The user's own words outrank any source. A copy: the table shows what is stored until saved.
         edited = replace(memory, text=text.strip(), trust=Trust.USER, history=list(memory.history))
-        run_in_background(lambda: self.browser.store.update(edited, who="user", what="edited in the browser"),
-                          lambda _: self.load(), lambda exc: self.status.setText(f"Not saved: {exc}"), owner=self)
+        store = self.browser.store
+
+        def save() -> None:
+            # A password or IBAN typed here is masked and filed in the vault before the text is written, as
+            # on every other way in. The vault first: a crash between leaves it filed and the old text.
+            filed = keep_secrets(store, [edited])[1:]
+            if filed:
+                store.save(filed)
+            store.update(edited, who="user", what="edited in the browser")
+
+        run_in_background(save, lambda _: self.load(), lambda exc: self.status.setText(f"Not saved: {exc}"),
+                          owner=self)
 
     def delete_selected(self) -> None:
         memory = self.selected()
@@ -329,7 +340,9 @@ class _CoreEditor(QWidget):
         from agents.managers.core import edited_by_user
 
         memory = edited_by_user(self.memory, self.text.toPlainText())
-        run_in_background(lambda: self.browser.store.save([memory]), lambda _: self._saved(memory),
+        store = self.browser.store
+        # Secrets typed here are masked (and kept in the vault) before the text is first written.
+        run_in_background(lambda: store.save(keep_secrets(store, [memory])), lambda _: self._saved(memory),
                           lambda exc: self.status.setText(f"Not saved: {html.escape(str(exc))}"), owner=self)
 
     def _saved(self, memory: Memory) -> None:
