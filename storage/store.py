@@ -276,11 +276,8 @@ class MemoryStore:
             self._bind(meta_path, {"schema_version": SCHEMA_VERSION, "embedder": embedder_name, "dim": embedder.dim},
                        SCHEMA_VERSION)
             return
-        try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-            version = int(meta["schema_version"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise StoreError(f"{meta_path} is damaged ({exc}); the store was not opened") from None
+        meta = _read_meta(meta_path)
+        version = int(meta["schema_version"])
         if version > SCHEMA_VERSION:
             raise StoreError(f"this store was written by a newer Engram (schema {version}, this version "
                              f"reads up to {SCHEMA_VERSION}); update Engram to open it. Nothing was changed.")
@@ -317,7 +314,7 @@ class MemoryStore:
             bound = {**{k: v for k, v in meta.items() if k != "ledger"}, **binding.stamp(self.vault)}
             # The store first, then the key file: a crash between leaves a store whose check value this
             # key still passes, and the key file is bound on the next opening.
-            write_json_atomically(meta_path, bound)
+            _write_meta(meta_path, bound)
             self.vault.bind(bound["store_id"])
             return bound
 
@@ -335,7 +332,7 @@ class MemoryStore:
             if meta.get("ledger") is not True:
                 ledger.start(self._stamps(), lost=self._ledger_lost)
                 store_id = str(meta["store_id"])
-                write_json_atomically(meta_path, {**meta, "ledger": True,
+                _write_meta(meta_path, {**meta, "ledger": True,
                                                   "key_check": binding.key_check(self.vault, store_id, ledger=True)})
             elif not ledger.readable():
                 log.warning("the store's row ledger was missing or damaged: started again")
@@ -365,7 +362,7 @@ class MemoryStore:
                     MIGRATIONS[step](table, legacy)
                 else:
                     MIGRATIONS[step](table)
-                write_json_atomically(meta_path, {**meta, "schema_version": step + 1})
+                _write_meta(meta_path, {**meta, "schema_version": step + 1})
 
     # -- writing ------------------------------------------------------------------
 
@@ -924,6 +921,39 @@ class MemoryStore:
     def close(self) -> None:
         self.rendered.clear()
         self.vault.lock()
+
+
+def _read_meta(meta_path: Path) -> dict[str, Any]:
+    """The store's meta file; one that does not read is put back from the copy kept beside it (it holds
+    nothing a repair could rebuild: the schema version, the store id and key check). A store from before the
+    copy gets it now."""
+    backup = meta_path.with_name(meta_path.name + ".bak")
+    try:
+        meta = _parsed_meta(meta_path)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        try:
+            meta = _parsed_meta(backup)
+        except (OSError, ValueError, KeyError, TypeError):
+            raise StoreError(f"{meta_path} is damaged ({exc}) and its copy {backup.name} is missing or damaged "
+                             "too; the store was not opened. Restore an export (`engram export` makes one).") from None
+        log.warning("the store's meta file was damaged: put back from its copy")
+        write_json_atomically(meta_path, meta)
+        return meta
+    if not backup.exists():
+        write_json_atomically(backup, meta)
+    return meta
+
+
+def _parsed_meta(path: Path) -> dict[str, Any]:
+    meta = json.loads(path.read_text(encoding="utf-8"))
+    int(meta["schema_version"])  # raises for a meta without one
+    return dict(meta)
+
+
+def _write_meta(meta_path: Path, meta: dict[str, Any]) -> None:
+    """The meta file, then its copy: a crash between leaves a meta that reads."""
+    write_json_atomically(meta_path, meta)
+    write_json_atomically(meta_path.with_name(meta_path.name + ".bak"), meta)
 
 
 def _raise_open_file_limit() -> None:

@@ -451,3 +451,20 @@ def test_lancedbs_metadata_cache_stays_bounded_over_many_one_row_writes(home: Pa
         store.search("budget")
     assert store.session.size_bytes < 3 << 20   # ~5.5 MB unbounded
     store.close()
+
+
+def test_a_damaged_meta_file_is_put_back_from_its_copy(store: MemoryStore, home: Path) -> None:
+    """Found re-running issue 20's attacks: a truncated engram-store.json kept every command out, repair too."""
+    (memory_id,) = store.add([Memory("semantic", "Anna prefers green tea")])
+    store.close()
+    meta = home / "store" / "engram-store.json"
+    whole = meta.read_text()
+    meta.write_text(whole[:20])
+    reopened = MemoryStore.open(PASSPHRASE, home=home, embedder=HashEmbedder())
+    assert reopened.get(memory_id).text == "Anna prefers green tea" and meta.read_text() == whole
+    assert reopened.check_rows().ok
+    reopened.close()
+    meta.write_text("{")
+    (home / "store" / "engram-store.json.bak").write_text("")
+    with pytest.raises(StoreError, match="copy .* missing or damaged too.*engram export"):
+        MemoryStore.open(PASSPHRASE, home=home, embedder=HashEmbedder())
