@@ -309,7 +309,7 @@ class MemoryStore:
             if binding.key_opens(self._sample_rows(), codec) is False:
                 raise KeyNotForThisStore()
             # A key file is bound only after its store (below), so a bound key file beside an existing
-            # unbound meta means the meta was edited or put back: its row ledger cannot be trusted and starts again, said.
+            # unbound meta means the meta was edited or put back: its row ledger starts again, said.
             self._ledger_lost = self.vault.store_id is not None and meta_path.exists()
             bound = {**{k: v for k, v in meta.items() if k != "ledger"}, **binding.stamp(self.vault)}
             # The store first, then the key file: a crash between leaves a store whose check value this
@@ -333,7 +333,7 @@ class MemoryStore:
                 ledger.start(self._stamps(), lost=self._ledger_lost)
                 store_id = str(meta["store_id"])
                 _write_meta(meta_path, {**meta, "ledger": True,
-                                                  "key_check": binding.key_check(self.vault, store_id, ledger=True)})
+                                        "key_check": binding.key_check(self.vault, store_id, ledger=True)})
             elif not ledger.readable():
                 log.warning("the store's row ledger was missing or damaged: started again")
                 ledger.start(self._stamps(), lost=True)
