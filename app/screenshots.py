@@ -151,6 +151,18 @@ def main(outdir: str, dark: bool = False, only: tuple[str, ...] = ()) -> int:
     upgrading.passphrase.setText("correct horse battery")
     upgrading.working(upgrade=True)
     shoot(upgrading, "unlock-upgrading")
+    if wanted("doctor-rows-changed"):  # the hourly row check found rows changed outside Engram (storage/ledger.py)
+        from app.desktop.doctor_window import DoctorWindow
+        from app.doctor import AppFacts
+        from app.doctor import run as run_doctor
+
+        found = AppFacts(rows_changed=("screens: 1 row(s) Engram wrote are gone (removed outside Engram)",))
+        doctor = DoctorWindow(lambda: run_doctor(quick=True, facts=found))
+        doctor.check()
+        wait_for_background()
+        for _ in range(10):
+            app.processEvents()
+        shoot(doctor, "doctor-rows-changed")
     if wanted("tray-error", "doctor"):  # capture stopped: the tray's bold entry opens the doctor's report
         from collections import defaultdict
 
