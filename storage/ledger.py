@@ -125,13 +125,6 @@ class RowLedger:
 
     # -- the file -----------------------------------------------------------------
 
-    def readable(self) -> bool:
-        try:
-            self._read()
-        except (FileNotFoundError, LedgerUnreadable):
-            return False
-        return True
-
     def _read(self) -> dict[str, Any]:
         try:
             blob = self.path.read_bytes()

@@ -319,24 +319,21 @@ class MemoryStore:
             return bound
 
     def _open_ledger(self) -> RowLedger:
-        """This store's row ledger; started on a store's first opening by this version (whose rows are
-        taken as they are), and again, with a finding that stays until the user accepts it, when it was
-        deleted or damaged."""
+        """This store's row ledger, started on a store's first opening by this version (whose rows are
+        taken as they are). One deleted or damaged since is started again by the ledger itself at the next
+        write or check, with a finding that stays until the user accepts it."""
         meta_path = self.root / _META_FILE
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        meta = _read_meta(meta_path)
         ledger = RowLedger(self.root, self.vault.keys.content, str(meta["store_id"]))
-        if meta.get("ledger") is True and ledger.readable():
+        if meta.get("ledger") is True:
             return ledger
         with self._lock.held():
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))  # another process may have started it
+            meta = _read_meta(meta_path)  # another process may have started it meanwhile
             if meta.get("ledger") is not True:
                 ledger.start(self._stamps(), lost=self._ledger_lost)
                 store_id = str(meta["store_id"])
                 _write_meta(meta_path, {**meta, "ledger": True,
                                         "key_check": binding.key_check(self.vault, store_id, ledger=True)})
-            elif not ledger.readable():
-                log.warning("the store's row ledger was missing or damaged: started again")
-                ledger.start(self._stamps(), lost=True)
         return ledger
 
     def _sample_rows(self) -> list[dict[str, Any]]:
@@ -708,7 +705,7 @@ class MemoryStore:
         with self._lock.held():
             self.table.checkout_latest()  # type: ignore[no-untyped-call]
             damaged = unreadable_indexes(self.table.to_lance(), self.root / f"{TABLE}.lance")
-            if damaged is None or not damaged:  # damaged data (or nothing found): `engram repair` asks first
+            if not damaged:  # damaged data (None), or nothing found: `engram repair` asks first
                 return False
             log.warning("search indexes %s could not be read: building them again from the data", ", ".join(damaged))
             had_vector = any(i.columns == ["vector"] for i in self.table.list_indices())
@@ -764,13 +761,7 @@ class MemoryStore:
 
     def existing(self, ids: Sequence[str]) -> set[str]:
         """Which of these ids are stored (for idempotent imports and replays)."""
-        wanted = [i for i in dict.fromkeys(ids) if _is_id(i)]
-        found: set[str] = set()
-        for start in range(0, len(wanted), 500):
-            chunk = ", ".join(repr(i) for i in wanted[start:start + 500])
-            found.update(self.table.search().where(f"id IN ({chunk})").select(["id"]).limit(None)
-                         .to_arrow().column("id").to_pylist())
-        return found
+        return {row_id for _, row_id, _ in self._stamps_of(ids)}
 
     def has_vector_index(self) -> bool:
         """Cached per table version: search asks on every query."""

@@ -250,13 +250,14 @@ def add_memory(ctx: ToolContext, args: dict[str, Any]) -> tuple[dict[str, Any], 
         raise ToolError(f"'kind' must be one of {', '.join(AGENT_KINDS)}: agents cannot change core memory or the vault")
     when = _when(args, "time") or ctx.now()
     masked, _ = redact(text or "")  # a secret in an agent's note (or its title) is masked, never moved into the vault
-    title, _ = redact(_text(args, "title", limit=300, required=False) or "")
+    given_title = _text(args, "title", limit=300, required=False) or ""
+    title, _ = redact(given_title)
     memory = Memory(kind, masked, time=when, title=title, trust=Trust.IMPORTED, source_kind="mcp",
                     tags=[f"mcp:{ctx.client}"])
     memory.note(f"mcp:{ctx.client}", "added over MCP")
     ctx.store.add([memory])
     return {"id": memory.id, "kind": kind, "trust": "imported", "tags": memory.tags,
-            "masked_secrets": masked != text or title != (args.get("title") or "").strip()}, 1
+            "masked_secrets": masked != text or title != given_title}, 1
 
 
 def forget(ctx: ToolContext, args: dict[str, Any]) -> tuple[dict[str, Any], int]:
