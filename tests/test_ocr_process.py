@@ -63,3 +63,24 @@ def test_a_reader_dropped_without_release_ends_its_child() -> None:
     del engine
     gc.collect()
     assert child is not None and child.poll() is not None   # no OCR process outlives its reader
+
+
+def test_the_child_gives_its_heap_back_after_each_reply(monkeypatch) -> None:
+    """Screens of every size left glibc's heap in the child only growing (429 -> 558 MB over 80 real
+    screens, 731 MB after an hour of use); each reply is followed by a trim, once the reply is sent."""
+    import io
+    import json
+
+    from app.capture import ocr_process
+
+    source, sink, sent_at_trim = io.BytesIO(), io.BytesIO(), []
+    for text in ("invoice travel", "garden recipe"):
+        picture = _line(text)
+        ocr_process._write(source, picture.width, picture.height, picture.tobytes())
+    source.seek(0)
+    monkeypatch.setattr(ocr_process, "give_memory_back", lambda: sent_at_trim.append(sink.tell()))
+    ocr_process.serve(source, sink)
+    sink.seek(0)
+    replies = [json.loads(ocr_process._read(sink)[2])["text"] for _ in range(2)]
+    assert replies == ["invoice travel", "garden recipe"]
+    assert len(sent_at_trim) == 2 and 0 < sent_at_trim[0] < sent_at_trim[1] == sink.getbuffer().nbytes
