@@ -40,10 +40,11 @@ from storage.neighbours import conversation_context
 from storage.repair import damage_message, is_damage
 from storage.rotation import VectorRotation
 from storage.search import HybridSearch, SearchOptions, SearchResult
+from storage.split_letters import rejoined
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 _META_FILE = "engram-store.json"
 # Fold new rows into the indexes once this many are not yet in one: beyond it,
 # the flat scan of unindexed rows starts to show in search latency.
@@ -180,13 +181,51 @@ def _start_row_ledger(table: Any) -> None:
     as they are, or start the ledger again."""
 
 
+def _join_split_letters(table: Any, codec: RowCodec) -> None:
+    """8 -> 9: screens read before the OCR worker kept Latin words whole on lines holding Chinese or
+    Japanese ("M o z i l l a" stored for "Mozilla") get those words joined again, by their word boxes
+    (storage/split_letters.py): text, boxes and blind tokens. Each row keeps its kind, id and times, so
+    the row ledger stays as it is; its vector is kept too (no embedder here; the keyword search finds the
+    words again). A re-run finds nothing left to change. The old text goes with the old versions."""
+    import pyarrow as pa
+
+    ids = table.search().where("kind = 'frame'").select(["id"]).limit(None).to_arrow().column("id").to_pylist()
+    changed = 0
+    for start in range(0, len(ids), _BIND_BATCH):
+        chunk = ", ".join(repr(i) for i in ids[start:start + _BIND_BATCH])
+        rows = table.search().where(f"id IN ({chunk})").limit(None).to_arrow().to_pylist()
+        joined = [r for r in (_letters_joined(row, codec) for row in rows) if r is not None]
+        if joined:
+            table.merge_insert("id").when_matched_update_all().execute(pa.Table.from_pylist(joined, schema=table.schema))
+            changed += len(joined)
+    if changed:
+        log.info("joined words stored letter by letter in %d screens", changed)
+        if any(index.columns == ["tokens"] for index in table.list_indices()):
+            table.create_index("tokens", config=keyword_index_config(), replace=True)
+        table.to_lance().cleanup_old_versions(older_than=timedelta(0), delete_unverified=True)
+        table.checkout_latest()
+
+
+def _letters_joined(row: dict[str, Any], codec: RowCodec) -> dict[str, Any] | None:
+    memory = codec.decode(row)
+    boxes = memory.fields.get("boxes")
+    if memory.damaged or not isinstance(boxes, list):
+        return None
+    repaired = rejoined(memory.text, boxes)
+    if repaired is None:
+        return None
+    memory.text, memory.fields["boxes"] = repaired
+    kept = {k: row[k] for k in ("vector", "text_ready_us", "digested_us")}
+    return {**codec.encode(memory, row["vector"]), **kept}
+
+
 _BIND_BATCH = 2_000
 # Steps that open sealed fields get the key's codec as well (one that still opens unbound fields).
-_KEYED_STEPS = frozenset({5, 6})
+_KEYED_STEPS = frozenset({5, 6, 8})
 
 MIGRATIONS: dict[int, Any] = {1: _vectors_to_float16, 2: _tokens_to_nine_characters, 3: _shorter_compressed_tokens,
                               4: _times_into_supported_years, 5: _bind_clear_columns, 6: _pair_chinese_and_japanese,
-                              7: _start_row_ledger}
+                              7: _start_row_ledger, 8: _join_split_letters}
 
 
 @dataclass(frozen=True)
