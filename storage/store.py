@@ -439,19 +439,19 @@ class MemoryStore:
         embedded (a screen whose words differ from the one before only in a clock's digits); when
         that one is gone, it is embedded."""
         with self._lock.held():
-            guarded = set(replace_only)
-            gone = guarded - self.existing(list(guarded)) if guarded else set()
-            memories = [m for m in memories if m.id not in gone]
-            memories = _one_per_id(memories)
+            # One lookup serves both the guard and the ledger (the OCR worker saves every screen this way).
+            stored = self._stamps_of([m.id for m in memories])
+            gone = set(replace_only) - {row_id for _, row_id, _ in stored}
+            memories = _one_per_id([m for m in memories if m.id not in gone])
             if memories:
-                self._write_rows(self._encode(memories, self._stored_vectors(vectors_from or {})))
+                self._write_rows(self._encode(memories, self._stored_vectors(vectors_from or {})), stored)
                 self._refresh_indexes()
         return [m.id for m in memories]
 
-    def _write_rows(self, rows: list[dict[str, Any]]) -> None:
+    def _write_rows(self, rows: list[dict[str, Any]], stored: list[Stamp] | None = None) -> None:
         """Commit these rows, each replacing the stored row of its id if there is one, and note them in the
-        row ledger. Under the writer lock."""
-        replaced = self._stamps_of([r["id"] for r in rows])
+        row ledger. Under the writer lock. `stored`: the stamps of these ids as just read, if the caller has them."""
+        replaced = self._stamps_of([r["id"] for r in rows]) if stored is None else stored
         with self.ledger.change([(r["kind"], r["id"], r["updated_us"]) for r in rows], replaced, self._stamps):
             if replaced:
                 self.table.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(rows)
