@@ -856,12 +856,14 @@ class MemoryStore:
         if "tokens" not in indexed:
             self.table.create_index("tokens", config=keyword_index_config())
             return
-        rows = self.table.count_rows()
+        # Every write asks, so each question is asked only when its answer can matter.
+        rows = self.table.count_rows() if not {"time_us", "vector"} <= indexed.keys() else 0
         wants_scalar = rows >= _SCALAR_INDEX_ROWS and "time_us" not in indexed
         wants_vector = rows >= self.vector_index_min_rows and "vector" not in indexed
         if wants_scalar or wants_vector:
             self.build_indexes()
-        elif any(_unindexed(self.table, name) >= _REFRESH_ROWS for name in indexed.values()):
+        # The keyword index is the first built and every fold takes in all of them: none is further behind.
+        elif _unindexed(self.table, indexed["tokens"]) >= _REFRESH_ROWS:
             self._beside_upkeep(self._fold_new_rows_into_indexes)
         else:
             # Capture writes a row per screen and again when its text is read: each write is a data

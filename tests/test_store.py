@@ -270,6 +270,24 @@ def test_indexes_appear_as_the_table_grows_and_search_still_works(store: MemoryS
     assert store.build_indexes() == []
 
 
+def test_rows_written_one_at_a_time_are_folded_into_every_index(store: MemoryStore, monkeypatch) -> None:
+    """Each write asks whether the indexes have fallen behind (only the keyword index is asked): no
+    index is ever more than the fold threshold behind."""
+    monkeypatch.setattr(store_module, "_REFRESH_ROWS", 20)
+    monkeypatch.setattr(store_module, "_SCALAR_INDEX_ROWS", 30)
+    store.add([Memory("message", f"message {i} about topic {i % 7}") for i in range(30)])
+    store.build_indexes()
+    indexes = [i.name for i in store.table.list_indices()]
+    assert len(indexes) >= 4   # the keyword index and the scalar ones
+    behind = []
+    for i in range(30, 75):
+        store.add([Memory("message", f"message {i} about topic {i % 7}")])
+        behind.append(max(store_module._unindexed(store.table, name) for name in indexes))
+    assert max(behind) < 20, behind
+    assert any(after < before for before, after in zip(behind, behind[1:])), behind   # folded on the way
+    assert store.search("topic 3", SearchOptions(k=3, mode="keyword")).hits
+
+
 def test_writing_a_row_at_a_time_keeps_few_data_files(store: MemoryStore) -> None:
     """Capture writes each screen, then again when its text is read: every write is a data file that
     each lookup opens, so small files are merged as they pile up (600 such writes left 601 files and
