@@ -33,7 +33,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -288,7 +288,7 @@ def measure(fill: Fill, home: Path, year_dir: Path, inputs: Inputs, size: int) -
                                                           "slowest search run beside the hourly job")
     out[f"year.upkeep_blocks_write.s.{name}"] = metric(round(slowest_write, 2), "s", None,
                                                         "slowest one-row write run beside the hourly job")
-    day = sim.START + timedelta(days=(now - sim.START).days // 2)
+    day = _day_still_held(store, now)
     t0 = time.perf_counter()
     gone = forget_range(store, day - timedelta(hours=1), day + timedelta(hours=9), kinds=["frame", "episodic"])
     out[f"year.forget_day.s.{name}"] = metric(round(time.perf_counter() - t0, 2), "s", gone.sources,
@@ -296,6 +296,21 @@ def measure(fill: Fill, home: Path, year_dir: Path, inputs: Inputs, size: int) -
     for key, value in out.items():
         print(f"    {key} = {value['value']} {value['unit']}", flush=True)
     return out
+
+
+def _day_still_held(store: Any, now: datetime) -> datetime:
+    """The simulated day nearest the middle of the fill that still has screens: each measuring point
+    forgets one, and the next must not time the forgetting of a day already gone (0 rows at 10k)."""
+    from storage.codec import to_us
+
+    days = (now - sim.START).days
+    middle = days // 2
+    for offset in sorted(range(-middle, days - middle + 1), key=abs):
+        day = sim.START + timedelta(days=middle + offset)
+        span = f"time_us >= {to_us(day - timedelta(hours=1))} AND time_us < {to_us(day + timedelta(hours=9))}"
+        if store.table.count_rows(f"kind = 'frame' AND {span}"):
+            return day
+    return sim.START + timedelta(days=middle)
 
 
 # -- the run -------------------------------------------------------------------------------------------

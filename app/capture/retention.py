@@ -68,7 +68,7 @@ def _drop_images(store: Any, before: datetime) -> int:
     image_ids = [f.fields[k] for f in ready for k in ("image_id", "thumb_id") if f.fields.get(k)]
     # Later screens stored as patches over these pictures are rebased before the pictures go.
     image_ids += store.release_pictures([f.id for f in ready])
-    spans, absorbed, moved = [], [], {}
+    spans, absorbed, moved = [], [], dict[str, str]()
     for run in screen_runs(ready):
         spans.append(merge_run(run))
         absorbed += [f.id for f in run[1:]]
