@@ -178,6 +178,16 @@ class RowLedger:
         findings = [_finding_of(f) for f in after["findings"]]
         return Check(findings, len(listed), settled)
 
+    def counts_agree(self, rows: int) -> bool:
+        """Whether `rows` is the number of rows Engram wrote (or is writing): the check a store makes when
+        it opens, which costs a row count, not a read of every row. False when the ledger does not open."""
+        try:
+            state = self._read()
+        except (FileNotFoundError, LedgerUnreadable):
+            return False
+        tallies = [state["expected"]] + ([state["pending"]] if state["pending"] is not None else [])
+        return any(sum(n for n, _ in tally.values()) == rows for tally in tallies)
+
     def last_findings(self) -> list[Finding]:
         """What the last check found, without reading the table (for the tray and `engram doctor`)."""
         try:

@@ -71,12 +71,13 @@ class WriterLock:
         self._fd: int | None = None
 
     @contextmanager
-    def held(self) -> Iterator[None]:
+    def held(self, wait_seconds: float | None = None) -> Iterator[None]:
+        """`wait_seconds`: this time's bound instead of the lock's own (0: only if free now, said to no one)."""
         with self._thread_lock:
             if self._depth == 0:
                 fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
                 try:
-                    self._acquire(fd)
+                    self._acquire(fd, self.wait_seconds if wait_seconds is None else wait_seconds)
                 except BaseException:
                     os.close(fd)
                     raise
@@ -91,12 +92,14 @@ class WriterLock:
                     os.close(self._fd)
                     self._fd = None
 
-    def _acquire(self, fd: int) -> None:
+    def _acquire(self, fd: int, wait_seconds: float) -> None:
         if _try_lock(fd):
             return
-        self.on_wait("another Engram is writing; waiting (up to %g s)..." % self.wait_seconds)
-        deadline = time.monotonic() + self.wait_seconds
+        if wait_seconds <= 0:
+            raise WriterBusy(0)
+        self.on_wait("another Engram is writing; waiting (up to %g s)..." % wait_seconds)
+        deadline = time.monotonic() + wait_seconds
         while not _try_lock(fd):
             if time.monotonic() >= deadline:
-                raise WriterBusy(self.wait_seconds)
+                raise WriterBusy(wait_seconds)
             time.sleep(_POLL_SECONDS)

@@ -34,7 +34,7 @@ from storage.fields import FieldCipher
 from storage.frame_pictures import GROUP_SPAN, RenderedPictures, rebase
 from storage.keys import KeyNotForThisStore, KeyVault
 from storage.ledger import Check, RowLedger, Stamp
-from storage.locking import DEFAULT_WAIT_SECONDS, WriterLock
+from storage.locking import DEFAULT_WAIT_SECONDS, WriterBusy, WriterLock
 from storage.memory import EARLIEST, KINDS, LATEST, Memory, utcnow
 from storage.neighbours import conversation_context
 from storage.repair import damage_message, is_damage
@@ -365,6 +365,8 @@ class MemoryStore:
         meta = _read_meta(meta_path)
         ledger = RowLedger(self.root, self.vault.keys.content, str(meta["store_id"]))
         if meta.get("ledger") is True:
+            if not ledger.counts_agree(self.table.count_rows()):
+                self._check_at_open(ledger)
             return ledger
         with self._lock.held():
             meta = _read_meta(meta_path)  # another process may have started it meanwhile
@@ -374,6 +376,16 @@ class MemoryStore:
                 _write_meta(meta_path, {**meta, "ledger": True,
                                         "key_check": binding.key_check(self.vault, store_id, ledger=True)})
         return ledger
+
+    def _check_at_open(self, ledger: RowLedger) -> None:
+        """Rows gone or added since Engram last wrote (a newest version file deleted takes the last write
+        with it, silently): the whole check now, so the tray and the doctor say so from the start instead
+        of after the hourly one. Left to that one when another process holds the writer lock."""
+        try:
+            with self._lock.held(wait_seconds=0):
+                ledger.check(self._stamps())
+        except WriterBusy:
+            log.info("row count differs from the ledger; the check is left to the hourly upkeep (store busy)")
 
     def _sample_rows(self) -> list[dict[str, Any]]:
         import lancedb

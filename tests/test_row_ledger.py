@@ -207,3 +207,32 @@ def test_a_ledger_deleted_while_the_store_is_open_fails_no_write_and_is_said(sto
     assert [f.kind for f in store.check_rows().findings] == ["ledger"]
     store.accept_rows()
     assert store.check_rows().ok
+
+
+def test_a_last_write_lost_with_its_version_file_is_said_when_the_store_opens(store: MemoryStore, home: Path) -> None:
+    """Deleting the table's newest version file takes the last write with it and Lance opens the one before
+    without a word: the row count no longer matches the ledger's, so the store checks its rows on opening
+    (the tray and the doctor read what it found) instead of at the next hourly upkeep."""
+    a_few(store)
+    store.add([Memory("frame", "Budget spreadsheet, second tab", {"monitor": 0}, time=NOW)])
+    store.close()
+    versions = sorted((home / "store" / "memories.lance" / "_versions").glob("*.manifest"))
+    versions[0].unlink()  # names count down: the first is the newest
+    reopened = MemoryStore.open(PASSPHRASE, home=home, embedder=HashEmbedder())
+    assert [f.line() for f in reopened.ledger.last_findings()] == [
+        "screens: 1 row(s) Engram wrote are gone (removed outside Engram)"]
+    reopened.close()
+
+
+def test_opening_a_store_another_process_is_writing_does_not_wait_for_the_check(store: MemoryStore, home: Path) -> None:
+    from storage.locking import WriterLock
+
+    a_few(store)
+    store.close()
+    (home / "store" / FILE).unlink()  # the counts cannot agree: the check at opening is wanted
+    other = WriterLock(home / "store" / ".writer.lock", 0)
+    with other.held():
+        reopened = MemoryStore.open(PASSPHRASE, home=home, embedder=HashEmbedder())
+    assert reopened.count() == 3
+    assert not reopened.check_rows().ok   # the hourly check finds what opening left to it
+    reopened.close()
