@@ -99,6 +99,7 @@ class RowLedger:
         self._hash_key = _hkdf(content_key, b"", b"engram/row-ledger-hash/v1")
         self._seal = AESGCM(_hkdf(content_key, b"", b"engram/row-ledger-seal/v1"))
         self._aad = f"engram/row-ledger/v1|{store_id}".encode("ascii")
+        self._findings_of: tuple[tuple[int, int, int], list[Finding]] | None = None  # by the file's stat
 
     # -- the sums -----------------------------------------------------------------
 
@@ -191,7 +192,11 @@ class RowLedger:
     def last_findings(self) -> list[Finding]:
         """What the last check found, without reading the table (for the tray and `engram doctor`)."""
         try:
-            return [_finding_of(f) for f in self._read()["findings"]]
+            seen = self.path.stat()
+            stamp = (seen.st_mtime_ns, seen.st_size, seen.st_ino)  # the tray asks every 20 s: read on change
+            if self._findings_of is None or self._findings_of[0] != stamp:
+                self._findings_of = stamp, [_finding_of(f) for f in self._read()["findings"]]
+            return list(self._findings_of[1])
         except (FileNotFoundError, LedgerUnreadable):  # gone since the store opened (which made sure of it)
             return [Finding(_LOST, 0, True)]
 
