@@ -171,23 +171,29 @@ def repair(store_dir: Path, found: Diagnosis, aside: Path, wait_seconds: float) 
     return done, had_vector
 
 
-def damaged_pictures(store: Any) -> list[str]:
-    """The frames whose picture or thumbnail file fails its integrity check (reads every picture). Only
-    said: the frame keeps its text, and the file stays where it is."""
+def damaged_pictures(store: Any) -> dict[str, str]:
+    """The frames whose picture or thumbnail file fails its integrity check ("damaged") or is gone while the
+    frame still names it ("missing"), by frame id (reads every picture). Only said: the frame keeps its text,
+    and the files stay as they are."""
     from storage.blobs import TamperedBlob
     from storage.memory import EARLIEST, LATEST
 
-    bad = []
+    bad: dict[str, str] = {}
     for frame_id, fields in store.frame_fields(EARLIEST, LATEST):
         for key in ("image_id", "thumb_id"):
             try:
                 if fields.get(key):
                     store.blobs.get(fields[key])
             except TamperedBlob:
-                bad.append(frame_id)
+                bad[frame_id] = "damaged"
                 break
             except (KeyError, OSError):
-                continue  # dropped by retention or forgotten meanwhile: not damage
+                # Retention and forget clear a frame's picture fields before its files go: a file the frame
+                # still names after that is lost, unless they just forgot it (asked again).
+                now = store.get(frame_id)
+                if now is not None and now.fields.get(key) == fields[key]:
+                    bad[frame_id] = "missing"
+                    break
     return bad
 
 

@@ -219,3 +219,6 @@ def test_a_missing_screenshot_file_is_said_per_frame(home: Path, tmp_path: Path)
         said = engram(home, "frame", frame.id, "--export", str(tmp_path / "a.png"), *extra)
         assert said.returncode == 1 and "Traceback" not in said.stderr, said.stderr
         assert said.stderr.startswith("engram: ") and len(said.stderr.strip().splitlines()) == 1, said.stderr
+    checked = engram(home, "repair")  # the check of the whole store lists it too
+    assert checked.returncode == 0, checked.stderr
+    assert f"this screen's picture is missing: frame {frame.id}" in checked.stdout

@@ -29,7 +29,8 @@ def run(args: argparse.Namespace) -> int:
     found = diagnose(store_dir)
     if not found.damaged:
         pictures = _say_damaged_pictures(passphrase)
-        print(f"No damage found in the store's tables and indexes; {pictures} screen picture(s) damaged, above."
+        print(f"No damage found in the store's tables and indexes; {pictures} screen picture(s) damaged or "
+              "missing, above."
               if pictures else "No damage found in the store's files.")
         _say_rows_changed(args, passphrase)
         return 0
@@ -76,7 +77,8 @@ def _say_rows_changed(args: argparse.Namespace, passphrase: str) -> bool:
 
 
 def _say_damaged_pictures(passphrase: str) -> int:
-    """Screens whose picture file fails its check, one line each (their text is kept; nothing is changed)."""
+    """Screens whose picture file fails its check or is gone, one line each (their text is kept; nothing is
+    changed)."""
     from storage.repair import damaged_pictures
     from storage.store import MemoryStore
 
@@ -85,8 +87,8 @@ def _say_damaged_pictures(passphrase: str) -> int:
         bad = damaged_pictures(store)
     finally:
         store.close()
-    for frame_id in bad:
-        print(f"this screen's picture is damaged: frame {frame_id} (its text is kept; `engram frame {frame_id}` "
+    for frame_id, how in bad.items():
+        print(f"this screen's picture is {how}: frame {frame_id} (its text is kept; `engram frame {frame_id}` "
               "says the same)")
     return len(bad)
 
