@@ -17,6 +17,9 @@ from typing import Any
 _CJK = re.compile("[\u2e80-\u2fff\u3040-\u30ff\u3100-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af"
                   "\uf900-\ufaff\uff00-\uffef]")
 _WORD_GAP = 0.11   # of the line's height: a gap at least this wide is a space between words
+# What a word is spelled with besides letters and digits ("249,197,298", "baike.baidu.com"); icons read as
+# characters ("→" before "C" in a browser's toolbar, on every screen of a store filled from real ones) are not.
+_IN_WORDS = set(".,:;-_/@'&+#%")
 
 
 def rejoined(text: str, boxes: list[Any]) -> tuple[str, list[Any]] | None:
@@ -65,7 +68,7 @@ def _lines(boxes: list[Any]) -> list[list[int]]:
 def _join_runs(boxes: list[Any], line: list[int], joins: list[bool]) -> None:
     run: list[int] = []
     for i in [*line, -1]:
-        single = i >= 0 and len(str(boxes[i][0])) == 1 and not _CJK.search(str(boxes[i][0]))
+        single = i >= 0 and _letter(str(boxes[i][0]))
         if single:
             run.append(i)
             continue
@@ -75,3 +78,7 @@ def _join_runs(boxes: list[Any], line: list[int], joins: list[bool]) -> None:
                 _, ax, _, _, ah = boxes[after]
                 joins[after] = ax - (bx + bw) < _WORD_GAP * max(bh, ah, 1)
         run = []
+
+
+def _letter(piece: str) -> bool:
+    return len(piece) == 1 and not _CJK.search(piece) and (piece.isalnum() or piece in _IN_WORDS)

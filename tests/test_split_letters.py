@@ -39,6 +39,7 @@ def test_letters_on_a_line_holding_chinese_are_joined_by_their_gaps() -> None:
     firefox = new_boxes[new_text.split().index("Firefox")]
     assert firefox[1:] == [boxes[9][1], 0, 69, 20]      # its box spans its letters
     assert rejoined("打 开 设 置", pieces("打开设置")) is None   # nothing to join
+    assert rejoined("打 → C", pieces("打→C")) is None            # toolbar icons read as characters stay apart
     assert rejoined("打 开 [secret]", pieces("打开 ab")) is None  # the words are not the text's: left alone
 
 
