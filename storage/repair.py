@@ -188,8 +188,8 @@ def damaged_pictures(store: Any) -> dict[str, str]:
                 bad[frame_id] = "damaged"
                 break
             except (KeyError, OSError):
-                # Retention and forget clear a frame's picture fields before its files go: a file the frame
-                # still names after that is lost, unless they just forgot it (asked again).
+                # Forget deletes the frame and retention clears its picture fields before the files go: a
+                # file the frame still names is lost, unless one of them ran meanwhile (the frame read again).
                 now = store.get(frame_id)
                 if now is not None and now.fields.get(key) == fields[key]:
                     bad[frame_id] = "missing"

@@ -157,18 +157,27 @@ def _pair_chinese_and_japanese(table: Any, codec: RowCodec) -> None:
     (storage/blind_index.py), so a word inside a run written without spaces is found. Every row is read
     (only its sealed text says whether it holds such script); a re-run finds nothing left to change. The
     keyword index is built again, and the old tokens dropped with their versions."""
+    _rewrite_rows(table, None, codec.retokened)
+
+
+def _rewrite_rows(table: Any, where: str | None, rewritten: Callable[[dict[str, Any]], dict[str, Any] | None]) -> None:
+    """An upgrade step that changes some rows' words: every row matching `where` (all without it) read in
+    batches, each one `rewritten` returns written back in its batch's commit; then, if any changed, the
+    keyword index built again and the old versions (the old words) dropped."""
     import pyarrow as pa
 
-    ids = table.search().select(["id"]).limit(None).to_arrow().column("id").to_pylist()
+    query = table.search() if where is None else table.search().where(where)
+    ids = query.select(["id"]).limit(None).to_arrow().column("id").to_pylist()
     changed = 0
     for start in range(0, len(ids), _BIND_BATCH):
         chunk = ", ".join(repr(i) for i in ids[start:start + _BIND_BATCH])
         rows = table.search().where(f"id IN ({chunk})").limit(None).to_arrow().to_pylist()
-        retokened = [r for r in map(codec.retokened, rows) if r is not None]
-        if retokened:
-            table.merge_insert("id").when_matched_update_all().execute(pa.Table.from_pylist(retokened, schema=table.schema))
-            changed += len(retokened)
+        new = [r for r in map(rewritten, rows) if r is not None]
+        if new:
+            table.merge_insert("id").when_matched_update_all().execute(pa.Table.from_pylist(new, schema=table.schema))
+            changed += len(new)
     if changed:
+        log.info("upgrade: %d rows rewritten", changed)
         if any(index.columns == ["tokens"] for index in table.list_indices()):
             table.create_index("tokens", config=keyword_index_config(), replace=True)
         table.to_lance().cleanup_old_versions(older_than=timedelta(0), delete_unverified=True)
@@ -187,23 +196,7 @@ def _join_split_letters(table: Any, codec: RowCodec) -> None:
     (storage/split_letters.py): text, boxes and blind tokens. Each row keeps its kind, id and times, so
     the row ledger stays as it is; its vector is kept too (no embedder here; the keyword search finds the
     words again). A re-run finds nothing left to change. The old text goes with the old versions."""
-    import pyarrow as pa
-
-    ids = table.search().where("kind = 'frame'").select(["id"]).limit(None).to_arrow().column("id").to_pylist()
-    changed = 0
-    for start in range(0, len(ids), _BIND_BATCH):
-        chunk = ", ".join(repr(i) for i in ids[start:start + _BIND_BATCH])
-        rows = table.search().where(f"id IN ({chunk})").limit(None).to_arrow().to_pylist()
-        joined = [r for r in (_letters_joined(row, codec) for row in rows) if r is not None]
-        if joined:
-            table.merge_insert("id").when_matched_update_all().execute(pa.Table.from_pylist(joined, schema=table.schema))
-            changed += len(joined)
-    if changed:
-        log.info("joined words stored letter by letter in %d screens", changed)
-        if any(index.columns == ["tokens"] for index in table.list_indices()):
-            table.create_index("tokens", config=keyword_index_config(), replace=True)
-        table.to_lance().cleanup_old_versions(older_than=timedelta(0), delete_unverified=True)
-        table.checkout_latest()
+    _rewrite_rows(table, "kind = 'frame'", lambda row: _letters_joined(row, codec))
 
 
 def _letters_joined(row: dict[str, Any], codec: RowCodec) -> dict[str, Any] | None:
