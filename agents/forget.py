@@ -20,8 +20,7 @@ from typing import Any
 from agents.managers.core import render
 from agents.managers.episodes import key_phrases
 from storage.codec import to_us
-from storage.memory import MEMORY_KINDS, Memory, Trust, utcnow
-from storage.search import ASK_APP
+from storage.memory import Memory, Trust, utcnow
 
 log = logging.getLogger(__name__)
 _NO_LIMIT = 10**9
@@ -48,7 +47,7 @@ def forget_range(store: Any, since: datetime, until: datetime, kinds: Sequence[s
 
 def forget(store: Any, ids: Iterable[str]) -> Forgotten:
     """Forget these memories (a screen, a message, ...) and what was made from them."""
-    memories = [m for m in (store.get(i) for i in dict.fromkeys(ids)) if m is not None]
+    memories = store.get_many(ids)
     if not memories:
         return Forgotten()
     report = forget_derived(store, {f"{m.kind}:{m.id}" for m in memories}, min(m.time for m in memories))
@@ -59,24 +58,22 @@ def forget(store: Any, ids: Iterable[str]) -> Forgotten:
 def forget_derived(store: Any, refs: set[str], since: datetime) -> Forgotten:
     """Memories whose sources are among `refs` lose them; those left with none are deleted.
 
-    Only memories written since `since` are read: a memory gets a source when it is written (added, or
-    seen again, which also marks it updated), and a source is written before whatever is made from it."""
+    Only memories written since `since` that name one of them are read (found by their blind source tags):
+    a memory gets a source when it is written (added, or seen again, which also marks it updated), and a
+    source is written before whatever is made from it."""
     if not refs:
         return Forgotten()
-    since_us = f"updated_us >= {to_us(since)}"
-    memories = store.list_range(kinds=MEMORY_KINDS, where=since_us, limit=_NO_LIMIT)
-    # Of the messages, Engram's answers in Ask, which name the memories and screens they quoted; found by
-    # their app's blind tag, so a forget does not decrypt every chat message imported since.
-    memories += store.list_range(kinds=["message"], where=f"{since_us} AND app_tag = '{store.codec.app_tag(ASK_APP)}'",
-                                 limit=_NO_LIMIT)
+    seen: dict[str, Memory] = {}
     doomed: dict[str, Memory] = {}
     trimmed: dict[str, Memory] = {}
     gone = set(refs)
     while gone:
         next_gone: set[str] = set()
-        for memory in memories:
-            if memory.id in doomed or not gone.intersection(memory.source_ids):
-                continue
+        # Found by their blind source tags; one already trimmed keeps its changes (the same object).
+        for found in store.made_from(gone, since):
+            memory = seen.setdefault(found.id, found)
+            if memory.id in doomed or not gone.intersection(memory.made_from()):
+                continue  # a tag shared by chance, or a source already dropped
             if _without(memory, gone):
                 if memory.kind == "episodic" and memory.source_kind == "screen":
                     _reshape_episode(store, memory)
@@ -99,8 +96,7 @@ def forget_derived(store: Any, refs: set[str], since: datetime) -> Forgotten:
 def _reshape_episode(store: Any, episode: Memory) -> None:
     """An episode of screen activity spans, and sums up, only the screens it still has: the forgotten
     ones' time and words must not stay in it."""
-    frames = [f for f in (store.get(ref.removeprefix("frame:")) for ref in episode.source_ids
-                          if ref.startswith("frame:")) if f is not None]
+    frames = store.get_many(ref.removeprefix("frame:") for ref in episode.source_ids if ref.startswith("frame:"))
     if frames:
         episode.time, episode.ended = min(f.time for f in frames), max(f.time for f in frames)
         episode.fields = {**episode.fields, "key_phrases": key_phrases(f.text for f in frames)}

@@ -94,13 +94,17 @@ class BlindIndex:
     def token(self, word: str) -> str:
         cached = self._cache.get(word)
         if cached is None:
-            digest = hmac.digest(self._key, word.encode("utf-8"), "sha256")
-            # The first bits as base32 letters/digits (5 bits each).
-            cached = base64.b32encode(digest[:8]).decode("ascii")[:_TOKEN_CHARS].lower()
+            cached = self.tag(word)
             if len(self._cache) >= _CACHE_WORDS:
                 self._cache.clear()
             self._cache[word] = cached
         return cached
+
+    def tag(self, value: str) -> str:
+        """The token of `value`, not cached (ids and references, each seen once or twice)."""
+        digest = hmac.digest(self._key, value.encode("utf-8"), "sha256")
+        # The first bits as base32 letters/digits (5 bits each).
+        return base64.b32encode(digest[:8]).decode("ascii")[:_TOKEN_CHARS].lower()
 
     def tokens(self, text: str, *, repeats: bool = True) -> str:
         """The blind tokens of `text`, space-separated, in word order. Repeats are kept for BM25's

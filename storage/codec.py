@@ -20,9 +20,9 @@ from storage.word_boxes import pack_boxes, unpack_boxes
 
 TABLE = "memories"
 SEALED_COLUMNS = ("text", "app", "title", "body", "secret")
-# id, kind, timestamps, trust (a score), blind tokens and the rotated vector.
+# id, kind, timestamps, trust (a score), blind tokens and tags and the rotated vector.
 PLAINTEXT_COLUMNS = ("id", "kind", "time_us", "end_us", "created_us", "updated_us", "text_ready_us", "digested_us", "trust",
-                     "tokens", "app_tag", "vector")
+                     "tokens", "app_tag", "vector", "source_tags")
 # The clear columns that carry meaning, bound into every sealed field's associated data with the kind and
 # id (schema 6): a trust raised, a time moved or an older row's sealed fields copied back (their updated_us
 # differs) fail the check like a moved ciphertext. A read that opens a sealed field must select these, and
@@ -67,6 +67,10 @@ def arrow_schema(dim: int) -> Any:
         pa.field("title", pa.binary(), nullable=False),
         pa.field("body", pa.binary(), nullable=False),
         pa.field("secret", pa.binary()),
+        # Blind tags of what a memory was made from (its sources, a core fact's): forgetting a screen finds
+        # the memories made from it by these instead of opening every memory written since (schema 10).
+        # Someone holding the files sees which memories share a source, not which source it is.
+        pa.field("source_tags", pa.list_(pa.string())),
     ])
 
 
@@ -100,6 +104,14 @@ class RowCodec:
         normal = " ".join(words(app))
         return self.index.token("app:" + normal) if normal else ""
 
+    def source_tag(self, ref: str) -> str:
+        """A blind tag of a source reference ("frame:<id>", "episodic:<id>"); not a word token (no query
+        makes one). Two references may share a tag (35 bits): a lookup by tags finds candidates to check."""
+        return self.index.tag("source:" + ref)
+
+    def source_tags(self, memory: Memory) -> list[str] | None:
+        return sorted({self.source_tag(r) for r in memory.made_from()}) or None
+
     def encode(self, memory: Memory, vector: npt.NDArray[np.float32], around: str = "") -> dict[str, Any]:
         """`around`: words indexed with the memory's own but not stored (a chat turn's neighbours)."""
         check_time(memory.time, "'time' is")  # checked when made, again here: a memory can be changed since
@@ -127,6 +139,7 @@ class RowCodec:
             "text": seal("text", memory.text), "app": seal("app", memory.app), "title": seal("title", memory.title),
             "body": seal("body", json.dumps(body, ensure_ascii=False, default=str)),
             "secret": seal("secret", memory.secret) if memory.secret is not None else None,
+            "source_tags": self.source_tags(memory),
         }
 
     def tokens(self, memory: Memory, around: str = "") -> str:

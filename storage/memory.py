@@ -158,6 +158,11 @@ class Memory:
             return self.id
         return next((ref.split(":", 1)[1] for ref in self.source_ids if ref.startswith("frame:")), None)
 
+    def made_from(self) -> set[str]:
+        """Every source this memory names: its own, and in core memory each fact's and suggestion's."""
+        entries = [*(self.fields.get("facts") or []), *(self.fields.get("suggestions") or [])]
+        return set(self.source_ids) | {str(e["source"]) for e in entries if isinstance(e, dict) and e.get("source")}
+
     def note(self, who: str, what: str) -> None:
         """Append to the memory's history (who: 'user' or an agent's name)."""
         self.history.append({"at": utcnow().isoformat(timespec="seconds"), "who": who, "what": what})

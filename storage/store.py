@@ -39,12 +39,12 @@ from storage.memory import EARLIEST, KINDS, LATEST, Memory, utcnow
 from storage.neighbours import conversation_context
 from storage.repair import damage_message, is_damage
 from storage.rotation import VectorRotation
-from storage.search import HybridSearch, SearchOptions, SearchResult
+from storage.search import ASK_APP, HybridSearch, SearchOptions, SearchResult
 from storage.split_letters import rejoined
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 _META_FILE = "engram-store.json"
 # Fold new rows into the indexes once this many are not yet in one: beyond it,
 # the flat scan of unindexed rows starts to show in search latency.
@@ -64,6 +64,7 @@ _MAX_INDEX_DELTAS = 8
 _METADATA_CACHE_BYTES = 32 << 20
 # Filters on time, id, type and app get B-tree/bitmap indexes from this size on.
 _SCALAR_INDEX_ROWS = 10_000
+_ALL = 10**9
 
 
 class StoreError(Exception):
@@ -160,10 +161,11 @@ def _pair_chinese_and_japanese(table: Any, codec: RowCodec) -> None:
     _rewrite_rows(table, None, codec.retokened)
 
 
-def _rewrite_rows(table: Any, where: str | None, rewritten: Callable[[dict[str, Any]], dict[str, Any] | None]) -> None:
-    """An upgrade step that changes some rows' words: every row matching `where` (all without it) read in
-    batches, each one `rewritten` returns written back in its batch's commit; then, if any changed, the
-    keyword index built again and the old versions (the old words) dropped."""
+def _rewrite_rows(table: Any, where: str | None, rewritten: Callable[[dict[str, Any]], dict[str, Any] | None],
+                  words: bool = True) -> None:
+    """An upgrade step that changes some rows: every row matching `where` (all without it) read in batches,
+    each one `rewritten` returns written back in its batch's commit; then, if any changed, the keyword
+    index built again (when the step changes `words`) and the old versions (the old words) dropped."""
     import pyarrow as pa
 
     query = table.search() if where is None else table.search().where(where)
@@ -178,7 +180,7 @@ def _rewrite_rows(table: Any, where: str | None, rewritten: Callable[[dict[str, 
             changed += len(new)
     if changed:
         log.info("upgrade: %d rows rewritten", changed)
-        if any(index.columns == ["tokens"] for index in table.list_indices()):
+        if words and any(index.columns == ["tokens"] for index in table.list_indices()):
             table.create_index("tokens", config=keyword_index_config(), replace=True)
         table.to_lance().cleanup_old_versions(older_than=timedelta(0), delete_unverified=True)
         table.checkout_latest()
@@ -212,13 +214,31 @@ def _letters_joined(row: dict[str, Any], codec: RowCodec) -> dict[str, Any] | No
     return {**codec.encode(memory, row["vector"]), **kept}
 
 
+def _tag_sources(table: Any, codec: RowCodec) -> None:
+    """9 -> 10: the source_tags column (storage/codec.py), filled for every row that names sources: the
+    agents' memories and Engram's answers in Ask (screens and imported chat name none). Kind, id and
+    times are kept (the row ledger stays as it is). A re-run finds nothing left to change."""
+    import pyarrow as pa
+
+    if "source_tags" not in table.schema.names:
+        table.add_columns(pa.field("source_tags", pa.list_(pa.string())))
+    named = f"kind NOT IN ('frame', 'message') OR app_tag = '{codec.app_tag(ASK_APP)}'"
+    _rewrite_rows(table, named, lambda row: _sources_tagged(row, codec), words=False)
+
+
+def _sources_tagged(row: dict[str, Any], codec: RowCodec) -> dict[str, Any] | None:
+    memory = codec.decode(row)
+    tags = None if memory.damaged else codec.source_tags(memory)
+    return {**row, "source_tags": tags} if tags and tags != row.get("source_tags") else None
+
+
 _BIND_BATCH = 2_000
 # Steps that open sealed fields get the key's codec as well (one that still opens unbound fields).
-_KEYED_STEPS = frozenset({5, 6, 8})
+_KEYED_STEPS = frozenset({5, 6, 8, 9})
 
 MIGRATIONS: dict[int, Any] = {1: _vectors_to_float16, 2: _tokens_to_nine_characters, 3: _shorter_compressed_tokens,
                               4: _times_into_supported_years, 5: _bind_clear_columns, 6: _pair_chinese_and_japanese,
-                              7: _start_row_ledger, 8: _join_split_letters}
+                              7: _start_row_ledger, 8: _join_split_letters, 9: _tag_sources}
 
 
 @dataclass(frozen=True)
@@ -687,6 +707,10 @@ class MemoryStore:
         rows = self.table.search().where(f"id = '{memory_id}'").limit(1).to_arrow().to_pylist()
         return self.codec.decode(rows[0]) if rows else None
 
+    def get_many(self, ids: Iterable[str]) -> list[Memory]:
+        """The stored ones of these memories, in the order given, in one read."""
+        return self._fetch_in_order([i for i in dict.fromkeys(ids) if _is_id(i)])
+
     def list_range(self, since: datetime | None = None, until: datetime | None = None,
                    kinds: Sequence[str] | None = None, limit: int = 1000, where: str | None = None,
                    newest_first: bool = False) -> list[Memory]:
@@ -697,6 +721,18 @@ class MemoryStore:
         if kinds:
             clauses.append(_kind_filter(kinds))
         return self._fetch_in_order(self._oldest_ids(" AND ".join(clauses) or None, limit, newest_first))
+
+    def made_from(self, refs: Iterable[str], since: datetime) -> list[Memory]:
+        """Memories (and answers in Ask) written since `since` that name any of these sources ("frame:<id>",
+        "episodic:<id>"; a core fact's source too). Found by their blind source tags, so only those are
+        opened, however many memories the store holds."""
+        tags = sorted({self.codec.source_tag(r) for r in refs})
+        found: list[str] = []
+        for start in range(0, len(tags), 500):
+            listed = ", ".join(repr(t) for t in tags[start:start + 500])
+            found += self._oldest_ids(f"updated_us >= {to_us(since)} AND array_has_any(source_tags, make_array({listed}))",
+                                      _ALL)
+        return self._fetch_in_order(list(dict.fromkeys(found)))
 
     def frame_times(self, since: datetime, until: datetime) -> list[tuple[str, datetime, str]]:
         """(id, time, app) of the frames in [since, until), oldest first: what a timeline axis needs.

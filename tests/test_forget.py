@@ -122,9 +122,9 @@ def test_a_forgotten_range_leaves_search_at_once_and_the_disk_at_the_next_upkeep
     assert [f.text for f in kinds(store, "frame")] == ["the wiki front page"]
 
 
-def test_forgetting_a_screen_opens_no_chat_message_but_askings_answers(store: MemoryStore, monkeypatch) -> None:
-    """A year of imported chats is hundreds of thousands of messages: only Ask's answers name sources, so a
-    forget reads those (by their app's blind tag) and never decrypts the rest."""
+def test_forgetting_a_screen_opens_only_what_was_made_from_it(store: MemoryStore, monkeypatch) -> None:
+    """A year of use is hundreds of thousands of chat messages and tens of thousands of memories written
+    after any screen: a forget finds what names the screen by blind source tags and decrypts nothing else."""
     from agents.ask import Asker
     from agents.forget import forget
 
@@ -132,12 +132,16 @@ def test_forgetting_a_screen_opens_no_chat_message_but_askings_answers(store: Me
     store.add([frame])
     store.add([Memory("message", f"chat line {i}", {"speaker": "Bob", "conversation": "team"},
                       time=T0 + timedelta(minutes=10 + i), trust=Trust.IMPORTED) for i in range(20)])
+    other = screen("the boiler is serviced in May", "Notes - Mozilla Firefox", minutes=7)
+    store.add([other, *(Memory("semantic", f"a note {i} about the boiler", source_ids=[f"frame:{other.id}"],
+                               time=T0 + timedelta(minutes=30 + i)) for i in range(20))])
     Asker(store, None).ask("where is the cabin?")
     opened: list[str] = []
     decode = store.codec.decode
     monkeypatch.setattr(store.codec, "decode", lambda row: (opened.append(row["kind"]), decode(row))[1])
     report = forget(store, [frame.id])
     # The question and the answer Ask wrote, and the question again (indexed anew without the answer beside
-    # it): no chat line (23 before).
-    assert opened.count("message") <= 3
+    # it): no chat line (23 before), no note made from another screen (20 before).
+    assert opened.count("message") <= 3 and "semantic" not in opened
     assert report.derived == 1 and len(store.list_range(kinds=["message"], limit=100)) == 21  # the chat stays
+    assert store.count("semantic") == 20

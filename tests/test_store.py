@@ -486,3 +486,33 @@ def test_a_damaged_meta_file_is_put_back_from_its_copy(store: MemoryStore, home:
     (home / "store" / "engram-store.json.bak").write_text("")
     with pytest.raises(StoreError, match="copy .* missing or damaged too.*engram export"):
         MemoryStore.open(PASSPHRASE, home=home, embedder=HashEmbedder())
+
+
+def test_a_schema_9_store_tags_the_sources_of_its_memories_and_forgetting_finds_them(store: MemoryStore, home: Path) -> None:
+    from agents.forget import forget
+
+    frames = [Memory("frame", f"screen {i}", {"monitor": 0}) for i in range(2)]
+    note = Memory("semantic", "Anna leads the Atlas project", source_ids=[f"frame:{frames[0].id}"], trust=Trust.INFERRED)
+    kept = Memory("semantic", "the boiler is serviced in May", source_ids=[f"frame:{frames[1].id}"], trust=Trust.INFERRED)
+    core = Memory("core", "- lives in Lisbon", {"facts": [{"type": "home", "value": "lives in Lisbon", "trust": 1,
+                                                           "at": "2026-03-01T09:00:00", "source": f"frame:{frames[0].id}"}]})
+    store.add([*frames, note, kept, core])
+    store.table.drop_columns(["source_tags"])                       # as schema 9 stored them
+    before = {r["id"]: r for r in store.table.search().limit(None).to_arrow().to_pylist()}
+    meta = home / "store" / "engram-store.json"
+    meta.write_text(json.dumps({**json.loads(meta.read_text()), "schema_version": 9}))
+    store.close()
+
+    reopened = MemoryStore.open(PASSPHRASE, home=home, embedder=HashEmbedder())
+    assert json.loads(meta.read_text())["schema_version"] == store_module.SCHEMA_VERSION
+    after = {r["id"]: r for r in reopened.table.search().limit(None).to_arrow().to_pylist()}
+    assert after[frames[0].id]["source_tags"] is None                # a screen names no source
+    assert after[note.id]["source_tags"] == after[core.id]["source_tags"] == [reopened.codec.source_tag(f"frame:{frames[0].id}")]
+    for row_id, row in before.items():                               # nothing else changes
+        assert {k: after[row_id][k] for k in row} == row
+    assert reopened.check_rows().ok and reopened.stats().versions == 1
+
+    forget(reopened, [frames[0].id])
+
+    assert reopened.get(note.id) is None and reopened.get(kept.id) is not None
+    assert "Lisbon" not in reopened.get(core.id).text               # the fact it gave goes with it
