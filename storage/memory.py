@@ -108,7 +108,7 @@ class Memory:
     kind: str
     text: str
     fields: dict[str, Any] = field(default_factory=dict)
-    id: str = field(default_factory=new_id)
+    id: str = ""                                          # a new one when not given
     time: datetime = field(default_factory=utcnow)      # when it happened (or was seen)
     ended: datetime | None = None                         # end of an episode
     created: datetime = field(default_factory=utcnow)
@@ -126,8 +126,13 @@ class Memory:
     text_pending: bool = False                            # a frame whose screen text is not read yet
     digested: datetime | None = None                      # when the memory agents took it in
     damaged: tuple[str, ...] = ()                         # columns that failed their integrity check
+    # Made here with a new id and not yet given to the store: no stored row can have its id, so a write
+    # need not look for one (capture's and the importers' writes are almost all of these).
+    never_written: bool = field(default=False, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if not self.id:
+            self.id, self.never_written = new_id(), True
         kind = KINDS.get(self.kind)
         if kind is None:
             raise ValueError(f"unknown memory type {self.kind!r}; one of: {', '.join(KINDS)}")

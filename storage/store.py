@@ -288,6 +288,7 @@ class MemoryStore:
         keys = vault.keys
         self.blobs = BlobStore(root.parent / "blobs", keys.blobs)
         self._writes = 0
+        self._tokens_indexed = False
         self.rendered = RenderedPictures()  # frame pictures built from chains of patches, for reading in order
         self.codec = RowCodec(FieldCipher(keys.content), BlindIndex(keys.index))
         self.rotation = VectorRotation(keys.rotation, embedder.dim)
@@ -437,8 +438,8 @@ class MemoryStore:
         unique = _one_per_id(memories)
         rows = self._encode(unique)
         with self._lock.held():
-            self._write_rows(rows)
-            self._refresh_indexes()
+            self._write_rows(rows, self._stored_stamps(unique))
+            self._refresh_indexes(len(rows))
         return [m.id for m in unique]
 
     def update(self, memory: Memory, *, who: str = "user", what: str = "edited") -> None:
@@ -465,13 +466,21 @@ class MemoryStore:
         that one is gone, it is embedded."""
         with self._lock.held():
             # One lookup serves both the guard and the ledger (the OCR worker saves every screen this way).
-            stored = self._stamps_of([m.id for m in memories])
+            stored = self._stored_stamps(memories)
             gone = set(replace_only) - {row_id for _, row_id, _ in stored}
             memories = _one_per_id([m for m in memories if m.id not in gone])
             if memories:
                 self._write_rows(self._encode(memories, self._stored_vectors(vectors_from or {})), stored)
-                self._refresh_indexes()
+                self._refresh_indexes(len(memories))
         return [m.id for m in memories]
+
+    def _stored_stamps(self, memories: Sequence[Memory]) -> list[Stamp]:
+        """The stamps of the rows stored under these memories' ids (only those that were ever written are
+        looked up); from here on, each of them may be stored."""
+        found = self._stamps_of([m.id for m in memories if not m.never_written])
+        for memory in memories:
+            memory.never_written = False
+        return found
 
     def _write_rows(self, rows: list[dict[str, Any]], stored: list[Stamp] | None = None) -> None:
         """Commit these rows, each replacing the stored row of its id if there is one, and note them in the
@@ -886,18 +895,26 @@ class MemoryStore:
 
     # -- indexes ------------------------------------------------------------------
 
-    def _refresh_indexes(self) -> None:
+    def _refresh_indexes(self, rows_written: int = 1) -> None:
         """Called after every write: indexes appear as the table grows and take in new rows.
 
         Below the thresholds LanceDB searches exactly (a flat scan is faster
         than an index on a small table); new rows not yet indexed are still
         found, by a flat scan of just those rows, until the next refresh.
         """
+        self._writes += 1
+        # Capture writes a row per screen and again when its text is read. Looking at the indexes is three
+        # round trips into LanceDB (a tenth of such a write), and what it watches grows by one row a write:
+        # one-row writes look every _MERGE_EVERY-th time, so an index is at most that many rows later.
+        if rows_written == 1 and self._tokens_indexed and self._writes % _MERGE_EVERY:
+            return
         indexed = {i.columns[0]: i.name for i in self.table.list_indices()}
         if "tokens" not in indexed:
             self.table.create_index("tokens", config=keyword_index_config())
+            self._tokens_indexed = True
             return
-        # Every write asks, so each question is asked only when its answer can matter.
+        self._tokens_indexed = True
+        # Each question is asked only when its answer can matter.
         rows = self.table.count_rows() if not {"time_us", "vector"} <= indexed.keys() else 0
         wants_scalar = rows >= _SCALAR_INDEX_ROWS and "time_us" not in indexed
         wants_vector = rows >= self.vector_index_min_rows and "vector" not in indexed
@@ -906,12 +923,10 @@ class MemoryStore:
         # The keyword index is the first built and every fold takes in all of them: none is further behind.
         elif _unindexed(self.table, indexed["tokens"]) >= _REFRESH_ROWS:
             self._beside_upkeep(self._fold_new_rows_into_indexes)
-        else:
-            # Capture writes a row per screen and again when its text is read: each write is a data
-            # file, and every lookup opens each one not yet merged (120 unmerged: ~70 ms a get).
-            self._writes += 1
-            if self._writes % _MERGE_EVERY == 0:
-                self._beside_upkeep(self._merge_small_pieces)
+        elif self._writes % _MERGE_EVERY == 0:
+            # Each write is a data file, and every lookup opens each one not yet merged (120 unmerged:
+            # ~70 ms a get).
+            self._beside_upkeep(self._merge_small_pieces)
 
     def _beside_upkeep(self, step: Callable[[], None]) -> None:
         """The write path's own merging, which the hourly upkeep may overtake (it commits without the
