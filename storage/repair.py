@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from storage import lance_import
 from storage.codec import TABLE
 from storage.locking import WriterLock
 
@@ -101,6 +102,7 @@ class Diagnosis:
 def diagnose(store_dir: Path) -> Diagnosis:
     """Read every version file and data file of the table, and every index's files (a long job on a big
     store: it reads all of it). Changes nothing."""
+    lance_import.load()
     import lance
 
     uri = store_dir / f"{TABLE}.lance"
@@ -137,6 +139,7 @@ def diagnose(store_dir: Path) -> Diagnosis:
 def repair(store_dir: Path, found: Diagnosis, aside: Path, wait_seconds: float) -> tuple[list[str], bool]:
     """Do what `found.lines()` said, holding the writer lock. Returns what was done and whether the store
     had a vector index (the caller builds the indexes again with the store open: they need its settings)."""
+    lance_import.load()
     import lance
     import lancedb
 

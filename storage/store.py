@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from storage import binding, paths, upkeep
+from storage import binding, lance_import, paths, upkeep
 from storage.atomic import write_json_atomically
 from storage.blind_index import BlindIndex
 from storage.blobs import BlobStore
@@ -253,7 +253,8 @@ class Stats:
 class MemoryStore:
     def __init__(self, root: Path, vault: KeyVault, embedder: Embedder, embedder_name: str,
                  vector_index_min_rows: int = 50_000, writer_wait_seconds: float = DEFAULT_WAIT_SECONDS) -> None:
-        import lancedb  # imported here: it takes ~2 s, and `engram --help` should not wait for it
+        lance_import.load()  # here: it takes ~1 s, and `engram --help` should not wait for it
+        import lancedb
 
         _raise_open_file_limit()
         # The store's files are the user's alone: new ones by the umask (LanceDB sets no modes of its
@@ -402,7 +403,7 @@ class MemoryStore:
             log.info("row count differs from the ledger; the check is left to the hourly upkeep (store busy)")
 
     def _sample_rows(self) -> list[dict[str, Any]]:
-        import lancedb
+        import lancedb  # loaded when the store was made
 
         try:
             table = lancedb.connect(str(self.root)).open_table(TABLE)
