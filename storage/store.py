@@ -12,6 +12,7 @@ Contract:
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections import Counter
@@ -19,7 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -248,6 +249,26 @@ class Stats:
     bytes_on_disk: int
     versions: int
     indexes: list[str]
+
+
+_Read = TypeVar("_Read", bound=Callable[..., Any])
+
+
+def _again_if_replaced(read: _Read) -> _Read:
+    """A read that began on a table version whose files the upkeep replaced meanwhile (it merges files, then
+    drops the old versions and their files at once, so that forgotten text leaves the disk) fails as if a
+    file were damaged: it is read once more, from the newest version. A file that is really damaged fails
+    again and is said as before."""
+    @functools.wraps(read)
+    def reading(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return read(*args, **kwargs)
+        except BaseException as exc:  # noqa: B036 - a Rust panic on a damaged file is no Exception
+            if not is_damage(exc):
+                raise
+            log.info("a read met a file the upkeep had just replaced (or a damaged one): reading once more")
+        return read(*args, **kwargs)
+    return reading  # type: ignore[return-value]
 
 
 class MemoryStore:
@@ -711,16 +732,19 @@ class MemoryStore:
 
     # -- reading ------------------------------------------------------------------
 
+    @_again_if_replaced
     def get(self, memory_id: str) -> Memory | None:
         if not _is_id(memory_id):
             return None
         rows = self.table.search().where(f"id = '{memory_id}'").limit(1).to_arrow().to_pylist()
         return self.codec.decode(rows[0]) if rows else None
 
+    @_again_if_replaced
     def get_many(self, ids: Iterable[str]) -> list[Memory]:
         """The stored ones of these memories, in the order given, in one read."""
         return self._fetch_in_order([i for i in dict.fromkeys(ids) if _is_id(i)])
 
+    @_again_if_replaced
     def list_range(self, since: datetime | None = None, until: datetime | None = None,
                    kinds: Sequence[str] | None = None, limit: int = 1000, where: str | None = None,
                    newest_first: bool = False) -> list[Memory]:
@@ -732,6 +756,7 @@ class MemoryStore:
             clauses.append(_kind_filter(kinds))
         return self._fetch_in_order(self._oldest_ids(" AND ".join(clauses) or None, limit, newest_first))
 
+    @_again_if_replaced
     def made_from(self, refs: Iterable[str], since: datetime) -> list[Memory]:
         """Memories (and answers in Ask) written since `since` that name any of these sources ("frame:<id>",
         "episodic:<id>"; a core fact's source too). Found by their blind source tags, so only those are
@@ -744,6 +769,7 @@ class MemoryStore:
                                       _ALL)
         return self._fetch_in_order(list(dict.fromkeys(found)))
 
+    @_again_if_replaced
     def frame_times(self, since: datetime, until: datetime) -> list[tuple[str, datetime, str]]:
         """(id, time, app) of the frames in [since, until), oldest first: what a timeline axis needs.
 
@@ -753,6 +779,7 @@ class MemoryStore:
             .select(["id", "kind", *BOUND_COLUMNS, "app"]).limit(None).to_arrow().sort_by("time_us").to_pylist()
         return [(r["id"], from_us(r["time_us"]), self.codec.open_field(r, "app", []) or "") for r in rows]
 
+    @_again_if_replaced
     def frame_fields(self, since: datetime, until: datetime) -> list[tuple[str, dict[str, Any]]]:
         """(id, fields) of the frames in [since, until): how their pictures are stored, in one query
         (frame_pictures walks chains of patches with it instead of fetching frame after frame)."""
@@ -779,7 +806,7 @@ class MemoryStore:
         """Hybrid search; see storage.search for how results are ranked."""
         self.vault.keys  # raises VaultLocked before any work is done
         try:
-            return HybridSearch(self).search(query, options or SearchOptions(), now)
+            return _again_if_replaced(HybridSearch(self).search)(query, options or SearchOptions(), now)
         except BaseException as exc:  # noqa: B036 - a Rust panic on a damaged file is no Exception
             if not is_damage(exc):
                 raise

@@ -246,3 +246,36 @@ def test_open_files_stay_flat_over_10000_writes_and_1000_searches(store: MemoryS
     # Lance keeps a few files open per index it has read; what grew per table version once is flat now.
     assert max(counts) <= baseline + 40, (baseline, counts)
     assert counts[-1] <= max(counts[:5]) + 10, (baseline, counts)
+
+
+def test_a_read_that_meets_files_the_upkeep_just_replaced_reads_again_and_real_damage_is_still_said(
+        store: MemoryStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The upkeep drops old versions and their files the moment it has merged (forgotten text must leave the
+    disk): a search or timeline read that began on the version before fails on a file that is gone. The
+    error is Lance's own, taken from a reader that held the old version across a real upkeep."""
+    from storage.store import StoreError
+
+    frames = captured(store, 30)
+    store.delete([f.id for f in frames[::7]])
+    held = store.table.to_lance()
+    upkeep.run_upkeep(store)
+    with pytest.raises(Exception, match="Not found") as gone:  # noqa: PT011 - Arrow's error type varies
+        held.to_table()
+    search = store.table.search
+    failures = {"left": 0}
+
+    def meeting_replaced_files(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if failures["left"]:
+            failures["left"] -= 1
+            raise gone.value
+        return search(*args, **kwargs)
+
+    monkeypatch.setattr(store.table, "search", meeting_replaced_files)
+    for read in (lambda: store.get(frames[1].id).text, lambda: len(store.list_range(kinds=["frame"], limit=100)),
+                 lambda: store.search("screen 3 budget", KEYWORD).hits[0].id):
+        failures["left"] = 1
+        assert read() in (frames[1].text, 25, frames[3].id)
+        assert failures["left"] == 0
+    failures["left"] = 10                                   # a file that stays missing: said, as before
+    with pytest.raises(StoreError, match="damaged"):
+        store.search("screen 3 budget", KEYWORD)
