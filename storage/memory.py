@@ -127,7 +127,8 @@ class Memory:
     digested: datetime | None = None                      # when the memory agents took it in
     damaged: tuple[str, ...] = ()                         # columns that failed their integrity check
     # Made here with a new id and not yet given to the store: no stored row can have its id, so a write
-    # need not look for one (capture's and the importers' writes are almost all of these).
+    # need not look for one (capture's and the importers' writes are almost all of these). A copy is made
+    # with dataclasses.replace, which gives the id and so clears this; copy.copy would keep it.
     never_written: bool = field(default=False, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
