@@ -72,7 +72,7 @@ def forget_derived(store: Any, refs: set[str], since: datetime) -> Forgotten:
         # Found by their blind source tags; one already trimmed keeps its changes (the same object).
         for found in store.made_from(gone, since):
             memory = seen.setdefault(found.id, found)
-            if memory.id in doomed or not gone.intersection(memory.made_from()):
+            if memory.id in doomed or not gone.intersection(memory.source_refs()):
                 continue  # a tag shared by chance, or a source already dropped
             if _without(memory, gone):
                 if memory.kind == "episodic" and memory.source_kind == "screen":

@@ -69,7 +69,8 @@ def arrow_schema(dim: int) -> Any:
         pa.field("secret", pa.binary()),
         # Blind tags of what a memory was made from (its sources, a core fact's): forgetting a screen finds
         # the memories made from it by these instead of opening every memory written since (schema 10).
-        # Someone holding the files sees which memories share a source, not which source it is.
+        # Someone holding the files sees which memories share a source, not which source it is. Not bound
+        # into the sealed fields (BOUND_COLUMNS): tags cleared on disk would hide a memory from a forget.
         pa.field("source_tags", pa.list_(pa.string())),
     ])
 
@@ -110,7 +111,7 @@ class RowCodec:
         return self.index.tag("source:" + ref)
 
     def source_tags(self, memory: Memory) -> list[str] | None:
-        return sorted({self.source_tag(r) for r in memory.made_from()}) or None
+        return sorted({self.source_tag(r) for r in memory.source_refs()}) or None
 
     def encode(self, memory: Memory, vector: npt.NDArray[np.float32], around: str = "") -> dict[str, Any]:
         """`around`: words indexed with the memory's own but not stored (a chat turn's neighbours)."""

@@ -103,6 +103,14 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
+# Ids a Memory made for itself here that no store has been given yet: no stored row can have one, so a write
+# need not look for it (capture's, Ask's and the agents' new memories; importers give ids of their own). Kept
+# by id, not per object, so a copy of a memory (which keeps the id) agrees with it. Forgetting entries only
+# costs lookups, so the set is emptied when large (memories made and never written).
+_UNWRITTEN: set[str] = set()
+_UNWRITTEN_MAX = 100_000
+
+
 @dataclass
 class Memory:
     kind: str
@@ -126,14 +134,13 @@ class Memory:
     text_pending: bool = False                            # a frame whose screen text is not read yet
     digested: datetime | None = None                      # when the memory agents took it in
     damaged: tuple[str, ...] = ()                         # columns that failed their integrity check
-    # Made here with a new id and not yet given to the store: no stored row can have its id, so a write
-    # need not look for one (capture's and the importers' writes are almost all of these). A copy is made
-    # with dataclasses.replace, which gives the id and so clears this; copy.copy would keep it.
-    never_written: bool = field(default=False, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.id:
-            self.id, self.never_written = new_id(), True
+            self.id = new_id()
+            if len(_UNWRITTEN) >= _UNWRITTEN_MAX:
+                _UNWRITTEN.clear()
+            _UNWRITTEN.add(self.id)
         kind = KINDS.get(self.kind)
         if kind is None:
             raise ValueError(f"unknown memory type {self.kind!r}; one of: {', '.join(KINDS)}")
@@ -164,7 +171,16 @@ class Memory:
             return self.id
         return next((ref.split(":", 1)[1] for ref in self.source_ids if ref.startswith("frame:")), None)
 
-    def made_from(self) -> set[str]:
+    @property
+    def never_written(self) -> bool:
+        """Made here with a new id that no store has been given yet (see _UNWRITTEN)."""
+        return self.id in _UNWRITTEN
+
+    def given_to_store(self) -> None:
+        """From now on a stored row may have this memory's id."""
+        _UNWRITTEN.discard(self.id)
+
+    def source_refs(self) -> set[str]:
         """Every source this memory names: its own, and in core memory each fact's and suggestion's."""
         entries = [*(self.fields.get("facts") or []), *(self.fields.get("suggestions") or [])]
         return set(self.source_ids) | {str(e["source"]) for e in entries if isinstance(e, dict) and e.get("source")}

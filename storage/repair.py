@@ -37,7 +37,7 @@ def is_damage(exc: BaseException) -> bool:
 
 
 def damage_message(exc: BaseException) -> str:
-    return (f"the store's files are damaged ({_short(exc)}); nothing was changed. "
+    return (f"the store's files are damaged ({short_error(exc)}); nothing was changed. "
             "`engram repair` says what is damaged and what repairing costs, and saves the rest.")
 
 
@@ -220,7 +220,7 @@ def _unreadable(fragment: Any) -> BadFragment | None:
         _reraise_interrupts(exc)
         meta = fragment.metadata
         files = tuple(f.path for f in meta.files)
-        return BadFragment(fragment.fragment_id, int(meta.physical_rows or 0), files, _short(exc))
+        return BadFragment(fragment.fragment_id, int(meta.physical_rows or 0), files, short_error(exc))
 
 
 def _unreadable_indexes(uri: Path, dataset: Any) -> list[str]:
@@ -264,7 +264,7 @@ def _reraise_interrupts(exc: BaseException) -> None:
         raise exc
 
 
-def _short(exc: BaseException) -> str:
+def short_error(exc: BaseException) -> str:
     """LanceDB's message without the Rust source paths it appends."""
     text = " ".join(str(exc).split())
     for cut in (", /root/", ", /rustc/", ", /home/", " at /"):

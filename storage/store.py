@@ -38,7 +38,7 @@ from storage.ledger import Check, RowLedger, Stamp
 from storage.locking import DEFAULT_WAIT_SECONDS, WriterBusy, WriterLock
 from storage.memory import EARLIEST, KINDS, LATEST, Memory, utcnow
 from storage.neighbours import conversation_context
-from storage.repair import damage_message, is_damage
+from storage.repair import damage_message, is_damage, short_error
 from storage.rotation import VectorRotation
 from storage.search import ASK_APP, HybridSearch, SearchOptions, SearchResult
 from storage.split_letters import rejoined
@@ -176,7 +176,10 @@ def _rewrite_rows(table: Any, where: str | None, rewritten: Callable[[dict[str, 
     for start in range(0, len(ids), _BIND_BATCH):
         chunk = ", ".join(repr(i) for i in ids[start:start + _BIND_BATCH])
         rows = table.search().where(f"id IN ({chunk})").limit(None).to_arrow().to_pylist()
-        new = [r for r in map(rewritten, rows) if r is not None]
+        # A store from before one id was one row may hold twins: Lance refuses a merge that gives two rows
+        # for one id, so the newest is written (it replaces both).
+        newest = {r["id"]: r for r in sorted(rows, key=lambda r: r["updated_us"])}
+        new = [r for r in map(rewritten, newest.values()) if r is not None]
         if new:
             table.merge_insert("id").when_matched_update_all().execute(pa.Table.from_pylist(new, schema=table.schema))
             changed += len(new)
@@ -230,7 +233,7 @@ def _tag_sources(table: Any, codec: RowCodec) -> None:
 
 def _sources_tagged(row: dict[str, Any], codec: RowCodec) -> dict[str, Any] | None:
     memory = codec.decode(row)
-    tags = None if memory.damaged else codec.source_tags(memory)
+    tags = None if "body" in memory.damaged else codec.source_tags(memory)  # the sources are in the body
     return {**row, "source_tags": tags} if tags and tags != row.get("source_tags") else None
 
 
@@ -267,7 +270,8 @@ def _again_if_replaced(read: _Read) -> _Read:
         except BaseException as exc:  # noqa: B036 - a Rust panic on a damaged file is no Exception
             if not is_damage(exc):
                 raise
-            log.info("a read met a file the upkeep had just replaced (or a damaged one): reading once more")
+            log.info("a read met a file the upkeep had just replaced, or a damaged one (%s): reading once more",
+                     short_error(exc))
         return read(*args, **kwargs)
     return reading  # type: ignore[return-value]
 
@@ -502,7 +506,7 @@ class MemoryStore:
         looked up); from here on, each of them may be stored."""
         found = self._stamps_of([m.id for m in memories if not m.never_written])
         for memory in memories:
-            memory.never_written = False
+            memory.given_to_store()
         return found
 
     def _write_rows(self, rows: list[dict[str, Any]], stored: list[Stamp] | None = None) -> None:
@@ -934,7 +938,8 @@ class MemoryStore:
         self._writes += 1
         # Capture writes a row per screen and again when its text is read. Looking at the indexes is three
         # round trips into LanceDB (a tenth of such a write), and what it watches grows by one row a write:
-        # one-row writes look every _MERGE_EVERY-th time, so an index is at most that many rows later.
+        # one-row writes look every _MERGE_EVERY-th time, so an index is built or folded at most that many
+        # writes later.
         if rows_written == 1 and self._tokens_indexed and self._writes % _MERGE_EVERY:
             return
         indexed = {i.columns[0]: i.name for i in self.table.list_indices()}

@@ -498,6 +498,9 @@ def test_a_schema_9_store_tags_the_sources_of_its_memories_and_forgetting_finds_
                                                            "at": "2026-03-01T09:00:00", "source": f"frame:{frames[0].id}"}]})
     store.add([*frames, note, kept, core])
     store.table.drop_columns(["source_tags"])                       # as schema 9 stored them
+    twin = store.table.search().where(f"id = '{kept.id}'").to_arrow()
+    store.table.add(twin)                       # two rows of one id, as stores from before issue 20.3 may hold
+    store.accept_rows()
     before = {r["id"]: r for r in store.table.search().limit(None).to_arrow().to_pylist()}
     meta = home / "store" / "engram-store.json"
     meta.write_text(json.dumps({**json.loads(meta.read_text()), "schema_version": 9}))
@@ -510,6 +513,7 @@ def test_a_schema_9_store_tags_the_sources_of_its_memories_and_forgetting_finds_
     assert after[note.id]["source_tags"] == after[core.id]["source_tags"] == [reopened.codec.source_tag(f"frame:{frames[0].id}")]
     for row_id, row in before.items():                               # nothing else changes
         assert {k: after[row_id][k] for k in row} == row
+    assert reopened.table.count_rows(f"id = '{kept.id}'") == 2       # the twins are rewritten alike
     assert reopened.check_rows().ok and reopened.stats().versions == 1
 
     forget(reopened, [frames[0].id])
@@ -520,7 +524,7 @@ def test_a_schema_9_store_tags_the_sources_of_its_memories_and_forgetting_finds_
 
 def test_a_new_memory_is_written_without_a_lookup_and_written_again_replaces_its_row(store: MemoryStore, monkeypatch) -> None:
     """Capture writes every screen as a new memory: its id was made a moment ago, so no stored row can
-    have it. Once given to the store, every later write of it (or of a copy) looks the id up again."""
+    have it. Once given to the store, every later write of it, or of a copy, looks the id up again."""
     from dataclasses import replace
 
     looked_up: list[str] = []
@@ -534,4 +538,11 @@ def test_a_new_memory_is_written_without_a_lookup_and_written_again_replaces_its
     store.save([replace(memory, text="the boiler is serviced in July")])
     assert looked_up == [memory.id, memory.id]
     assert store.count() == 1 and store.get(memory.id).text == "the boiler is serviced in July"
-    assert store.check_rows().ok
+
+    fresh = Memory("semantic", "the car is serviced in May")
+    store.add([replace(fresh, text="the car is serviced in June")])   # a copy written first ...
+    store.add([fresh])                                                # ... then the memory it was made from
+    twin = Memory("semantic", "the bike is serviced in May")
+    store.add([twin, replace(twin)])
+    store.add([twin])
+    assert store.count() == 3 and store.check_rows().ok               # one row per id, and the ledger agrees
