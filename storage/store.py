@@ -723,7 +723,7 @@ class MemoryStore:
         """The stored tokens and vector of messages saved again with the same words (Ask noting that it
         used one, say): they were indexed with their conversation's neighbours (storage/neighbours.py),
         which a message saved on its own no longer has."""
-        ids = [m.id for m in messages if _is_id(m.id)]
+        ids = [m.id for m in messages if _is_id(m.id) and not m.never_written]
         if not ids:
             return {}
         stored = {row["id"]: row for row in self.table.search().where(f"id IN ({', '.join(repr(i) for i in ids)})")
