@@ -1,6 +1,7 @@
 """Shared fixtures: a temp ENGRAM_HOME, a real store on a fast fake embedder, the real model."""
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Iterator
@@ -70,6 +71,13 @@ def store(home: Path) -> Iterator[MemoryStore]:
     created, _ = MemoryStore.create(PASSPHRASE, home=home, embedder=HashEmbedder(), kdf_seconds=FAST_KDF)
     yield created
     created.close()
+
+
+def as_of_schema(home: Path, version: int) -> Path:
+    """The store under `home` marked as written by schema `version`, where an upgrade test starts; its meta file."""
+    meta = home / "store" / "engram-store.json"
+    meta.write_text(json.dumps({**json.loads(meta.read_text()), "schema_version": version}))
+    return meta
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from app.qt import QApplication, Qt
 from storage.memory import Memory, Trust
 from storage.store import MemoryStore
 
-from conftest import FAST_KDF, PASSPHRASE
+from conftest import FAST_KDF, PASSPHRASE, as_of_schema
 from fakes import HashEmbedder
 
 
@@ -54,8 +54,7 @@ def test_unlocking_a_store_from_an_older_version_says_it_is_upgrading(qtbot, sto
     from storage.store import needs_upgrade
 
     store.close()
-    meta = home / "store" / "engram-store.json"
-    meta.write_text(json.dumps({**json.loads(meta.read_text()), "schema_version": 3}))
+    as_of_schema(home, 3)
     assert needs_upgrade()
     dialog = UnlockDialog(open_with_fake)
     qtbot.addWidget(dialog)

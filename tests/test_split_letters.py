@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from conftest import PASSPHRASE, HashEmbedder
+from conftest import PASSPHRASE, HashEmbedder, as_of_schema
 from storage import store as store_module
 from storage.memory import Memory
 from storage.search import SearchOptions
@@ -66,8 +66,7 @@ def test_a_schema_8_store_gets_its_split_words_back(store: MemoryStore, home: Pa
     keyword = SearchOptions(mode="keyword")
     assert not store.search("Firefox", keyword).hits
     before = {r["id"]: r for r in store.table.search().limit(None).to_arrow().to_pylist()}
-    meta = home / "store" / "engram-store.json"
-    meta.write_text(json.dumps({**json.loads(meta.read_text()), "schema_version": 8}))
+    meta = as_of_schema(home, 8)
     store.close()
 
     reopened = MemoryStore.open(PASSPHRASE, home=home, embedder=HashEmbedder())

@@ -10,7 +10,7 @@ from storage.memory import KINDS, Memory, Trust
 from storage.search import SearchOptions
 from storage.store import MemoryStore, StoreError
 
-from conftest import FAST_KDF, PASSPHRASE
+from conftest import FAST_KDF, PASSPHRASE, as_of_schema
 from fakes import HashEmbedder
 
 NOW = datetime(2026, 11, 25, 15, 30, tzinfo=timezone.utc)
@@ -112,8 +112,7 @@ def test_newer_schema_is_refused_untouched(store: MemoryStore, home: Path) -> No
 
 def test_older_schema_is_upgraded_in_place(store: MemoryStore, home: Path, monkeypatch) -> None:
     (memory_id,) = store.add([Memory("semantic", "survives the upgrade")])
-    meta = home / "store" / "engram-store.json"
-    meta.write_text(json.dumps({**json.loads(meta.read_text()), "schema_version": 0}))
+    meta = as_of_schema(home, 0)
     ran: list[int] = []
 
     def upgrade_0_to_1(table) -> None:  # a real step would add or rewrite columns here
@@ -131,8 +130,7 @@ def test_a_version_1_store_gets_float16_vectors_and_still_finds_by_meaning(store
 
     ids = store.add([Memory("semantic", "Anna leads the Atlas project"), Memory("semantic", "the boiler is serviced in May")])
     store.table.alter_columns({"path": "vector", "data_type": pa.list_(pa.float32(), HashEmbedder().dim)})  # as version 1 wrote it
-    meta = home / "store" / "engram-store.json"
-    meta.write_text(json.dumps({**json.loads(meta.read_text()), "schema_version": 1}))
+    meta = as_of_schema(home, 1)
     store.close()
     reopened = MemoryStore.open(PASSPHRASE, home=home, embedder=HashEmbedder())
     assert pa.types.is_float16(reopened.table.schema.field("vector").type.value_type)
@@ -152,8 +150,7 @@ def test_a_version_2_store_gets_shorter_tokens_and_still_finds_by_word_and_app(
     screen = Memory("frame", "boarding pass for flight TP1234", {"monitor": 0}, app="Firefox")
     store.add([screen, Memory("message", "the flight lands at noon")])
     assert all(len(t) == 12 for r in store.table.to_arrow().to_pylist() for t in r["tokens"].split())
-    meta = home / "store" / "engram-store.json"
-    meta.write_text(json.dumps({**json.loads(meta.read_text()), "schema_version": 2}))
+    as_of_schema(home, 2)
     store.close()
     monkeypatch.undo()
     reopened = MemoryStore.open(PASSPHRASE, home=home, embedder=HashEmbedder())
@@ -179,8 +176,7 @@ def test_a_version_3_store_gets_shorter_compressed_tokens_and_reads_as_before(
     store.table.to_lance().update_field_metadata(plain)                          # as version 3 wrote them
     store.table.checkout_latest()
     assert not store.table.schema.field("tokens").metadata
-    meta = home / "store" / "engram-store.json"
-    meta.write_text(json.dumps({**json.loads(meta.read_text()), "schema_version": 3}))
+    as_of_schema(home, 3)
     store.close()
     monkeypatch.undo()
     reopened = MemoryStore.open(PASSPHRASE, home=home, embedder=HashEmbedder())
@@ -408,8 +404,7 @@ def test_a_schema_5_store_gets_its_clear_columns_bound_and_reads_as_before(store
     memories = one_of_each()
     store.add(memories)
     unbound(store)
-    meta = home / "store" / "engram-store.json"
-    meta.write_text(json.dumps({**json.loads(meta.read_text()), "schema_version": 5}))
+    meta = as_of_schema(home, 5)
 
     reopened = MemoryStore.open(PASSPHRASE, home=home, embedder=HashEmbedder())
     assert json.loads(meta.read_text())["schema_version"] == store_module.SCHEMA_VERSION
@@ -443,8 +438,7 @@ def test_a_schema_6_store_indexes_its_chinese_and_japanese_as_pairs_of_character
         store.add([screen, english, *turns])
     assert not store.search("设置", SearchOptions(mode="keyword")).hits
     before = {r["id"]: r for r in store.table.search().limit(None).to_arrow().to_pylist()}
-    meta = home / "store" / "engram-store.json"
-    meta.write_text(json.dumps({**json.loads(meta.read_text()), "schema_version": 6}))
+    meta = as_of_schema(home, 6)
 
     reopened = MemoryStore.open(PASSPHRASE, home=home, embedder=HashEmbedder())
     assert json.loads(meta.read_text())["schema_version"] == store_module.SCHEMA_VERSION
@@ -502,8 +496,7 @@ def test_a_schema_9_store_tags_the_sources_of_its_memories_and_forgetting_finds_
     store.table.add(twin)                       # two rows of one id, as stores from before issue 20.3 may hold
     store.accept_rows()
     before = {r["id"]: r for r in store.table.search().limit(None).to_arrow().to_pylist()}
-    meta = home / "store" / "engram-store.json"
-    meta.write_text(json.dumps({**json.loads(meta.read_text()), "schema_version": 9}))
+    meta = as_of_schema(home, 9)
     store.close()
 
     reopened = MemoryStore.open(PASSPHRASE, home=home, embedder=HashEmbedder())

@@ -15,7 +15,7 @@ from storage.codec import to_us
 from storage.memory import Memory
 from storage.store import SCHEMA_VERSION, MemoryStore
 
-from conftest import PASSPHRASE
+from conftest import PASSPHRASE, as_of_schema
 from fakes import HashEmbedder
 
 UTC = timezone.utc
@@ -66,8 +66,7 @@ def test_opening_an_older_store_moves_its_out_of_range_times_into_the_years(stor
     _with_stored_time(store, late, YEAR_10000)
     home = store.root.parent
     store.close()
-    meta = store.root / "engram-store.json"
-    meta.write_text(json.dumps({**json.loads(meta.read_text()), "schema_version": 4}))  # before times were moved
+    meta = as_of_schema(store.root.parent, 4)  # before times were moved
     reopened = MemoryStore.open(PASSPHRASE, home=home, embedder=HashEmbedder())
     try:
         # A time range that holds the rows as they read also finds them in the table, so `delete --range` works.
