@@ -59,6 +59,11 @@ _MAX_SMALL_FRAGMENTS = 16
 _MERGE_EVERY = 16         # writes between two looks at the data files
 _FRAGMENT_ROWS = 2_000
 _MAX_INDEX_DELTAS = 8
+# Versions the write path's merging leaves on disk. Every commit and every read that looks for the newest
+# version lists them all: with the hour of versions kept before (~2,000 at capture's pace, 4,000 in a bulk
+# import) a one-row write cost twice what it costs beside a hundred. A read that began on a version dropped
+# meanwhile reads again from the newest (_again_if_replaced), as it must beside the hourly upkeep anyway.
+_KEPT_VERSIONS = 100
 # LanceDB keeps the metadata of every table version it has read (manifests, fragment and file metadata)
 # and by default hardly ever lets it go: every write is a version, and capture's one-frame writes grew
 # the app by ~37 KB a write (7.3 MB per 200 writes, measured), tens of MB an hour of use. Bounded here;
@@ -999,9 +1004,8 @@ class MemoryStore:
             # Files holding deleted rows are left to the hourly upkeep: rewriting a large one here
             # would remap every index inside a capture tick.
             dataset.optimize.compact_files(target_rows_per_fragment=_FRAGMENT_ROWS, materialize_deletions=False)
-            # Old versions keep replaced files alive; an hour's grace lets other
-            # processes (the CLI beside the app) finish reads of the version they hold.
-            dataset.cleanup_old_versions(older_than=timedelta(hours=1))
+            # Old versions keep replaced files alive (and the newest of them readers in flight).
+            dataset.cleanup_old_versions(retain_versions=_KEPT_VERSIONS)
         self.table.checkout_latest()  # type: ignore[no-untyped-call]
 
     def build_indexes(self, vector_min_rows: int | None = None) -> list[str]:
