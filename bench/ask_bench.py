@@ -75,7 +75,8 @@ def score(prediction: str, gold: str, category: int) -> float:
     return f1(prediction, str(gold))
 
 
-def qa(embedder: Any, conversations: int, model_questions: int) -> Metrics:
+def qa(embedder: Any, conversations: int, model_questions: int, compare: Sequence[int] = ()) -> Metrics:
+    """`compare`: note budgets (tokens; 0 = whole notes) the model also answers from, besides the app's."""
     from agents.ask import Asker
     from agents.importers import locomo as locomo_format
     from agents.llm import LocalLLM, packaged_model
@@ -86,7 +87,8 @@ def qa(embedder: Any, conversations: int, model_questions: int) -> Metrics:
 
     samples = json.loads(locomo_path().read_text(encoding="utf-8"))[:conversations]
     messages = locomo_format.parse(locomo_path(), None)
-    rows: dict[str, list[dict[str, Any]]] = {"extractive": [], "model": []}
+    variants = {f"model_notes{n or 'whole'}": n or None for n in compare}
+    rows: dict[str, list[dict[str, Any]]] = {"extractive": [], "model": [], **{v: [] for v in variants}}
     llm = LocalLLM(packaged_model(), context_tokens=4096) if model_questions else None
     every = max(1, sum(len(s["qa"]) for s in samples) // max(1, model_questions))
     for sample in samples:
@@ -101,6 +103,7 @@ def qa(embedder: Any, conversations: int, model_questions: int) -> Metrics:
             modes = [("extractive", Asker(store, remember=False), 1)]
             if llm is not None:
                 modes.append(("model", Asker(store, llm, remember=False), every))
+                modes += [(v, Asker(store, llm, remember=False, note_tokens=n), every) for v, n in variants.items()]
             for mode, asker, stride in modes:
                 for item in sample["qa"][::stride]:
                     started = time.perf_counter()
@@ -118,7 +121,9 @@ def qa(embedder: Any, conversations: int, model_questions: int) -> Metrics:
     if llm is not None:
         llm.close()
     out: Metrics = {}
-    for mode, prefix in (("model", "locomo.qa"), ("extractive", "locomo.qa_extractive")):
+    prefixes = {"model": "locomo.qa", "extractive": "locomo.qa_extractive",
+                **{v: f"locomo.qa_{v[6:]}" for v in variants}}
+    for mode, prefix in prefixes.items():
         done = rows[mode]
         if not done:
             continue
@@ -138,17 +143,19 @@ def qa(embedder: Any, conversations: int, model_questions: int) -> Metrics:
             round(sum(r["mode"] == "unknown" for r in answerable) / len(answerable), 4), "share", len(answerable),
             "answerable questions wrongly given \"I don't know\"")
         seconds = sorted(r["seconds"] for r in done)
-        latency_prefix = "ask" if mode == "model" else "ask_extractive"
+        latency_prefix = {"model": "ask", "extractive": "ask_extractive"}.get(mode, f"ask_{mode[6:]}")
         out[f"{latency_prefix}.latency.p50_s"] = metric(round(statistics.median(seconds), 3), "s", len(seconds), mode)
         out[f"{latency_prefix}.latency.p95_s"] = metric(round(seconds[int(0.95 * (len(seconds) - 1))], 3), "s",
                                                         len(seconds), mode)
         out[f"{latency_prefix}.context_tokens.median"] = metric(statistics.median(r["tokens"] for r in done), "tokens",
                                                                 len(done), mode)
-        if mode == "model":
+        if mode.startswith("model"):
             firsts = sorted(r["first"] for r in done)
-            out["ask.first_token.p95_s"] = metric(round(firsts[int(0.95 * (len(firsts) - 1))], 3), "s", len(firsts),
+            out[f"{latency_prefix}.first_token.p50_s"] = metric(round(statistics.median(firsts), 3), "s", len(firsts),
+                                                                "question in, first words of the answer out")
+            out[f"{latency_prefix}.first_token.p95_s"] = metric(round(firsts[int(0.95 * (len(firsts) - 1))], 3), "s", len(firsts),
                                                   "question in, first words of the answer out (retrieval included)")
-            out["ask.cited_share"] = metric(round(sum(r["mode"] == "model" for r in done) / len(done), 4),
+            out[f"{latency_prefix}.cited_share"] = metric(round(sum(r["mode"] == "model" for r in done) / len(done), 4),
                                                   "share", len(done), "model answers that cited a source and were kept")
     return out
 
@@ -192,11 +199,14 @@ def run(argv: Sequence[str] = ()) -> Metrics:
     parser.add_argument("--model-questions", type=int, default=200,
                         help="about this many questions, spread over the conversations, also answered by the "
                              "built-in model writing (0: none)")
+    parser.add_argument("--compare-notes", default="",
+                        help="comma-separated note budgets in tokens (0: whole notes) the model also answers from")
     args, _ = parser.parse_known_args(list(argv))
     out = autofill_accuracy()
     out.update(reference_scores())
     embedder = CachedEmbedder()
-    out.update(qa(embedder, args.conversations, args.model_questions))
+    compare = [int(n) for n in args.compare_notes.split(",") if n.strip()]
+    out.update(qa(embedder, args.conversations, args.model_questions, compare))
     embedder.save()
     return out
 
