@@ -64,6 +64,7 @@ _MAX_INDEX_DELTAS = 8
 # import) a one-row write cost twice what it costs beside a hundred. A read that began on a version dropped
 # meanwhile reads again from the newest (_again_if_replaced), as it must beside the hourly upkeep anyway.
 _KEPT_VERSIONS = 100
+_WRITTEN_KEPT = 2_000     # stamps of rows written lately kept in memory (MemoryStore._written)
 # LanceDB keeps the metadata of every table version it has read (manifests, fragment and file metadata)
 # and by default hardly ever lets it go: every write is a version, and capture's one-frame writes grew
 # the app by ~37 KB a write (7.3 MB per 200 writes, measured), tens of MB an hour of use. Bounded here;
@@ -321,6 +322,12 @@ class MemoryStore:
         self.blobs = BlobStore(root.parent / "blobs", keys.blobs)
         self._writes = 0
         self._tokens_indexed = False
+        # The stamps of the rows this process wrote lately, and the table version its last write made. Capture
+        # writes a screen, then writes it again once its text is read, and the second write needs the first's
+        # stamp: a lookup was a quarter of that write. They stand for what is stored only while the table is
+        # still at that version (a delete, a merge, another process's write: looked up again).
+        self._written: dict[str, Stamp] = {}
+        self._written_at = -1
         self.rendered = RenderedPictures()  # frame pictures built from chains of patches, for reading in order
         self.codec = RowCodec(FieldCipher(keys.content), BlindIndex(keys.index))
         self.rotation = VectorRotation(keys.rotation, embedder.dim)
@@ -509,7 +516,11 @@ class MemoryStore:
     def _stored_stamps(self, memories: Sequence[Memory]) -> list[Stamp]:
         """The stamps of the rows stored under these memories' ids (only those that were ever written are
         looked up); from here on, each of them may be stored."""
-        found = self._stamps_of([m.id for m in memories if not m.never_written])
+        ids = list(dict.fromkeys(m.id for m in memories if not m.never_written))
+        if ids and all(i in self._written for i in ids) and self.table.version == self._written_at:
+            found = [self._written[i] for i in ids]
+        else:
+            found = self._stamps_of(ids)
         for memory in memories:
             memory.given_to_store()
         return found
@@ -518,11 +529,22 @@ class MemoryStore:
         """Commit these rows, each replacing the stored row of its id if there is one, and note them in the
         row ledger. Under the writer lock. `stored`: the stamps of these ids as just read, if the caller has them."""
         replaced = self._stamps_of([r["id"] for r in rows]) if stored is None else stored
-        with self.ledger.change([(r["kind"], r["id"], r["updated_us"]) for r in rows], replaced, self._stamps):
+        written = [(r["kind"], r["id"], r["updated_us"]) for r in rows]
+        with self.ledger.change(written, replaced, self._stamps):
             if replaced:
-                self.table.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(rows)
+                version = (self.table.merge_insert("id").when_matched_update_all().when_not_matched_insert_all()
+                           .execute(rows).version)
             else:
-                self.table.add(rows)  # the common case (capture, new messages): a plain append
+                version = self.table.add(rows).version  # the common case (capture, new messages): a plain append
+        self._note_written(written, version)
+
+    def _note_written(self, written: list[Stamp], version: int) -> None:
+        """Keep these stamps as the stored ones at `version`; those kept before only if nothing was committed
+        between the two writes."""
+        if version - 1 != self._written_at or len(self._written) > _WRITTEN_KEPT:
+            self._written.clear()
+        self._written.update((stamp[1], stamp) for stamp in written)
+        self._written_at = version
 
     def repoint_sources(self, moved: dict[str, str], since: datetime) -> int:
         """Memories made (on or after `since`) from frames in `moved` name the frame each was merged

@@ -529,7 +529,9 @@ def test_a_new_memory_is_written_without_a_lookup_and_written_again_replaces_its
     memory.text = "the boiler is serviced in June"
     store.add([memory])
     store.save([replace(memory, text="the boiler is serviced in July")])
-    assert looked_up == [memory.id, memory.id]
+    # The second write looks up (the first built the keyword index: a commit came between); the third takes
+    # the stamp the second left (nothing came between).
+    assert looked_up == [memory.id]
     assert store.count() == 1 and store.get(memory.id).text == "the boiler is serviced in July"
 
     fresh = Memory("semantic", "the car is serviced in May")
@@ -539,3 +541,31 @@ def test_a_new_memory_is_written_without_a_lookup_and_written_again_replaces_its
     store.add([twin, replace(twin)])
     store.add([twin])
     assert store.count() == 3 and store.check_rows().ok               # one row per id, and the ledger agrees
+
+
+def test_a_screen_forgotten_between_its_two_writes_stays_forgotten(store: MemoryStore, home: Path, monkeypatch) -> None:
+    """Capture writes a screen, then again once its text is read, taking the stamp the first write left in
+    memory instead of a lookup, but only when nothing was committed between the two: not another process's
+    forget, not this one's."""
+    def screen(i: int) -> Memory:
+        return Memory("frame", "", time=NOW + timedelta(seconds=i), app="Firefox", title=f"page {i}")
+
+    looked_up: list[str] = []
+    stamps_of = store._stamps_of
+    monkeypatch.setattr(store, "_stamps_of", lambda ids: (looked_up.extend(ids), stamps_of(ids))[1])
+    store.add([screen(0)])                                      # past the first index build
+    read = screen(1)
+    store.add([read])
+    read.text = "quarterly budget review"
+    assert store.save([read], replace_only=[read.id]) == [read.id] and looked_up == []
+    assert store.get(read.id).text == "quarterly budget review"
+
+    elsewhere = MemoryStore.open(PASSPHRASE, home=home, embedder=HashEmbedder())   # the command line, say
+    for forget in (elsewhere.delete, store.delete):
+        gone = screen(2)
+        store.add([gone])
+        forget([gone.id])
+        gone.text = "read after it was forgotten"
+        assert store.save([gone], replace_only=[gone.id]) == [] and gone.id in looked_up
+        assert store.get(gone.id) is None and elsewhere.get(gone.id) is None
+    assert store.count() == 2 and store.check_rows().ok
