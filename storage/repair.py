@@ -22,7 +22,8 @@ from typing import Any
 
 from storage import lance_import
 from storage.codec import TABLE
-from storage.locking import WriterLock
+from storage.locking import DEFAULT_WAIT_SECONDS, WriterLock
+from storage.upkeep import upkeep_lock
 
 _V2_NAMES = 1 << 63  # version files named u64::MAX - version (LanceDB's newer naming) are above this
 
@@ -106,9 +107,16 @@ def diagnose(store_dir: Path) -> Diagnosis:
     import lance
 
     uri = store_dir / f"{TABLE}.lance"
-    found = Diagnosis()
     if not uri.exists():
-        return found
+        return Diagnosis()
+    # The app's writes drop old versions and the files only they name: not while this reads them (it would
+    # find them gone and call that damage). An upkeep running meanwhile is waited for.
+    with upkeep_lock(store_dir, wait_seconds=DEFAULT_WAIT_SECONDS):
+        return _diagnose(lance, uri)
+
+
+def _diagnose(lance: Any, uri: Path) -> Diagnosis:
+    found = Diagnosis()
     versions = _version_files(uri)
     dataset = None
     for version in sorted(versions, reverse=True):

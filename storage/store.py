@@ -520,6 +520,10 @@ class MemoryStore:
         if ids and all(i in self._written for i in ids) and self.table.version == self._written_at:
             found = [self._written[i] for i in ids]
         else:
+            if ids:
+                # Not at that version: kept stamps could come to look valid again only by chance (a repair
+                # moves the newest versions aside, and later commits take their numbers).
+                self._written.clear()
             found = self._stamps_of(ids)
         for memory in memories:
             memory.given_to_store()
@@ -1026,9 +1030,19 @@ class MemoryStore:
             # Files holding deleted rows are left to the hourly upkeep: rewriting a large one here
             # would remap every index inside a capture tick.
             dataset.optimize.compact_files(target_rows_per_fragment=_FRAGMENT_ROWS, materialize_deletions=False)
-            # Old versions keep replaced files alive (and the newest of them readers in flight).
-            dataset.cleanup_old_versions(retain_versions=_KEPT_VERSIONS)
+            self._drop_old_versions(dataset)
         self.table.checkout_latest()  # type: ignore[no-untyped-call]
+
+    def _drop_old_versions(self, dataset: Any) -> None:
+        """All but the newest _KEPT_VERSIONS versions (they keep replaced files alive), unless an upkeep or a
+        check of the whole store runs. Those read the files of the version they began on, and the upkeep's
+        rewrite learns what was deleted or replaced meanwhile from the versions since: with those dropped,
+        Lance committed its rewrite with forgotten rows back in. The upkeep drops them itself when done."""
+        try:
+            with upkeep.upkeep_lock(self.root, wait_seconds=0):
+                dataset.cleanup_old_versions(retain_versions=_KEPT_VERSIONS)
+        except WriterBusy:
+            log.debug("old versions kept: an upkeep or a check of the store is running")
 
     def build_indexes(self, vector_min_rows: int | None = None) -> list[str]:
         """Scalar indexes for the filters, and the ANN vector index once the table is big

@@ -210,9 +210,9 @@ def _merge_index_pieces(store: Any, report: UpkeepReport) -> None:
 
 
 def _drop_old_versions(store: Any, report: UpkeepReport) -> None:
-    """Old versions and the files only they name first, beside capture's writes (an hour of capture is
-    ~2,400 versions: 9 s to drop); then, under the writer lock, files no version names (a refused
-    rewrite's), which would otherwise include those of a write in flight."""
+    """Old versions and the files only they name first, beside capture's writes (the write path's
+    merging keeps the newest ~100: storage/store.py _KEPT_VERSIONS); then, under the writer lock, files no
+    version names (a refused rewrite's), which would otherwise include those of a write in flight."""
     dropped = store.table.to_lance().cleanup_old_versions(older_than=timedelta(0), delete_unverified=False)
     with store.writes_held():
         held = time.perf_counter()

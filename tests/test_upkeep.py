@@ -279,3 +279,35 @@ def test_a_read_that_meets_files_the_upkeep_just_replaced_reads_again_and_real_d
     failures["left"] = 10                                   # a file that stays missing: said, as before
     with pytest.raises(StoreError, match="damaged"):
         store.search("screen 3 budget", KEYWORD)
+
+
+def test_a_screen_forgotten_while_the_upkeep_merges_stays_forgotten_however_much_is_written_meanwhile(
+        store: MemoryStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The upkeep rewrites files as the version it began on holds them, and Lance learns what was forgotten
+    or replaced meanwhile from the versions since: the write path keeps them while an upkeep runs (dropped,
+    Lance committed the rewrite with the forgotten screen back in)."""
+    import lance.optimize
+
+    frames = [screen(i) for i in range(2_100)]
+    store.add(frames)                 # one file too large for the write path's merging, as an import leaves
+    store.delete([frames[0].id])      # something for the upkeep to erase from it
+    doomed, planned, commit = frames[5], lance.optimize.Compaction.plan, lance.optimize.Compaction.commit
+    meanwhile = []
+
+    class Compaction:
+        plan = staticmethod(planned)
+
+        @staticmethod
+        def commit(dataset, rewrites, options):  # type: ignore[no-untyped-def]
+            if not meanwhile:                     # while the upkeep's rewrite is in flight
+                store.delete([doomed.id])
+                meanwhile.extend(captured(store, 120, first=1000))  # more commits than the write path keeps
+            return commit(dataset, rewrites, options)
+
+    monkeypatch.setattr(lance.optimize, "Compaction", Compaction)
+    upkeep.run_upkeep(store)
+    monkeypatch.undo()
+
+    assert len(meanwhile) == 120
+    assert store.get(doomed.id) is None and store.get(frames[0].id) is None
+    assert store.count() == 2_100 - 2 + 120 and store.check_rows().ok
