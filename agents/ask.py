@@ -72,11 +72,13 @@ _EXAMPLE = (
                                 "Question: When is Ana's party?"},
     {"role": "assistant", "content": "Friday at eight [S2]"},
 )
-# What the model reads: the evidence's best sentences up to this many tokens, each under its note's key and
-# date, in the order they were said; not the whole notes. Reading the prompt is most of the wait for the first
-# words (the built-in model reads ~140 tokens/s on 2 cores: 500 tokens of whole notes kept them ~4 s away).
-# None gives it the whole notes.
-NOTE_TOKENS: int | None = 200
+# What the model reads: the whole notes (None), or only the evidence's best sentences up to this many tokens,
+# each under its note's key and date. Reading the prompt is most of the wait for the first words (the built-in
+# model reads ~140 tokens/s on 2 cores), but the sentences alone cost answers more than they save time: on
+# 100 LoCoMo questions (bench/ask_bench.py --compare-notes, BENCHMARKS.md) whole notes scored token F1 32.7
+# with the first words at 5.4 s p50; 200 tokens of sentences 26.3 at 2.4 s; 120 tokens 23.1 at 1.8 s
+# (multi-hop questions lost most: 27 -> 11).
+NOTE_TOKENS: int | None = None
 _MODEL_IDK = re.compile(r"^\W*i (do not|don't) know\b", re.IGNORECASE)
 
 

@@ -11,12 +11,12 @@ answer it) is scored as the share answered "I don't know".
 Modes: (b) `extractive`: no model, the answer is the cited evidence sentences
 (what Ask gives when no model can write); (a) `model`: the default path, the
 built-in Qwen2.5-Coder 0.5B Instruct writing a short cited answer from the
-evidence's best sentences (agents.ask.NOTE_TOKENS, under their notes' keys and
-dates), which falls back to (b) when its answer is not backed by the notes it
-cites; run on a sample (every n-th question of every conversation, n set by
---model-questions). `locomo.qa_notes<N>` / `ask_notes<N>`: the same questions
-answered from N tokens of sentences (`whole`: the whole notes, as before
---compare-notes existed).
+notes found (whole: agents.ask.NOTE_TOKENS), which falls back to (b) when its
+answer is not backed by the notes it cites; run on a sample (every n-th
+question of every conversation, n set by --model-questions).
+`locomo.qa_notes<N>` / `ask_notes<N>` (--compare-notes): the same questions
+answered from only the notes' best sentences (ranked as (b) ranks them), N
+tokens of them under their notes' keys and dates (`whole`: the whole notes).
 For comparison, `locomo.qa_mirix.*` scores MIRIX's published answers
 (gpt-4.1-mini) with the same F1 code; Mem0's paper reports about 1,764 context
 tokens per query and 1.44 s p95 end to end.
