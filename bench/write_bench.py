@@ -1,7 +1,7 @@
 """Capture's writes: what one kept screen costs the store, in CPU and in time (issue 16: capture stays light;
 issue 17: the suite's slowest test is 10,000 such writes).
 
-How: a fresh store (key derivation 0.05 s) on a random-vector embedder (embedding is not what is measured:
+A fresh store (key derivation 0.05 s) on a random-vector embedder (embedding is not what is measured:
 capture embeds in a step of its own), then screens written as capture and the OCR worker write them: the
 picture into the blob store, the frame (text pending) with `store.add`, then again with its text with
 `store.save(replace_only=[id])`, 3,000 screens one after the other (6,000 writes; the store's own merging of
