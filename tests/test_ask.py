@@ -120,6 +120,19 @@ def test_a_capable_model_answer_must_cite_what_it_was_given(memories: Any) -> No
     assert made_up.ask("When is Tom's birthday?", now=NOW).mode == "extractive"
 
 
+def test_given_a_note_budget_the_model_reads_only_the_best_sentences_under_their_keys_and_dates(memories: Any) -> None:
+    store, ids = memories
+    model = ScriptedModel("hold the reset button for ten seconds")
+    asker = Asker(store, model, remember=False, note_tokens=20)  # type: ignore[arg-type]
+    answer = asker.ask("How do I reset the router?", now=NOW)
+    data = model.prompts[0].split("<data>")[1].split("</data>")[0].strip().splitlines()
+    assert len(data) == 1 and data[0].endswith(": To reset the router, hold the reset button for ten seconds.")
+    assert f"{(NOW - timedelta(days=3)):%-d %B %Y}" in data[0]                  # the note's date stays
+    key = data[0].split("]")[0] + "]"
+    assert answer.mode == "model" and answer.text.endswith(key) and answer.sources[0].memory_id == ids["router"]
+    assert [s.key for s in answer.context] == [key[1:-1]]
+
+
 @pytest.fixture(scope="module")
 def builtin_model(built_in_model: Path) -> Iterator[LocalLLM]:
     llm = LocalLLM(built_in_model, context_tokens=2048)
