@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -73,8 +73,8 @@ class UpkeepReport:
 
 
 @contextmanager
-def upkeep_lock(root: Path, wait_seconds: float) -> Iterator[None]:
-    lock = WriterLock(root / ".upkeep.lock", wait_seconds, on_wait=lambda _: None)
+def upkeep_lock(root: Path, wait_seconds: float, on_wait: Callable[[str], None] = lambda _: None) -> Iterator[None]:
+    lock = WriterLock(root / ".upkeep.lock", wait_seconds, on_wait=on_wait)
     with lock.held():
         yield
 

@@ -311,3 +311,26 @@ def test_a_screen_forgotten_while_the_upkeep_merges_stays_forgotten_however_much
     assert len(meanwhile) == 120
     assert store.get(doomed.id) is None and store.get(frames[0].id) is None
     assert store.count() == 2_100 - 2 + 120 and store.check_rows().ok
+
+
+def test_a_check_of_the_whole_store_waits_for_a_running_upkeep_and_says_so(
+        store: MemoryStore, capfd: pytest.CaptureFixture[str]) -> None:
+    """`engram repair` reads every file of the store: not while an upkeep (or, through the same lock, the
+    write path's dropping of old versions) could take files from under it and make that look like damage."""
+    from storage.repair import diagnose
+
+    captured(store, 20)
+    held, release = threading.Event(), threading.Event()
+
+    def upkeep_running() -> None:
+        with upkeep.upkeep_lock(store.root, wait_seconds=0):
+            held.set()
+            release.wait(30)
+
+    running = threading.Thread(target=upkeep_running)
+    running.start()
+    assert held.wait(10)
+    threading.Timer(1.0, release.set).start()
+    found = diagnose(store.root)
+    running.join()
+    assert not found.damaged and "waiting" in capfd.readouterr().err
