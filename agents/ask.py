@@ -355,13 +355,14 @@ def _best_sentences(context: Sequence[Source], ranked: Sequence[tuple[float, Sou
         chosen.setdefault(source.key, set()).add(sentence)
     notes = {}
     for source in context:
-        if source.key in chosen:
-            kept = chosen[source.key]
-            speaker = _SPEAKER.match(source.text)
-            said = [part.strip() for part in _SENTENCE.split(source.text[speaker.end():] if speaker else source.text)
-                    if part.strip() in kept] if source.kind != "core" else [source.text]
-            text = (f"{speaker.group(1)}: " if speaker else "") + " ".join(said)
-            notes[source.key] = _dated(replace(source, text=text))
+        if source.key not in chosen:
+            continue
+        if source.kind == "core":
+            notes[source.key] = _dated(source)
+            continue
+        said = [(speaker, text) for _, speaker, text in _sentences([source]) if text in chosen[source.key]]
+        text = (f"{said[0][0]}: " if said[0][0] else "") + " ".join(text for _, text in said)
+        notes[source.key] = _dated(replace(source, text=text))
     return notes
 
 

@@ -125,7 +125,7 @@ def qa(embedder: Any, conversations: int, model_questions: int, compare: Sequenc
         llm.close()
     out: Metrics = {}
     prefixes = {"model": "locomo.qa", "extractive": "locomo.qa_extractive",
-                **{v: f"locomo.qa_{v[6:]}" for v in variants}}
+                **{v: f"locomo.qa_{v.removeprefix('model_')}" for v in variants}}
     for mode, prefix in prefixes.items():
         done = rows[mode]
         if not done:
@@ -146,7 +146,8 @@ def qa(embedder: Any, conversations: int, model_questions: int, compare: Sequenc
             round(sum(r["mode"] == "unknown" for r in answerable) / len(answerable), 4), "share", len(answerable),
             "answerable questions wrongly given \"I don't know\"")
         seconds = sorted(r["seconds"] for r in done)
-        latency_prefix = {"model": "ask", "extractive": "ask_extractive"}.get(mode, f"ask_{mode[6:]}")
+        latency_prefix = {"model": "ask", "extractive": "ask_extractive"}.get(
+            mode, f"ask_{mode.removeprefix('model_')}")
         out[f"{latency_prefix}.latency.p50_s"] = metric(round(statistics.median(seconds), 3), "s", len(seconds), mode)
         out[f"{latency_prefix}.latency.p95_s"] = metric(round(seconds[int(0.95 * (len(seconds) - 1))], 3), "s",
                                                         len(seconds), mode)
