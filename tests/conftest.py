@@ -20,6 +20,33 @@ from storage.store import MemoryStore  # noqa: E402
 PASSPHRASE = "correct horse battery staple"
 # Tests still use Argon2id with 64 MiB, just one pass instead of a tuned second.
 FAST_KDF = 0.01
+
+
+def _derive_each_key_once() -> None:
+    """One derivation at Engram's floor (64 MiB) costs ~70 ms of CPU, and a new store made three (the tuning's
+    probe, the passphrase's and the recovery key's wraps): a quarter of the inner loop's time, in stores made
+    over and over with the same passphrase. In tests, stores tuned to FAST_KDF share one salt and skip the probe,
+    and each (parameters, passphrase) is derived once per process: the key is a function of those alone, so a
+    wrong passphrase, other parameters or another salt still derive (and fail) for real."""
+    from storage import keys
+
+    derive, tuned, salt, derived = keys.KdfParams.derive, keys.KdfParams.tuned.__func__, os.urandom(16), {}
+
+    def derive_once(params: keys.KdfParams, passphrase: str) -> bytes:
+        if (params, passphrase) not in derived:
+            derived[params, passphrase] = derive(params, passphrase)
+        return derived[params, passphrase]
+
+    def tuned_for_tests(cls: type[keys.KdfParams], memory_mib: int, target_seconds: float) -> keys.KdfParams:
+        if target_seconds > FAST_KDF:
+            return tuned(cls, memory_mib, target_seconds)
+        return cls(max(memory_mib, keys.MIN_MEMORY_MIB) * 1024, 1, keys._LANES, salt)
+
+    keys.KdfParams.derive = derive_once  # type: ignore[method-assign]
+    keys.KdfParams.tuned = classmethod(tuned_for_tests)  # type: ignore[method-assign, assignment]
+
+
+_derive_each_key_once()
 REPO = Path(__file__).resolve().parents[1]
 
 
