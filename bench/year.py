@@ -346,6 +346,14 @@ def run(argv: Sequence[str] = ()) -> Metrics:
             out.update(new)
             state.measured[label(target)] = True
             state.save()
+    runs = [r for r in state.open_files if r[1] > r[0]]
+    if runs:
+        longest = max(runs, key=lambda r: r[1] - r[0])
+        out["year.fill.open_files_growth"] = metric(
+            max(r[3] - r[2] for r in runs), "fds", len(runs),
+            f"most open files in a run of the fill above its first count, over {len(runs)} runs; the longest kept "
+            f"{longest[1] - longest[0]:,} screens (~{2 * (longest[1] - longest[0]):,} writes): {longest[2]} -> "
+            f"at most {longest[3]}")
     if state.frames_timed:
         rate = state.frames_timed / state.fill_seconds
         out["year.fill.frames_per_s"] = metric(round(rate, 2), "frames/s", state.frames_timed,

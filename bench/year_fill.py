@@ -42,17 +42,22 @@ class FillState:
     fill_seconds: float = 0.0
     frames_timed: int = 0
     measured: dict[str, Any] = field(default_factory=dict)
+    # The filling process's open files, per run of it (a resumed fill is a new process): [screens kept at its
+    # first progress line, at its last, open files at the first, the most at any]. Flat over a run means
+    # nothing holds files open per write, table version or search.
+    open_files: list[list[int]] = field(default_factory=list)
 
     @classmethod
     def load(cls, path: Path) -> "FillState":
         if not path.exists():
             return cls(path)
         data = json.loads(path.read_text())
-        return cls(path, data["screens"], data["fill_seconds"], data["frames_timed"], data.get("measured", {}))
+        return cls(path, data["screens"], data["fill_seconds"], data["frames_timed"], data.get("measured", {}),
+                   data.get("open_files", []))
 
     def save(self) -> None:
         data = {"screens": self.screens, "fill_seconds": self.fill_seconds, "frames_timed": self.frames_timed,
-                "measured": self.measured}
+                "measured": self.measured, "open_files": self.open_files}
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=1))
         os.replace(tmp, self.path)  # a kill -9 leaves the old state or the new, never half of one
@@ -118,6 +123,7 @@ class Fill:
         """Fill until `until_frames` screens were kept in all; returns how many this call kept."""
         started, kept_here = time.perf_counter(), 0
         self._mark = (started, 0)
+        self._files_run: list[int] | None = None
         while self.kept < until_frames:
             if sim.kept(self.tick):
                 self._capture(self.tick)
@@ -197,8 +203,19 @@ class Fill:
     def _progress(self, started: float, kept_here: int, until: int) -> None:
         rate = kept_here / max(time.perf_counter() - started, 1e-9)
         eta = (until - self.kept) / rate if rate else float("inf")
+        files = self._note_open_files()
         self.say(f"    {self.kept:>9,} frames kept ({self.store.count():,} rows), {rate:.2f} frames/s, "
-                 f"simulated {sim.moment(self.tick):%Y-%m-%d %H:%M}, ETA {eta / 3600:.1f} h")
+                 f"{files} files open, simulated {sim.moment(self.tick):%Y-%m-%d %H:%M}, ETA {eta / 3600:.1f} h")
+
+    def _note_open_files(self) -> int:
+        files = len(os.listdir("/proc/self/fd"))
+        if self._files_run is None:
+            self._files_run = [self.kept, self.kept, files, files]
+            self.state.open_files.append(self._files_run)
+        run = self._files_run
+        run[1], run[3] = self.kept, max(run[3], files)
+        self.state.save()
+        return files
 
 
 def write_text(store: Any, frame: Any, words: list[tuple[str, tuple[int, int, int, int]]]) -> None:

@@ -234,22 +234,25 @@ def open_files() -> int:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts open files through /proc")
-def test_open_files_stay_flat_over_10000_writes_and_1000_searches(store: MemoryStore) -> None:
+def test_open_files_stay_flat_over_thousands_of_writes_and_hundreds_of_searches(store: MemoryStore) -> None:
+    """2,400 capture writes (each a table version), 240 searches and two upkeeps: what once grew per table
+    version would be hundreds of files here. The year-of-use fill counts its own open files over a hundred
+    thousand writes and more (`year.fill.open_files_growth`); this is the check the suite can afford."""
     captured(store, 200)   # past the first index builds and merges
     store.search("screen 3 budget")
     baseline = open_files()
     counts = []
-    for step in range(25):
+    for step in range(6):
         first = 200 + step * 200
         captured(store, 200, first=first)              # 400 writes: 200 frames, each written twice
         for query in range(40):
             store.search(f"screen {first + query * 5} budget report")
-        if step % 8 == 7:
+        if step % 3 == 2:
             upkeep.run_upkeep(store)
         counts.append(open_files())
     # Lance keeps a few files open per index it has read; what grew per table version once is flat now.
     assert max(counts) <= baseline + 40, (baseline, counts)
-    assert counts[-1] <= max(counts[:5]) + 10, (baseline, counts)
+    assert counts[-1] <= max(counts[:3]) + 10, (baseline, counts)
 
 
 def test_a_read_that_meets_files_the_upkeep_just_replaced_reads_again_and_real_damage_is_still_said(
