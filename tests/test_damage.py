@@ -4,6 +4,7 @@ in one line; `engram repair` says what is lost, asks, and leaves the rest readab
 Real stores in a temp dir, real files damaged on disk, the real command line in a process of its own."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -35,10 +36,15 @@ def filled(home: Path) -> Path:
     return home
 
 
-def engram(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def engram_each(home: Path, *commands: list[str]) -> list[subprocess.CompletedProcess[str]]:
+    """`engram` run once for each command, one after another in one process of their own: each opens the store
+    afresh, its output is its own (LanceDB's and Rust's lines included), and the process's start is paid once."""
     env = {**os.environ, "ENGRAM_HOME": str(home), "ENGRAM_PASSPHRASE": PASSPHRASE, "RUST_BACKTRACE": "0"}
-    return subprocess.run([sys.executable, str(SCRIPT), str(home), "cli", *args], env=env, text=True,
-                          capture_output=True, stdin=subprocess.DEVNULL, timeout=600)  # a guard, not a speed assert
+    ran = subprocess.run([sys.executable, str(SCRIPT), str(home), "clis", json.dumps(commands)], env=env, text=True,
+                         capture_output=True, stdin=subprocess.DEVNULL, timeout=600)
+    assert ran.returncode == 0, ran.stderr  # the process itself ended well (no abort under a command)
+    return [subprocess.CompletedProcess(command, code, out, err)
+            for command, (code, out, err) in zip(commands, json.loads(ran.stdout.splitlines()[-1]), strict=True)]
 
 
 def table_dir(home: Path) -> Path:
@@ -76,8 +82,8 @@ def shown_ok(result: subprocess.CompletedProcess[str]) -> bool:
 @pytest.mark.parametrize("damage", DAMAGES)
 def test_damage_is_one_clear_line_that_names_the_repair(filled: Path, damage: str) -> None:
     DAMAGES[damage](filled)
-    for command in (["stats"], ["search", "green tea"], ["add", "semantic", "written after the damage"]):
-        result = engram(filled, *command)
+    for result in engram_each(filled, ["stats"], ["search", "green tea"], ["add", "semantic", "written after the damage"]):
+        command = result.args
         assert shown_ok(result), (command, result.stderr)
         if result.returncode:
             assert "damaged" in result.stderr and "engram repair" in result.stderr, (command, result.stderr)
@@ -90,24 +96,23 @@ def test_damage_is_one_clear_line_that_names_the_repair(filled: Path, damage: st
 ])
 def test_repair_says_what_is_lost_asks_and_keeps_the_rest_readable(filled: Path, damage: str, lost: int) -> None:
     DAMAGES[damage](filled)
-    asked = engram(filled, "repair")  # no terminal to ask in, no --yes: it says what it would do, changes nothing
+    # No terminal to ask in, no --yes: the first says what it would do and changes nothing.
+    asked, repaired, stats, found, added, again = engram_each(
+        filled, ["repair"], ["repair", "--yes"], ["stats", "--json"],
+        ["search", "green tea", "-k", "50", "--mode", "keyword"], ["add", "semantic", "written after the repair"],
+        ["repair"])
     assert shown_ok(asked), asked.stderr
     if lost:
         assert asked.returncode == 1 and "--yes" in asked.stderr
         assert "lost" in asked.stdout
         if "data file" in damage:
             assert f"{lost} memories" in asked.stdout
-    repaired = engram(filled, "repair", "--yes")
     assert repaired.returncode == 0, repaired.stderr
-    stats = engram(filled, "stats", "--json")
     assert stats.returncode == 0, stats.stderr
     assert f'"rows": {BATCHES * PER_BATCH - lost}' in stats.stdout
-    found = engram(filled, "search", "green tea", "-k", "50", "--mode", "keyword")
     assert found.returncode == 0, found.stderr
     assert found.stdout.count("green tea") == BATCHES * PER_BATCH - lost
-    added = engram(filled, "add", "semantic", "written after the repair")
     assert added.returncode == 0, added.stderr
-    again = engram(filled, "repair")
     assert again.returncode == 0 and "No damage" in again.stdout, again.stdout + again.stderr
     if damage != "flipped index file":  # what was taken out is kept aside, not deleted
         assert any((filled / "damaged").rglob("*"))
@@ -125,15 +130,15 @@ def test_a_damaged_screenshot_is_said_per_frame(home: Path, tmp_path: Path) -> N
     for blob_id in (frames[0].fields["image_id"], frames[0].fields["thumb_id"]):
         blob = next((home / "blobs").rglob(f"{blob_id}*"))
         flip(blob, blob.stat().st_size // 2)
-    for extra in ([], ["--thumbnail"]):
-        damaged = engram(home, "frame", frames[0].id, "--export", str(tmp_path / "a.png"), *extra)
+    *exports, listed, checked = engram_each(
+        home, *([*["frame", frame.id, "--export", str(tmp_path / f"{i}.png")], *extra]
+                for extra in ([], ["--thumbnail"]) for i, frame in enumerate(frames)),
+        ["frames"], ["repair"])  # the check says which screen, and changes nothing
+    for damaged, fine in (exports[:2], exports[2:]):
         assert damaged.returncode == 1 and "Traceback" not in damaged.stderr, damaged.stderr
         assert "this screen's picture is damaged" in damaged.stderr
-        fine = engram(home, "frame", frames[1].id, "--export", str(tmp_path / "b.png"), *extra)
         assert fine.returncode == 0, fine.stderr
-    listed = engram(home, "frames")
     assert listed.returncode == 0 and "screen 0" in listed.stdout and "screen 1" in listed.stdout
-    checked = engram(home, "repair")  # says which screen, changes nothing
     assert checked.returncode == 0, checked.stderr
     assert f"this screen's picture is damaged: frame {frames[0].id}" in checked.stdout
     assert frames[1].id not in checked.stdout
@@ -153,12 +158,10 @@ def test_repair_reports_rows_dropped_without_the_key_and_takes_the_store_as_it_i
 
     table = lancedb.connect(str(filled / "store")).open_table("memories")  # no key needed to drop a row
     table.delete(f"id = '{table.search().select(['id']).limit(1).to_arrow().column('id')[0].as_py()}'")
-    asked = engram(filled, "repair")
+    asked, taken, again = engram_each(filled, ["repair"], ["repair", "--yes"], ["repair"])
     assert asked.returncode == 1 and "--yes" in asked.stderr, asked.stdout + asked.stderr
     assert "not the ones Engram wrote" in asked.stdout and "notes: 1 row(s) Engram wrote are gone" in asked.stdout
-    taken = engram(filled, "repair", "--yes")
     assert taken.returncode == 0 and f"Taken as it is now: {BATCHES * PER_BATCH - 1} rows" in taken.stdout, taken.stderr
-    again = engram(filled, "repair")
     assert again.returncode == 0 and "are the ones Engram wrote" in again.stdout, again.stdout + again.stderr
 
 
@@ -198,8 +201,7 @@ def test_a_damaged_index_prints_no_raw_library_lines(filled: Path) -> None:
     """LanceDB logs its own warnings on stderr ("Failed to read full text search configuration for index
     'tokens_idx': ... /root/.cargo/registry/..."): a command prints Engram's words only."""
     DAMAGES["flipped index file"](filled)
-    for command in (["stats"], ["search", "green tea"]):
-        result = engram(filled, *command)
+    for result in engram_each(filled, ["stats"], ["search", "green tea"]):
         assert result.returncode == 0, result.stderr
         assert "WARN" not in result.stderr and "lance" not in result.stderr, result.stderr
 
@@ -215,10 +217,11 @@ def test_a_missing_screenshot_file_is_said_per_frame(home: Path, tmp_path: Path)
     store.close()
     for blob_id in (frame.fields["image_id"], frame.fields["thumb_id"]):
         next((home / "blobs").rglob(f"{blob_id}*")).unlink()
-    for extra in ([], ["--thumbnail"]):
-        said = engram(home, "frame", frame.id, "--export", str(tmp_path / "a.png"), *extra)
+    *exports, checked = engram_each(home, ["frame", frame.id, "--export", str(tmp_path / "a.png")],
+                                    ["frame", frame.id, "--export", str(tmp_path / "a.png"), "--thumbnail"],
+                                    ["repair"])  # the check of the whole store lists it too
+    for said in exports:
         assert said.returncode == 1 and "Traceback" not in said.stderr, said.stderr
         assert said.stderr.startswith("engram: ") and len(said.stderr.strip().splitlines()) == 1, said.stderr
-    checked = engram(home, "repair")  # the check of the whole store lists it too
     assert checked.returncode == 0, checked.stderr
     assert f"this screen's picture is missing: frame {frame.id}" in checked.stdout
