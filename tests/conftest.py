@@ -73,8 +73,8 @@ REAL_MODELS = {"real_embedder", "built_in_model"}
 
 # The longest files (their --durations on a full run) start first: installer/test.sh hands files to two
 # processes one at a time, and a long one handed out last (the bundle's build, minutes) left the other idle.
-LONGEST_FIRST = ("test_upkeep.py", "test_bundle.py", "test_damage.py", "test_canary.py", "test_install.py",
-                 "test_ask.py", "test_crash.py", "test_cli.py")
+LONGEST_FIRST = ("test_bundle.py", "test_upkeep.py", "test_crash.py", "test_capture_e2e.py", "test_damage.py",
+                 "test_year_bench.py", "test_install.py", "test_canary.py", "test_ask.py", "test_cli.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
