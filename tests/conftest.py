@@ -47,6 +47,7 @@ def _derive_each_key_once() -> None:
 
 
 _derive_each_key_once()
+
 REPO = Path(__file__).resolve().parents[1]
 
 
