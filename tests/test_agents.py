@@ -160,6 +160,7 @@ def test_a_less_trusted_source_never_changes_a_more_trusted_memory(real_store: M
     assert of_kind(real_store, "semantic")[0].text == "Tom works at Siemens in Munich."
 
 
+@pytest.mark.slow  # 83 core facts decided and saved
 def test_core_memory_replaces_single_valued_facts_and_stays_within_its_budget(store: MemoryStore) -> None:
     # The rules alone: the fake embedder (with MiniLM each of the 83 saves embedded the whole block again).
     manager = CoreManager(store)

@@ -266,6 +266,7 @@ def kept(results: list[FilterResult]) -> list[int]:
     return [i for i, r in enumerate(results) if r.decision is Decision.KEEP]
 
 
+@pytest.mark.slow  # 45 + 10 full-HD screens through the filter
 def test_a_playing_video_is_kept_once_a_minute_and_a_change_beside_it_at_once() -> None:
     screen = VideoScreen()
 
@@ -342,6 +343,7 @@ def tick_clock(screen: ClockScreen, frame_filter: FrameFilter, ticks: int,
     return results
 
 
+@pytest.mark.slow  # 200 full-HD screens through the filter
 def test_a_seconds_clock_on_a_still_screen_is_kept_once_a_minute() -> None:
     """Issue 21.5: a big seconds clock kept a frame at every other tick (each then read and embedded)."""
     results = tick_clock(ClockScreen(), FrameFilter(), 100)  # five minutes, a grab every 3 s
@@ -367,6 +369,7 @@ def test_a_change_beside_a_ticking_clock_is_kept_at_once_with_the_clock_as_it_wa
     assert any(_overlap(region, clock_box) for region in results[14].regions)  # the picture shows the clock too
 
 
+@pytest.mark.slow  # full-HD screens through the filter, with and without the rule
 def test_slow_typing_is_not_a_clock() -> None:
     """One character a tick in the same line changes neighbouring cells tick after tick, but moves on:
     every frame worth keeping is kept, as without the rule."""

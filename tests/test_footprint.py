@@ -29,6 +29,7 @@ def _screen() -> Image.Image:
     return picture
 
 
+@pytest.mark.slow  # capture, the OCR process and the agents started and locked
 def test_lock_lets_go_of_the_models_the_store_and_built_pictures(qtbot, home: Path) -> None:
     pytest.importorskip("rapidocr")
     from app.agent_service import start_agent_service
@@ -74,6 +75,7 @@ def test_the_heap_arena_limit_is_accepted_here() -> None:
     assert limit_heap_arenas() is sys.platform.startswith("linux")
 
 
+@pytest.mark.slow  # twelve searches typed into the recall popup, each waited for with its thumbnails
 def test_the_popup_keeps_a_bounded_number_of_thumbnails(qtbot, home: Path, monkeypatch) -> None:
     import app.desktop.recall as recall
     from app.capture.encode import encode_frame

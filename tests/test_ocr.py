@@ -208,6 +208,7 @@ def test_rapidocr_reads_a_rendered_screen(rapid: RapidOcrEngine) -> None:
     assert all(0 < w.confidence <= 1 for w in result.words)
 
 
+@pytest.mark.slow  # RapidOCR's models loaded for one read
 def test_rapidocr_threads_sleep_between_reads(rapid: RapidOcrEngine) -> None:
     # Spinning threads cost a typed line's read a quarter more CPU (app/capture/ocr.py); a rapidocr update that
     # renames where it keeps its sessions would silently bring them back.

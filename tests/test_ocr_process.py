@@ -31,6 +31,7 @@ def test_the_child_reads_what_this_process_reads(ocr: OcrProcess) -> None:
     assert ocr.read(picture.convert("L")).text == "quarterly figures budget"   # any mode, as in-process
 
 
+@pytest.mark.slow  # OCR child processes started
 def test_release_ends_the_child_and_the_next_frame_starts_one(ocr: OcrProcess) -> None:
     assert not ocr.running                                # nothing started before a frame waits
     assert ocr.read(_line("invoice travel")).text == "invoice travel"
@@ -42,6 +43,7 @@ def test_release_ends_the_child_and_the_next_frame_starts_one(ocr: OcrProcess) -
     assert ocr.running and ocr._child is not child
 
 
+@pytest.mark.slow  # OCR child processes started
 def test_a_child_that_died_is_replaced_and_bad_input_starts_nothing(ocr: OcrProcess) -> None:
     assert ocr.read(_line("first")).text == "first"
     ocr._child.kill()

@@ -2,6 +2,7 @@
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
+import pytest
 from PIL import Image, ImageDraw
 
 from app.capture.frame_filter import CaptureRules, FrameFilter
@@ -129,6 +130,7 @@ def test_after_a_scroll_only_the_strip_that_scrolled_in_is_read(store: MemorySto
     assert ocr.heights[0] == 640 and max(ocr.heights[1:]) < 200    # the first whole, then strips
 
 
+@pytest.mark.slow  # a page scrolled by part of a line at a time through the recorder, screen after screen
 def test_scrolling_by_part_of_a_line_reads_every_line_wholly_on_screen(store: MemoryStore) -> None:
     from app.capture.ocr_worker import OcrWorker
 

@@ -54,6 +54,7 @@ def _old_reading(monkeypatch: pytest.MonkeyPatch) -> tuple[str, list[list]]:
     return _joined(lines), [[w.text, *w.box] for line in lines for w in line]
 
 
+@pytest.mark.slow  # RapidOCR's reading, then the store's upgrade
 def test_a_schema_8_store_gets_its_split_words_back(store: MemoryStore, home: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("rapidocr")

@@ -284,6 +284,7 @@ def test_rows_written_one_at_a_time_are_folded_into_every_index(store: MemorySto
     assert store.search("topic 3", SearchOptions(k=3, mode="keyword")).hits
 
 
+@pytest.mark.slow  # 120 one-row writes
 def test_writing_a_row_at_a_time_keeps_few_data_files(store: MemoryStore) -> None:
     """Capture writes each screen, then again when its text is read: every write is a data file that
     each lookup opens, so small files are merged as they pile up (600 such writes left 601 files and
@@ -453,6 +454,7 @@ def test_a_schema_6_store_indexes_its_chinese_and_japanese_as_pairs_of_character
     assert reopened.get(screen.id).text == screen.text and reopened.stats().versions == 1
 
 
+@pytest.mark.slow  # 150 one-row writes, a search after each
 def test_lancedbs_metadata_cache_stays_bounded_over_many_one_row_writes(home: Path, monkeypatch) -> None:
     """Every write is a table version, and LanceDB kept the metadata of each it had read: ~37 KB a write,
     unbounded, which capture's one-frame writes turned into tens of MB an hour of use."""

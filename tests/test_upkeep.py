@@ -105,6 +105,7 @@ def test_a_forgotten_vault_entry_is_erased_from_disk_before_delete_returns(store
     assert not leaks(home, probes) and upkeep.pending_erase(store) == 0
 
 
+@pytest.mark.slow  # 180 capture writes, the indexes and the upkeep
 def test_upkeep_merges_what_capture_wrote_and_loses_nothing(store: MemoryStore, home: Path) -> None:
     frames = captured(store, 60)
     store.build_indexes(vector_min_rows=1)
@@ -288,6 +289,7 @@ def test_a_read_that_meets_files_the_upkeep_just_replaced_reads_again_and_real_d
         store.search("screen 3 budget", KEYWORD)
 
 
+@pytest.mark.slow  # a 2,100-row file rewritten while 120 screens are written
 def test_a_screen_forgotten_while_the_upkeep_merges_stays_forgotten_however_much_is_written_meanwhile(
         store: MemoryStore, monkeypatch: pytest.MonkeyPatch) -> None:
     """The upkeep rewrites files as the version it began on holds them, and Lance learns what was forgotten
