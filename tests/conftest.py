@@ -72,10 +72,13 @@ def shared_dir() -> Path:
 REAL_MODELS = {"real_embedder", "built_in_model"}
 
 
-# The longest files (their --durations on a full run) start first: installer/test.sh hands files to two
-# processes one at a time, and a long one handed out last (the bundle's build, minutes) left the other idle.
-LONGEST_FIRST = ("test_bundle.py", "test_upkeep.py", "test_crash.py", "test_capture_e2e.py", "test_damage.py",
-                 "test_year_bench.py", "test_install.py", "test_canary.py", "test_ask.py", "test_cli.py")
+# The longest files (their --durations on a full run, longest first) start first: installer/test.sh hands files
+# to two processes one at a time, and a long one handed out last (the bundle's build, minutes) left the other idle.
+LONGEST_FIRST = ("test_bundle.py", "test_upkeep.py", "test_ocr.py", "test_capture_e2e.py", "test_crash.py",
+                 "test_damage.py", "test_install.py", "test_year_bench.py", "test_agents.py", "test_capture_filter.py",
+                 "test_capture_pipeline.py", "test_writer_lock.py", "test_canary.py", "test_mcp.py", "test_store.py",
+                 "test_ask.py", "test_ocr_process.py", "test_desktop_builds.py", "test_llm_endpoint.py",
+                 "test_desktop.py", "test_cli.py", "test_import.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
