@@ -50,9 +50,10 @@ _POLL_SECONDS = 0.2
 class WriterBusy(Exception):
     """Another process held the writer lock for longer than this one would wait."""
 
-    def __init__(self, waited: float) -> None:
-        super().__init__(f"another Engram kept the store busy for {waited:g} s, so nothing was written; "
+    def __init__(self, waited: float, undone: str = "nothing was written") -> None:
+        super().__init__(f"another Engram kept the store busy for {waited:g} s, so {undone}; "
                          "try again once it is done (or close the other Engram)")
+        self.waited = waited
 
 
 def say_on_stderr(message: str) -> None:

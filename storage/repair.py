@@ -22,7 +22,7 @@ from typing import Any
 
 from storage import lance_import
 from storage.codec import TABLE
-from storage.locking import DEFAULT_WAIT_SECONDS, WriterLock, say_on_stderr
+from storage.locking import DEFAULT_WAIT_SECONDS, WriterBusy, WriterLock, say_on_stderr
 from storage.upkeep import upkeep_lock
 
 _V2_NAMES = 1 << 63  # version files named u64::MAX - version (LanceDB's newer naming) are above this
@@ -111,8 +111,11 @@ def diagnose(store_dir: Path) -> Diagnosis:
         return Diagnosis()
     # The app's writes drop old versions and the files only they name: not while this reads them (it would
     # find them gone and call that damage). An upkeep running meanwhile is waited for, and the wait is said.
-    with upkeep_lock(store_dir, wait_seconds=DEFAULT_WAIT_SECONDS, on_wait=say_on_stderr):
-        return _diagnose(lance, uri)
+    try:
+        with upkeep_lock(store_dir, wait_seconds=DEFAULT_WAIT_SECONDS, on_wait=say_on_stderr):
+            return _diagnose(lance, uri)
+    except WriterBusy as busy:  # a check writes nothing: say what it did not do
+        raise WriterBusy(busy.waited, "the store was not checked") from None
 
 
 def _diagnose(lance: Any, uri: Path) -> Diagnosis:

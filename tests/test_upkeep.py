@@ -343,3 +343,14 @@ def test_a_check_of_the_whole_store_waits_for_a_running_upkeep_and_says_so(
     found = diagnose(store.root)
     running.join()
     assert not found.damaged and "waiting" in capfd.readouterr().err
+
+
+def test_a_check_that_waited_in_vain_says_it_did_not_check(store: MemoryStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    from storage.locking import WriterBusy
+    from storage.repair import diagnose
+
+    captured(store, 3)
+    monkeypatch.setattr("storage.repair.DEFAULT_WAIT_SECONDS", 0.2)
+    with upkeep.upkeep_lock(store.root, wait_seconds=0):   # an upkeep that runs on (from this thread: flock is per open file)
+        with pytest.raises(WriterBusy, match="so the store was not checked; try again"):
+            diagnose(store.root)
