@@ -81,7 +81,7 @@ version. The hourly job runs through `CaptureService._retain` (the real clock; i
 retention has nothing to do either way). At 34k (2026-12-06; the write path keeping the newest 100 table
 versions): 'Forget this frame' p95 0.29 s and a day forgotten in 1.7 s, both within the 1M targets so far;
 vector search p95 41 ms (27 at 16k) because below 50,000 rows (`vector_index_min_rows`) it is still an exact
-scan of every vector, so hybrid p95 is 56 ms; the fill's own open files stayed at 21 from 27k to 34k
+scan of every vector, so hybrid p95 is 56 ms; the fill's own open files stayed at 21 from 29k to 34k
 (`year.fill.open_files_growth`, written when a fill ends)."""}
 
 
