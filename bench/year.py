@@ -37,6 +37,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from app.desktop.footprint import limit_heap_arenas
 from bench import results
 from bench import year_screens_sim as sim
 from bench.results import DATA_DIR, Metrics, metric
@@ -82,7 +83,10 @@ retention has nothing to do either way). At 34k (2026-12-06; the write path keep
 versions): 'Forget this frame' p95 0.29 s and a day forgotten in 1.7 s, both within the 1M targets so far;
 vector search p95 41 ms (27 at 16k) because below 50,000 rows (`vector_index_min_rows`) it is still an exact
 scan of every vector, so hybrid p95 is 56 ms; the fill's own open files stayed at 21 from 29k to 34k
-(`year.fill.open_files_growth`, written when a fill ends)."""}
+(`year.fill.open_files_growth`, written when a fill ends). Up to 34k the fill and the probe ran with glibc's
+default malloc arenas (8 per core), the app with two (`app.desktop.footprint.limit_heap_arenas`): the probe's
+529 MB at 34k was ~290 MB with two arenas on the same store (measured by hand; searches 10-30% slower, noisy).
+From 35k on, both limit arenas as the app does, so their memory and search times are the app's."""}
 
 
 def label(size: int) -> str:
@@ -190,6 +194,7 @@ def time_searches(store: Any, inputs: Inputs, now: Any) -> dict[tuple[str, str],
 
 def probe(home: str, year_dir: str) -> None:
     """Run in a fresh process: open and unlock the store, search, and say what the process holds."""
+    limit_heap_arenas()
     state = FillState.load(Path(year_dir) / "state.json")
     inputs = Inputs(state, Path(year_dir))
     from storage.store import MemoryStore
@@ -332,6 +337,7 @@ def run(argv: Sequence[str] = ()) -> Metrics:
     parser.add_argument("--dir", type=Path, default=YEAR_DIR, help="where the store and its state live")
     parser.add_argument("--kdf-seconds", type=float, default=1.0, help="key derivation time (the app's: 1)")
     args, _ = parser.parse_known_args(list(argv))
+    limit_heap_arenas()  # as the app does before its threads start: its memory and its search times
     milestones = [int(m) for m in args.milestones.split(",") if m] or [m for m in MILESTONES if m <= args.frames]
     targets = sorted({*(m for m in milestones if m <= args.frames), args.frames})
     year_dir, home = args.dir, args.dir / "home"
