@@ -88,8 +88,10 @@ default malloc arenas (8 per core), the app with two (`app.desktop.footprint.lim
 529 MB at 34k was ~290 MB with two arenas on the same store (measured by hand; searches 10-30% slower, noisy).
 From 35k on, both limit arenas as the app does, so their memory and search times are the app's: at 35k the
 probe held 300 MB (529 at 34k) and searches were slower than at 34k (hybrid p95 67 ms against 56, keyword 40
-against 31, vector 44 against 41; one run each, load average 1.1): two arenas cost the app about a fifth of its
-search time for 230 MB. Three or four arenas, measured the same way, is the next thing to try."""}
+against 31, vector 44 against 41; one run each, load average 1.1). Measured again by hand at 35k, three
+interleaved runs of 240 hybrid searches per setting in fresh processes (the fill paused): p50 47/48/49 ms and
+p95 58/69/66 ms (medians of the runs) with glibc's default, two and four arenas, at 570/285/345 MB: the tail
+costs 10-20% with fewer arenas, the median nothing measurable, and four are no better than two."""}
 
 
 def label(size: int) -> str:
