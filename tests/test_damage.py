@@ -131,7 +131,7 @@ def test_a_damaged_screenshot_is_said_per_frame(home: Path, tmp_path: Path) -> N
         blob = next((home / "blobs").rglob(f"{blob_id}*"))
         flip(blob, blob.stat().st_size // 2)
     *exports, listed, checked = engram_each(
-        home, *([*["frame", frame.id, "--export", str(tmp_path / f"{i}.png")], *extra]
+        home, *(["frame", frame.id, "--export", str(tmp_path / f"{i}.png"), *extra]
                 for extra in ([], ["--thumbnail"]) for i, frame in enumerate(frames)),
         ["frames"], ["repair"])  # the check says which screen, and changes nothing
     for damaged, fine in (exports[:2], exports[2:]):

@@ -13,7 +13,7 @@ from bench.year_embedder import YearEmbedder
 from bench.year_fill import Fill, FillState, open_store
 from bench.year_screens import Screen
 
-FRAMES = 120
+FRAMES = 90
 
 
 @dataclass(frozen=True)
@@ -87,11 +87,11 @@ def _contents(folder: Path, screens: list[Screen], turns: list[FakeTurn]) -> tup
         store.close()
 
 
-# Three fills of 120 screens, each through the recorder, the importer and the digester: ~100 s on a loaded machine.
+# Three fills of 90 screens, each through the recorder, the importer and the digester: ~100 s on a loaded machine.
 @pytest.mark.slow
 def test_an_interrupted_fill_resumes_to_the_same_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(year_fill, "TICKS_PER_HOUR", 60)  # an hourly job, import and digest every 3 min
-    monkeypatch.setattr(year_fill, "PROGRESS_EVERY", 20)
+    monkeypatch.setattr(year_fill, "PROGRESS_EVERY", 15)
     screens = _screens(tmp_path)
     turns = [FakeTurn("Ana", f"the {w} is booked for friday") for w in ("flight", "dentist", "garden", "kernel")]
     whole, broken = tmp_path / "whole", tmp_path / "broken"
@@ -105,5 +105,5 @@ def test_an_interrupted_fill_resumes_to_the_same_rows(tmp_path: Path, monkeypatc
     assert _contents(broken, screens, turns) == (frames, messages, 0)
     # Each run of the fill counts its own open files at each progress line (year.fill.open_files_growth).
     runs = FillState.load(broken / "state.json").open_files
-    assert len(runs) == 2 and runs[0][:2] == [20, 40] and runs[0][1] < runs[1][0] < runs[1][1] == FRAMES
+    assert len(runs) == 2 and runs[0][:2] == [15, 30] and runs[0][1] < runs[1][0] < runs[1][1] == FRAMES
     assert all(first <= most for _, _, first, most in runs)
