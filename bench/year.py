@@ -84,9 +84,7 @@ versions): 'Forget this frame' p95 0.29 s and a day forgotten in 1.7 s, both wit
 vector search p95 41 ms (27 at 16k) because below 50,000 rows (`vector_index_min_rows`) it is still an exact
 scan of every vector, so hybrid p95 is 56 ms; the fill's own open files stayed at 21 from 29k to 34k
 (`year.fill.open_files_growth`, written when a fill ends). Up to 34k the fill and the probe ran with glibc's
-default malloc arenas (8 per core), the app with two (`app.desktop.footprint.limit_heap_arenas`): the probe's
-529 MB at 34k was ~290 MB with two arenas on the same store (measured by hand; searches 10-30% slower, noisy).
-From 35k on, both limit arenas as the app does, so their memory and search times are the app's: at 35k the
+default malloc arenas (8 per core), the app with two (`app.desktop.footprint.limit_heap_arenas`). From 35k on, both limit arenas as the app does, so their memory and search times are the app's: at 35k the
 probe held 300 MB (529 at 34k) and searches were slower than at 34k (hybrid p95 67 ms against 56, keyword 40
 against 31, vector 44 against 41; one run each, load average 1.1). Measured again by hand at 35k, three
 interleaved runs of 240 hybrid searches per setting in fresh processes (the fill paused): p50 47/48/49 ms and

@@ -237,8 +237,8 @@ def open_files() -> int:
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts open files through /proc")
 def test_open_files_stay_flat_over_thousands_of_writes_and_hundreds_of_searches(store: MemoryStore) -> None:
     """2,400 capture writes (each a table version), 240 searches and two upkeeps: what once grew per table
-    version would be hundreds of files here. The year-of-use fill counts its own open files over a hundred
-    thousand writes and more (`year.fill.open_files_growth`); this is the check the suite can afford."""
+    version would be hundreds of files here. The year-of-use fill counts its own open files over tens of
+    thousands of writes (`year.fill.open_files_growth`); this is the check the suite can afford."""
     captured(store, 200)   # past the first index builds and merges
     store.search("screen 3 budget")
     baseline = open_files()
