@@ -157,10 +157,12 @@ def qa(embedder: Any, conversations: int, model_questions: int, compare: Sequenc
             firsts = sorted(r["first"] for r in done)
             out[f"{latency_prefix}.first_token.p50_s"] = metric(round(statistics.median(firsts), 3), "s", len(firsts),
                                                                 "question in, first words of the answer out")
-            out[f"{latency_prefix}.first_token.p95_s"] = metric(round(firsts[int(0.95 * (len(firsts) - 1))], 3), "s", len(firsts),
-                                                  "question in, first words of the answer out (retrieval included)")
-            out[f"{latency_prefix}.cited_share"] = metric(round(sum(r["mode"] == "model" for r in done) / len(done), 4),
-                                                  "share", len(done), "model answers that cited a source and were kept")
+            out[f"{latency_prefix}.first_token.p95_s"] = metric(
+                round(firsts[int(0.95 * (len(firsts) - 1))], 3), "s", len(firsts),
+                "question in, first words of the answer out (retrieval included)")
+            out[f"{latency_prefix}.cited_share"] = metric(
+                round(sum(r["mode"] == "model" for r in done) / len(done), 4), "share", len(done),
+                "model answers that cited a source and were kept")
     return out
 
 

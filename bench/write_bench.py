@@ -1,7 +1,7 @@
 """Capture's writes: what one kept screen costs the store, in CPU and in time (issue 16: capture stays light;
-issue 17: the suite's slowest test is 10,000 such writes).
+issue 17: the suite's open-files test is thousands of such writes).
 
-A fresh store (key derivation 0.05 s) on a random-vector embedder (embedding is not what is measured:
+A fresh store (key derivation 0.05 s) on a hashed-vector embedder (embedding is not what is measured:
 capture embeds in a step of its own), then screens written as capture and the OCR worker write them: the
 picture into the blob store, the frame (text pending) with `store.add`, then again with its text with
 `store.save(replace_only=[id])`, 3,000 screens one after the other (6,000 writes; the store's own merging of
@@ -23,27 +23,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
+from bench.popup_bench import HashedEmbedder
 from bench.results import Metrics, metric
 
 METHODS = {"store.capture_writes": __doc__.split("\n\n", 1)[1].strip() if __doc__ else ""}
 SCREENS, MEASURED = 3_000, 1_000
 _WORDS = ("budget report quarterly meeting notes invoice draft review calendar inbox project plan design "
           "travel booking flight hotel receipt payment schedule deadline summary chart table slide").split()
-
-
-class RandomEmbedder:
-    """Unit vectors from a seeded generator: the store's write path without a model's cost."""
-
-    dim = 384
-
-    def __init__(self) -> None:
-        self._rng = np.random.default_rng(0)
-
-    def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
-        vectors = self._rng.standard_normal((len(texts), self.dim)).astype(np.float32)
-        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
 def _screen_text(i: int) -> str:
@@ -63,7 +50,7 @@ def _written(before: bool) -> dict[str, Any]:
         store_module._KEPT_VERSIONS = 10**9  # nothing young enough dropped: what an hour's grace was in a short run
     try:
         with tempfile.TemporaryDirectory(prefix="engram-writes-") as tmp:
-            store, _ = MemoryStore.create("bench passphrase", home=Path(tmp), embedder=RandomEmbedder(),
+            store, _ = MemoryStore.create("bench passphrase", home=Path(tmp), embedder=HashedEmbedder(),
                                           kdf_seconds=0.05)
             if before:
                 store._note_written = lambda *_: None  # type: ignore[method-assign]  # every second write looks up
@@ -96,7 +83,8 @@ def run(argv: Sequence[str] = ()) -> Metrics:
     out: Metrics = {}
     for label, before in (("now", False), ("before", True)):
         got = _written(before)
-        out[f"store.capture_writes.cpu_ms_per_screen.{label}"] = metric(round(got["cpu_ms"], 1), "ms CPU", MEASURED, load)
+        out[f"store.capture_writes.cpu_ms_per_screen.{label}"] = metric(round(got["cpu_ms"], 1), "ms CPU", MEASURED,
+                                                                        load)
         out[f"store.capture_writes.p50_ms.{label}"] = metric(round(got["p50_ms"], 1), "ms", MEASURED)
         out[f"store.capture_writes.p95_ms.{label}"] = metric(round(got["p95_ms"], 1), "ms", MEASURED)
         out[f"store.capture_writes.versions_on_disk.{label}"] = metric(got["versions"], "versions", 1)

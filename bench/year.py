@@ -42,7 +42,7 @@ from bench import results
 from bench import year_screens_sim as sim
 from bench.results import DATA_DIR, Metrics, metric
 from bench.year_embedder import RealVectors, YearEmbedder
-from bench.year_fill import FillState, Fill, hourly_job, open_store
+from bench.year_fill import FillState, Fill, hourly_job, open_files, open_store
 from bench.year_screens import READINGS, Screen, cached_screens, read_screens
 
 YEAR_DIR = DATA_DIR / "year"
@@ -84,9 +84,10 @@ versions): 'Forget this frame' p95 0.29 s and a day forgotten in 1.7 s, both wit
 vector search p95 41 ms (27 at 16k) because below 50,000 rows (`vector_index_min_rows`) it is still an exact
 scan of every vector, so hybrid p95 is 56 ms; the fill's own open files stayed at 21 from 29k to 34k
 (`year.fill.open_files_growth`, written when a fill ends). Up to 34k the fill and the probe ran with glibc's
-default malloc arenas (8 per core), the app with two (`app.desktop.footprint.limit_heap_arenas`). From 35k on, both limit arenas as the app does, so their memory and search times are the app's: at 35k the
-probe held 300 MB (529 at 34k) and searches were slower than at 34k (hybrid p95 67 ms against 56, keyword 40
-against 31, vector 44 against 41; one run each, load average 1.1). Measured again by hand at 35k, three
+default malloc arenas (8 per core), the app with two (`app.desktop.footprint.limit_heap_arenas`). From 35k on,
+both limit arenas as the app does, so their memory and search times are the app's: at 35k the probe held
+300 MB (529 at 34k) and searches were slower than at 34k (hybrid p95 67 ms against 56, keyword 40 against 31,
+vector 44 against 41; one run each, load average 1.1). Measured again by hand at 35k, three
 interleaved runs of 240 hybrid searches per setting in fresh processes (the fill paused): p50 47/48/49 ms and
 p95 58/69/66 ms (medians of the runs) with glibc's default, two and four arenas, at 570/285/345 MB: the tail
 costs 10-20% with fewer arenas, the median nothing measurable, and four are no better than two. The vector
@@ -233,7 +234,7 @@ def probe(home: str, year_dir: str) -> None:
     for q in inputs.screen_queries + inputs.questions:
         store.search(q, SearchOptions(k=10, time_words=False))
     rss = int(Path("/proc/self/status").read_text().split("VmRSS:")[1].split()[0]) / 1024
-    print(json.dumps({"open_unlock_s": opened, "rss_mb": rss, "open_fds": len(os.listdir("/proc/self/fd"))}))
+    print(json.dumps({"open_unlock_s": opened, "rss_mb": rss, "open_fds": open_files()}))
 
 
 def _probe_process(home: Path, year_dir: Path) -> dict[str, float]:

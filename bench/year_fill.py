@@ -132,8 +132,8 @@ class Fill:
                 if self.kept % FORGET_EVERY == 0:
                     self._forget_one()
                 if self.kept % PROGRESS_EVERY == 0:
-                    self._account(kept_here)
                     self._progress(started, kept_here, until_frames)
+                    self._account(kept_here)  # saves the state, the open files just noted with it
             self.tick += 1
             if self.tick % TICKS_PER_HOUR == 0:
                 self._end_of_hour(self.tick // TICKS_PER_HOUR - 1)
@@ -208,14 +208,18 @@ class Fill:
                  f"{files} files open, simulated {sim.moment(self.tick):%Y-%m-%d %H:%M}, ETA {eta / 3600:.1f} h")
 
     def _note_open_files(self) -> int:
-        files = len(os.listdir("/proc/self/fd"))
+        files = open_files()
         if self._files_run is None:
             self._files_run = [self.kept, self.kept, files, files]
             self.state.open_files.append(self._files_run)
         run = self._files_run
         run[1], run[3] = self.kept, max(run[3], files)
-        self.state.save()
         return files
+
+
+def open_files() -> int:
+    """This process's open file descriptors (Linux)."""
+    return len(os.listdir("/proc/self/fd"))
 
 
 def write_text(store: Any, frame: Any, words: list[tuple[str, tuple[int, int, int, int]]]) -> None:
