@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -199,17 +200,27 @@ def main(outdir: str, dark: bool = False, only: tuple[str, ...] = ()) -> int:
     from app.desktop.ask_panel import AskPanel
 
     asker = Asker(store, LocalLLM(packaged_model(), context_tokens=2048), remember=False)  # the built-in model
-    panel = AskPanel(lambda q, on_text: asker.ask(q, on_text=on_text), lambda hit: None)
+    panel = AskPanel(lambda q, on_text, on_reading: asker.ask(q, on_text=on_text, on_reading=on_reading),
+                     lambda hit: None)
     for question in ("When is the budget review?", "What did I do yesterday?", "What is Anna's cat called?")[
-            :3 if wanted("ask") else 0]:
+            :3 if wanted("ask", "ask-reading") else 0]:
         panel.input.setText(question)
         panel.submit()
+        reading_shot = not wanted("ask-reading")
         while panel.busy:  # the first answer loads the model: longer than one wait on a busy machine
-            wait_for_background()
             app.processEvents()
+            if panel._reading and not panel._streaming and not reading_shot:
+                # The notes listed while the model reads them (not shoot(): it waits for the answer).
+                panel.show()
+                for _ in range(5):
+                    app.processEvents()
+                panel.grab().save(str(out / "ask-reading.png"))
+                reading_shot = True
+            time.sleep(0.02)
         for _ in range(10):
             app.processEvents()
-    shoot(panel, "ask")
+    if wanted("ask"):
+        shoot(panel, "ask")
     from app.desktop.timeline import TimelineWindow
 
     from agents.meta import MetaMemoryManager

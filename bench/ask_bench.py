@@ -111,10 +111,13 @@ def qa(embedder: Any, conversations: int, model_questions: int, compare: Sequenc
                 for item in sample["qa"][::stride]:
                     started = time.perf_counter()
                     first: list[float] = []
+                    listed: list[float] = []
                     answer = asker.ask(item["question"], now=now,
-                                       on_text=lambda _piece: first or first.append(time.perf_counter() - started))
+                                       on_text=lambda _piece: first or first.append(time.perf_counter() - started),
+                                       on_reading=lambda _notes: listed.append(time.perf_counter() - started))
                     rows[mode].append({"category": item["category"], "seconds": time.perf_counter() - started,
                                        "first": first[0] if first else time.perf_counter() - started,
+                                       "listed": listed[0] if listed else None,
                                        "tokens": answer.context_tokens, "mode": answer.mode,
                                        "f1": score(answer.text, item.get("answer", ""), item["category"])
                                        if item["category"] != 5 else None})
@@ -160,6 +163,11 @@ def qa(embedder: Any, conversations: int, model_questions: int, compare: Sequenc
             out[f"{latency_prefix}.first_token.p95_s"] = metric(
                 round(firsts[int(0.95 * (len(firsts) - 1))], 3), "s", len(firsts),
                 "question in, first words of the answer out (retrieval included)")
+            shown = sorted(r["listed"] for r in done if r["listed"] is not None)
+            if shown:
+                out[f"{latency_prefix}.notes_shown.p95_s"] = metric(
+                    round(shown[int(0.95 * (len(shown) - 1))], 3), "s", len(shown),
+                    "question in, the notes the model reads listed (the Ask panel shows them while it reads)")
             out[f"{latency_prefix}.cited_share"] = metric(
                 round(sum(r["mode"] == "model" for r in done) / len(done), 4), "share", len(done),
                 "model answers that cited a source and were kept")

@@ -120,6 +120,25 @@ def test_a_capable_model_answer_must_cite_what_it_was_given(memories: Any) -> No
     assert made_up.ask("When is Tom's birthday?", now=NOW).mode == "extractive"
 
 
+def test_the_notes_the_model_reads_are_told_before_its_first_words(memories: Any) -> None:
+    store, ids = memories
+    model = ScriptedModel("Tom's birthday is on the 4th of July [S1].")
+    events: list[Any] = []
+    answer = Asker(store, model, remember=False).ask(  # type: ignore[arg-type]
+        "When is Tom's birthday?", now=NOW, on_text=events.append, on_reading=lambda notes: events.append(notes))
+    read = events[0]
+    assert isinstance(read, list) and all(isinstance(piece, str) for piece in events[1:]) and len(events) > 2
+    assert [s.key for s in read] == [s.key for s in answer.context] and ids["birthday"] in {s.memory_id for s in read}
+    assert all(f"[{s.key}]" in model.prompts[0] for s in read)          # what was listed is what it read
+    # No model, or nothing close enough to answer from: there is nothing to read, and nothing is told.
+    told: list[Any] = []
+    assert Asker(store, remember=False).ask("When is Tom's birthday?", now=NOW, on_reading=told.append).mode \
+        == "extractive"
+    assert Asker(store, model, remember=False).ask(  # type: ignore[arg-type]
+        "What is the capital of Mongolia?", now=NOW, on_reading=told.append).mode == "unknown"
+    assert told == []
+
+
 def test_given_a_note_budget_the_model_reads_only_the_best_sentences_under_their_keys_and_dates(memories: Any) -> None:
     store, ids = memories
     model = ScriptedModel("hold the reset button for ten seconds")

@@ -1,5 +1,6 @@
 """The desktop windows' logic, with a real Qt app (offscreen) and a real store."""
 import sys
+import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -252,13 +253,17 @@ def test_ask_panel_streams_links_its_sources_and_takes_one_question_at_a_time(qt
 
     when = datetime(2026, 3, 2, 9, 30, tzinfo=timezone.utc)
     source = Source("S1", "a" * 32, "message", when, "Rui: the cabin wifi is BlueFjord", "WhatsApp")
+    other = Source("S2", "b" * 32, "message", when, "Ana: the boat leaves at nine", "WhatsApp")
     calls, opened = [], []
+    read = threading.Event()
 
-    def ask(question, on_text):
+    def ask(question, on_text, on_reading):
         calls.append(question)
+        on_reading([source, other])
+        read.wait(10)                                     # the model reading its notes
         for piece in ("The cabin ", "wifi is ", "BlueFjord [S1]."):
             on_text(piece)
-        return Answer(question, "The cabin wifi is BlueFjord [S1].", "model", [source], [source])
+        return Answer(question, "The cabin wifi is BlueFjord [S1].", "model", [source], [source, other])
 
     panel = AskPanel(ask, opened.append)
     qtbot.addWidget(panel)
@@ -266,12 +271,18 @@ def test_ask_panel_streams_links_its_sources_and_takes_one_question_at_a_time(qt
     qtbot.keyClicks(panel.input, "what is the cabin wifi?")
     qtbot.keyClick(panel.input, Qt.Key.Key_Return)
     qtbot.keyClick(panel.input, Qt.Key.Key_Return)       # nothing typed, and busy: ignored
+    # While the model reads, the panel says so and lists what it reads, each note one click away.
+    qtbot.waitUntil(lambda: "reading 2 notes" in panel.view.toPlainText(), timeout=10_000)
+    assert "the boat leaves at nine" in panel.view.toPlainText()
+    panel._open("src2")
+    read.set()
     qtbot.waitUntil(lambda: not panel.busy, timeout=10_000)
     assert calls == ["what is the cabin wifi?"] and panel.button.isEnabled()
-    page = panel.view.toHtml()
+    page, shown = panel.view.toHtml(), panel.view.toPlainText()
     assert "BlueFjord" in page and "href=\"src1\"" in page and "WhatsApp" in page
+    assert "reading" not in shown and "the boat leaves" not in shown   # the answer lists what it cites
     panel._open("src1")
-    assert [hit.id for hit in opened] == ["a" * 32]
+    assert [hit.id for hit in opened] == ["b" * 32, "a" * 32]
 
 
 def test_a_copied_value_leaves_the_clipboard_unless_replaced(qtbot) -> None:
@@ -328,13 +339,13 @@ def test_a_quiet_spell_closes_the_question_model(qtbot, store: MemoryStore, monk
     class Asker:
         llm = Model()
 
-        def ask(self, question, on_text=None):
+        def ask(self, question, on_text=None, on_reading=None):
             return "an answer"
 
     monkeypatch.setattr("app.cli.ask.build_asker", lambda s: Asker())
     desktop = DesktopApp(QApplication.instance(), open_store=open_with_fake)
     desktop.store = store
-    assert desktop._ask("what?", None) == "an answer" and desktop.asker is not None
+    assert desktop._ask("what?", None, None) == "an answer" and desktop.asker is not None
     desktop.release_idle_model()
     assert desktop.asker is not None and not closed          # just used: kept
     monkeypatch.setattr(main.time, "monotonic", lambda: desktop._asked_at + main.MODEL_IDLE_SECONDS + 1)
@@ -797,7 +808,7 @@ def test_the_tray_follows_a_pause_ended_elsewhere_or_by_its_time(qtbot, store: M
 def test_the_ask_field_has_the_focus_when_the_panel_opens(qtbot) -> None:
     from app.desktop.ask_panel import AskPanel
 
-    panel = AskPanel(lambda q, on_text: None, lambda hit: None)
+    panel = AskPanel(lambda q, on_text, on_reading: None, lambda hit: None)
     qtbot.addWidget(panel)
     panel.show()
     qtbot.waitExposed(panel)
@@ -943,7 +954,7 @@ def test_ask_answers_their_links_and_sources_are_readable_in_light_and_dark(qtbo
     source = Source("S1", "a" * 32, "message", datetime(2026, 3, 2, 9, 30, tzinfo=timezone.utc),
                     "Rui: the cabin wifi is BlueFjord", "WhatsApp")
     answer = Answer("wifi?", "The cabin wifi is BlueFjord [S1].", "extractive", [source], [source], note="one note")
-    panel = AskPanel(lambda q, on_text: answer, lambda hit: None)
+    panel = AskPanel(lambda q, on_text, on_reading: answer, lambda hit: None)
     qtbot.addWidget(panel)
     panel.input.setText("wifi?")
     panel.submit()

@@ -35,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
     asker = build_asker(store)
     streamed = not args.json and sys.stdout.isatty()
     try:
-        answer = asker.ask(args.question, on_text=_print_piece if streamed else None)
+        answer = asker.ask(args.question, on_text=_print_piece if streamed else None,
+                           on_reading=_say_reading if streamed else None)
     finally:
         if asker.llm is not None:
             asker.llm.close()
@@ -61,3 +62,9 @@ def run(args: argparse.Namespace) -> int:
 def _print_piece(piece: str) -> None:
     sys.stdout.write(piece)
     sys.stdout.flush()
+
+
+def _say_reading(notes: list[Any]) -> None:
+    """Before the model's first words (reading its notes takes seconds): what it is reading."""
+    print(f"(reading {len(notes)} note{'s' if len(notes) != 1 else ''} from your memories…)", file=sys.stderr,
+          flush=True)

@@ -1,8 +1,9 @@
 """The ask panel: a chat with Engram about your past, answers streamed, sources one click away.
 
 Asking runs off the GUI thread (ops.run_in_background); the answer's pieces
-are handed to the GUI thread as they come (ops.post_to_gui). Every [S1]
-in an answer and every listed source is a link that opens that memory or
+are handed to the GUI thread as they come (ops.post_to_gui). While the model
+reads its notes (most of the wait) the panel lists them. Every [S1] in an
+answer and every listed source or note is a link that opens that memory or
 frame. One question at a time: a second Enter while answering is ignored.
 """
 from __future__ import annotations
@@ -19,19 +20,24 @@ from app.desktop.style import error_colour
 from app.qt import QHBoxLayout, QLineEdit, QPalette, QPushButton, QTextBrowser, QVBoxLayout, QWidget, isValid
 
 _CITE = re.compile(r"\[(S\d+)\]")
+READING_LISTED = 5   # notes listed while the model reads them
 _MODE_NOTE = {"extractive": "quoted from your memories", "episodes": "from your activity", "model": "",
               "unknown": ""}
 
 
 class AskPanel(QWidget):
-    def __init__(self, ask: Callable[[str, Callable[[str], None]], Any], open_source: Callable[[Hit], None]) -> None:
+    def __init__(self, ask: Callable[[str, Callable[[str], None], Callable[[list[Any]], None]], Any],
+                 open_source: Callable[[Hit], None]) -> None:
+        """`ask(question, on_text, on_reading)` answers on a worker thread (agents.ask.Asker.ask's callbacks)."""
         super().__init__()
         self.setWindowTitle("Ask Engram")
         self.resize(720, 560)
         self._ask, self._open_source = ask, open_source
         self._blocks: list[str] = []
         self._streaming = ""
-        self._sources: dict[str, Hit] = {}
+        self._reading: list[Any] = []          # the notes the model is reading (agents.ask.Source)
+        self._sources: dict[str, Hit] = {}     # link -> what it opens
+        self._links: dict[str, str] = {}       # memory id -> its link
         self.busy = False
         self.view = QTextBrowser()
         self.view.setOpenLinks(False)
@@ -64,37 +70,61 @@ class AskPanel(QWidget):
         self.button.setEnabled(False)
         self.input.clear()
         self._blocks.append(f"<p><b>You:</b> {html.escape(question)}</p>")
-        self._streaming = ""
+        self._streaming, self._reading = "", []
         self._render(pending=True)
-        run_in_background(lambda: self._ask(question, self._arrived), self._answered, self._failed, owner=self)
+        run_in_background(lambda: self._ask(question, self._arrived, self._read), self._answered, self._failed,
+                          owner=self)
 
     def _arrived(self, piece: str) -> None:
         """On the worker thread: hand the piece to the GUI thread."""
         post_to_gui(lambda: self._piece(piece) if isValid(self) else None)
+
+    def _read(self, sources: list[Any]) -> None:
+        """On the worker thread: the model starts reading these notes."""
+        post_to_gui(lambda: self._notes(sources) if isValid(self) else None)
+
+    def _notes(self, sources: list[Any]) -> None:
+        self._reading = sources
+        self._render(pending=True)
 
     def _piece(self, piece: str) -> None:
         self._streaming += piece
         self._render(pending=True)
 
     def _answered(self, answer: Any) -> None:
-        base = len(self._sources)
-        keys = {}
-        for source in answer.sources:
-            link = f"src{base + len(keys) + 1}"
-            keys[source.key] = link
-            self._sources[link] = Hit(source.memory_id, source.kind, source.time, source.text, 0.0, source.app,
-                                      source.title, frame_id=source.frame_id)
+        keys = {source.key: self._link(source) for source in answer.sources}
         body = _CITE.sub(lambda m: f"<a href='{keys[m.group(1)]}'>[{m.group(1)}]</a>" if m.group(1) in keys
                          else m.group(0), html.escape(answer.text)).replace("\n", "<br>")
         note = " · ".join(n for n in (_MODE_NOTE.get(answer.mode, ""), answer.note) if n)
-        listed = "".join(
-            f"<li><a href='{keys[s.key]}'>[{s.key}]</a> {s.time.astimezone():%d %b %Y %H:%M}"
-            f"{' · ' + html.escape(s.app) if s.app else ''} · {s.kind}<br>"
-            f"<span>{html.escape(s.excerpt())}</span></li>" for s in answer.sources)
         self._blocks.append(f"<p><b>Engram:</b> {body}</p>"
                             + (f"<p class='muted'><small>{html.escape(note)}</small></p>" if note else "")
-                            + (f"<ul class='muted'>{listed}</ul>" if listed else ""))
+                            + self._listed(answer.sources))
         self._done()
+
+    def _link(self, source: Any) -> str:
+        """The link that opens a source; a memory listed while read and then cited keeps one link."""
+        link = self._links.get(source.memory_id)
+        if link is None:
+            link = self._links[source.memory_id] = f"src{len(self._links) + 1}"
+            self._sources[link] = Hit(source.memory_id, source.kind, source.time, source.text, 0.0, source.app,
+                                      source.title, frame_id=source.frame_id)
+        return link
+
+    def _listed(self, sources: list[Any]) -> str:
+        """An answer's sources: where each comes from, and its words."""
+        items = "".join(
+            f"<li><a href='{self._link(s)}'>[{s.key}]</a> {s.time.astimezone():%d %b %Y %H:%M}"
+            f"{' · ' + html.escape(s.app) if s.app else ''} · {s.kind}<br>"
+            f"<span>{html.escape(s.excerpt())}</span></li>" for s in sources)
+        return f"<ul class='muted'>{items}</ul>" if items else ""
+
+    def _being_read(self) -> str:
+        """The notes the model reads, one short line each (a dozen full ones would push the question away)."""
+        shown, more = self._reading[:READING_LISTED], len(self._reading) - READING_LISTED
+        items = "".join(f"<li><a href='{self._link(s)}'>[{s.key}]</a> {s.time.astimezone():%d %b %Y} · "
+                        f"{html.escape(s.excerpt(80))}</li>" for s in shown)
+        items += f"<li>and {more} more</li>" if more > 0 else ""
+        return f"<ul class='muted'>{items}</ul>" if items else ""
 
     def _failed(self, exc: Exception) -> None:
         self._blocks.append(f"<p class='error'><b>Engram:</b> could not answer "
@@ -103,7 +133,7 @@ class AskPanel(QWidget):
 
     def _done(self) -> None:
         self.busy = False
-        self._streaming = ""
+        self._streaming, self._reading = "", []
         self.button.setEnabled(True)
         self._render()
         self.input.setFocus()
@@ -111,7 +141,11 @@ class AskPanel(QWidget):
     def _render(self, pending: bool = False) -> None:
         blocks = list(self._blocks)
         if pending:
-            blocks.append(f"<p><b>Engram:</b> {html.escape(self._streaming) or '<i>thinking…</i>'}</p>")
+            count = len(self._reading)
+            waiting = (f"reading {count} note{'s' if count != 1 else ''} from your memories…" if count
+                       else "thinking…")
+            blocks.append(f"<p><b>Engram:</b> {html.escape(self._streaming) or f'<i>{waiting}</i>'}</p>"
+                          + self._being_read())
         # Colours from the palette when drawn, so the page reads in light and dark (and after a switch).
         palette = self.view.palette()
         self.view.document().setDefaultStyleSheet(

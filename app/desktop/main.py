@@ -279,7 +279,7 @@ class DesktopApp:
         self.tray.showMessage("Engram", "Everything Engram stored on this computer was deleted.")
         self.quit()
 
-    def _ask(self, question: str, on_text: Any) -> Any:
+    def _ask(self, question: str, on_text: Any, on_reading: Any) -> Any:
         """On a worker thread (the panel runs it through ops.run_in_background)."""
         from app.cli.ask import build_asker
 
@@ -289,7 +289,7 @@ class DesktopApp:
         if self.asker is None:
             self.asker = build_asker(self.store)
         try:
-            return self.asker.ask(question, on_text=on_text)
+            return self.asker.ask(question, on_text=on_text, on_reading=on_reading)
         finally:
             self._asked_at = time.monotonic()
 
