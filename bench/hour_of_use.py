@@ -60,7 +60,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.results import Metrics, machine, metric
+from bench.results import Metrics, machine, metric, quantile
 
 REPO = Path(__file__).resolve().parents[1]
 MESSAGES = 3_477           # what the original hour imported
@@ -557,11 +557,6 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
 def metrics(run: dict[str, Any], args: argparse.Namespace) -> Metrics:
     from bench.app_memory import growth_mb_per_hour
 
@@ -629,9 +624,9 @@ def metrics(run: dict[str, Any], args: argparse.Namespace) -> Metrics:
         ms = [s["ms"] for s in group]
         keyed = [s["from_key_ms"] for s in group]
         text = (f"{what}; from the last key (the 150 ms debounce included): p50 {statistics.median(keyed):.0f} / "
-                f"p95 {_pct(keyed, 0.95):.0f} ms; " + search_note)
+                f"p95 {quantile(keyed, 0.95):.0f} ms; " + search_note)
         out[f"ui.results_after_keystroke.p50_ms{label}"] = metric(round(statistics.median(ms), 1), "ms", len(ms), text)
-        out[f"ui.results_after_keystroke.p95_ms{label}"] = metric(round(_pct(ms, 0.95), 1), "ms", len(ms), text)
+        out[f"ui.results_after_keystroke.p95_ms{label}"] = metric(round(quantile(ms, 0.95), 1), "ms", len(ms), text)
     return out
 
 

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from bench.results import Metrics, metric
+from bench.results import Metrics, metric, quantile
 from bench.shared import locomo_path
 
 ROWS = 20_000
@@ -138,11 +138,6 @@ def _pump(app: Any, done: Callable[[], bool], seconds: float) -> None:
         time.sleep(0.002)
 
 
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
 def run(argv: Sequence[str] = ()) -> Metrics:
     parser = argparse.ArgumentParser(prog="bench.popup_bench")
     parser.add_argument("--rows", type=int, default=ROWS)
@@ -187,7 +182,7 @@ def run(argv: Sequence[str] = ()) -> Metrics:
     out: Metrics = {}
     for label, values, how in (("", idle, note), ("_while_digesting", busy, digesting)):
         out[f"popup.search.p50_ms{label}"] = metric(round(statistics.median(values) * ms, 1), "ms", len(values), how)
-        out[f"popup.search.p95_ms{label}"] = metric(round(_pct(values, 0.95) * ms, 1), "ms", len(values), how)
+        out[f"popup.search.p95_ms{label}"] = metric(round(quantile(values, 0.95) * ms, 1), "ms", len(values), how)
     print("    " + ", ".join(f"{k}={v['value']}" for k, v in out.items()), flush=True)
     return out
 

@@ -19,6 +19,7 @@ import platform
 import sys
 from datetime import date
 from importlib import metadata
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,12 @@ p50 11.6 ms, **p95 14 ms**. Engram's target (DESIGN.md): **hybrid p95 < 50 ms at
 def metric(value: float, unit: str, n: int | None = None, note: str = "") -> dict[str, Any]:
     """One figure, dated today."""
     return {"value": value, "unit": unit, "n": n, "date": date.today().isoformat(), "note": note}
+
+
+def quantile(values: Sequence[float], q: float) -> float:
+    """The value at quantile `q` (0-1) by nearest rank: always one that was measured."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
 def load(path: Path | None = None) -> Metrics:

@@ -28,17 +28,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.results import Metrics, metric
+from bench.results import Metrics, metric, quantile
 
 REPO = Path(__file__).resolve().parents[1]
 START_METHOD = ("Start = wall time from spawning `python` under Xvfb until the tray icon is shown (imports "
                 "included, no unlock; bench/ui_bench.py).")
 METHODS = {"ui": (__doc__ or "").split("\n\n", 1)[1].strip()}
-
-
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
 def _wait(app: Any, done: Callable[[], bool], timeout: float = 20.0) -> float:
@@ -180,14 +175,14 @@ def in_process(rows: int, trials: int) -> Metrics:
     note = f"{rows:,} memories, Xvfb"
     return {
         "ui.popup_visible.p50_ms": metric(round(statistics.median(visible) * ms, 1), "ms", len(visible), note),
-        "ui.popup_visible.p95_ms": metric(round(_pct(visible, 0.95) * ms, 1), "ms", len(visible), note),
+        "ui.popup_visible.p95_ms": metric(round(quantile(visible, 0.95) * ms, 1), "ms", len(visible), note),
         "ui.results_after_keystroke.p50_ms": metric(round(statistics.median(shown) * ms, 1), "ms", len(shown),
                                                     note + "; after the 150 ms debounce"),
-        "ui.results_after_keystroke.p95_ms": metric(round(_pct(shown, 0.95) * ms, 1), "ms", len(shown),
+        "ui.results_after_keystroke.p95_ms": metric(round(quantile(shown, 0.95) * ms, 1), "ms", len(shown),
                                                     note + "; after the 150 ms debounce"),
         "ui.timeline_frame_switch.p50_ms": metric(round(statistics.median(switches) * ms, 1), "ms", len(switches),
                                                   "1920x1080, chains of patches, newest to oldest"),
-        "ui.timeline_frame_switch.p95_ms": metric(round(_pct(switches, 0.95) * ms, 1), "ms", len(switches),
+        "ui.timeline_frame_switch.p95_ms": metric(round(quantile(switches, 0.95) * ms, 1), "ms", len(switches),
                                                   "1920x1080, chains of patches, newest to oldest"),
     }
 
