@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -139,6 +140,21 @@ def test_the_notes_the_model_reads_are_told_before_its_first_words(memories: Any
     assert told == []
 
 
+def test_warming_up_has_the_model_read_how_every_question_starts(memories: Any) -> None:
+    store, _ = memories
+    model = ScriptedModel("Tom's birthday is on the 4th of July [S1].")
+    asker = Asker(store, model, remember=False)  # type: ignore[arg-type]
+    asker.warm_up()
+    asker.ask("When is Tom's birthday?", now=NOW)
+    warm, question = model.prompts
+    assert question.startswith(warm) and "<data>" in warm and "Tom" not in warm
+    base = ScriptedModel("anything")
+    base.info = replace(base.info, tier="small", instruct=False)             # a base model only quotes
+    Asker(store, base, remember=False).warm_up()  # type: ignore[arg-type]
+    Asker(store, remember=False).warm_up()                                   # no model: nothing to warm
+    assert base.prompts == []
+
+
 def test_given_a_note_budget_the_model_reads_only_the_best_sentences_under_their_keys_and_dates(memories: Any) -> None:
     store, ids = memories
     model = ScriptedModel("hold the reset button for ten seconds")
@@ -162,7 +178,9 @@ def builtin_model(built_in_model: Path) -> Iterator[LocalLLM]:
 @pytest.mark.slow
 def test_the_built_in_model_writes_a_cited_answer_from_the_memories(memories: Any, builtin_model: LocalLLM) -> None:
     store, ids = memories
-    written = Asker(store, builtin_model, remember=False).ask("What is the wifi at the cabin called?", now=NOW)
+    asker = Asker(store, builtin_model, remember=False)
+    asker.warm_up()                                     # as when the Ask panel opens: answers are unchanged
+    written = asker.ask("What is the wifi at the cabin called?", now=NOW)
     assert written.mode == "model", written
     assert "BlueFjord" in written.text and [s.memory_id for s in written.sources] == [ids["wifi"]]
     assert f"[{written.sources[0].key}]" in written.text

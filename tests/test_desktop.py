@@ -356,6 +356,31 @@ def test_a_quiet_spell_closes_the_question_model(qtbot, store: MemoryStore, monk
     desktop.server.close()
 
 
+def test_opening_the_ask_panel_warms_the_one_question_model(qtbot, store: MemoryStore, monkeypatch) -> None:
+    built, warmed, asked = [], [], []
+
+    class Asker:
+        llm = None
+
+        def warm_up(self):
+            warmed.append(1)
+
+        def ask(self, question, on_text=None, on_reading=None):
+            asked.append(question)
+            return "an answer"
+
+    monkeypatch.setattr("app.cli.ask.build_asker", lambda s: built.append(s) or Asker())
+    desktop = DesktopApp(QApplication.instance(), open_store=open_with_fake)
+    desktop.store = store
+    desktop.show_ask()
+    qtbot.waitUntil(lambda: warmed == [1], timeout=5_000)
+    assert desktop._ask("what?", None, None) == "an answer" and asked == ["what?"]
+    assert built == [store]                                    # the question used the warmed model
+    desktop.ask_panel.close()
+    desktop.store = None
+    desktop.server.close()
+
+
 def test_memory_browser_lists_filters_edits_deletes_and_guards_vault_values(qtbot, store: MemoryStore, monkeypatch) -> None:
     from app.desktop.browser import MASK, MemoryBrowser
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import sys
+import threading
 import time
 from typing import Any
 
@@ -78,6 +79,7 @@ class DesktopApp:
         self.timeline: TimelineWindow | None = None
         self.settings: SettingsWindow | None = None
         self.asker: Any = None
+        self._asker_lock = threading.Lock()
         self.capture_problem = ""
         self._asked_at = 0.0
         self.tray = Tray({"search": self.show_recall, "ask": self.show_ask, "memories": self.show_browser, "timeline": self.show_timeline, "settings": self.show_settings, "pause_15": lambda: self.pause(15),
@@ -224,7 +226,10 @@ class DesktopApp:
         return window
 
     def show_ask(self) -> None:
-        self._bring_up("ask_panel", lambda: AskPanel(self._ask, self._open_hit))
+        if self._bring_up("ask_panel", lambda: AskPanel(self._ask, self._open_hit)) is not None:
+            # A question is coming: the model loads and reads the prompts' fixed start while it is typed.
+            run_in_background(lambda: self._asker_for_questions().warm_up(), lambda _: None,
+                              lambda exc: log.info("the question model was not warmed: %s", exc))
 
     def show_timeline(self, frame_id: str | None = None, moment: Any = None) -> None:
         reopened = self.timeline is not None
@@ -281,17 +286,22 @@ class DesktopApp:
 
     def _ask(self, question: str, on_text: Any, on_reading: Any) -> Any:
         """On a worker thread (the panel runs it through ops.run_in_background)."""
-        from app.cli.ask import build_asker
-
-        if self.store is None:
-            raise RuntimeError("Engram is locked")
-        self._asked_at = time.monotonic()
-        if self.asker is None:
-            self.asker = build_asker(self.store)
         try:
-            return self.asker.ask(question, on_text=on_text, on_reading=on_reading)
+            return self._asker_for_questions().ask(question, on_text=on_text, on_reading=on_reading)
         finally:
             self._asked_at = time.monotonic()
+
+    def _asker_for_questions(self) -> Any:
+        """On a worker thread: the asker, built by whichever thread needs it first (one model, not two)."""
+        from app.cli.ask import build_asker
+
+        with self._asker_lock:
+            if self.store is None:
+                raise RuntimeError("Engram is locked")
+            self._asked_at = time.monotonic()
+            if self.asker is None:
+                self.asker = build_asker(self.store)
+            return self.asker
 
     def release_idle_model(self) -> None:
         """A language model holds hundreds of MB: let it go after a quiet spell (the next question loads it)."""
