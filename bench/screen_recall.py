@@ -97,7 +97,7 @@ def dictionary() -> frozenset[str]:
     """Whole English words: MiniLM's WordPiece vocabulary without sub-word pieces."""
     from storage.minilm import MiniLMEmbedder
 
-    tokenizer, _ = MiniLMEmbedder()._loaded()
+    tokenizer = MiniLMEmbedder()._loaded()[0]
     return frozenset(w for w in tokenizer.get_vocab() if _WORD.fullmatch(w) and w not in _STOP)
 
 

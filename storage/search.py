@@ -39,6 +39,10 @@ _FILLER = frozenset(words("what did i do see was were is are am the a an my me s
 # Ask's exchanges are stored as chat under this app (Engram's own windows are never captured).
 ASK_APP = "Engram"
 _SNIPPET_CHARS = 160
+# `_reranked`'s weights, beside a fused position's 1/sqrt(1 + position): chosen on LoCoMo (a grid over both,
+# checked on held-out conversations), round numbers rather than the grid's best.
+_RERANK_COVERAGE = 0.6
+_RERANK_SPEAKER = 0.25
 _KEYWORD_TIER = 10.0  # above anything weights and the recency prior can add up to
 # Everything but the vector, the tokens and the secret: search never decrypts a vault value.
 _SUMMARY_COLUMNS = ["id", "kind", "time_us", "end_us", "created_us", "updated_us", "text_ready_us", "digested_us",
@@ -64,6 +68,9 @@ class SearchOptions:
     # A query of this many words or fewer is a few words remembered from a screen or a message: the
     # items holding them come first, in keyword order; items found by meaning alone follow.
     keyword_first_words: int = 2
+    # Longer queries: the fused top this many are reordered by how much of the query each holds itself
+    # and whether it was said by someone the query names (`_reranked`); 0 leaves the fused order.
+    rerank_depth: int = 20
     ask_history: bool = False     # include the questions asked in Ask and Engram's answers
 
 
@@ -128,6 +135,8 @@ class HybridSearch:
             keyword, vector, query_vector = self._retrieve(text, where, depth, options)
             keyword_first = len(set(words(text))) <= options.keyword_first_words
             ranked = self._fuse(keyword, vector, query_vector, options, now, keyword_first, text)
+            if options.mode == "hybrid" and not keyword_first and options.rerank_depth:
+                ranked = self._reranked(ranked, text, options.rerank_depth)
             matched = bool(vector) if options.mode == "vector" else bool(keyword)
         if not options.ask_history and not options.app:
             # Dropped here rather than filtered in LanceDB: a filter on every query that keeps nearly
@@ -240,6 +249,37 @@ class HybridSearch:
                 scores[rid] += options.recency_weight * math.pow(0.5, age / half_life_us)
         order = sorted(scores, key=lambda rid: scores[rid], reverse=True)
         return [(rows[rid], scores[rid]) for rid in order]
+
+    def _reranked(self, ranked: list[tuple[dict[str, Any], float]], text: str,
+                  depth: int) -> list[tuple[dict[str, Any], float]]:
+        """The fused top `depth` in a new order: the fused position (a prior that fades with it), plus the share
+        of the query's words the item holds itself (a chat turn's own words, not its neighbours'), plus
+        whether it is a message said by someone the query names ("what did Caroline say about ..."). Fusion
+        weighs each word by its rarity; a question is answered by the turn that holds most of it.
+        Measured on LoCoMo (bench/locomo_retrieval.py): R@10 0.80 -> 0.83; with weights tuned on half of its
+        conversations, the other half gained as much. Scores stay the fused ones; only the order changes.
+        No decryption but a message's speaker, and only within the top `depth`."""
+        codec = self._store.codec
+        asked = set(codec.index.tokens(text).split())
+        named = set(words(text))
+        if not asked:
+            return ranked
+
+        def said_by_named(row: dict[str, Any]) -> bool:
+            if row["kind"] != "message":
+                return False
+            speaker = codec.decode_body(row).get("fields", {}).get("speaker") or ""
+            return bool(named & set(words(str(speaker))))
+
+        def reranked_score(position: int, row: dict[str, Any]) -> float:
+            own = set(codec.own_tokens(row["tokens"] or "").split())
+            return (1 / math.sqrt(1 + position) + _RERANK_COVERAGE * len(asked & own) / len(asked)
+                    + _RERANK_SPEAKER * said_by_named(row))
+
+        top = ranked[:depth]
+        scores = [reranked_score(i, row) for i, (row, _) in enumerate(top)]
+        order = sorted(range(len(top)), key=lambda i: scores[i], reverse=True)
+        return [top[i] for i in order] + ranked[depth:]
 
     # -- results ----------------------------------------------------------------
 

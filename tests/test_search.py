@@ -170,3 +170,24 @@ def test_a_screens_snippet_is_the_line_that_matched_not_the_top_of_the_page() ->
     # A page matched by meaning only, and a short one, still start at the top.
     assert make_snippet(page, set())[0].startswith("trip_notes.txt - less TRIP PLANNING")
     assert make_snippet("Hotel: Casa do Alecrim", {"alecrim"})[0] == "Hotel: Casa do Alecrim"
+
+
+def test_a_question_puts_the_turn_of_the_person_it_names_that_holds_its_words_first(store: MemoryStore) -> None:
+    """Fusion weighs each word by its rarity: a short turn repeating the rarest word comes first. Reordered,
+    the turn said by the person the question names and holding more of its words does."""
+    said = NOW - timedelta(days=3)
+    store.add([
+        Memory("message", "Melanie: we drove out early, and I watched the sunrise come up over the lake with the "
+               "kids before breakfast", {"speaker": "Melanie"}, time=said),
+        Memory("message", "Caroline: sunrise, sunrise, sunrise, Melanie!", {"speaker": "Caroline"},
+               time=said + timedelta(seconds=1)),
+    ] + [Memory("message", f"Caroline: the lake by the {i}th mile is cold", {"speaker": "Caroline"},
+                time=said + timedelta(minutes=i)) for i in range(2, 17)])   # "lake": a common word here
+    question = "What did Melanie say about the sunrise at the lake?"
+    fused = store.search(question, SearchOptions(rerank_depth=0, recency_weight=0), now=NOW).hits
+    reranked = store.search(question, SearchOptions(recency_weight=0), now=NOW).hits
+    assert fused[0].speaker == "Caroline"                      # the order this changes
+    assert reranked[0].speaker == "Melanie" and {h.id for h in reranked} == {h.id for h in fused}
+    # Two words typed are words looked for, in keyword order: left as they are.
+    assert [h.id for h in store.search("sunrise lake", now=NOW).hits] == [
+        h.id for h in store.search("sunrise lake", SearchOptions(rerank_depth=0), now=NOW).hits]
