@@ -61,7 +61,8 @@ for screen words, messages for questions), an app filter and a time filter (the 
 decrypting the top 10 (one run each, after a warm-up); `open_unlock` a fresh process opening and unlocking the
 store (`MemoryStore.open`, key derivation included); `rss_mb` and `open_fds` that process's resident memory and
 open file descriptors after 40 hybrid searches (it holds the bench embedder's vectors, not MiniLM, which the
-app also loads); `delete_frame` 'Forget this frame' (`agents.forget.forget`, what the timeline runs) on 12
+app also loads), and `lance_cache_mb` how much of it LanceDB's caches hold (`lancedb.Session.size_bytes`: the
+index cache, unbounded up to LanceDB's 6 GB default, and the metadata cache Engram bounds); `delete_frame` 'Forget this frame' (`agents.forget.forget`, what the timeline runs) on 12
 frames spread over the store; `forget_day` 'Forget a time range' of one whole simulated day (frames and
 episodes, as the timeline asks); `retention` one `retention.enforce` with the default policy; `upkeep` one
 run of capture's hourly job, while a second thread searches and writes a message every 0.2 s
@@ -234,7 +235,8 @@ def probe(home: str, year_dir: str) -> None:
     for q in inputs.screen_queries + inputs.questions:
         store.search(q, SearchOptions(k=10, time_words=False))
     rss = int(Path("/proc/self/status").read_text().split("VmRSS:")[1].split()[0]) / 1024
-    print(json.dumps({"open_unlock_s": opened, "rss_mb": rss, "open_fds": open_files()}))
+    print(json.dumps({"open_unlock_s": opened, "rss_mb": rss, "open_fds": open_files(),
+                      "lance_cache_mb": store.session.size_bytes / 1e6}))
 
 
 def _probe_process(home: Path, year_dir: Path) -> dict[str, float]:
@@ -321,6 +323,8 @@ def measure(fill: Fill, home: Path, year_dir: Path, inputs: Inputs, size: int) -
     note = load_note()
     out[f"year.open_unlock.s.{name}"] = metric(round(probed["open_unlock_s"], 2), "s", 1, note)
     out[f"year.rss_mb.{name}"] = metric(round(probed["rss_mb"]), "MB", 1, note)
+    out[f"year.lance_cache_mb.{name}"] = metric(round(probed["lance_cache_mb"], 1), "MB", 1,
+                                                "of that RSS: LanceDB's index and metadata caches (its session)")
     out[f"year.open_fds.{name}"] = metric(int(probed["open_fds"]), "fds", 1, "after opening and 80 searches")
     deletes = time_deletes(store, DELETES)
     out[f"year.delete_frame.p95_s.{name}"] = metric(_pct(deletes, 95), "s", len(deletes), load_note())
