@@ -187,7 +187,11 @@ class Asker:
         """The evidence for a question, best first, within the token budget; core memory first."""
         core = self.store.get(CoreManager.memory_id)
         with SEARCH_FIRST.searching():  # someone waits for the answer: digestion steps aside
-            hits = self.store.search(question, SearchOptions(kinds=SEARCHED_KINDS, k=self.k), now=now).hits
+            # In fused order: search's reorder of a question's top 20 finds more evidence turns (LoCoMo R@10
+            # 0.80 -> 0.83), but the model answered worse from what it brings (token F1 32.7 -> 28.1 on 100
+            # questions, multi-hop 27 -> 14; bench/ask_bench.py sample, BENCHMARKS.md locomo.qa_reranked).
+            options = SearchOptions(kinds=SEARCHED_KINDS, k=self.k, rerank_depth=0)
+            hits = self.store.search(question, options, now=now).hits
         # Engram's own past answers are not evidence (they would echo themselves); faded memories
         # (unused, unvouched for: agents/consolidate.py) come after the others.
         memories = sorted((m for m in (self.store.get(h.id) for h in hits if h.kind != "core")

@@ -17,6 +17,8 @@ question of every conversation, n set by --model-questions).
 `locomo.qa_notes<N>` / `ask_notes<N>` (--compare-notes): the same questions
 answered from only the notes' best sentences (ranked as (b) ranks them), N
 tokens of them under their notes' keys and dates (`whole`: the whole notes).
+`locomo.qa_reranked` / `ask_reranked` (by hand, the same sample as `noteswhole`): the notes found with
+search's reorder of a question's top 20 (storage/search.py `_reranked`), which Ask does not use.
 For comparison, `locomo.qa_mirix.*` scores MIRIX's published answers
 (gpt-4.1-mini) with the same F1 code; Mem0's paper reports about 1,764 context
 tokens per query and 1.44 s p95 end to end.

@@ -257,7 +257,8 @@ class HybridSearch:
         whether it is a message said by someone the query names ("what did Caroline say about ..."). Fusion
         weighs each word by its rarity; a question is answered by the turn that holds most of it.
         Measured on LoCoMo (bench/locomo_retrieval.py): R@10 0.80 -> 0.83; with weights tuned on half of its
-        conversations, the other half gained as much. Scores stay the fused ones; only the order changes.
+        conversations, the other half gained as much. Ask does not use it: the model answered worse from
+        what it brings (agents/ask.py `retrieve`). Scores stay the fused ones; only the order changes.
         No decryption but a message's speaker, and only within the top `depth`."""
         codec = self._store.codec
         asked = set(codec.index.tokens(text).split())
