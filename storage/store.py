@@ -148,8 +148,7 @@ def _bind_clear_columns(table: Any, codec: RowCodec) -> None:
 
     ids = table.search().select(["id"]).limit(None).to_arrow().column("id").to_pylist()
     for start in range(0, len(ids), _BIND_BATCH):
-        chunk = ", ".join(repr(i) for i in ids[start:start + _BIND_BATCH])
-        rows = table.search().where(f"id IN ({chunk})").limit(None).to_arrow().to_pylist()
+        rows = table.search().where(_ids_in(ids[start:start + _BIND_BATCH])).limit(None).to_arrow().to_pylist()
         newest = {r["id"]: r for r in sorted(rows, key=lambda r: r["updated_us"])}  # a twin id: its newest row
         rebound = [r for r in map(codec.rebound, newest.values()) if r is not None]
         if rebound:
@@ -180,8 +179,7 @@ def _rewrite_rows(table: Any, where: str | None, rewritten: Callable[[dict[str, 
     ids = query.select(["id"]).limit(None).to_arrow().column("id").to_pylist()
     changed = 0
     for start in range(0, len(ids), _BIND_BATCH):
-        chunk = ", ".join(repr(i) for i in ids[start:start + _BIND_BATCH])
-        rows = table.search().where(f"id IN ({chunk})").limit(None).to_arrow().to_pylist()
+        rows = table.search().where(_ids_in(ids[start:start + _BIND_BATCH])).limit(None).to_arrow().to_pylist()
         # A store from before one id was one row may hold twins: Lance refuses a merge that gives two rows
         # for one id, so the newest is written (it replaces both).
         newest = {r["id"]: r for r in sorted(rows, key=lambda r: r["updated_us"])}
@@ -572,7 +570,7 @@ class MemoryStore:
         id_list = [i for i in ids if _is_id(i)]
         if not id_list:
             return 0
-        return self._delete_where(f"id IN ({', '.join(repr(i) for i in id_list)})")
+        return self._delete_where(_ids_in(id_list))
 
     def delete_range(self, since: datetime, until: datetime, kinds: Sequence[str] | None = None) -> int:
         """Forget everything that happened in [since, until), optionally only some kinds."""
@@ -614,7 +612,7 @@ class MemoryStore:
         found: list[Memory] = []
         ids = [i for i in ids if _is_id(i)]
         for start in range(0, len(ids), 500):
-            where = f"kind = 'message' AND id IN ({', '.join(repr(i) for i in ids[start:start + 500])})"
+            where = f"kind = 'message' AND {_ids_in(ids[start:start + 500])}"
             rows = self.table.search().where(where).limit(None).to_arrow().to_pylist()
             found += [self.codec.decode(r) for r in rows if r["tokens"] and not self.codec.around_tokens(r["tokens"])
                       # Digested only: a turn a version before masking stored is masked when digested, and its
@@ -663,7 +661,7 @@ class MemoryStore:
         ids = [i for i in frame_ids if _is_id(i)]
         if not ids:
             return []
-        where = f"id IN ({', '.join(repr(i) for i in ids)})"
+        where = _ids_in(ids)
         with self._lock.held():
             old_files = self._rebase_dependents(where, self._frame_fields(f"({where}) AND kind = 'frame'"))
             self.rendered.clear()  # no built picture of these screens stays in memory
@@ -746,7 +744,7 @@ class MemoryStore:
         ids = sorted({i for i in sources.values() if _is_id(i)})
         if not ids:
             return {}
-        rows = self.table.search().where(f"id IN ({', '.join(repr(i) for i in ids)})").select(["id", "vector"])
+        rows = self.table.search().where(_ids_in(ids)).select(["id", "vector"])
         found = {row["id"]: row["vector"] for row in rows.limit(None).to_arrow().to_pylist()}
         return {memory_id: found[source] for memory_id, source in sources.items() if source in found}
 
@@ -757,7 +755,7 @@ class MemoryStore:
         ids = [m.id for m in messages if _is_id(m.id) and not m.never_written]
         if not ids:
             return {}
-        stored = {row["id"]: row for row in self.table.search().where(f"id IN ({', '.join(repr(i) for i in ids)})")
+        stored = {row["id"]: row for row in self.table.search().where(_ids_in(ids))
                   .limit(None).to_arrow().to_pylist()}
         kept = {}
         for m in messages:
@@ -834,7 +832,7 @@ class MemoryStore:
     def _fetch_in_order(self, ids: list[str]) -> list[Memory]:
         if not ids:
             return []
-        rows = self.table.search().where(f"id IN ({', '.join(repr(i) for i in ids)})").limit(None).to_arrow().to_pylist()
+        rows = self.table.search().where(_ids_in(ids)).limit(None).to_arrow().to_pylist()
         by_id = {r["id"]: r for r in rows}
         return [self.codec.decode(by_id[i]) for i in ids if i in by_id]
 
@@ -909,7 +907,7 @@ class MemoryStore:
         wanted = [i for i in dict.fromkeys(ids) if _is_id(i)]
         found: list[Stamp] = []
         for start in range(0, len(wanted), 500):
-            found += self._stamps(f"id IN ({', '.join(repr(i) for i in wanted[start:start + 500])})")
+            found += self._stamps(_ids_in(wanted[start:start + 500]))
         return found
 
     def existing(self, ids: Sequence[str]) -> set[str]:
@@ -944,7 +942,7 @@ class MemoryStore:
         id_list = [i for i in ids if _is_id(i)]
         if id_list:
             with self._lock.held():
-                self.table.update(where=f"id IN ({', '.join(repr(i) for i in id_list)})",
+                self.table.update(where=_ids_in(id_list),
                                   values={"digested_us": to_us(utcnow())})
 
     def count(self, kind: str | None = None) -> int:
@@ -1182,3 +1180,8 @@ def _time_filter(since: datetime | None, until: datetime | None) -> str:
     if until:
         clauses.append(f"time_us < {to_us(until)}")
     return " AND ".join(clauses) or "true"
+
+
+def _ids_in(ids: Iterable[str]) -> str:
+    """A filter for the rows with these ids (ids are hex: nothing to escape)."""
+    return f"id IN ({', '.join(repr(i) for i in ids)})"
