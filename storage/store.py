@@ -32,6 +32,7 @@ from storage.codec import BOUND_COLUMNS, TABLE, RowCodec, arrow_schema, compress
 from storage.config import Config
 from storage.embedding import Embedder
 from storage.fields import FieldCipher
+from storage.lance_apart import optimize
 from storage.frame_pictures import GROUP_SPAN, RenderedPictures, rebase
 from storage.keys import KeyNotForThisStore, KeyVault
 from storage.ledger import Check, RowLedger, Stamp
@@ -712,9 +713,9 @@ class MemoryStore:
         with upkeep.upkeep_lock(self.root, self._lock.wait_seconds), self._lock.held():
             if reindex_words and any(i.columns == ["tokens"] for i in self.table.list_indices()):
                 self.table.create_index("tokens", config=keyword_index_config(), replace=True)
-            dataset = self.table.to_lance()
-            dataset.optimize.compact_files(materialize_deletions=True, materialize_deletions_threshold=0.0)
-            dataset.cleanup_old_versions(older_than=timedelta(0), delete_unverified=True)
+            optimize(self.table, self.has_vector_index(), "compact_files", materialize_deletions=True,
+                     materialize_deletions_threshold=0.0)
+            self.table.to_lance().cleanup_old_versions(older_than=timedelta(0), delete_unverified=True)
             self.table.checkout_latest()  # type: ignore[no-untyped-call]
 
     def _encode(self, memories: Sequence[Memory], known: dict[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -1010,25 +1011,25 @@ class MemoryStore:
         vector index with a single partition (bench: ANN recall@10 0.98 -> 0.70 at 1M),
         and it compacts everything on every call. Lance's own calls keep the partitions.
         """
-        dataset = self.table.to_lance()
-        dataset.optimize.optimize_indices(num_indices_to_merge=0)  # type: ignore[no-untyped-call]
+        optimize(self.table, self.has_vector_index(), "optimize_indices", num_indices_to_merge=0)
         self.table.checkout_latest()  # type: ignore[no-untyped-call]
         self._merge_small_pieces()
 
     def _merge_small_pieces(self, force: bool = False) -> None:
         deltas = max((_index_count(self.table, i.name) for i in self.table.list_indices()), default=1)
-        dataset = self.table.to_lance()
         if force or deltas > _MAX_INDEX_DELTAS:
             # Many deltas slow every query (keyword search above all) and hold files open.
-            dataset.optimize.optimize_indices(num_indices_to_merge=deltas)  # type: ignore[no-untyped-call]
-        small = sum(1 for f in dataset.get_fragments() if f.metadata.physical_rows < _FRAGMENT_ROWS)
+            optimize(self.table, self.has_vector_index(), "optimize_indices", num_indices_to_merge=deltas)
+            self.table.checkout_latest()  # type: ignore[no-untyped-call]
+        small = sum(1 for f in self.table.to_lance().get_fragments() if f.metadata.physical_rows < _FRAGMENT_ROWS)
         if force or small > _MAX_SMALL_FRAGMENTS:
             # Only small files are merged, up to _FRAGMENT_ROWS rows: bigger ones stay as they are,
             # so this costs the size of what was written since, not of the table.
             # Files holding deleted rows are left to the hourly upkeep: rewriting a large one here
             # would remap every index inside a capture tick.
-            dataset.optimize.compact_files(target_rows_per_fragment=_FRAGMENT_ROWS, materialize_deletions=False)
-            self._drop_old_versions(dataset)
+            optimize(self.table, self.has_vector_index(), "compact_files", target_rows_per_fragment=_FRAGMENT_ROWS,
+                     materialize_deletions=False)
+            self._drop_old_versions(self.table.to_lance())
         self.table.checkout_latest()  # type: ignore[no-untyped-call]
 
     def _drop_old_versions(self, dataset: Any) -> None:

@@ -31,6 +31,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from storage.lance_apart import optimize
 from storage.locking import WriterBusy, WriterLock
 
 log = logging.getLogger(__name__)
@@ -199,7 +200,8 @@ def _merge_index_pieces(store: Any, report: UpkeepReport) -> None:
         if pieces <= 1:
             continue
         try:
-            store.table.to_lance().optimize.optimize_indices(num_indices_to_merge=pieces, index_names=[index.name])
+            optimize(store.table, store.has_vector_index(), "optimize_indices", num_indices_to_merge=pieces,
+                     index_names=[index.name])
         except OSError as exc:
             if not is_conflict(exc):
                 raise
