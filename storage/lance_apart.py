@@ -9,8 +9,8 @@ process ends: the app would hold thousands of them after months of capture. A ch
 it ends (tests/test_upkeep.py counts them). Searches hold only what the session caches, and a keyword
 index alone leaks nothing, so a store without a vector index does this in-process, cheaper by the ~1 s
 a child costs to start. A frozen build cannot start `python -m` (as app/capture/ocr_process.py): there
-it stays in-process, leak and all. The hourly upkeep's planned compaction (storage/upkeep.py) is not
-moved: its tasks are objects of this process.
+it stays in-process, leak and all. The hourly upkeep's rewrite of files holding deleted rows
+(storage/upkeep.py `rewrite_files`) runs the same way.
 """
 from __future__ import annotations
 
@@ -24,17 +24,16 @@ from typing import Any
 _CHILD_SECONDS = 3600
 
 
-_STEPS = ("optimize_indices", "compact_files")
+_STEPS = ("optimize_indices", "compact_files", "rewrite_files")
 
 
-def optimize(table: Any, vector_indexed: bool, step: str, **options: Any) -> None:
-    """`LanceDataset.optimize.<step>(**options)` on `table`'s dataset, committed as it commits; an OSError (a
-    commit conflict among them, as Lance words it) when the child fails. The caller checks out the result."""
-    assert step in _STEPS, step
+def optimize(table: Any, vector_indexed: bool, step: str, **options: Any) -> Any:
+    """`LanceDataset.optimize.<step>(**options)` on `table`'s dataset, or storage.upkeep.rewrite_files, committed
+    as they commit; what the step returns (JSON's worth of it from a child); an OSError (a commit conflict among
+    them, as Lance words it) when the child fails. The caller checks out the result."""
     dataset = table.to_lance()
-    if not vector_indexed or getattr(sys, "frozen", False):
-        getattr(dataset.optimize, step)(**options)
-        return
+    if not apart(vector_indexed):
+        return _run(step, dataset, options)
     try:
         done = subprocess.run([sys.executable, "-m", "storage.lance_apart", step, dataset.uri, json.dumps(options)],
                               capture_output=True, text=True, timeout=_CHILD_SECONDS)
@@ -44,13 +43,28 @@ def optimize(table: Any, vector_indexed: bool, step: str, **options: Any) -> Non
         # Lance's own words (its last line), so a conflict reads as one (storage/upkeep.py is_conflict).
         said = [line for line in done.stderr.splitlines() if line.strip() and "WARN" not in line]
         raise OSError(said[-1] if said else f"{step} failed (exit code {done.returncode})")
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def apart(vector_indexed: bool) -> bool:
+    """Whether these steps run in a child."""
+    return vector_indexed and not getattr(sys, "frozen", False)
+
+
+def _run(step: str, dataset: Any, options: dict[str, Any]) -> Any:
+    assert step in _STEPS, step
+    if step == "rewrite_files":
+        from storage.upkeep import rewrite_files
+
+        return rewrite_files(dataset, **options)
+    getattr(dataset.optimize, step)(**options)
+    return None
 
 
 def _main(step: str, uri: str, options: str) -> None:
     import lance
 
-    assert step in _STEPS, step
-    getattr(lance.dataset(uri).optimize, step)(**json.loads(options))
+    print(json.dumps(_run(step, lance.dataset(uri), json.loads(options))))
 
 
 if __name__ == "__main__":

@@ -124,16 +124,29 @@ def _deleted(fragment: Any) -> int:
 
 
 def _rewrite(store: Any, report: UpkeepReport, merge: bool) -> None:
+    done = optimize(store.table, store.has_vector_index(), "rewrite_files", merge=merge)
+    store.table.checkout_latest()
+    report.files_rewritten += done["files_rewritten"]
+    report.files_written += done["files_written"]
+    report.rows_erased += done["rows_erased"]
+    report.erased = done["erased"]
+
+
+def rewrite_files(dataset: Any, merge: bool) -> dict[str, Any]:
+    """Rewrite the data files holding deleted rows (and, with `merge`, merge small ones); planned again over the
+    newer version when a write touched a file meanwhile. In a child process once the table has a vector index
+    (storage/lance_apart.py): Lance's commit remaps the indexes and keeps the files it read open."""
+    import lance
     from lance.optimize import Compaction
 
     options: Any = {"materialize_deletions": True, "materialize_deletions_threshold": 0.0,
                     "target_rows_per_fragment": MERGED_ROWS}
+    done = {"files_rewritten": 0, "files_written": 0, "rows_erased": 0, "erased": False}
     for _ in range(_ATTEMPTS):
-        dataset = store.table.to_lance()
         tasks = _chosen_tasks(dataset, Compaction.plan(dataset, options).tasks, merge)
         if not tasks:
-            report.erased = True
-            return
+            done["erased"] = True
+            return done
         erasing = sum(_deleted_in(t) for t in tasks)
         try:
             rewrites = [task.execute(dataset) for task in tasks]
@@ -143,15 +156,17 @@ def _rewrite(store: Any, report: UpkeepReport, merge: bool) -> None:
                 raise
             # A write touched a file being rewritten: plan again over the newer version.
             log.info("upkeep: a write touched a file being merged; planning again")
-            report.erased = False
+            done["erased"] = False
+            dataset = lance.dataset(dataset.uri)
             continue
-        report.files_rewritten += metrics.fragments_removed
-        report.files_written += metrics.fragments_added
-        report.rows_erased += erasing
-        store.table.checkout_latest()
-        report.erased = not any(_deleted(f) for f in store.table.to_lance().get_fragments())
-        if report.erased or not merge:
-            return
+        done["files_rewritten"] += metrics.fragments_removed
+        done["files_written"] += metrics.fragments_added
+        done["rows_erased"] += erasing
+        dataset = lance.dataset(dataset.uri)
+        done["erased"] = not any(_deleted(f) for f in dataset.get_fragments())
+        if done["erased"] or not merge:
+            return done
+    return done
 
 
 def is_conflict(exc: OSError) -> bool:

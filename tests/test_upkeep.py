@@ -149,6 +149,8 @@ def test_a_merge_never_brings_back_a_row_deleted_while_it_ran(store: MemoryStore
             deleted_meanwhile.append(store.delete([late.id]))
         return commit(dataset, rewrites, options)
 
+    # The rewrite's commit is patched in this process: the rewrite runs here, not in its child (the same code).
+    monkeypatch.setattr("storage.lance_apart.apart", lambda vector_indexed: False)
     monkeypatch.setattr(Compaction, "commit", staticmethod(commit_after_a_forget))
     report = upkeep.run_upkeep(store)
 
@@ -179,6 +181,8 @@ def test_upkeep_lets_capture_write_while_it_rewrites(store: MemoryStore, home: P
 
     writer = MemoryStore.open(PASSPHRASE, home=home, embedder=HashEmbedder())
     writer._lock.wait_seconds = 0   # a write that would have to wait fails instead (WriterBusy)
+    # The rewrite's commit is patched in this process: the rewrite runs here, not in its child (the same code).
+    monkeypatch.setattr("storage.lance_apart.apart", lambda vector_indexed: False)
     monkeypatch.setattr(Compaction, "commit", staticmethod(commit_beside_a_capture))
     report = upkeep.run_upkeep(store)
 
@@ -270,7 +274,7 @@ def open_index_files(store: MemoryStore) -> list[str]:
 
 @pytest.mark.slow  # each fold, merge and compaction of a vector-indexed table starts a child (~1 s)
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts open files through /proc")
-def test_a_vector_indexed_store_keeps_no_index_file_open_as_it_folds_merges_compacts_and_forgets(
+def test_a_vector_indexed_store_keeps_no_index_file_open_as_it_folds_merges_compacts_upkeeps_and_forgets(
         store: MemoryStore) -> None:
     """Lance 9's index optimisation and compaction leave the vector index files they read open, deleted
     ones too (18 per 1,000 screens on the year-of-use store, for the life of the process): they run in a
@@ -282,6 +286,8 @@ def test_a_vector_indexed_store_keeps_no_index_file_open_as_it_folds_merges_comp
         store.add(frames[-30:])
     assert store.has_vector_index()
     store.delete([f.id for f in frames[::9]])
+    upkeep.run_upkeep(store)                          # the hourly rewrite of files holding deleted rows
+    store.delete([f.id for f in frames[1::9]])
     store.purge()                                     # what forgetting ends with: every file rewritten
     assert open_index_files(store) == []
     assert store.search("screen 42 budget").hits     # the indexes the children wrote are whole
