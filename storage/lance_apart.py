@@ -14,6 +14,7 @@ it stays in-process, leak and all. The hourly upkeep's rewrite of files holding 
 """
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
@@ -24,12 +25,14 @@ from typing import Any
 _CHILD_SECONDS = 3600
 
 
-_STEPS = ("optimize_indices", "compact_files", "rewrite_files")
+# Lance's own steps, by their name on `LanceDataset.optimize`; any other step is "module:function", a function
+# of the dataset (named, not imported here: its module imports this one).
+_LANCE_STEPS = ("optimize_indices", "compact_files")
 
 
 def optimize(table: Any, vector_indexed: bool, step: str, **options: Any) -> Any:
-    """`LanceDataset.optimize.<step>(**options)` on `table`'s dataset, or storage.upkeep.rewrite_files, committed
-    as they commit; what the step returns (JSON's worth of it from a child); an OSError (a commit conflict among
+    """`LanceDataset.optimize.<step>(**options)` on `table`'s dataset, or `module:function(dataset, **options)`,
+    committed as they commit; what the step returns (JSON's worth of it from a child); an OSError (a commit conflict among
     them, as Lance words it) when the child fails. The caller checks out the result."""
     dataset = table.to_lance()
     if not apart(vector_indexed):
@@ -52,13 +55,12 @@ def apart(vector_indexed: bool) -> bool:
 
 
 def _run(step: str, dataset: Any, options: dict[str, Any]) -> Any:
-    assert step in _STEPS, step
-    if step == "rewrite_files":
-        from storage.upkeep import rewrite_files
-
-        return rewrite_files(dataset, **options)
-    getattr(dataset.optimize, step)(**options)
-    return None
+    if step in _LANCE_STEPS:
+        getattr(dataset.optimize, step)(**options)
+        return None
+    module, _, function = step.partition(":")
+    assert module.startswith("storage.") and function, step
+    return getattr(importlib.import_module(module), function)(dataset, **options)
 
 
 def _main(step: str, uri: str, options: str) -> None:

@@ -124,7 +124,7 @@ def _deleted(fragment: Any) -> int:
 
 
 def _rewrite(store: Any, report: UpkeepReport, merge: bool) -> None:
-    done = optimize(store.table, store.has_vector_index(), "rewrite_files", merge=merge)
+    done = optimize(store.table, store.has_vector_index(), "storage.upkeep:rewrite_files", merge=merge)
     store.table.checkout_latest()
     report.files_rewritten += done["files_rewritten"]
     report.files_written += done["files_written"]
