@@ -23,8 +23,6 @@ from typing import Any
 # Merging a 1M-row vector index's pieces or compacting its table takes minutes on two cores; a child
 # past this is stuck.
 _CHILD_SECONDS = 3600
-
-
 # Lance's own steps, by their name on `LanceDataset.optimize`; any other step is "module:function", a function
 # of the dataset (named, not imported here: its module imports this one).
 _LANCE_STEPS = ("optimize_indices", "compact_files")
@@ -32,8 +30,8 @@ _LANCE_STEPS = ("optimize_indices", "compact_files")
 
 def optimize(table: Any, vector_indexed: bool, step: str, **options: Any) -> Any:
     """`LanceDataset.optimize.<step>(**options)` on `table`'s dataset, or `module:function(dataset, **options)`,
-    committed as they commit; what the step returns (JSON's worth of it from a child); an OSError (a commit conflict among
-    them, as Lance words it) when the child fails. The caller checks out the result."""
+    committed as they commit. Returns what the step returns (as JSON carries it, from a child); raises OSError
+    when the child fails (a commit conflict among them, in Lance's words). The caller checks out the result."""
     dataset = table.to_lance()
     if not apart(vector_indexed):
         return _run(step, dataset, options)

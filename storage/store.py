@@ -32,9 +32,9 @@ from storage.codec import BOUND_COLUMNS, TABLE, RowCodec, arrow_schema, compress
 from storage.config import Config
 from storage.embedding import Embedder
 from storage.fields import FieldCipher
-from storage.lance_apart import optimize
 from storage.frame_pictures import GROUP_SPAN, RenderedPictures, rebase
 from storage.keys import KeyNotForThisStore, KeyVault
+from storage.lance_apart import optimize
 from storage.ledger import Check, RowLedger, Stamp
 from storage.locking import DEFAULT_WAIT_SECONDS, WriterBusy, WriterLock
 from storage.memory import EARLIEST, KINDS, LATEST, Memory, utcnow
@@ -1029,6 +1029,7 @@ class MemoryStore:
             # would remap every index inside a capture tick.
             optimize(self.table, self.has_vector_index(), "compact_files", target_rows_per_fragment=_FRAGMENT_ROWS,
                      materialize_deletions=False)
+            self.table.checkout_latest()  # type: ignore[no-untyped-call]
             self._drop_old_versions(self.table.to_lance())
         self.table.checkout_latest()  # type: ignore[no-untyped-call]
 
