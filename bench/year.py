@@ -62,8 +62,8 @@ decrypting the top 10 (one run each, after a warm-up); `open_unlock` a fresh pro
 store (`MemoryStore.open`, key derivation included); `rss_mb` and `open_fds` that process's resident memory and
 open file descriptors after 40 hybrid searches (it holds the bench embedder's vectors, not MiniLM, which the
 app also loads), and `lance_cache_mb` how much of it LanceDB's caches hold (`lancedb.Session.size_bytes`: the
-index cache, unbounded up to LanceDB's 6 GB default, and the metadata cache Engram bounds); `delete_frame` 'Forget this frame' (`agents.forget.forget`, what the timeline runs) on 12
-frames spread over the store; `forget_day` 'Forget a time range' of one whole simulated day (frames and
+index cache, unbounded up to LanceDB's 6 GB default, and the metadata cache Engram bounds); `delete_frame`
+'Forget this frame' (`agents.forget.forget`, what the timeline runs) on 12 frames spread over the store; `forget_day` 'Forget a time range' of one whole simulated day (frames and
 episodes, as the timeline asks); `retention` one `retention.enforce` with the default policy; `upkeep` one
 run of capture's hourly job, while a second thread searches and writes a message every 0.2 s
 (`upkeep_blocks_*` the slowest of those during the job); `bytes_per_frame` everything under the store's home
