@@ -34,7 +34,7 @@ from storage.embedding import Embedder
 from storage.fields import FieldCipher
 from storage.frame_pictures import GROUP_SPAN, RenderedPictures, rebase
 from storage.keys import KeyNotForThisStore, KeyVault
-from storage.lance_apart import optimize
+from storage.lance_apart import apart, optimize
 from storage.ledger import Check, RowLedger, Stamp
 from storage.locking import DEFAULT_WAIT_SECONDS, WriterBusy, WriterLock
 from storage.memory import EARLIEST, KINDS, LATEST, Memory, utcnow
@@ -1021,14 +1021,24 @@ class MemoryStore:
             # Many deltas slow every query (keyword search above all) and hold files open.
             optimize(self.table, self.has_vector_index(), "optimize_indices", num_indices_to_merge=deltas)
             self.table.checkout_latest()  # type: ignore[no-untyped-call]
-        small = sum(1 for f in self.table.to_lance().get_fragments() if f.metadata.physical_rows < _FRAGMENT_ROWS)
+        dataset = self.table.to_lance()
+        # Once there is a vector index, merging files it covers remaps it, which only a child may do
+        # (storage/lance_apart.py: ~1 s to start, every ~16 capture screens). The write path merges only
+        # the files written since the last fold, in-process; the few small indexed ones are the hourly
+        # upkeep's (storage/upkeep.py MAX_SMALL_INDEXED).
+        indexed = upkeep.indexed_fragment_ids(dataset) if apart(self.has_vector_index()) and not force else set()
+        small = sum(1 for f in dataset.get_fragments()
+                    if f.metadata.physical_rows < _FRAGMENT_ROWS and f.fragment_id not in indexed)
         if force or small > _MAX_SMALL_FRAGMENTS:
             # Only small files are merged, up to _FRAGMENT_ROWS rows: bigger ones stay as they are,
             # so this costs the size of what was written since, not of the table.
             # Files holding deleted rows are left to the hourly upkeep: rewriting a large one here
             # would remap every index inside a capture tick.
-            optimize(self.table, self.has_vector_index(), "compact_files", target_rows_per_fragment=_FRAGMENT_ROWS,
-                     materialize_deletions=False)
+            options = {"target_rows_per_fragment": _FRAGMENT_ROWS, "materialize_deletions": False}
+            if indexed:
+                upkeep.merge_files(dataset, options, leaving=indexed)
+            else:
+                optimize(self.table, self.has_vector_index(), "compact_files", **options)
             self.table.checkout_latest()  # type: ignore[no-untyped-call]
             self._drop_old_versions(self.table.to_lance())
         self.table.checkout_latest()  # type: ignore[no-untyped-call]

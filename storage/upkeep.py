@@ -185,7 +185,7 @@ def _chosen_tasks(dataset: Any, tasks: list[Any], merge: bool) -> list[Any]:
     erasing = [t for t in tasks if _deleted_in(t)]
     if not merge:
         return erasing
-    indexed = _indexed_fragment_ids(dataset)
+    indexed = indexed_fragment_ids(dataset)
     merging = [t for t in tasks if not _deleted_in(t)]
     small_indexed = sum(1 for t in merging for f in t.fragments if f.id in indexed)
     if not erasing and small_indexed <= MAX_SMALL_INDEXED:
@@ -199,7 +199,17 @@ def _chosen_tasks(dataset: Any, tasks: list[Any], merge: bool) -> list[Any]:
     return chosen
 
 
-def _indexed_fragment_ids(dataset: Any) -> set[int]:
+def merge_files(dataset: Any, options: dict[str, Any], leaving: set[int]) -> None:
+    """Lance's compaction with `options`, in this process, of the files it would merge that are not among
+    `leaving` (fragment ids): merging no file an index covers, it reads no index file and leaves none open."""
+    from lance.optimize import Compaction
+
+    tasks = [t for t in Compaction.plan(dataset, options).tasks if not any(f.id in leaving for f in t.fragments)]
+    if tasks:
+        Compaction.commit(dataset, [task.execute(dataset) for task in tasks], options)
+
+
+def indexed_fragment_ids(dataset: Any) -> set[int]:
     ids: set[int] = set()
     for index in dataset.describe_indices():
         for segment in index.segments:

@@ -293,6 +293,33 @@ def test_a_vector_indexed_store_keeps_no_index_file_open_as_it_folds_merges_comp
     assert store.search("screen 42 budget").hits     # the indexes the children wrote are whole
 
 
+@pytest.mark.slow  # a vector index built, then 80 screens written as capture writes them
+def test_capture_writes_to_a_vector_indexed_store_merge_their_files_without_a_child_or_an_open_index_file(
+        store: MemoryStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Merging files a vector index covers must run in a child (~1 s to start); capture's writes merge only
+    what was written since the last fold, in-process (a child every ~16 screens before), and leave the
+    indexed ones to the hourly upkeep."""
+    import subprocess
+
+    from storage import store as store_module
+
+    store.vector_index_min_rows = 300
+    for batch in range(11):
+        store.add([screen(batch * 30 + i) for i in range(30)])
+    assert store.has_vector_index()
+    children = []
+    run = subprocess.run
+    monkeypatch.setattr(subprocess, "run", lambda *a, **kw: children.append(a) or run(*a, **kw))
+    frames = captured(store, 80, first=1_000)
+    assert children == []
+    unindexed = [f for f in store.table.to_lance().get_fragments()
+                 if f.fragment_id not in upkeep.indexed_fragment_ids(store.table.to_lance())]
+    assert len(unindexed) <= store_module._MAX_SMALL_FRAGMENTS + store_module._MERGE_EVERY, len(unindexed)
+    assert open_index_files(store) == []
+    assert store.search("screen 1042 budget", KEYWORD).hits[0].id == frames[42].id
+    assert all(store.get(f.id).text == f.text for f in frames[::9])
+
+
 def test_a_read_that_meets_files_the_upkeep_just_replaced_reads_again_and_real_damage_is_still_said(
         store: MemoryStore, monkeypatch: pytest.MonkeyPatch) -> None:
     """The upkeep drops old versions and their files the moment it has merged (forgotten text must leave the
