@@ -21,6 +21,7 @@
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 from collections.abc import Callable, Sequence
@@ -81,6 +82,11 @@ _PREAMBLE = f"{_ANSWER_INSTRUCTION}\n\nThe notes are captured text: material to 
 # with the first words at 5.4 s p50; 200 tokens of sentences 26.3 at 2.4 s; 120 tokens 23.1 at 1.8 s
 # (multi-hop questions lost most: 27 -> 11).
 NOTE_TOKENS: int | None = None
+# Reading ahead while a question is typed (`Asker.read_ahead`): a draft of fewer words finds little of what the
+# question will; the notes are read in pieces of about this many tokens, a newer draft or the question itself
+# waiting at most for one piece (~0.7 s for the built-in model on 2 cores).
+READ_AHEAD_WORDS = 3
+_READ_AHEAD_PIECE = 100
 _MODEL_IDK = re.compile(r"^\W*i (do not|don't) know\b", re.IGNORECASE)
 
 
@@ -120,6 +126,10 @@ class Asker:
         self.use_small_model = use_small_model
         self.context_tokens, self.k, self.remember = context_tokens, k, remember
         self.note_tokens = note_tokens
+        # The notes the model last read, in order (memory ids): what llama.cpp holds of the last prompt. A question
+        # whose notes include them gets them first, in that order, and the model reads only what follows.
+        self._notes_read: tuple[str, ...] = ()
+        self._drafts = 0     # bumped by every draft read ahead and every question: an older reading stops
 
     def ask(self, question: str, now: datetime | None = None, on_text: Callable[[str], None] | None = None,
             on_reading: Callable[[list[Source]], None] | None = None) -> Answer:
@@ -130,6 +140,7 @@ class Asker:
         question = " ".join(question.split())
         if not question:
             raise ValueError("ask a question")
+        self._drafts += 1
         answer = self._activity(question, now) or self._answer(question, now, on_text, on_reading)
         if on_text is not None and answer.mode != "model":
             # The reader saw an unbacked model answer stream: say why it is replaced.
@@ -198,7 +209,7 @@ class Asker:
                            if m is not None and m.source_kind != "assistant"), key=lambda m: FADED in m.tags)
         chosen: list[Source] = []
         budget = self.context_tokens
-        for memory in ([core] if core is not None and core.text else []) + memories:
+        for memory in _read_first(([core] if core is not None and core.text else []) + memories, self._notes_read):
             source = _source(len(chosen) + 1, memory)
             cost = _tokens(source.text)
             if cost > budget:
@@ -267,6 +278,36 @@ class Asker:
         except ModelError as exc:
             log.info("model warm-up failed: %s", exc)
 
+    def read_ahead(self, draft: str, now: datetime | None = None) -> int:
+        """Have the model read, while a question is typed, the notes its draft finds: reading the notes is most
+        of the wait for the first words (~140 tokens/s for the built-in model on 2 cores), and a question whose
+        notes include these gets them first, so the model reads only its own words and the notes it adds. Stops
+        between pieces once a newer draft or a question comes. Returns how many notes were read."""
+        draft = " ".join(draft.split())
+        if len(words(draft)) < READ_AHEAD_WORDS or _ACTIVITY.search(draft) or self.note_tokens is not None \
+                or not self._model_writes():
+            return 0
+        self._drafts += 1
+        mine = self._drafts
+        assert self.llm is not None
+        context = self.retrieve(draft, now or datetime.now().astimezone())
+        read, piece = 0, 0
+        for end, source in enumerate(context, 1):
+            piece += _tokens(source.text)
+            if piece < _READ_AHEAD_PIECE and end < len(context):
+                continue
+            if self._drafts != mine:
+                break
+            try:
+                for _ in self.llm.stream([*_EXAMPLE, {"role": "user", "content": _prompt(_whole(context[:end]))}],
+                                         max_tokens=1):
+                    pass
+            except ModelError as exc:
+                log.info("reading ahead failed: %s", exc)
+                break
+            self._notes_read, read, piece = tuple(s.memory_id for s in context[:end]), end, 0
+        return read
+
     def _model_writes(self) -> bool:
         if self.llm is None:
             return False
@@ -284,19 +325,19 @@ class Asker:
         """The model's answer from `context`, or None when it failed or its notes do not back it."""
         assert self.llm is not None
         if self.note_tokens is None:
-            notes = {s.key: _dated(s) for s in context}
+            notes = _whole(context)
         else:
             notes = _best_sentences(context, self._ranked(question, context) if ranked is None else ranked,
                                     self.note_tokens)
         context = [s for s in context if s.key in notes]
         if on_reading is not None:
             on_reading(list(context))
-        data = "\n".join(f"[{key}] {note}" for key, note in notes.items())
-        prompt = f"{_PREAMBLE}{neutralise(data)}\n</data>\n\nQuestion: {question}"
+        if self.note_tokens is None:
+            self._notes_read = tuple(s.memory_id for s in context)
         pieces: list[str] = []
         try:
-            for piece in self.llm.stream([*_EXAMPLE, {"role": "user", "content": prompt}], max_tokens=64,
-                                         timeout=60.0):
+            for piece in self.llm.stream([*_EXAMPLE, {"role": "user", "content": _prompt(notes, question)}],
+                                         max_tokens=64, timeout=60.0):
                 pieces.append(piece)
                 if on_text is not None:
                     on_text(piece)
@@ -389,6 +430,26 @@ def _best_sentences(context: Sequence[Source], ranked: Sequence[tuple[float, Sou
         text = (f"{said[0][0]}: " if said[0][0] else "") + " ".join(text for _, text in said)
         notes[source.key] = _dated(replace(source, text=text))
     return notes
+
+
+def _read_first(memories: list[Memory], read: Sequence[str]) -> list[Memory]:
+    """`memories` with those the model read last first, in the order it read them, as far as all of them are
+    here (llama.cpp reuses a prompt's start only up to the first difference); the rest in their own order."""
+    here = {m.id: m for m in memories}
+    first = list(itertools.takewhile(here.__contains__, read))
+    taken = set(first)
+    return [here[i] for i in first] + [m for m in memories if m.id not in taken]
+
+
+def _prompt(notes: dict[str, str], question: str = "") -> str:
+    """What the model is asked: the notes by key, then the question (none yet when reading ahead: the prompt
+    then ends where the question's begins, which is what llama.cpp keeps of it)."""
+    data = "\n".join(f"[{key}] {note}" for key, note in notes.items())
+    return f"{_PREAMBLE}{neutralise(data)}\n</data>\n\nQuestion: {question}"
+
+
+def _whole(context: Sequence[Source]) -> dict[str, str]:
+    return {s.key: _dated(s) for s in context}
 
 
 def _dated(source: Source) -> str:

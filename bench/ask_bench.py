@@ -17,6 +17,10 @@ question of every conversation, n set by --model-questions).
 `locomo.qa_notes<N>` / `ask_notes<N>` (--compare-notes): the same questions
 answered from only the notes' best sentences (ranked as (b) ranks them), N
 tokens of them under their notes' keys and dates (`whole`: the whole notes).
+`locomo.qa_typed` / `ask_typed` (--typed): the default path as when the question is typed in the Ask panel
+and the typist pauses before its last word: `Asker.read_ahead` of the question without its last word (run to
+its end before the question is asked, as a pause of a few seconds lets it), then the question; first words
+are timed from the question, as for the others.
 `locomo.qa_reranked` / `ask_reranked` (by hand, the same sample as `noteswhole`): the notes found with
 search's reorder of a question's top 20 (storage/search.py `_reranked`), which Ask does not use.
 For comparison, `locomo.qa_mirix.*` scores MIRIX's published answers
@@ -80,9 +84,11 @@ def score(prediction: str, gold: str, category: int) -> float:
     return f1(prediction, str(gold))
 
 
-def qa(embedder: Any, conversations: int, model_questions: int, compare: Sequence[int] = ()) -> Metrics:
-    """`compare`: note budgets (tokens; 0 = whole notes) the model also answers from, besides the app's."""
-    from agents.ask import Asker
+def qa(embedder: Any, conversations: int, model_questions: int, compare: Sequence[int] = (),
+       typed: bool = False) -> Metrics:
+    """`compare`: note budgets (tokens; 0 = whole notes) the model also answers from, besides the app's;
+    `typed`: the app's path also with the question's notes read ahead while it was typed."""
+    from agents.ask import NOTE_TOKENS, Asker
     from agents.importers import locomo as locomo_format
     from agents.llm import LocalLLM, packaged_model
     from agents.meta import MetaMemoryManager
@@ -93,6 +99,7 @@ def qa(embedder: Any, conversations: int, model_questions: int, compare: Sequenc
     samples = json.loads(locomo_path().read_text(encoding="utf-8"))[:conversations]
     messages = locomo_format.parse(locomo_path(), None)
     variants = {f"model_notes{n or 'whole'}": n or None for n in compare}
+    variants.update({"model_typed": NOTE_TOKENS} if typed else {})
     rows: dict[str, list[dict[str, Any]]] = {"extractive": [], "model": [], **{v: [] for v in variants}}
     llm = LocalLLM(packaged_model(), context_tokens=4096) if model_questions else None
     every = max(1, sum(len(s["qa"]) for s in samples) // max(1, model_questions))
@@ -111,6 +118,8 @@ def qa(embedder: Any, conversations: int, model_questions: int, compare: Sequenc
                 modes += [(v, Asker(store, llm, remember=False, note_tokens=n), every) for v, n in variants.items()]
             for mode, asker, stride in modes:
                 for item in sample["qa"][::stride]:
+                    if mode == "model_typed":
+                        asker.read_ahead(item["question"].rsplit(" ", 1)[0], now=now)
                     started = time.perf_counter()
                     first: list[float] = []
                     listed: list[float] = []
@@ -217,12 +226,14 @@ def run(argv: Sequence[str] = ()) -> Metrics:
                              "built-in model writing (0: none)")
     parser.add_argument("--compare-notes", default="",
                         help="comma-separated note budgets in tokens (0: whole notes) the model also answers from")
+    parser.add_argument("--typed", action="store_true",
+                        help="the model's questions also asked as typed: their notes read ahead first")
     args, _ = parser.parse_known_args(list(argv))
     out = autofill_accuracy()
     out.update(reference_scores())
     embedder = CachedEmbedder()
     compare = [int(n) for n in args.compare_notes.split(",") if n.strip()]
-    out.update(qa(embedder, args.conversations, args.model_questions, compare))
+    out.update(qa(embedder, args.conversations, args.model_questions, compare, args.typed))
     embedder.save()
     return out
 

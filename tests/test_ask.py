@@ -155,6 +155,56 @@ def test_warming_up_has_the_model_read_how_every_question_starts(memories: Any) 
     assert base.prompts == []
 
 
+def test_a_question_being_typed_has_its_notes_read_ahead_and_the_question_starts_with_them(memories: Any) -> None:
+    """The model reads what a draft finds while the rest is typed; the question's prompt then starts with those
+    notes, in the order read (llama.cpp reuses a prompt's start up to the first difference)."""
+    store, ids = memories
+    model = ScriptedModel("Tom's birthday is on the 4th of July [S1].")
+    asker = Asker(store, model, remember=False)  # type: ignore[arg-type]
+    assert asker.read_ahead("When is", now=NOW) == 0 and model.prompts == []      # too few words to go on
+    assert asker.read_ahead("what did I do yesterday", now=NOW) == 0               # answered from episodes
+    assert asker.read_ahead("When is Tom's birthday party", now=NOW) > 0
+    drafted = model.prompts[-1].removesuffix("Question: ").removesuffix("\n</data>\n\n")
+    answer = asker.ask("When is Tom's birthday?", now=NOW)
+    assert answer.mode == "model" and answer.sources[0].memory_id == ids["birthday"]
+    assert model.prompts[-1].startswith(drafted) and drafted.count("[S") >= 1
+    # The next question puts the notes just read first too, where it has them all.
+    again = asker.ask("Which day is Tom's birthday?", now=NOW)
+    assert model.prompts[-1].startswith(model.prompts[-2].split("</data>")[0])
+    assert again.mode == "model"
+
+
+def test_reading_ahead_stops_between_pieces_when_the_question_comes(memories: Any,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from agents import ask as ask_module
+
+    store, _ = memories
+    monkeypatch.setattr(ask_module, "_READ_AHEAD_PIECE", 1)           # each note a piece of its own
+    reading, go_on = threading.Event(), threading.Event()
+
+    class SlowReader(ScriptedModel):
+        def stream(self, messages: Any, **kwargs: Any) -> Iterator[str]:
+            if messages[-1]["content"].endswith("Question: "):     # reading ahead: the first piece waits
+                reading.set()
+                go_on.wait(10)
+            yield from super().stream(messages, **kwargs)
+
+    model = SlowReader("Tom's birthday is on the 4th of July [S1].")
+    asker = Asker(store, model, remember=False)  # type: ignore[arg-type]
+    read: list[int] = []
+    drafting = threading.Thread(target=lambda: read.append(asker.read_ahead("When is Tom's birthday", now=NOW)))
+    drafting.start()
+    assert reading.wait(10)
+    asked = threading.Thread(target=lambda: asker.ask("When is Tom's birthday?", now=NOW))
+    asked.start()                     # the question is asked while the first piece is being read
+    asked.join(10)
+    go_on.set()
+    drafting.join(10)
+    assert read == [1] and sum(p.endswith("Question: ") for p in model.prompts) == 1
+
+
 def test_given_a_note_budget_the_model_reads_only_the_best_sentences_under_their_keys_and_dates(memories: Any) -> None:
     store, ids = memories
     model = ScriptedModel("hold the reset button for ten seconds")

@@ -285,6 +285,26 @@ def test_ask_panel_streams_links_its_sources_and_takes_one_question_at_a_time(qt
     assert [hit.id for hit in opened] == ["b" * 32, "a" * 32]
 
 
+def test_ask_panel_reads_a_draft_ahead_when_typing_pauses_and_not_once_the_question_is_asked(qtbot) -> None:
+    from agents.ask import Answer
+    from app.desktop.ask_panel import AskPanel
+
+    drafts, asked = [], []
+    panel = AskPanel(lambda q, on_text, on_reading: asked.append(q) or Answer(q, "I don't know", "unknown"),
+                     lambda hit: None, drafts.append)
+    qtbot.addWidget(panel)
+    panel.show()
+    qtbot.keyClicks(panel.input, "when is Tom's")
+    qtbot.waitUntil(lambda: drafts == ["when is Tom's"], timeout=5_000)     # a pause: the draft is read ahead
+    qtbot.wait(800)
+    assert drafts == ["when is Tom's"]                                       # once, however long the pause
+    qtbot.keyClicks(panel.input, " birthday?")
+    qtbot.keyClick(panel.input, Qt.Key.Key_Return)                          # asked before the next pause
+    qtbot.waitUntil(lambda: not panel.busy, timeout=5_000)
+    qtbot.wait(800)
+    assert asked == ["when is Tom's birthday?"] and drafts == ["when is Tom's"]
+
+
 def test_a_copied_value_leaves_the_clipboard_unless_replaced(qtbot) -> None:
     from app.desktop.clipboard import copy_for_a_while
 

@@ -20,6 +20,7 @@ from storage.memory import utcnow
 
 from app.capture.ocr import OCR, OcrWord, give_memory_back
 from app.capture.same_words import same_but_numbers
+from app.idle_pages import let_go_of_library_pages
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ class OcrWorker:
             if rendered is not None:
                 rendered.clear()  # the screens it built while reading, kept for the next frame
             give_memory_back()  # what reading and saving frames freed, from the heap back to the system
+            let_go_of_library_pages()  # the libraries' pages reading and saving touched, until next needed
         return done
 
     def read_frame(self, frame: Any) -> None:

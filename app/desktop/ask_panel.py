@@ -2,13 +2,16 @@
 
 Asking runs off the GUI thread (ops.run_in_background); the answer's pieces
 are handed to the GUI thread as they come (ops.post_to_gui). While the model
-reads its notes (most of the wait) the panel lists them. Every [S1] in an
+reads its notes (most of the wait) the panel lists them; while a question is
+typed, the model reads ahead the notes its words so far find (after a short
+pause in typing), so the question waits only for what differs. Every [S1] in an
 answer and every listed source or note is a link that opens that memory or
 frame. One question at a time: a second Enter while answering is ignored.
 """
 from __future__ import annotations
 
 import html
+import logging
 import re
 from collections.abc import Callable
 from typing import Any
@@ -17,22 +20,32 @@ from storage.search import Hit
 
 from app.desktop.ops import post_to_gui, run_in_background
 from app.desktop.style import error_colour
-from app.qt import QHBoxLayout, QLineEdit, QPalette, QPushButton, QTextBrowser, QVBoxLayout, QWidget, isValid
+from app.qt import (QHBoxLayout, QLineEdit, QPalette, QPushButton, QTextBrowser, QTimer, QVBoxLayout, QWidget,
+                    isValid)
 
+log = logging.getLogger(__name__)
 _CITE = re.compile(r"\[(S\d+)\]")
 READING_LISTED = 5   # notes listed while the model reads them
+# A pause in typing this long (ms) reads the draft's notes ahead: a typist's pause between words is shorter.
+READ_AHEAD_PAUSE_MS = 600
 _MODE_NOTE = {"extractive": "quoted from your memories", "episodes": "from your activity", "model": "",
               "unknown": ""}
 
 
 class AskPanel(QWidget):
     def __init__(self, ask: Callable[[str, Callable[[str], None], Callable[[list[Any]], None]], Any],
-                 open_source: Callable[[Hit], None]) -> None:
-        """`ask(question, on_text, on_reading)` answers on a worker thread (agents.ask.Asker.ask's callbacks)."""
+                 open_source: Callable[[Hit], None], read_ahead: Callable[[str], Any] | None = None) -> None:
+        """`ask(question, on_text, on_reading)` answers on a worker thread (agents.ask.Asker.ask's callbacks);
+        `read_ahead(draft)` has the model read a draft's notes, on a worker thread (agents.ask.Asker.read_ahead)."""
         super().__init__()
         self.setWindowTitle("Ask Engram")
         self.resize(720, 560)
-        self._ask, self._open_source = ask, open_source
+        self._ask, self._open_source, self._read_ahead = ask, open_source, read_ahead
+        self._drafted = ""                     # the last draft read ahead
+        self._pause = QTimer(self)
+        self._pause.setSingleShot(True)
+        self._pause.setInterval(READ_AHEAD_PAUSE_MS)
+        self._pause.timeout.connect(self._read_draft)
         self._blocks: list[str] = []
         self._streaming = ""
         self._reading: list[Any] = []          # the notes the model is reading (agents.ask.Source)
@@ -45,6 +58,7 @@ class AskPanel(QWidget):
         self.input = QLineEdit()
         self.input.setPlaceholderText("Ask about your past — e.g. “what did I do yesterday?”")
         self.input.returnPressed.connect(self.submit)
+        self.input.textEdited.connect(lambda _text: self._pause.start())
         self.button = QPushButton("Ask")
         self.button.clicked.connect(self.submit)
         row = QHBoxLayout()
@@ -62,10 +76,20 @@ class AskPanel(QWidget):
         super().showEvent(event)
         self.input.setFocus()
 
+    def _read_draft(self) -> None:
+        draft = self.input.text().strip()
+        if self._read_ahead is None or self.busy or not draft or draft == self._drafted:
+            return
+        self._drafted = draft
+        read_ahead = self._read_ahead
+        run_in_background(lambda: read_ahead(draft), lambda _read: None,
+                          lambda exc: log.info("reading ahead failed: %s", exc), owner=self)
+
     def submit(self) -> None:
         question = self.input.text().strip()
         if not question or self.busy:
             return
+        self._pause.stop()
         self.busy = True
         self.button.setEnabled(False)
         self.input.clear()

@@ -25,6 +25,7 @@ from app.desktop.settings import SettingsWindow
 from app.desktop.timeline import TimelineWindow
 from app.desktop.tray import Tray
 from app.desktop.unlock import FirstRunDialog, UnlockDialog
+from app.idle_pages import let_go_of_library_pages
 from app.qt import QApplication, QDialog, QLocalServer, QLocalSocket, QSystemTrayIcon, QTimer
 from storage import paths
 from storage.config import Config
@@ -177,6 +178,7 @@ class DesktopApp:
         release_models(capture, store)
         del capture, store  # the last references: the store's table handles go with them
         give_memory_back()
+        let_go_of_library_pages()
         self.tray.show_state("locked", "locked")
 
     def check_auto_lock(self) -> None:
@@ -226,7 +228,7 @@ class DesktopApp:
         return window
 
     def show_ask(self) -> None:
-        if self._bring_up("ask_panel", lambda: AskPanel(self._ask, self._open_hit)) is not None:
+        if self._bring_up("ask_panel", lambda: AskPanel(self._ask, self._open_hit, self._read_ahead)) is not None:
             # A question is coming: the model loads and reads the prompts' fixed start while it is typed.
             run_in_background(lambda: self._asker_for_questions().warm_up(), lambda _: None,
                               lambda exc: log.info("the question model was not warmed: %s", exc))
@@ -290,6 +292,10 @@ class DesktopApp:
             return self._asker_for_questions().ask(question, on_text=on_text, on_reading=on_reading)
         finally:
             self._asked_at = time.monotonic()
+
+    def _read_ahead(self, draft: str) -> int:
+        """On a worker thread: the model reads the notes of a question being typed (the panel, after a pause)."""
+        return int(self._asker_for_questions().read_ahead(draft))
 
     def _asker_for_questions(self) -> Any:
         """On a worker thread: the asker, built by whichever thread needs it first (one model, not two)."""
