@@ -3,6 +3,7 @@ cycle; merging small files loses nothing and brings nothing deleted back; open f
 from __future__ import annotations
 
 import os
+import subprocess
 import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -286,7 +287,14 @@ def test_a_vector_indexed_store_keeps_no_index_file_open_as_it_folds_merges_comp
         store.add(frames[-30:])
     assert store.has_vector_index()
     store.delete([f.id for f in frames[::9]])
-    upkeep.run_upkeep(store)                          # the hourly rewrite of files holding deleted rows
+    children = []
+    run = subprocess.run
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(subprocess, "run", lambda *a, **kw: children.append(a) or run(*a, **kw))
+        report = upkeep.run_upkeep(store)             # the hourly rewrite of files holding deleted rows
+    # One child rewrites, one merges every index's pieces (one per index before: ~1 s each).
+    assert len(children) == 2 and report.index_pieces_merged > 2, (children, report)
+    assert all(store.table.index_stats(i.name).num_indices == 1 for i in store.table.list_indices())
     store.delete([f.id for f in frames[1::9]])
     store.purge()                                     # what forgetting ends with: every file rewritten
     assert open_index_files(store) == []
