@@ -1,7 +1,8 @@
 """Ask: a question about the user's past in, an answer with its sources out.
 
 1. Retrieval: core memory always; hybrid search over the memories, frames and
-   messages with the question's time words as a filter (the vault stays out:
+   messages with the question's time words as a hint: what was said around
+   that time first, then everything else (storage/search.py `_around`; the vault stays out:
    its values are for autofill and `show --reveal`). "What did I do / how long
    did I spend ... <time>" questions list the episodes of that range instead.
 2. Context: each item gets a short key ([S1], [S2], ...) that maps to a memory
@@ -201,7 +202,7 @@ class Asker:
             # In fused order: search's reorder of a question's top 20 finds more evidence turns (LoCoMo R@10
             # 0.80 -> 0.83), but the model answered worse from what it brings (token F1 32.7 -> 28.1 on 100
             # questions, multi-hop 27 -> 14; bench/ask_bench.py sample, BENCHMARKS.md locomo.qa_reranked).
-            options = SearchOptions(kinds=SEARCHED_KINDS, k=self.k, rerank_depth=0)
+            options = SearchOptions(kinds=SEARCHED_KINDS, k=self.k, rerank_depth=0, time_hints=True)
             hits = self.store.search(question, options, now=now).hits
         # Engram's own past answers are not evidence (they would echo themselves); faded memories
         # (unused, unvouched for: agents/consolidate.py) come after the others.

@@ -8,7 +8,8 @@ MiniLM embedder and RapidOCR, capture every `--interval` s over a window whose t
 - unlocked: 15 s after unlocking (capture and agents started);
 - reading: `--frames` screens kept, the changing window closed, and the OCR worker done reading them;
 - idle: capture still on over the still screen, 75 s later (the OCR worker lets its models go after 60 s
-  without a frame);
+  without a frame, and the app its library pages: app/idle_pages.py);
+- idle_5min: the same, 5 minutes after the last frame was read (the agents look for work every 30 s);
 - with_ask_model / ask_model_closed (`--with-llm`): the packaged model for Ask loaded, then closed;
 - after_run (`--hours`): the end of the growth run;
 - locked: 5 s after Lock.
@@ -206,6 +207,8 @@ _CHILD = textwrap.dedent("""
     report("reading", frames_read=desktop.capture.ocr_worker.read)
     wait(75)
     report("idle", frames_read=desktop.capture.ocr_worker.read)
+    wait(225)
+    report("idle_5min", frames_read=desktop.capture.ocr_worker.read)
     if os.environ.get("BENCH_LLM") == "1":
         from agents.llm import LocalLLM, packaged_model
         from app.desktop.footprint import give_memory_back
@@ -361,8 +364,9 @@ def metrics(steps: list[dict[str, Any]], samples: list[dict[str, Any]], args: An
             out[f"app.rss_breakdown.{part}_mb.{name}"] = metric(mb, "MB", 1, load)
     notes = {"unlocked": "15 s after unlocking, capture and agents running", "idle": "capture on over a still "
              "screen, 75 s after the last frame was read (OCR models dropped after 60 s)", "locked": "5 s after Lock"}
+    notes["idle_5min"] = "as idle, 5 min after the last frame was read (the agents looked for work every 30 s)"
     for metric_name, step_name in (("app.rss_after_start_mb", "unlocked"), ("app.idle_rss_mb", "idle"),
-                                   ("app.rss_after_lock_mb", "locked")):
+                                   ("app.idle_rss_mb_after_5min", "idle_5min"), ("app.rss_after_lock_mb", "locked")):
         out[metric_name] = metric(by_step[step_name]["rss_mb"], "MB", 1, f"{notes[step_name]}; {load}")
     if "with_ask_model" in by_step:
         out["app.idle_rss_mb_with_llm"] = metric(by_step["with_ask_model"]["rss_mb"], "MB", 1,

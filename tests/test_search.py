@@ -62,6 +62,27 @@ def test_time_words_become_a_filter_and_leave_the_query(seeded: MemoryStore) -> 
     assert literal.time_phrase is None and len(literal.hits) == 3
 
 
+def test_a_questions_time_is_a_hint_that_puts_what_was_said_around_it_first(store: MemoryStore) -> None:
+    """Ask's questions: "what did Nate do for Joanna on 25 May, 2022?" is answered by a message of a few days
+    later as often as of that day, and a plain filter drops the answer when it was told later still."""
+    day = datetime(2022, 5, 25, 12, tzinfo=timezone.utc)
+    told_after = Memory("message", "Nate: I baked a cake for Joanna on Wednesday", time=day + timedelta(days=2))
+    store.add([Memory("message", f"Nate: I baked a cake for Joanna again, number {i}",
+                      time=day - timedelta(days=60 + i)) for i in range(6)] + [told_after] +
+              [Memory("message", "Nate: a cake for Joanna is on my list for the summer", time=day + timedelta(days=40)),
+               on_the_day := Memory("message", "Joanna: Nate is busy today", time=day)])
+    question = "What cake did Nate bake for Joanna on 25 May, 2022?"
+    hinted = store.search(question, SearchOptions(mode="keyword", time_hints=True), now=NOW)
+    assert hinted.hits[0].id == told_after.id and hinted.time_phrase and len(hinted.hits) == 9   # nothing dropped
+    filtered = store.search(question, SearchOptions(mode="keyword"), now=NOW)
+    assert [h.id for h in filtered.hits] == [on_the_day.id]                     # a filter on the day alone
+    # A filter the caller set still holds, and a time with no other words is still a filter.
+    early = SearchOptions(mode="keyword", time_hints=True, until=day - timedelta(days=30))
+    assert all(h.time < day - timedelta(days=30) for h in store.search(question, early, now=NOW).hits)
+    alone = store.search("what did I do on 27 May, 2022", SearchOptions(time_hints=True), now=NOW)
+    assert [h.id for h in alone.hits] == [told_after.id]
+
+
 def test_recency_prior_breaks_ties_towards_newer(store: MemoryStore) -> None:
     store.add([Memory("message", "standup notes", time=NOW - timedelta(days=d)) for d in (300, 1, 60)])
     hits = store.search("standup notes", SearchOptions(mode="keyword", recency_weight=1.0), now=NOW).hits
