@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from typing import Any
 
 from storage.config import Config
@@ -46,6 +47,9 @@ def build_digester(store: Any, cfg: Config | None = None, llm: Any = None) -> An
 
 
 BACKGROUND_NICENESS = 10
+# With nothing written by the app since the agents last found nothing to do, they look again only this often
+# (for what another process, the command line, wrote).
+LOOK_ANYWAY_SECONDS = 600
 
 
 def in_the_background() -> None:
@@ -72,6 +76,7 @@ class AgentService:
         self.digester = digester
         self.consolidator = consolidator
         self.last_error = ""
+        self._idle: tuple[int, int] | None = None  # (the store's writes, the period) when a run found nothing
         self._stopping = threading.Event()
         self._scheduler = BackgroundScheduler(job_defaults={"max_instances": 1, "coalesce": True})
         self._scheduler.add_job(self._digest, "interval", seconds=every_seconds, id="digest")
@@ -94,8 +99,17 @@ class AgentService:
 
     def _digest(self) -> None:
         in_the_background()
+        store = self.digester.store
+        writes = getattr(store, "writes", None)
+        if writes is not None and self._idle == (writes, int(time.monotonic() // LOOK_ANYWAY_SECONDS)):
+            # Nothing written in this process since a run found nothing to do: looking again would only keep
+            # LanceDB's pages in memory (app/idle_pages.py). Rows another process wrote (the command line) are
+            # looked for at the next LOOK_ANYWAY_SECONDS boundary.
+            return
         try:
             self.digester.run(should_stop=self._stopping.is_set)
+            unchanged = writes is not None and store.writes == writes
+            self._idle = (writes, int(time.monotonic() // LOOK_ANYWAY_SECONDS)) if unchanged else None
             self.last_error = ""
         except Exception as exc:  # type only: an exception message may quote captured text
             self.last_error = f"memory agents: {type(exc).__name__}"

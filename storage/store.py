@@ -958,6 +958,12 @@ class MemoryStore:
 
     # -- indexes ------------------------------------------------------------------
 
+    @property
+    def writes(self) -> int:
+        """Writes this process made (add, update, save): what new rows bring to do (text to read, rows to
+        digest) can have appeared since this last stood where it stands only through another process."""
+        return self._writes
+
     def _refresh_indexes(self, rows_written: int = 1) -> None:
         """Called after every write: indexes appear as the table grows and take in new rows.
 

@@ -159,6 +159,22 @@ def test_a_word_typed_is_read_around_where_it_was_typed(store: MemoryStore, wind
     assert store.list_range(kinds=["frame"])[-1].text == "\n".join(line for line in after if line)
 
 
+def test_an_idle_ocr_worker_asks_the_store_again_only_once_something_was_written(
+        store: MemoryStore, windows: FakeWindows, monkeypatch: pytest.MonkeyPatch) -> None:
+    """It looks for frames to read every second: at idle each look was a LanceDB query, which kept ~100 MB of
+    LanceDB's pages in the app's memory (app/idle_pages.py lets them go)."""
+    ocr = ScriptedOcr()
+    ocr.lines = ["some text"]
+    worker = OcrWorker(store, ocr)
+    asked = []
+    pending = store.pending_text
+    monkeypatch.setattr(store, "pending_text", lambda **kw: asked.append(kw) or pending(**kw))
+    assert worker.drain() == 0 and len(asked) == 1
+    assert worker.drain() == 0 and worker.drain() == 0 and len(asked) == 1    # nothing written since
+    recorder_for(store, [screen_with(ocr.lines)], windows).tick(NOW)          # capture writes a frame
+    assert worker.drain() == 1 and store.list_range(kinds=["frame"])[0].text == "some text"
+
+
 def test_the_ocr_models_are_dropped_only_after_a_quiet_spell(store: MemoryStore, windows: FakeWindows,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     import app.capture.ocr_worker as ocr_worker

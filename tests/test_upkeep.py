@@ -225,6 +225,38 @@ def test_the_agents_erase_what_was_forgotten_for_someone_who_turned_capture_off(
     assert upkeep.pending_erase(store) == 0 and not leaks(home, probes)
 
 
+def test_idle_agents_look_for_work_again_only_once_something_was_written(store: MemoryStore,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every 30 s the agents looked for rows to digest, a LanceDB query that kept ~100 MB of LanceDB's pages
+    in the idle app's memory; with nothing written since they found nothing, they look only now and then."""
+    from app import agent_service
+    from app.agent_service import AgentService, build_digester
+
+    service = AgentService(build_digester(store))
+    runs = []
+    run = service.digester.run
+    monkeypatch.setattr(service.digester, "run", lambda **kw: runs.append(kw) or run(**kw))
+
+    def digest() -> None:   # on a thread of its own, as the scheduler runs it (the job lowers its priority)
+        job = threading.Thread(target=service._digest)
+        job.start()
+        job.join(60)
+
+    store.add([Memory("message", "Ana: the boat leaves at nine", {"speaker": "Ana"})])
+    digest()
+    assert len(runs) == 1 and store.count_undigested() == 0
+    digest()                                   # it wrote (digested): it looks again, and finds nothing
+    digest()
+    digest()
+    assert len(runs) == 2
+    store.add([Memory("message", "Rui: the cabin wifi is BlueFjord", {"speaker": "Rui"})])
+    digest()
+    assert len(runs) == 3 and store.count_undigested() == 0
+    monkeypatch.setattr(agent_service, "LOOK_ANYWAY_SECONDS", 1e-6)         # another process may have written
+    digest()
+    assert len(runs) == 4
+
+
 def test_one_upkeep_at_a_time(store: MemoryStore) -> None:
     store.add([screen(i) for i in range(3)])
     with WriterLock(store.root / ".upkeep.lock", 0).held():

@@ -41,13 +41,20 @@ class OcrWorker:
         self.read = 0
         self._last_read = time.monotonic()
         self._let_go = False  # whether this quiet spell's letting go is done
+        self._empty_at: int | None = None  # the store's write count when no frame was left to read
 
     def drain(self, limit: int | None = None, should_stop: Callable[[], bool] = lambda: False) -> int:
         """Read pending frames until none is left, `limit` is reached or `should_stop()`; returns how many."""
         done = 0
         while not should_stop() and (limit is None or done < limit):
+            # Only capture in this process writes frames: with nothing written since the backlog was found
+            # empty, asking LanceDB again every second would only keep its pages in memory (app/idle_pages.py).
+            if self._empty_at is not None and self._empty_at == getattr(self.store, "writes", None):
+                break
+            writes = getattr(self.store, "writes", None)
             batch = self.store.pending_text(limit=4 if limit is None else min(4, limit - done))
             if not batch:
+                self._empty_at = writes
                 break
             for frame in batch:
                 if should_stop():
