@@ -14,6 +14,7 @@ import threading
 import time
 from typing import Any
 
+from app.idle_pages import let_go_of_library_pages
 from storage.config import Config
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,8 @@ class AgentService:
             self.digester.run(should_stop=self._stopping.is_set)
             unchanged = writes is not None and store.writes == writes
             self._idle = (writes, int(time.monotonic() // LOOK_ANYWAY_SECONDS)) if unchanged else None
+            if unchanged:
+                let_go_of_library_pages()   # what looking touched, until there is work again
             self.last_error = ""
         except Exception as exc:  # type only: an exception message may quote captured text
             self.last_error = f"memory agents: {type(exc).__name__}"

@@ -57,10 +57,20 @@ other jobs, load average 10-18 on 2 cores). Before, this bench (tracemalloc on) 
 - glibc arenas: one 1080p OCR read left 417 MB anonymous memory with the default arenas, 312 MB with one;
   the app now allows 2. malloc_trim after a quiet spell and after Lock.
 - The packaged Ask model: +595 MB while loaded (its 495 MB GGUF is mapped), all of it back when closed.
-What stays at idle (`app.idle_rss_mb`, target 300, not met): 145 MB of LanceDB/Arrow library pages (the 185 MB
+What stayed at idle before 2026-12-06 (455 MB): 145 MB of LanceDB/Arrow library pages (the 185 MB
 _lancedb.so; file pages shared with any process mapping them), 33 MB Qt, 27 MB Python, 40 MB other libraries,
-and 211 MB anonymous: Python ~125 MB (MiniLM 64, modules ~60) and ~85 MB native (LanceDB, Qt, heap). PSS is
-262 MB. Growth (`app.rss_growth_mb_per_h`: 0.5 h, tracemalloc on, 295 searches, 52 frames read; in that run the OCR
+and 211 MB anonymous: Python ~125 MB (MiniLM 64, modules ~60) and ~85 MB native (LanceDB, Qt, heap). PSS was
+262 MB. Since 2026-12-06 (`app.idle_rss_mb` 263 MB, 265 five minutes after the last frame; target 300): the app
+drops its pages of read-only library mappings that hold nothing of its own when the OCR worker goes quiet, when the
+agents find nothing to do, and on Lock (app/idle_pages.py; they are the files' content, read back from the page
+cache when next needed, and meanwhile plain file cache the system reclaims first), and at idle nothing touches
+LanceDB any more: the OCR worker looked for frames to read every second and the agents for rows to digest every
+30 s, each a LanceDB query that brought ~85 MB of its pages back within seconds (idle 343 MB, 351 at 5 min, with
+the pages dropped but the polling left). They now ask only once this process wrote since they last found
+nothing (the agents also every 10 min, for what another process wrote). Left at idle: ~208 MB anonymous (MiniLM 64,
+Python's modules, LanceDB's and Qt's heaps), 13 MB of LanceDB's pages, 19 MB of other libraries. The first search
+after idle reads LanceDB's pages back (~100 MB from the page cache: 23 ms against 21 for a search on a small store
+in a by-hand test). Growth (`app.rss_growth_mb_per_h`: 0.5 h, tracemalloc on, 295 searches, 52 frames read; in that run the OCR
 worker did not yet empty linecache at idle): the Python heap stayed flat (149.3 -> 149.8 MB, no file grew by more
 than 0.1 MB); RSS rose 24 MB/h after warm-up, 36 MB of it LanceDB/Arrow library pages first touched by searches
 and writes, ~30 MB native anonymous memory; too short a run to say whether that levels off. After Lock the Python
@@ -364,7 +374,7 @@ def metrics(steps: list[dict[str, Any]], samples: list[dict[str, Any]], args: An
             out[f"app.rss_breakdown.{part}_mb.{name}"] = metric(mb, "MB", 1, load)
     notes = {"unlocked": "15 s after unlocking, capture and agents running", "idle": "capture on over a still "
              "screen, 75 s after the last frame was read (OCR models dropped after 60 s)", "locked": "5 s after Lock"}
-    notes["idle_5min"] = "as idle, 5 min after the last frame was read (the agents looked for work every 30 s)"
+    notes["idle_5min"] = "as idle, 5 min after the last frame was read (the agents on their 30 s schedule)"
     for metric_name, step_name in (("app.rss_after_start_mb", "unlocked"), ("app.idle_rss_mb", "idle"),
                                    ("app.idle_rss_mb_after_5min", "idle_5min"), ("app.rss_after_lock_mb", "locked")):
         out[metric_name] = metric(by_step[step_name]["rss_mb"], "MB", 1, f"{notes[step_name]}; {load}")

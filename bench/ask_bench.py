@@ -20,7 +20,8 @@ tokens of them under their notes' keys and dates (`whole`: the whole notes).
 `locomo.qa_typed` / `ask_typed` (--typed): the default path as when the question is typed in the Ask panel
 and the typist pauses before its last word: `Asker.read_ahead` of the question without its last word (run to
 its end before the question is asked, as a pause of a few seconds lets it), then the question; first words
-are timed from the question, as for the others.
+are timed from the question, as for the others. `locomo.qa_pasted` / `ask_pasted`: the default path in that
+same run (its `locomo.qa` / `ask` keys, renamed by hand so that the larger default sample above stays).
 `locomo.qa_reranked` / `ask_reranked` (by hand, the same sample as `noteswhole`): the notes found with
 search's reorder of a question's top 20 (storage/search.py `_reranked`), which Ask does not use.
 For comparison, `locomo.qa_mirix.*` scores MIRIX's published answers
