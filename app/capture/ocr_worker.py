@@ -49,9 +49,9 @@ class OcrWorker:
         while not should_stop() and (limit is None or done < limit):
             # Only capture in this process writes frames: with nothing written since the backlog was found
             # empty, asking LanceDB again every second would only keep its pages in memory (app/idle_pages.py).
-            if self._empty_at is not None and self._empty_at == getattr(self.store, "writes", None):
-                break
             writes = getattr(self.store, "writes", None)
+            if writes is not None and writes == self._empty_at:
+                break
             batch = self.store.pending_text(limit=4 if limit is None else min(4, limit - done))
             if not batch:
                 self._empty_at = writes
