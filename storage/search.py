@@ -144,9 +144,10 @@ class HybridSearch:
         anytime, _ = self._ranked(query, options, options.since, options.until, now)
         taken = around[:_HINT_FIRST] + [hit for pair in itertools.zip_longest(anytime, around[_HINT_FIRST:])
                                         for hit in pair if hit is not None]
-        seen: set[str] = set()
-        hits = [hit for hit in taken if not (hit.id in seen or seen.add(hit.id))]   # each once, where first taken
-        return SearchResult(hits[: options.k], query, options.since, options.until, phrase)
+        hits: dict[str, Hit] = {}
+        for hit in taken:
+            hits.setdefault(hit.id, hit)   # each once, where first taken
+        return SearchResult(list(hits.values())[: options.k], query, options.since, options.until, phrase)
 
     def _ranked(self, text: str, options: SearchOptions, since: datetime | None, until: datetime | None,
                 now: datetime | None) -> tuple[list[Hit], bool]:

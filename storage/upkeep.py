@@ -199,7 +199,7 @@ def _chosen_tasks(dataset: Any, tasks: list[Any], merge: bool) -> list[Any]:
     return chosen
 
 
-def merge_files(dataset: Any, options: dict[str, Any], leaving: set[int]) -> None:
+def merge_files(dataset: Any, options: Any, leaving: set[int]) -> None:
     """Lance's compaction with `options`, in this process, of the files it would merge that are not among
     `leaving` (fragment ids): merging no file an index covers, it reads no index file and leaves none open."""
     from lance.optimize import Compaction
