@@ -127,8 +127,9 @@ class Asker:
         self.use_small_model = use_small_model
         self.context_tokens, self.k, self.remember = context_tokens, k, remember
         self.note_tokens = note_tokens
-        # The notes the model last read, in order (memory ids): what llama.cpp holds of the last prompt. A question
-        # whose notes include them gets them first, in that order, and the model reads only what follows.
+        # The notes the model read ahead for a question being typed, in order (memory ids): what llama.cpp holds of
+        # the last prompt. The question gets them first, in that order, where it has them all, and the model
+        # reads only what follows.
         self._notes_read: tuple[str, ...] = ()
         self._drafts = 0     # bumped by every draft read ahead and every question: an older reading stops
 
@@ -202,6 +203,9 @@ class Asker:
             # In fused order: search's reorder of a question's top 20 finds more evidence turns (LoCoMo R@10
             # 0.80 -> 0.83), but the model answered worse from what it brings (token F1 32.7 -> 28.1 on 100
             # questions, multi-hop 27 -> 14; bench/ask_bench.py sample, BENCHMARKS.md locomo.qa_reranked).
+            # A time the question names is a hint, not a filter: LoCoMo R@10 0.831 -> 0.847, but on the 100-question
+            # sample the model's answers went 32.7 -> 30.8 (open-domain and single-hop; 7 and 53 questions): kept
+            # for the retrieval measured on 1,531 questions, to be checked on a larger answer sample.
             options = SearchOptions(kinds=SEARCHED_KINDS, k=self.k, rerank_depth=0, time_hints=True)
             hits = self.store.search(question, options, now=now).hits
         # Engram's own past answers are not evidence (they would echo themselves); faded memories
@@ -333,8 +337,9 @@ class Asker:
         context = [s for s in context if s.key in notes]
         if on_reading is not None:
             on_reading(list(context))
-        if self.note_tokens is None:
-            self._notes_read = tuple(s.memory_id for s in context)
+        # Only what was read ahead for this question goes first: the previous question's notes put first for
+        # the next (what llama.cpp also holds) cost answers (LoCoMo sample F1 32.7 -> 31.5, single-hop most).
+        self._notes_read = ()
         pieces: list[str] = []
         try:
             for piece in self.llm.stream([*_EXAMPLE, {"role": "user", "content": _prompt(notes, question)}],
