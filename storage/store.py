@@ -1022,7 +1022,7 @@ class MemoryStore:
         self._merge_small_pieces()
 
     def _merge_small_pieces(self, force: bool = False) -> None:
-        deltas = max((_index_count(self.table, i.name) for i in self.table.list_indices()), default=1)
+        deltas = max((upkeep.index_pieces(self.table, i.name) for i in self.table.list_indices()), default=1)
         if force or deltas > _MAX_INDEX_DELTAS:
             # Many deltas slow every query (keyword search above all) and hold files open.
             optimize(self.table, self.has_vector_index(), "optimize_indices", num_indices_to_merge=deltas)
@@ -1149,12 +1149,6 @@ def _raise_open_file_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
         except (ValueError, OSError):
             pass
-
-
-def _index_count(table: Any, index_name: str) -> int:
-    """How many pieces (base + deltas) an index is in."""
-    stats = table.index_stats(index_name)
-    return int(stats.num_indices) if stats is not None and stats.num_indices else 1
 
 
 def _unindexed(table: Any, index_name: str) -> int:

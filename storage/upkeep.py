@@ -220,16 +220,17 @@ def indexed_fragment_ids(dataset: Any) -> set[int]:
 def _merge_index_pieces(store: Any, report: UpkeepReport) -> None:
     """Each index's deltas (one per fold of new rows) merged into its base: many pieces slow every query.
     All in one step (one child process for a vector-indexed table, not one per index: ~1 s each)."""
-    pieces = {}
-    for index in store.table.list_indices():
-        stats = store.table.index_stats(index.name)
-        count = int(stats.num_indices) if stats is not None and stats.num_indices else 1
-        if count > 1:
-            pieces[index.name] = count
+    pieces = {i.name: count for i in store.table.list_indices() if (count := index_pieces(store.table, i.name)) > 1}
     if pieces:
         report.index_pieces_merged += optimize(store.table, store.has_vector_index(),
                                                "storage.upkeep:merge_index_pieces", pieces=pieces)
     store.table.checkout_latest()
+
+
+def index_pieces(table: Any, index_name: str) -> int:
+    """How many pieces (base + deltas) an index is in."""
+    stats = table.index_stats(index_name)
+    return int(stats.num_indices) if stats is not None and stats.num_indices else 1
 
 
 def merge_index_pieces(dataset: Any, pieces: dict[str, int]) -> int:
