@@ -122,8 +122,9 @@ class Answer:
 class Asker:
     def __init__(self, store: MemoryStore, llm: LanguageModel | None = None, *, use_small_model: bool = False,
                  context_tokens: int = 1800, k: int = 12, remember: bool = True,
-                 note_tokens: int | None = NOTE_TOKENS) -> None:
+                 note_tokens: int | None = NOTE_TOKENS, time_hints: bool = True) -> None:
         self.store, self.llm = store, llm
+        self.time_hints = time_hints  # False: a time the question names filters (bench/ask_bench.py compares)
         self.use_small_model = use_small_model
         self.context_tokens, self.k, self.remember = context_tokens, k, remember
         self.note_tokens = note_tokens
@@ -206,7 +207,7 @@ class Asker:
             # A time the question names is a hint, not a filter: LoCoMo R@10 0.831 -> 0.847, but on the 100-question
             # sample the model's answers went 32.7 -> 30.8 (open-domain and single-hop; 7 and 53 questions): kept
             # for the retrieval measured on 1,531 questions, to be checked on a larger answer sample.
-            options = SearchOptions(kinds=SEARCHED_KINDS, k=self.k, rerank_depth=0, time_hints=True)
+            options = SearchOptions(kinds=SEARCHED_KINDS, k=self.k, rerank_depth=0, time_hints=self.time_hints)
             hits = self.store.search(question, options, now=now).hits
         # Engram's own past answers are not evidence (they would echo themselves); faded memories
         # (unused, unvouched for: agents/consolidate.py) come after the others.

@@ -86,10 +86,12 @@ def score(prediction: str, gold: str, category: int) -> float:
 
 
 def qa(embedder: Any, conversations: int, model_questions: int, compare: Sequence[int] = (),
-       typed: bool = False) -> Metrics:
+       typed: bool = False, time_filter: bool = False, rows_path: Path | None = None) -> Metrics:
     """`compare`: note budgets (tokens; 0 = whole notes) the model also answers from, besides the app's;
-    `typed`: the app's path also with the question's notes read ahead while it was typed."""
-    from agents.ask import NOTE_TOKENS, Asker
+    `typed`: the app's path also with the question's notes read ahead while it was typed; `time_filter`: also with
+    a time the question names as a filter (not a hint); `rows_path`: every answer's score written there (JSON lines)
+    for a question-by-question comparison of the modes."""
+    from agents.ask import Asker
     from agents.importers import locomo as locomo_format
     from agents.llm import LocalLLM, packaged_model
     from agents.meta import MetaMemoryManager
@@ -99,8 +101,9 @@ def qa(embedder: Any, conversations: int, model_questions: int, compare: Sequenc
 
     samples = json.loads(locomo_path().read_text(encoding="utf-8"))[:conversations]
     messages = locomo_format.parse(locomo_path(), None)
-    variants = {f"model_notes{n or 'whole'}": n or None for n in compare}
-    variants.update({"model_typed": NOTE_TOKENS} if typed else {})
+    variants: dict[str, dict[str, Any]] = {f"model_notes{n or 'whole'}": {"note_tokens": n or None} for n in compare}
+    variants.update({"model_typed": {}} if typed else {})
+    variants.update({"model_time_filter": {"time_hints": False}} if time_filter else {})
     rows: dict[str, list[dict[str, Any]]] = {"extractive": [], "model": [], **{v: [] for v in variants}}
     llm = LocalLLM(packaged_model(), context_tokens=4096) if model_questions else None
     every = max(1, sum(len(s["qa"]) for s in samples) // max(1, model_questions))
@@ -116,9 +119,9 @@ def qa(embedder: Any, conversations: int, model_questions: int, compare: Sequenc
             modes = [("extractive", Asker(store, remember=False), 1)]
             if llm is not None:
                 modes.append(("model", Asker(store, llm, remember=False), every))
-                modes += [(v, Asker(store, llm, remember=False, note_tokens=n), every) for v, n in variants.items()]
+                modes += [(v, Asker(store, llm, remember=False, **kw), every) for v, kw in variants.items()]
             for mode, asker, stride in modes:
-                for item in sample["qa"][::stride]:
+                for number, item in list(enumerate(sample["qa"]))[::stride]:
                     if mode == "model_typed":
                         asker.read_ahead(item["question"].rsplit(" ", 1)[0], now=now)
                     started = time.perf_counter()
@@ -127,7 +130,8 @@ def qa(embedder: Any, conversations: int, model_questions: int, compare: Sequenc
                     answer = asker.ask(item["question"], now=now,
                                        on_text=lambda _piece: first or first.append(time.perf_counter() - started),
                                        on_reading=lambda _notes: listed.append(time.perf_counter() - started))
-                    rows[mode].append({"category": item["category"], "seconds": time.perf_counter() - started,
+                    rows[mode].append({"question": f"{sample['sample_id']}#{number}", "category": item["category"],
+                                       "seconds": time.perf_counter() - started,
                                        "first": first[0] if first else time.perf_counter() - started,
                                        "listed": listed[0] if listed else None,
                                        "tokens": answer.context_tokens, "mode": answer.mode,
@@ -138,6 +142,9 @@ def qa(embedder: Any, conversations: int, model_questions: int, compare: Sequenc
         print(f"  {sample['sample_id']}: {len(rows['extractive'])} questions so far", flush=True)
     if llm is not None:
         llm.close()
+    if rows_path is not None:
+        rows_path.write_text("".join(json.dumps({"variant": mode, **row}) + "\n" for mode, done in rows.items()
+                                     for row in done), encoding="utf-8")
     out: Metrics = {}
     prefixes = {"model": "locomo.qa", "extractive": "locomo.qa_extractive",
                 **{v: f"locomo.qa_{v.removeprefix('model_')}" for v in variants}}
@@ -229,12 +236,15 @@ def run(argv: Sequence[str] = ()) -> Metrics:
                         help="comma-separated note budgets in tokens (0: whole notes) the model also answers from")
     parser.add_argument("--typed", action="store_true",
                         help="the model's questions also asked as typed: their notes read ahead first")
+    parser.add_argument("--time-filter", action="store_true",
+                        help="the model's questions also asked with a time they name as a filter, not a hint")
+    parser.add_argument("--rows", type=Path, help="write every answer's score to this file (JSON lines)")
     args, _ = parser.parse_known_args(list(argv))
     out = autofill_accuracy()
     out.update(reference_scores())
     embedder = CachedEmbedder()
     compare = [int(n) for n in args.compare_notes.split(",") if n.strip()]
-    out.update(qa(embedder, args.conversations, args.model_questions, compare, args.typed))
+    out.update(qa(embedder, args.conversations, args.model_questions, compare, args.typed, args.time_filter, args.rows))
     embedder.save()
     return out
 
