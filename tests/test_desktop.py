@@ -1116,6 +1116,32 @@ def test_core_memory_suggestions_wait_for_the_users_word_in_the_browser(qtbot, s
     assert browser.core.text.toPlainText() == core.text
 
 
+def test_core_memory_takes_one_write_at_a_time(qtbot, store: MemoryStore) -> None:
+    """Each write is made from core memory as last loaded: a suggestion taken while the text is still being saved
+    would put the old text back. It waits: the buttons are off until the save is done."""
+    from agents.managers.core import CoreManager
+    from app.desktop.browser import MemoryBrowser
+
+    fact = {"type": "name", "value": "Name: Ana Lima", "trust": 1, "at": "2026-01-01T09:00:00+00:00",
+            "source": "message:" + "a" * 32, "origin": "import\x1fWhatsApp\x1fMum", "seen_in": "WhatsApp: Mum"}
+    store.add([Memory(kind="core", text="- Name: Ana Lima", id=CoreManager.memory_id,
+                      fields={"block": "human", "facts": [fact],
+                              "suggestions": [{**fact, "type": "home", "value": "Lives in Berlin"}]})])
+    browser = MemoryBrowser(store, lambda hit: None)
+    qtbot.addWidget(browser)
+    qtbot.waitUntil(lambda: browser.core.suggestions.count() == 1, timeout=10_000)
+    browser.core.text.setPlainText("- Name: Ana Lima\n- Prefers window seats")
+    browser.core.save_text()
+    assert browser.core.status.text() == "Saving…" and not browser.core.save.isEnabled()
+    browser.core.suggestions.setCurrentRow(0)
+    browser.core.take_suggestion()                       # while saving: not taken
+    qtbot.waitUntil(lambda: browser.core.status.text() == "Saved", timeout=10_000)
+    assert all(button.isEnabled() for button in browser.core._writers)
+    core = store.get(CoreManager.memory_id)
+    assert core is not None and core.text == "- Name: Ana Lima\n- Prefers window seats"
+    assert len(core.fields["suggestions"]) == 1           # still waiting for the user's word
+
+
 def test_settings_speak_the_users_words_and_keep_the_technical_knobs_under_advanced(qtbot, home: Path) -> None:
     from app.desktop.settings import SettingsWindow
     from app.qt import QFormLayout, QLabel

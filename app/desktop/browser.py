@@ -280,6 +280,7 @@ class _CoreEditor(QWidget):
         take.clicked.connect(self.take_suggestion)
         dismiss = QPushButton("Dismiss")
         dismiss.clicked.connect(self.dismiss_suggestion)
+        self._writers = (self.save, take, dismiss)
         buttons = QHBoxLayout()
         buttons.addWidget(take)
         buttons.addWidget(dismiss)
@@ -333,8 +334,7 @@ class _CoreEditor(QWidget):
             return
         memory = how(replace(self.memory, fields=dict(self.memory.fields), history=list(self.memory.history)),
                      str(item.data(Qt.ItemDataRole.UserRole)))
-        run_in_background(lambda: self.browser.store.save([memory]), lambda _: self._loaded(memory),
-                          lambda exc: self.status.setText(f"Not saved: {html.escape(str(exc))}"), owner=self)
+        self._write(lambda: self.browser.store.save([memory]), lambda: self._loaded(memory))
 
     def save_text(self) -> None:
         from agents.managers.core import edited_by_user
@@ -342,8 +342,30 @@ class _CoreEditor(QWidget):
         memory = edited_by_user(self.memory, self.text.toPlainText())
         store = self.browser.store
         # Secrets typed here are masked (and kept in the vault) before the text is first written.
-        run_in_background(lambda: store.save(keep_secrets(store, [memory])), lambda _: self._saved(memory),
-                          lambda exc: self.status.setText(f"Not saved: {html.escape(str(exc))}"), owner=self)
+        self._write(lambda: store.save(keep_secrets(store, [memory])), lambda: self._saved(memory))
+
+    def _write(self, work: Callable[[], Any], then: Callable[[], None]) -> None:
+        """One write at a time: each is made from the memory as last loaded, so a second one started before the
+        first is done (Save, then "Use this instead") would put back what the first changed."""
+        if not self.save.isEnabled():
+            return
+        for button in self._writers:
+            button.setEnabled(False)
+        self.status.setText("Saving…")
+
+        def done(_: Any) -> None:
+            self._writable()
+            then()
+
+        def failed(exc: Exception) -> None:
+            self._writable()
+            self.status.setText(f"Not saved: {html.escape(str(exc))}")
+
+        run_in_background(work, done, failed, owner=self)
+
+    def _writable(self) -> None:
+        for button in self._writers:
+            button.setEnabled(True)
 
     def _saved(self, memory: Memory) -> None:
         self.memory = memory
