@@ -122,9 +122,9 @@ class Answer:
 class Asker:
     def __init__(self, store: MemoryStore, llm: LanguageModel | None = None, *, use_small_model: bool = False,
                  context_tokens: int = 1800, k: int = 12, remember: bool = True,
-                 note_tokens: int | None = NOTE_TOKENS, time_hints: bool = True) -> None:
+                 note_tokens: int | None = NOTE_TOKENS, time_hints: bool = False) -> None:
         self.store, self.llm = store, llm
-        self.time_hints = time_hints  # False: a time the question names filters (bench/ask_bench.py compares)
+        self.time_hints = time_hints  # True: a time the question names is a hint, not a filter (see `retrieve`)
         self.use_small_model = use_small_model
         self.context_tokens, self.k, self.remember = context_tokens, k, remember
         self.note_tokens = note_tokens
@@ -204,9 +204,10 @@ class Asker:
             # In fused order: search's reorder of a question's top 20 finds more evidence turns (LoCoMo R@10
             # 0.80 -> 0.83), but the model answered worse from what it brings (token F1 32.7 -> 28.1 on 100
             # questions, multi-hop 27 -> 14; bench/ask_bench.py sample, BENCHMARKS.md locomo.qa_reranked).
-            # A time the question names is a hint, not a filter: LoCoMo R@10 0.831 -> 0.847, but on the 100-question
-            # sample the model's answers went 32.7 -> 30.8 (open-domain and single-hop; 7 and 53 questions): kept
-            # for the retrieval measured on 1,531 questions, to be checked on a larger answer sample.
+            # A time the question names filters ("on 9 November, 2022": notes of that day): as a hint (search's
+            # `time_hints`) LoCoMo R@10 went 0.831 -> 0.847, but the model answered worse from what it brings:
+            # token F1 29.7 -> 27.8 on 261 questions of the 10 conversations, the 15 whose answers differed
+            # 11 to 4 for the filter (locomo.qa_time_hints).
             options = SearchOptions(kinds=SEARCHED_KINDS, k=self.k, rerank_depth=0, time_hints=self.time_hints)
             hits = self.store.search(question, options, now=now).hits
         # Engram's own past answers are not evidence (they would echo themselves); faded memories

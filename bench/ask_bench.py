@@ -86,10 +86,10 @@ def score(prediction: str, gold: str, category: int) -> float:
 
 
 def qa(embedder: Any, conversations: int, model_questions: int, compare: Sequence[int] = (),
-       typed: bool = False, time_filter: bool = False, rows_path: Path | None = None) -> Metrics:
+       typed: bool = False, time_hints: bool = False, rows_path: Path | None = None) -> Metrics:
     """`compare`: note budgets (tokens; 0 = whole notes) the model also answers from, besides the app's;
-    `typed`: the app's path also with the question's notes read ahead while it was typed; `time_filter`: also with
-    a time the question names as a filter (not a hint); `rows_path`: every answer's score written there (JSON lines)
+    `typed`: the app's path also with the question's notes read ahead while it was typed; `time_hints`: also with
+    a time the question names as a hint (not a filter); `rows_path`: every answer's score written there (JSON lines)
     for a question-by-question comparison of the modes."""
     from agents.ask import Asker
     from agents.importers import locomo as locomo_format
@@ -103,7 +103,7 @@ def qa(embedder: Any, conversations: int, model_questions: int, compare: Sequenc
     messages = locomo_format.parse(locomo_path(), None)
     variants: dict[str, dict[str, Any]] = {f"model_notes{n or 'whole'}": {"note_tokens": n or None} for n in compare}
     variants.update({"model_typed": {}} if typed else {})
-    variants.update({"model_time_filter": {"time_hints": False}} if time_filter else {})
+    variants.update({"model_time_hints": {"time_hints": True}} if time_hints else {})
     rows: dict[str, list[dict[str, Any]]] = {"extractive": [], "model": [], **{v: [] for v in variants}}
     llm = LocalLLM(packaged_model(), context_tokens=4096) if model_questions else None
     every = max(1, sum(len(s["qa"]) for s in samples) // max(1, model_questions))
@@ -236,15 +236,15 @@ def run(argv: Sequence[str] = ()) -> Metrics:
                         help="comma-separated note budgets in tokens (0: whole notes) the model also answers from")
     parser.add_argument("--typed", action="store_true",
                         help="the model's questions also asked as typed: their notes read ahead first")
-    parser.add_argument("--time-filter", action="store_true",
-                        help="the model's questions also asked with a time they name as a filter, not a hint")
+    parser.add_argument("--time-hints", action="store_true",
+                        help="the model's questions also asked with a time they name as a hint, not a filter")
     parser.add_argument("--rows", type=Path, help="write every answer's score to this file (JSON lines)")
     args, _ = parser.parse_known_args(list(argv))
     out = autofill_accuracy()
     out.update(reference_scores())
     embedder = CachedEmbedder()
     compare = [int(n) for n in args.compare_notes.split(",") if n.strip()]
-    out.update(qa(embedder, args.conversations, args.model_questions, compare, args.typed, args.time_filter, args.rows))
+    out.update(qa(embedder, args.conversations, args.model_questions, compare, args.typed, args.time_hints, args.rows))
     embedder.save()
     return out
 

@@ -57,6 +57,23 @@ def test_the_answer_cites_the_memory_that_holds_it(memories: Any, question: str,
     assert all(s in answer.context for s in answer.sources)
 
 
+def test_a_time_the_question_names_chooses_the_notes(memories: Any) -> None:
+    """The model reads only what was said then: other days' dishes beside the right one made it pick wrong more often
+    than missing a note from the days around cost it (LoCoMo: the time as a hint answered worse)."""
+    store, _ = memories
+    day = datetime(2022, 11, 9, 19, 0, tzinfo=timezone.utc)
+    made = store.add([Memory(kind="message", text=text, fields={"speaker": "Nate"}, time=day + timedelta(days=offset),
+                             trust=Trust.IMPORTED, source_kind="import")
+                      for offset, text in [(0, "Nate: I made homemade coconut ice cream tonight!"),
+                                           (2, "Nate: I made a spicy ramen dish for dinner."),
+                                           (-1, "Nate: Made a lemon tart for the party.")]])
+    notes = Asker(store, remember=False).retrieve("What dish did Nate make on 9 November, 2022?", NOW)
+    assert [s.memory_id for s in notes if s.kind == "message" and "Nate" in s.text] == [made[0]]
+    hinted = Asker(store, remember=False, time_hints=True).retrieve("What dish did Nate make on 9 November, 2022?",
+                                                                    NOW)
+    assert set(made) <= {s.memory_id for s in hinted}   # as a hint: the days around it too
+
+
 @pytest.mark.parametrize("question", ["What is the capital of Mongolia?", "What did Sarah say about the violin recital?"])
 def test_a_question_with_no_support_gets_i_dont_know(memories: Any, question: str) -> None:
     store, _ = memories
