@@ -24,6 +24,9 @@ are timed from the question, as for the others. `locomo.qa_pasted` / `ask_pasted
 same run (its `locomo.qa` / `ask` keys, renamed by hand so that the larger default sample above stays).
 `locomo.qa_reranked` / `ask_reranked` (by hand, the same sample as `noteswhole`): the notes found with
 search's reorder of a question's top 20 (storage/search.py `_reranked`), which Ask does not use.
+`locomo.qa_time_hints` / `ask_time_hints` (--time-hints): the same questions as `locomo.qa`, with a time the
+question names as a hint (search's `time_hints`: what was said around then first, then the rest) instead of a
+filter; --rows writes each answer's score, for comparing the two question by question.
 For comparison, `locomo.qa_mirix.*` scores MIRIX's published answers
 (gpt-4.1-mini) with the same F1 code; Mem0's paper reports about 1,764 context
 tokens per query and 1.44 s p95 end to end.
