@@ -205,7 +205,7 @@ class Asker:
             # 0.80 -> 0.83), but the model answered worse from what it brings (token F1 32.7 -> 28.1 on 100
             # questions, multi-hop 27 -> 14; bench/ask_bench.py sample, BENCHMARKS.md locomo.qa_reranked).
             # A time the question names filters ("on 9 November, 2022": notes of that day): as a hint (search's
-            # `time_hints`) LoCoMo R@10 went 0.831 -> 0.847, but the model answered worse from what it brings:
+            # `time_hints`) LoCoMo R@10 went 0.839 -> 0.847, but the model answered worse from what it brings:
             # token F1 29.7 -> 27.8 on 261 questions of the 10 conversations, the 15 whose answers differed
             # 11 to 4 for the filter (locomo.qa_time_hints).
             options = SearchOptions(kinds=SEARCHED_KINDS, k=self.k, rerank_depth=0, time_hints=self.time_hints)
