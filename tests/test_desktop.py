@@ -305,6 +305,25 @@ def test_ask_panel_reads_a_draft_ahead_when_typing_pauses_and_not_once_the_quest
     assert asked == ["when is Tom's birthday?"] and drafts == ["when is Tom's"]
 
 
+def test_ask_panel_reads_a_pasted_question_ahead_at_once(qtbot) -> None:
+    """Enter tends to follow a paste sooner than any pause in typing: the pasted question is read at once."""
+    from agents.ask import Answer
+    from app.desktop.ask_panel import AskPanel
+
+    drafts: list[str] = []
+    panel = AskPanel(lambda q, on_text, on_reading: Answer(q, "I don't know", "unknown"), lambda hit: None,
+                     drafts.append)
+    qtbot.addWidget(panel)
+    panel.show()
+    QApplication.clipboard().setText("when is Tom's birthday?")
+    panel.input.paste()                       # as Ctrl+V does: one edit
+    assert not panel._pause.isActive()        # handed to the reader now, not after a pause
+    qtbot.waitUntil(lambda: drafts == ["when is Tom's birthday?"], timeout=5_000)
+    qtbot.keyClicks(panel.input, " ok")       # typing after it waits for a pause again
+    assert panel._pause.isActive() and drafts == ["when is Tom's birthday?"]
+    qtbot.waitUntil(lambda: drafts[-1] == "when is Tom's birthday? ok", timeout=5_000)
+
+
 def test_a_copied_value_leaves_the_clipboard_unless_replaced(qtbot) -> None:
     from app.desktop.clipboard import copy_for_a_while
 
