@@ -69,7 +69,6 @@ if [ -z "$wheel" ]; then
   target="this processor"
   [ "$portable" = 1 ] && target="any processor with AVX2"
   say "Compiling llama.cpp for $target (${CMAKE_ARGS}): ~5-10 minutes on 2 cores, once"
-  "$python" -m pip install -q --upgrade pip wheel
   building="$cache.part"
   rm -rf "$building"
   "$python" -m pip wheel -q --no-cache-dir --no-deps "$spec" -w "$building"
