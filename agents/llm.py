@@ -123,10 +123,10 @@ def packaged_model(progress: Progress | None = None, directory: Path | None = No
     target = paths.ensure(directory or paths.model_dir()) / PACKAGED_MODEL
     stamp = target.with_suffix(".sha256")
     # Hashing 490 MB takes two seconds; the stamp (size + mtime) avoids it on every start.
-    if target.is_file() and stamp.is_file() and stamp.read_text().strip() == _stamp_of(target):
+    if target.is_file() and stamp.is_file() and stamp.read_text().strip() == stamp_of(target):
         return target
-    if target.is_file() and _sha256(target) == PACKAGED_SHA256:
-        stamp.write_text(_stamp_of(target))
+    if target.is_file() and sha256_of(target) == PACKAGED_SHA256:
+        stamp.write_text(stamp_of(target))
         return target
     chunks = _packaged_parts()
     total = sum(c.stat().st_size for c in chunks)
@@ -148,7 +148,7 @@ def packaged_model(progress: Progress | None = None, directory: Path | None = No
         partial.unlink(missing_ok=True)
         raise ModelError("the built-in model failed its checksum after assembly; run installer/setup.sh again")
     os.replace(partial, target)
-    stamp.write_text(_stamp_of(target))
+    stamp.write_text(stamp_of(target))
     return target
 
 
@@ -182,7 +182,7 @@ def check_gguf(path: Path) -> None:
         raise ModelError(f"{path} is too small to be a model; it is probably truncated")
 
 
-def _sha256(path: Path) -> str:
+def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
         while block := f.read(4 << 20):
@@ -190,7 +190,7 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _stamp_of(path: Path) -> str:
+def stamp_of(path: Path) -> str:
     st = path.stat()
     return f"{st.st_size}:{st.st_mtime_ns}"
 

@@ -89,11 +89,13 @@ def score(prediction: str, gold: str, category: int) -> float:
 
 
 def qa(embedder: Any, conversations: int, model_questions: int, compare: Sequence[int] = (),
-       typed: bool = False, time_hints: bool = False, rows_path: Path | None = None) -> Metrics:
+       typed: bool = False, time_hints: bool = False, rows_path: Path | None = None,
+       model: Path | None = None, model_key: str = "") -> Metrics:
     """`compare`: note budgets (tokens; 0 = whole notes) the model also answers from, besides the app's;
     `typed`: the app's path also with the question's notes read ahead while it was typed; `time_hints`: also with
     a time the question names as a hint (not a filter); `rows_path`: every answer's score written there (JSON lines)
-    for a question-by-question comparison of the modes."""
+    for a question-by-question comparison of the modes; `model`: a GGUF to answer with instead of the built-in one,
+    its figures named `locomo.qa_<model_key>` and `ask_<model_key>`."""
     from agents.ask import Asker
     from agents.importers import locomo as locomo_format
     from agents.llm import LocalLLM, packaged_model
@@ -108,7 +110,7 @@ def qa(embedder: Any, conversations: int, model_questions: int, compare: Sequenc
     variants.update({"model_typed": {}} if typed else {})
     variants.update({"model_time_hints": {"time_hints": True}} if time_hints else {})
     rows: dict[str, list[dict[str, Any]]] = {"extractive": [], "model": [], **{v: [] for v in variants}}
-    llm = LocalLLM(packaged_model(), context_tokens=4096) if model_questions else None
+    llm = LocalLLM(model or packaged_model(), context_tokens=4096) if model_questions else None
     every = max(1, sum(len(s["qa"]) for s in samples) // max(1, model_questions))
     for sample in samples:
         turns = [m for m in messages if m.fields["conversation"] == sample["sample_id"]]
@@ -149,7 +151,8 @@ def qa(embedder: Any, conversations: int, model_questions: int, compare: Sequenc
         rows_path.write_text("".join(json.dumps({"variant": mode, **row}) + "\n" for mode, done in rows.items()
                                      for row in done), encoding="utf-8")
     out: Metrics = {}
-    prefixes = {"model": "locomo.qa", "extractive": "locomo.qa_extractive",
+    prefixes = {"model": f"locomo.qa_{model_key}" if model_key else "locomo.qa",
+                "extractive": "locomo.qa_extractive",
                 **{v: f"locomo.qa_{v.removeprefix('model_')}" for v in variants}}
     for mode, prefix in prefixes.items():
         done = rows[mode]
@@ -171,7 +174,7 @@ def qa(embedder: Any, conversations: int, model_questions: int, compare: Sequenc
             round(sum(r["mode"] == "unknown" for r in answerable) / len(answerable), 4), "share", len(answerable),
             "answerable questions wrongly given \"I don't know\"")
         seconds = sorted(r["seconds"] for r in done)
-        latency_prefix = {"model": "ask", "extractive": "ask_extractive"}.get(
+        latency_prefix = {"model": f"ask_{model_key}" if model_key else "ask", "extractive": "ask_extractive"}.get(
             mode, f"ask_{mode.removeprefix('model_')}")
         out[f"{latency_prefix}.latency.p50_s"] = metric(round(statistics.median(seconds), 3), "s", len(seconds), mode)
         out[f"{latency_prefix}.latency.p95_s"] = metric(round(seconds[int(0.95 * (len(seconds) - 1))], 3), "s",
@@ -242,12 +245,16 @@ def run(argv: Sequence[str] = ()) -> Metrics:
     parser.add_argument("--time-hints", action="store_true",
                         help="the model's questions also asked with a time they name as a hint, not a filter")
     parser.add_argument("--rows", type=Path, help="write every answer's score to this file (JSON lines)")
+    parser.add_argument("--model", type=Path, help="a GGUF to answer with instead of the built-in model")
+    parser.add_argument("--model-key", default="",
+                        help="with --model: its figures are locomo.qa_KEY.* and ask_KEY.* (e.g. qwen2_5_coder_1_5b)")
     args, _ = parser.parse_known_args(list(argv))
     out = autofill_accuracy()
     out.update(reference_scores())
     embedder = CachedEmbedder()
     compare = [int(n) for n in args.compare_notes.split(",") if n.strip()]
-    out.update(qa(embedder, args.conversations, args.model_questions, compare, args.typed, args.time_hints, args.rows))
+    out.update(qa(embedder, args.conversations, args.model_questions, compare, args.typed, args.time_hints, args.rows,
+                  args.model, args.model_key))
     embedder.save()
     return out
 

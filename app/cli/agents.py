@@ -19,11 +19,15 @@ def register(sub: Any) -> None:
     p.set_defaults(func=export)
     p = sub.add_parser("model", help="show which language model is active and what it is trusted with; "
                                      "'engram model use FILE.gguf' (or 'built-in', or a model server on this "
-                                     "computer: http://127.0.0.1:PORT/v1) chooses one")
-    p.add_argument("action", nargs="?", choices=["use"], help="use: make FILE the model (checked by loading it)")
+                                     "computer: http://127.0.0.1:PORT/v1) chooses one; 'engram model list' shows "
+                                     "the models Engram can fetch, 'engram model pull NAME' fetches one and uses it")
+    p.add_argument("action", nargs="?", choices=["use", "list", "pull"],
+                   help="use: make FILE the model (checked by loading it); list: the catalogue; pull: download NAME "
+                        "from the catalogue (resumable, checked by SHA-256), then use it")
     p.add_argument("file", nargs="?", help="a GGUF file, 'built-in' for the model Engram ships with, or the address "
                                            "of an OpenAI-compatible server on this computer (llama-server, Ollama, "
-                                           "LM Studio)")
+                                           "LM Studio); with pull: a name from 'engram model list'")
+    p.add_argument("--keep-current", action="store_true", help="with pull: download only, keep the model in use")
     p.add_argument("--name", default="", help="with a server: which of its models (default: the first it lists)")
     p.add_argument("--test", action="store_true", help="load it and run one structured call")
     p.set_defaults(func=model)
@@ -88,6 +92,10 @@ def model(args: argparse.Namespace) -> int:
     cfg = config()
     if args.action == "use":
         return use_model(cfg, args.file, args.name)
+    if args.action == "list":
+        return list_models(cfg)
+    if args.action == "pull":
+        return pull_model(cfg, args.file, args.keep_current)
     llm = configured_llm(cfg)
     try:
         info = llm.load()
@@ -142,3 +150,50 @@ def use_model(cfg: Any, file: str | None, name: str = "") -> int:
     print("Ask writes its answers with it." if info.writes else
           "It is a base model: Ask will quote your memories instead of writing answers.")
     return 0
+
+
+def list_models(cfg: Any) -> int:
+    from agents.llm import PACKAGED_MODEL
+    from agents.model_catalogue import CATALOGUE, pulled
+    from storage import paths
+
+    in_use = "" if cfg.get("model.endpoint") else (cfg.get("model.gguf_path") or str(paths.model_dir() / PACKAGED_MODEL))
+    for entry in CATALOGUE:
+        path = pulled(entry)
+        state = ("in use" if path and str(path) == in_use else "downloaded") if path else \
+            f"{entry.download_size / 1e6:,.0f} MB to download"
+        print(f"{entry.name:<22} {entry.title}")
+        print(f"{'':<22} {entry.parameters} parameters, {entry.size / 1e6:,.0f} MB file, needs ~{entry.ram_mb:,} MB "
+              f"of memory; {entry.licence}; {state}")
+        print(f"{'':<22} from {entry.source}")
+    print("\nengram model pull NAME downloads one (checked by its SHA-256; run it again to go on after a break) "
+          "and uses it.")
+    return 0
+
+
+def pull_model(cfg: Any, name: str | None, keep_current: bool) -> int:
+    """Download NAME, check it, then choose it as `use_model` does (loading it once first)."""
+    from agents.llm import ModelError
+    from agents.model_catalogue import find, pull
+    from app.cli.progress import ProgressBar
+
+    if not name:
+        raise CliError("say which model: engram model pull NAME (engram model list shows them)")
+    try:
+        entry = find(name)
+        print(f"Downloading {entry.title} ({entry.download_size / 1e6:,.0f} MB) from {entry.source}.")
+        bar = ProgressBar("Downloading (MB)") if sys.stderr.isatty() else None
+        try:
+            path = pull(entry, progress=(lambda done, total: bar(done >> 20, total >> 20)) if bar else None)
+        finally:
+            if bar is not None:
+                bar.close()
+    except ModelError as exc:
+        raise CliError(str(exc)) from None
+    except KeyboardInterrupt:
+        raise CliError("stopped; what was downloaded is kept, and 'engram model pull' goes on from there") from None
+    print(f"Checked and saved as {path}.")
+    if keep_current:
+        print(f"The model in use is unchanged; 'engram model use {path}' chooses this one.")
+        return 0
+    return use_model(cfg, str(path))
