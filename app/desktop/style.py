@@ -18,7 +18,7 @@ QPushButton#danger {{ background: #d03b31; color: white; border-color: #d03b31; 
 QPushButton:disabled, QPushButton:default:disabled, QPushButton#danger:disabled {{ color: {muted}; background: {field}; border-color: {line}; }}
 QListWidget {{ border: none; background: transparent; color: {fg}; }}
 QListWidget::item {{ padding: 6px; border-radius: 8px; }}
-QListWidget::item:selected {{ background: {select}; }}
+QListWidget::item:selected {{ background: {select}; color: {fg}; }}
 QLabel#status {{ color: {muted}; font-size: 12px; }}
 QLabel[role="hint"] {{ color: {muted}; font-size: 12px; }}
 QLabel#error {{ color: {error}; }}
