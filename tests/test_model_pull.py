@@ -89,6 +89,18 @@ def test_a_pull_says_how_much_disk_it_needs_before_fetching(server: str, tmp_pat
     assert Files.asked == []
 
 
+def test_one_pull_of_a_model_at_a_time(server: str, tmp_path: Path, model_bytes: bytes) -> None:
+    from storage.locking import WriterLock
+
+    entry = served_model(server, model_bytes, 2)
+    (tmp_path / ".pull-tiny").mkdir()
+    with WriterLock(tmp_path / ".pull-tiny" / ".lock").held():      # another window or command pulling it
+        with pytest.raises(ModelError, match="being downloaded already"):
+            pull(entry, tmp_path)
+    assert Files.asked == []
+    assert pull(entry, tmp_path).read_bytes() == model_bytes
+
+
 def test_an_unknown_name_lists_the_catalogue() -> None:
     with pytest.raises(ModelError, match="qwen2.5-coder-1.5b"):
         find("gpt-9")
