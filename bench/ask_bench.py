@@ -27,6 +27,8 @@ search's reorder of a question's top 20 (storage/search.py `_reranked`), which A
 `locomo.qa_time_hints` / `ask_time_hints` (--time-hints): the same questions as `locomo.qa`, with a time the
 question names as a hint (search's `time_hints`: what was said around then first, then the rest) instead of a
 filter; --rows writes each answer's score, for comparing the two question by question.
+`locomo.qa_<key>` / `ask_<key>` (--model FILE --model-key KEY): the default path answered by another GGUF,
+`locomo.qa_<key>_typed` its --typed variant.
 For comparison, `locomo.qa_mirix.*` scores MIRIX's published answers
 (gpt-4.1-mini) with the same F1 code; Mem0's paper reports about 1,764 context
 tokens per query and 1.44 s p95 end to end.
@@ -151,9 +153,10 @@ def qa(embedder: Any, conversations: int, model_questions: int, compare: Sequenc
         rows_path.write_text("".join(json.dumps({"variant": mode, **row}) + "\n" for mode, done in rows.items()
                                      for row in done), encoding="utf-8")
     out: Metrics = {}
-    prefixes = {"model": f"locomo.qa_{model_key}" if model_key else "locomo.qa",
-                "extractive": "locomo.qa_extractive",
-                **{v: f"locomo.qa_{v.removeprefix('model_')}" for v in variants}}
+    # Another model's figures: locomo.qa_<key>, locomo.qa_<key>_typed, ask_<key>, ...
+    named = {"model": model_key, **{v: "_".join(filter(None, (model_key, v.removeprefix("model_")))) for v in variants}}
+    prefixes = {"extractive": "locomo.qa_extractive",
+                **{mode: f"locomo.qa_{name}" if name else "locomo.qa" for mode, name in named.items()}}
     for mode, prefix in prefixes.items():
         done = rows[mode]
         if not done:
@@ -174,8 +177,7 @@ def qa(embedder: Any, conversations: int, model_questions: int, compare: Sequenc
             round(sum(r["mode"] == "unknown" for r in answerable) / len(answerable), 4), "share", len(answerable),
             "answerable questions wrongly given \"I don't know\"")
         seconds = sorted(r["seconds"] for r in done)
-        latency_prefix = {"model": f"ask_{model_key}" if model_key else "ask", "extractive": "ask_extractive"}.get(
-            mode, f"ask_{mode.removeprefix('model_')}")
+        latency_prefix = "ask_extractive" if mode == "extractive" else f"ask_{named[mode]}" if named[mode] else "ask"
         out[f"{latency_prefix}.latency.p50_s"] = metric(round(statistics.median(seconds), 3), "s", len(seconds), mode)
         out[f"{latency_prefix}.latency.p95_s"] = metric(round(seconds[int(0.95 * (len(seconds) - 1))], 3), "s",
                                                         len(seconds), mode)
