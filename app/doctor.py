@@ -332,8 +332,8 @@ def check_model(config: Config, quick: bool) -> list[Finding]:
         return [Finding("Language model", "fail", f"{exc}; Ask quotes your memories instead of answering",
                         "engram model use built-in, or engram model use FILE.gguf")]
     todo = "" if info.tier == "capable" else ("for better answers, fetch a bigger model (Settings -> Download…, or "
-                                               "engram model pull qwen2.5-coder-1.5b) or choose a 1.5-4B instruct GGUF "
-                                               "(engram model use FILE.gguf)")
+                                               "engram model pull qwen2.5-coder-1.5b); for summaries too, a 1.5-4B "
+                                               "instruct GGUF that passes the self-test (engram model use FILE.gguf)")
     return [Finding("Language model", "ok", f"{path.name}: {info.describe()}", todo)]
 
 

@@ -106,8 +106,8 @@ def model(args: argparse.Namespace) -> int:
             print("Memories are sorted by the deterministic extractors and the meaning router"
                   + ("; Ask's answers are written by this model, cited and checked against their sources."
                      if info.writes else "; Ask's answers are quoted from your memories (a base model does not write).")
-                  + "\nFor summaries and better answers: engram model pull qwen2.5-coder-1.5b, or choose a 1.5-4B "
-                    "instruct GGUF (engram model use FILE.gguf).")
+                  + "\nFor better answers: engram model pull qwen2.5-coder-1.5b; for summaries too, a 1.5-4B instruct "
+                    "GGUF that passes the self-test (engram model use FILE.gguf).")
         if args.test:
             print(f"Test: 'My passport number is X1234567' -> {route_with_llm(llm, 'My passport number is X1234567')}")
     except ModelError as exc:

