@@ -63,7 +63,15 @@ are skipped (the same 1,531-question set as the STACK.md baselines). Keyword mod
 HMAC'd tokens with its light stemmer; it differs from the STACK.md BM25 (no stemming, and no speaker/caption
 handling), so compare the modes with each other first and with the baselines second. Vector mode is far above
 the STACK.md MiniLM baseline; a likely (unverified) reason is that each embedded text here carries the speaker's
-name, which most questions contain.""",
+name, which most questions contain. Tried on 2026-12-06 by hand toward the issue's 0.85 and not kept (same
+questions, R@10 against 0.839): reordering the fused top 30 or 40 instead of 20 (0.835, 0.833); a named time
+filtering a wider window, from one or three days before it to one or seven after (0.841, 0.840: +3 of the 209
+dated questions); the reorder's word share weighted by each word's rarity in the conversation, the words of a
+turn's neighbours as a third term, and other weights (a grid of 180, best 0.842 in-sample; chosen on
+conversations 1-5, conversations 6-10 went 0.835 to 0.838, and the other way round 0.845 to 0.845). The fused top
+40 holds an evidence turn for 0.903 of the questions, so an order that knew better could clear 0.85, but these
+signals do not; a cross-encoder would be the next thing to try, and no PyPI package found carries one's
+weights.""",
     "locomo_sweep": """\
 Hybrid fusion weights tried on **the same questions** as above (so the best row is chosen in-sample and its
 margin is optimistic): `keyword_weight` kw fixed at 1.0, `vector_weight` vw, and `min_similarity` ms (vector hits
