@@ -182,7 +182,7 @@ def pull_model(cfg: Any, name: str | None, keep_current: bool) -> int:
         raise CliError("say which model: engram model pull NAME (engram model list shows them)")
     try:
         entry = find(name)
-        print(f"Downloading {entry.title} ({entry.download_size / 1e6:,.0f} MB) from {entry.source}.")
+        print(f"Downloading {entry.title}: {entry.download_size / 1e6:,.0f} MB from {entry.source}.")
         bar = ProgressBar("Downloading (MB)") if sys.stderr.isatty() else None
         try:
             path = pull(entry, progress=(lambda done, total: bar(done >> 20, total >> 20)) if bar else None)
