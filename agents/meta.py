@@ -80,11 +80,27 @@ class MetaMemoryManager:
         self.router = router
         self.llm = llm
         self.user_names = frozenset(n.strip().lower() for n in user_names if n.strip())
+        self._not_trusted = False   # the model, once loaded, turned out small (or would not load)
 
     @property
     def capable(self) -> bool:
-        info = self.llm.info if self.llm else None
-        return info is not None and info.tier == "capable"
+        """Whether the chosen model is trusted with judgement. A model is loaded only when first used, so the
+        first time this is asked it is loaded here (on the agents' background thread) to learn its tier; one
+        that is not capable is let go again at once, and never loaded again by the agents."""
+        if self.llm is None or self._not_trusted:
+            return False
+        info = self.llm.info
+        if info is None:
+            try:
+                info = self.llm.load()
+            except ModelError as exc:
+                log.warning("the chosen model is not used for sorting memories: %s", exc)
+                info = None
+        if info is None or info.tier != "capable":
+            self._not_trusted = True
+            self.llm.close()
+            return False
+        return True
 
     def digest(self, memories: Sequence[Memory]) -> tuple[BatchReport, list[Memory]]:
         """Decide what a batch of frames and messages means; returns the report and every memory to write."""

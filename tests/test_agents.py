@@ -222,6 +222,52 @@ class ScriptedLLM:
         return self.answer if "facts" in schema["properties"] else {"type": "semantic"}
 
 
+class LoadedWhenUsed(ScriptedLLM):
+    """As `LocalLLM` and the endpoint behave: no `info` until loaded, then the tier the self-test gave."""
+
+    def __init__(self, answer: dict[str, Any], tier: str) -> None:
+        super().__init__(answer)
+        self.tier, self.info, self.loads, self.closed = tier, None, 0, False
+
+    def load(self, progress: Any = None) -> ModelInfo:
+        self.loads += 1
+        self.info = ModelInfo(Path("chosen.gguf"), "chosen", 1_800_000_000, self.tier, "self-test", 4096)
+        return self.info
+
+    def close(self) -> None:
+        self.closed, self.info = True, None
+
+
+@pytest.mark.parametrize("tier", ["capable", "small"])
+def test_the_agents_load_a_chosen_model_to_learn_its_tier_and_let_a_small_one_go(real_store: MemoryStore,
+                                                                                tier: str) -> None:
+    chosen = LoadedWhenUsed({"facts": ["The quarterly budget review moved to Friday."], "procedures": []}, tier)
+    agents = digester(real_store, llm=chosen)
+    real_store.add([frame("Calendar: quarterly budget review moved to Friday 10:00", "Thunderbird", "Calendar", 10)])
+    agents.run()
+    real_store.add([frame("Inbox: the offsite is on the 14th", "Thunderbird", "Inbox", 60)])
+    agents.run()
+    read = [m for m in of_kind(real_store, "semantic") if m.source_kind == "screen" and m.trust == Trust.INFERRED]
+    assert chosen.loads == 1
+    if tier == "capable":
+        assert len(chosen.prompts) == 2 and read and not chosen.closed
+    else:
+        assert chosen.prompts == [] and read == [] and chosen.closed
+
+
+def test_the_agents_let_the_real_small_model_go_after_learning_its_tier(real_store: MemoryStore,
+                                                                        built_in_model: Path) -> None:
+    from agents.llm import LocalLLM
+
+    chosen = LocalLLM(built_in_model)
+    agents = digester(real_store, llm=chosen)
+    real_store.add([frame("Calendar: quarterly budget review moved to Friday 10:00", "Thunderbird", "Calendar", 10)])
+    agents.run()
+    assert agents.meta.capable is False and chosen.info is not None and chosen.info.tier == "small"
+    assert chosen._llama is None          # loaded once to learn that (494M parameters), then its memory let go
+    assert of_kind(real_store, "episodic")       # the frames were still sorted, without the model
+
+
 # -- consolidation --------------------------------------------------------------------------------
 
 def test_consolidation_merges_near_duplicates_and_links_related_memories(real_store: MemoryStore) -> None:
