@@ -12,7 +12,7 @@ from pathlib import Path
 from agents.model_catalogue import CATALOGUE, CatalogueModel, pull, pulled
 from app.desktop.ops import post_to_gui, run_in_background
 from app.qt import (QDialog, QDialogButtonBox, QLabel, QListWidget, QListWidgetItem, QProgressBar, QPushButton, Qt,
-                    QVBoxLayout)
+                    QVBoxLayout, isValid)
 
 
 class _Stopped(Exception):
@@ -90,6 +90,8 @@ class ModelDownloadDialog(QDialog):
         run_in_background(lambda: pull(entry, progress=moved), self._done, self._failed, owner=self)
 
     def _moved(self, permille: int, done: int, total: int) -> None:
+        if not isValid(self):     # the window was closed and deleted since
+            return
         self.progress.setValue(permille)
         self.status.setText(f"Downloading: {done / 1e6:,.0f} of {total / 1e6:,.0f} MB")
 
