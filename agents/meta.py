@@ -121,7 +121,7 @@ class MetaMemoryManager:
         frames = [o for o in observations if o.kind == "frame"]
         candidates += episodes_from_frames(frames)
         candidates += self._routed([o for o in observations if o.kind == "message"])
-        if self.capable and frames:
+        if frames and self.capable:   # the model is loaded only when there is a screen for it to read
             candidates += self._read_screens(frames)
         batch = Batch()
         vault = VaultManager(self.store)
