@@ -34,10 +34,10 @@ answers differ, 70 better and 54 worse; 95% bootstrap interval of the difference
 temporal -5.7); first words p50 6.3 s / p95 8.6 s (0.5B: 3.4 / 4.7). On the `pasted`/`typed` sample
 (`locomo.qa_qwen2_5_coder_1_5b_pasted` / `_typed`, 119 answerable): 36.8 against 31.2 (interval +0.1 to +11.5),
 33.7 against 30.8 read ahead as typed, first words p50 2.5 s typed. A process grows by 1.9 GB loading it and
-answering (0.5B: 0.62 GB). Typed and pasted answers of one model differ: read ahead, the notes the draft found come first in
-the prompt (agents/ask.py `_read_first`, so that llama.cpp reads only what follows), which changes the notes'
-order and, near the budget, which notes fit: 34 of 119 answers for the 1.5B (22 better pasted, 12 typed;
-interval -1.5 to +7.9), 24 for the 0.5B (12 and 12).
+answering (0.5B: 0.62 GB). Typed and pasted answers of one model differ: read ahead, the notes the draft found
+come first in the prompt (agents/ask.py `_read_first`, so that llama.cpp reads only what follows), which changes
+the notes' order and, near the budget, which notes fit: 34 of 119 answers for the 1.5B (22 better pasted, 12
+typed; interval -1.5 to +7.9), 24 for the 0.5B (12 and 12).
 For comparison, `locomo.qa_mirix.*` scores MIRIX's published answers
 (gpt-4.1-mini) with the same F1 code; Mem0's paper reports about 1,764 context
 tokens per query and 1.44 s p95 end to end.
