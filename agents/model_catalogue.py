@@ -15,21 +15,19 @@ when a person asks for it: the model's files are fetched, nothing is sent but th
 from __future__ import annotations
 
 import errno
-import hashlib
 import http.client
-import os
 import shutil
 import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agents.llm import ModelError, Progress, check_gguf, sha256_of, stamp_of
+from agents.llm import ModelError, Progress, sha256_of, stamped, write_checked
 from storage import paths
 from storage.locking import WriterBusy, WriterLock
 
@@ -164,10 +162,7 @@ def find(name: str) -> CatalogueModel:
 def pulled(model: CatalogueModel, directory: Path | None = None) -> Path | None:
     """The model's file if a pull finished (checked by size and the stamp written then), else None."""
     target = (directory or paths.model_dir()) / model.file_name
-    stamp = target.with_suffix(".sha256")
-    if target.is_file() and stamp.is_file() and stamp.read_text().strip() == stamp_of(target):
-        return target
-    return None
+    return target if stamped(target) else None
 
 
 def pull(model: CatalogueModel, directory: Path | None = None, progress: Progress | None = None,
@@ -257,29 +252,24 @@ def _fetch(fetch: Callable[..., Any], download: Download, file: Path, moved: Cal
 
 
 def _assemble(model: CatalogueModel, files: list[Path], target: Path) -> Path:
-    partial = target.with_suffix(".partial")
-    digest = hashlib.sha256()
+    """The model from the downloads' bytes in order, renamed into place only if its SHA-256 is the catalogue's
+    (a file of the catalogue is a GGUF: that was checked when it was added, and loading checks it again)."""
+    def blocks() -> Iterator[bytes]:
+        for download, file in zip(model.downloads, files):
+            with ExitStack() as opened:
+                source = _model_bytes(download, file, opened)
+                while block := source.read(4 << 20):
+                    yield block
+
     try:
-        with partial.open("wb") as out:
-            for download, file in zip(model.downloads, files):
-                with ExitStack() as opened:
-                    source = _model_bytes(download, file, opened)
-                    while block := source.read(4 << 20):
-                        out.write(block)
-                        digest.update(block)
-            out.flush()
-            os.fsync(out.fileno())
+        whole = write_checked(target, blocks(), model.sha256)
     except OSError as exc:
-        partial.unlink(missing_ok=True)
+        target.with_suffix(".partial").unlink(missing_ok=True)
         raise ModelError(f"the model could not be written ({exc.strerror}); the downloads are kept, and the pull "
                          "goes on from them when run again") from None
-    if digest.hexdigest() != model.sha256:
-        partial.unlink()
+    if not whole:
         raise ModelError(f"the {model.name} model assembled from its downloads is not the catalogue's file "
                          "(SHA-256 differs); nothing was kept")
-    check_gguf(partial)
-    os.replace(partial, target)
-    target.with_suffix(".sha256").write_text(stamp_of(target))
     return target
 
 

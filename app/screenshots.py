@@ -278,11 +278,8 @@ def main(outdir: str, dark: bool = False, only: tuple[str, ...] = ()) -> int:
 
     download = ModelDownloadDialog(lambda path: None)
     shoot(download, "model-download")
-    download.progress.setVisible(True)       # as it looks part-way through (nothing is fetched here)
-    download.progress.setRange(0, 1000)
+    download.show_running(download.chosen())      # as it looks part-way through (nothing is fetched here)
     download._moved(420, 459_000_000, 1_092_845_809)
-    download.download.setText("Stop")
-    download.models.setEnabled(False)
     shoot(download, "model-download-running")
     from app.mcp.clients import parse_scopes
     from app.mcp.service import McpService

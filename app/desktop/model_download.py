@@ -70,13 +70,7 @@ class ModelDownloadDialog(QDialog):
             return
         entry = self.chosen()
         self._stop.clear()
-        self._running = True
-        self.models.setEnabled(False)
-        self.download.setText("Stop")
-        self.progress.setVisible(True)
-        self.progress.setRange(0, 1000)
-        self.progress.setValue(0)
-        self.status.setText(f"Downloading {entry.title}…")
+        self.show_running(entry)
         shown = [-1]
 
         def moved(done: int, total: int) -> None:   # on the pull's thread
@@ -88,6 +82,16 @@ class ModelDownloadDialog(QDialog):
                 post_to_gui(lambda: self._moved(permille, done, total))
 
         run_in_background(lambda: pull(entry, progress=moved), self._done, self._failed, owner=self)
+
+    def show_running(self, entry: CatalogueModel) -> None:
+        """The window while `entry` downloads: the list fixed, the button a Stop, the progress bar shown."""
+        self._running = True
+        self.models.setEnabled(False)
+        self.download.setText("Stop")
+        self.progress.setVisible(True)
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(0)
+        self.status.setText(f"Downloading {entry.title}…")
 
     def _moved(self, permille: int, done: int, total: int) -> None:
         if not isValid(self):     # the window was closed and deleted since
